@@ -1,0 +1,99 @@
+//! Connecting to fluxd: address and token resolution, and a bearer-token interceptor.
+
+use std::path::PathBuf;
+
+use tonic::metadata::MetadataValue;
+use tonic::service::Interceptor;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Status};
+
+/// Where and as whom to connect.
+pub struct Target {
+    pub addr: Option<String>,
+    pub token: Option<String>,
+    pub data_dir: PathBuf,
+}
+
+/// Errors before or while talking to fluxd.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no API token: pass --token, set FLUXCTL_TOKEN, or point --data-dir at fluxd's data dir (no {0})")]
+    NoToken(String),
+    #[error("invalid address {addr:?}: {error}")]
+    BadAddress { addr: String, error: String },
+    #[error("cannot connect to fluxd at {addr}: {error} (is fluxd running?)")]
+    Connect { addr: String, error: String },
+    #[error("{}: {}", code_name(.0.code()), .0.message())]
+    Rpc(#[from] Status),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn code_name(code: tonic::Code) -> String {
+    let name = format!("{code:?}");
+    // `Unauthenticated` → `unauthenticated`, `InvalidArgument` → `invalid argument`.
+    name.chars().enumerate().fold(String::new(), |mut out, (i, c)| {
+        if c.is_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.extend(c.to_lowercase());
+        out
+    })
+}
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct BearerToken(MetadataValue<tonic::metadata::Ascii>);
+
+impl Interceptor for BearerToken {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request.metadata_mut().insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// An authenticated channel.
+pub type AuthChannel = tonic::service::interceptor::InterceptedService<Channel, BearerToken>;
+
+impl Target {
+    fn address(&self) -> String {
+        if let Some(addr) = &self.addr {
+            return if addr.contains("://") { addr.clone() } else { format!("http://{addr}") };
+        }
+        let endpoints = std::fs::read_to_string(self.data_dir.join("endpoints.json")).ok();
+        let grpc = endpoints
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|json| json.get("grpc").and_then(|g| g.as_str()).map(str::to_owned));
+        format!("http://{}", grpc.unwrap_or_else(|| "127.0.0.1:50051".into()))
+    }
+
+    fn bearer(&self) -> Result<BearerToken, ClientError> {
+        let token = match &self.token {
+            Some(token) => token.clone(),
+            None => {
+                let path = self.data_dir.join("admin.token");
+                std::fs::read_to_string(&path).map_err(|_| ClientError::NoToken(path.display().to_string()))?
+            }
+        };
+        let value = format!("Bearer {}", token.trim())
+            .parse()
+            .map_err(|_| ClientError::Usage("the API token contains characters not allowed in a header".into()))?;
+        Ok(BearerToken(value))
+    }
+
+    /// Connects and returns an authenticated channel.
+    pub async fn connect(&self) -> Result<AuthChannel, ClientError> {
+        let bearer = self.bearer()?;
+        let addr = self.address();
+        let endpoint = Endpoint::from_shared(addr.clone())
+            .map_err(|error| ClientError::BadAddress { addr: addr.clone(), error: error.to_string() })?
+            .connect_timeout(std::time::Duration::from_secs(5));
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|error| ClientError::Connect { addr, error: error.to_string() })?;
+        Ok(tonic::service::interceptor::InterceptedService::new(channel, bearer))
+    }
+}

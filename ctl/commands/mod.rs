@@ -1,0 +1,29 @@
+//! fluxctl's resources and verbs.
+
+mod org;
+mod status;
+
+use clap::Subcommand;
+
+use crate::client::{ClientError, Target};
+use crate::output::Format;
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Version, uptime, counts of stored entities and live actors.
+    Status,
+    /// The daemon's version.
+    Version,
+    /// The organization, its members and API tokens.
+    #[command(subcommand)]
+    Org(org::OrgCommand),
+}
+
+/// Runs one command against `target`.
+pub async fn run(command: Command, target: &Target, format: Format) -> Result<(), ClientError> {
+    match command {
+        Command::Status => status::status(target, format).await,
+        Command::Version => status::version(target, format).await,
+        Command::Org(command) => org::run(command, target, format).await,
+    }
+}

@@ -1,0 +1,84 @@
+//! The gRPC control plane: one thin tonic adapter per service, plus health and reflection.
+
+mod convert;
+mod layer;
+mod organizations;
+mod pending;
+mod status;
+mod system;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::actors::LiveCounts;
+use crate::auth::AuthInterceptor;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::pb;
+use crate::store::Store;
+
+/// Everything the service adapters share.
+pub struct Context {
+    pub store: Store,
+    pub config: Config,
+    pub live: LiveCounts,
+    pub started: Instant,
+    pub started_at: String,
+}
+
+/// Errors of the gRPC server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves every service on `listener` until `shutdown` resolves; in-flight RPCs finish first.
+pub async fn serve(
+    listener: TcpListener,
+    context: Arc<Context>,
+    metrics: Metrics,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<pb::system_service_server::SystemServiceServer<system::SystemApi>>().await;
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let auth = AuthInterceptor::new(context.store.clone());
+    use pb::{
+        connection_service_server::ConnectionServiceServer, mapping_service_server::MappingServiceServer,
+        organization_service_server::OrganizationServiceServer, sync_service_server::SyncServiceServer,
+        system_service_server::SystemServiceServer, webhook_service_server::WebhookServiceServer,
+    };
+    tonic::transport::Server::builder()
+        .layer(layer::RpcMetricsLayer::new(metrics))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(SystemServiceServer::with_interceptor(system::SystemApi::new(context.clone()), auth.clone()))
+        .add_service(OrganizationServiceServer::with_interceptor(
+            organizations::OrganizationApi::new(context.clone()),
+            auth.clone(),
+        ))
+        .add_service(ConnectionServiceServer::with_interceptor(pending::PendingApi, auth.clone()))
+        .add_service(MappingServiceServer::with_interceptor(pending::PendingApi, auth.clone()))
+        .add_service(SyncServiceServer::with_interceptor(pending::PendingApi, auth.clone()))
+        .add_service(WebhookServiceServer::with_interceptor(pending::PendingApi, auth))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}

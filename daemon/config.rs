@@ -1,0 +1,146 @@
+//! fluxd's configuration: a TOML file, overridden by environment variables and flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Errors reading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("config file {path} is invalid: {error}")]
+    Parse { path: PathBuf, error: toml::de::Error },
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Outbound webhook policy.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Allow endpoint URLs that resolve to loopback, private, link-local or metadata addresses.
+    pub allow_private: bool,
+    /// Allow `http://` endpoint URLs (always allowed together with `allow_private`).
+    pub allow_http: bool,
+}
+
+/// The whole configuration, as the TOML file spells it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub grpc_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub log_format: LogFormat,
+    /// `tracing` filter, e.g. `info,fluxcascade=debug`; `RUST_LOG` overrides it.
+    pub log_filter: String,
+    pub webhooks: WebhookConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./fluxd-data"),
+            grpc_listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            log_format: LogFormat::Text,
+            log_filter: "info".into(),
+            webhooks: WebhookConfig::default(),
+        }
+    }
+}
+
+/// Values given on the command line or in `FLUXD_*` variables; each wins over the file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Overrides {
+    /// TOML configuration file.
+    #[arg(long, env = "FLUXD_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory for fluxd.redb, master.key, admin.token and endpoints.json [default: ./fluxd-data].
+    #[arg(long, env = "FLUXD_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// gRPC control-plane address [default: 127.0.0.1:50051]; port 0 picks a free port.
+    #[arg(long, env = "FLUXD_GRPC_LISTEN", global = true)]
+    pub grpc_listen: Option<SocketAddr>,
+    /// HTTP listener for OAuth callbacks, inbound webhooks, /healthz and /metrics [default: 127.0.0.1:8787].
+    #[arg(long, env = "FLUXD_HTTP_LISTEN", global = true)]
+    pub http_listen: Option<SocketAddr>,
+    /// Log format.
+    #[arg(long, env = "FLUXD_LOG_FORMAT", value_enum, global = true)]
+    pub log_format: Option<LogFormat>,
+    /// Allow webhook endpoints on loopback/private addresses and plain http:// (for local receivers and tests).
+    #[arg(long, env = "FLUXD_ALLOW_PRIVATE_WEBHOOKS", global = true)]
+    pub allow_private_webhooks: bool,
+}
+
+impl Config {
+    /// Reads the file named by `overrides.config` (if any) and applies the overrides.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut config = match &overrides.config {
+            Some(path) => Self::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(dir) = &overrides.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(addr) = overrides.grpc_listen {
+            config.grpc_listen = addr;
+        }
+        if let Some(addr) = overrides.http_listen {
+            config.http_listen = addr;
+        }
+        if let Some(format) = overrides.log_format {
+            config.log_format = format;
+        }
+        if overrides.allow_private_webhooks {
+            config.webhooks.allow_private = true;
+        }
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: path.to_owned(), error })?;
+        toml::from_str(&text).map_err(|error| ConfigError::Parse { path: path.to_owned(), error })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_values_apply_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fluxd.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/var/lib/fluxd\"\ngrpc_listen = \"127.0.0.1:6000\"\nlog_format = \"json\"\n[webhooks]\nallow_http = true\n",
+        )
+        .unwrap();
+        let overrides = Overrides { config: Some(path.clone()), grpc_listen: Some("127.0.0.1:0".parse().unwrap()), ..Default::default() };
+        let config = Config::load(&overrides).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/fluxd"));
+        assert_eq!(config.grpc_listen.port(), 0);
+        assert_eq!(config.http_listen.port(), 8787);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert!(config.webhooks.allow_http && !config.webhooks.allow_private);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_the_key_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fluxd.toml");
+        std::fs::write(&path, "grpc_listn = \"127.0.0.1:1\"\n").unwrap();
+        let error = Config::load(&Overrides { config: Some(path), ..Default::default() }).unwrap_err();
+        assert!(error.to_string().contains("grpc_listn"), "{error}");
+    }
+}

@@ -1,0 +1,26 @@
+//! FluxCascade: a data-sync daemon that keeps HubSpot, Jobber, Pipedrive and Salesforce in
+//! step and reports what happened through signed webhooks.
+//!
+//! The daemon (`fluxd`) is this library's [`daemon::run`]; `fluxctl` is a client of the gRPC
+//! API generated into [`pb`].
+
+pub mod actors;
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod daemon;
+pub mod events;
+pub mod ids;
+pub mod metrics;
+pub mod store;
+pub mod web;
+pub mod webhooks;
+
+/// The gRPC API, generated from `proto/fluxcascade/v1/*.proto`.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod pb {
+    tonic::include_proto!("fluxcascade.v1");
+    /// Encoded descriptors of the API, served by reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("fluxcascade_descriptor");
+}

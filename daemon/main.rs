@@ -1,0 +1,88 @@
+//! `fluxd`: the FluxCascade daemon.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use fluxcascade::config::{Config, LogFormat, Overrides};
+use fluxcascade::crypto::{KeySource, MasterKey, write_private_file};
+use fluxcascade::daemon;
+use tracing_subscriber::EnvFilter;
+
+/// FluxCascade daemon: keeps HubSpot, Jobber, Pipedrive and Salesforce in step.
+#[derive(Parser)]
+#[command(name = "fluxd", version, about)]
+struct Cli {
+    #[command(flatten)]
+    overrides: Overrides,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon (the default).
+    Run,
+    /// Re-encrypt every stored secret under a new master key, in one transaction.
+    /// Run it while fluxd is stopped.
+    RotateKey {
+        /// Where to write the new key when the current one comes from FLUXD_MASTER_KEY or a
+        /// systemd credential (with a key file in the data dir, that file is replaced).
+        #[arg(long)]
+        new_key_file: Option<std::path::PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(&cli.overrides)?;
+    init_tracing(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => runtime.block_on(daemon::run(config, shutdown_signal()))?,
+        Command::RotateKey { new_key_file } => rotate_key(&config, new_key_file)?,
+    }
+    Ok(())
+}
+
+fn init_tracing(config: &Config) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers; stop fluxd with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn rotate_key(config: &Config, new_key_file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    daemon::prepare_data_dir(&config.data_dir)?;
+    let (old_key, source) = MasterKey::load_or_create(&config.data_dir)?;
+    let target = match (&source, new_key_file) {
+        (_, Some(path)) => path,
+        (KeySource::File(path), None) => path.clone(),
+        (KeySource::Environment | KeySource::Credential(_), None) => {
+            anyhow::bail!("the master key comes from {source:?}; pass --new-key-file PATH for the new key")
+        }
+    };
+    let store = fluxcascade::store::Store::open(&config.data_dir, old_key).context("opening the store (is fluxd still running?)")?;
+    let new_key = MasterKey::generate();
+    // Write the new key beside its target first, so a crash never leaves secrets sealed under
+    // a key that is nowhere on disk.
+    let staged = target.with_extension("new");
+    write_private_file(&staged, new_key.to_text().as_bytes())?;
+    let count = store.rotate_master_key(&new_key)?;
+    std::fs::rename(&staged, &target)?;
+    println!("re-encrypted {count} secrets; new master key written to {}", target.display());
+    Ok(())
+}

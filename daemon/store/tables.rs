@@ -1,0 +1,63 @@
+//! Table definitions: one table per record kind, plus index tables with empty values.
+
+use redb::TableDefinition;
+
+/// Bytes table type shared by all record tables.
+pub type BytesTable = TableDefinition<'static, &'static str, &'static [u8]>;
+
+/// Key/value settings of the store itself (schema version, key check).
+pub const META: BytesTable = TableDefinition::new("meta");
+/// Sealed secrets keyed `<owner id>/<name>`.
+pub const SECRETS: BytesTable = TableDefinition::new("secrets");
+pub const ORGANIZATIONS: BytesTable = TableDefinition::new("organizations");
+pub const MEMBERS: BytesTable = TableDefinition::new("members");
+pub const API_TOKENS: BytesTable = TableDefinition::new("api_tokens");
+/// API token hash (hex SHA-256) → token record, for authentication.
+pub const TOKEN_HASHES: BytesTable = TableDefinition::new("token_hashes");
+pub const CONNECTIONS: BytesTable = TableDefinition::new("connections");
+pub const MAPPINGS: BytesTable = TableDefinition::new("mappings");
+pub const SYNC_JOBS: BytesTable = TableDefinition::new("sync_jobs");
+pub const WEBHOOK_ENDPOINTS: BytesTable = TableDefinition::new("webhook_endpoints");
+/// The durable outbox: every event, keyed by its time-ordered `evt_` id.
+pub const EVENTS: BytesTable = TableDefinition::new("events");
+pub const DELIVERIES: BytesTable = TableDefinition::new("deliveries");
+
+/// Index tables: the key carries the ordering, the value is empty.
+#[derive(Debug, Clone, Copy)]
+pub enum IndexTable {
+    /// `<endpoint id>/<due unix ms, 20 digits>/<delivery id>`: deliveries waiting for an attempt.
+    DeliveryQueue,
+    /// `<endpoint id>/<delivery id>`: all deliveries of an endpoint, oldest first.
+    EndpointDeliveries,
+    /// `<mapping id>/<job id>`: sync jobs of a mapping, oldest first.
+    MappingJobs,
+}
+
+impl IndexTable {
+    pub(crate) fn definition(self) -> BytesTable {
+        match self {
+            IndexTable::DeliveryQueue => TableDefinition::new("idx_delivery_queue"),
+            IndexTable::EndpointDeliveries => TableDefinition::new("idx_endpoint_deliveries"),
+            IndexTable::MappingJobs => TableDefinition::new("idx_mapping_jobs"),
+        }
+    }
+
+    pub(crate) const ALL: [IndexTable; 3] =
+        [IndexTable::DeliveryQueue, IndexTable::EndpointDeliveries, IndexTable::MappingJobs];
+}
+
+/// Every record table, so that opening the store creates them all.
+pub(crate) const RECORD_TABLES: [BytesTable; 12] = [
+    META,
+    SECRETS,
+    ORGANIZATIONS,
+    MEMBERS,
+    API_TOKENS,
+    TOKEN_HASHES,
+    CONNECTIONS,
+    MAPPINGS,
+    SYNC_JOBS,
+    WEBHOOK_ENDPOINTS,
+    EVENTS,
+    DELIVERIES,
+];

@@ -1,0 +1,81 @@
+use super::*;
+use crate::auth::records::OrganizationRecord;
+
+fn open_temp() -> (tempfile::TempDir, Store, MasterKey) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate();
+    let store = Store::open(dir.path(), key.clone()).unwrap();
+    (dir, store, key)
+}
+
+fn org(id: &str) -> OrganizationRecord {
+    OrganizationRecord { id: id.into(), name: "n".into(), created_at: "t".into() }
+}
+
+#[test]
+fn failed_change_commits_nothing() {
+    let (_dir, store, _) = open_temp();
+    let result: Result<(), StoreError> = store.write(|tx| {
+        tx.put(&org("org_a"))?;
+        Err(StoreError::WrongMasterKey)
+    });
+    assert!(result.is_err());
+    assert_eq!(store.read(|rx| rx.get::<OrganizationRecord>("org_a")).unwrap(), None);
+}
+
+#[test]
+fn secrets_are_sealed_on_disk_and_survive_reopen_and_key_rotation() {
+    let (dir, store, key) = open_temp();
+    let plaintext = "whsec_plaintext_marker_0123456789";
+    store.write(|tx| tx.put_secret("wh_1", "signing", &Secret::new(plaintext))).unwrap();
+    drop(store);
+    let bytes = std::fs::read(dir.path().join(DB_FILE)).unwrap();
+    assert!(!bytes.windows(plaintext.len()).any(|w| w == plaintext.as_bytes()));
+
+    let store = Store::open(dir.path(), key).unwrap();
+    let new_key = MasterKey::generate();
+    assert_eq!(store.rotate_master_key(&new_key).unwrap(), 1);
+    drop(store);
+    let store = Store::open(dir.path(), new_key).unwrap();
+    let secret = store.read(|rx| rx.secret("wh_1", "signing")).unwrap().unwrap();
+    assert_eq!(secret.expose(), plaintext);
+}
+
+#[test]
+fn a_wrong_master_key_is_refused_at_open() {
+    let (dir, store, _) = open_temp();
+    drop(store);
+    assert!(matches!(Store::open(dir.path(), MasterKey::generate()), Err(StoreError::WrongMasterKey)));
+}
+
+#[test]
+fn index_scans_respect_prefix_and_limit() {
+    let (_dir, store, _) = open_temp();
+    store
+        .write(|tx| {
+            for key in ["a/1", "a/2", "a/3", "b/1"] {
+                tx.index_insert(IndexTable::MappingJobs, key)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    let keys = store.read(|rx| rx.index_keys(IndexTable::MappingJobs, "a/", 2)).unwrap();
+    assert_eq!(keys, vec!["a/1", "a/2"]);
+    let keys = store.read(|rx| rx.index_keys(IndexTable::MappingJobs, "b/", 10)).unwrap();
+    assert_eq!(keys, vec!["b/1"]);
+}
+
+#[test]
+fn events_broadcast_only_after_commit() {
+    let (_dir, store, _) = open_temp();
+    let mut events = store.subscribe_events();
+    let _: Result<(), StoreError> = store.write(|tx| {
+        crate::events::emit(tx, "org_1", crate::events::EventType::MappingCreated, serde_json::json!({}))?;
+        Err(StoreError::WrongMasterKey)
+    });
+    assert!(events.try_recv().is_err(), "aborted change broadcast nothing");
+    store
+        .write(|tx| crate::events::emit(tx, "org_1", crate::events::EventType::MappingCreated, serde_json::json!({})))
+        .unwrap();
+    assert_eq!(events.try_recv().unwrap().event_type, crate::events::EventType::MappingCreated);
+}

@@ -1,0 +1,82 @@
+//! The HTTP listener (hyper): health, metrics, and later OAuth callbacks and inbound
+//! provider webhooks.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::metrics::Metrics;
+
+/// What the HTTP handlers need.
+pub struct WebState {
+    pub metrics: Metrics,
+}
+
+/// Serves HTTP on `listener` until `shutdown` resolves, then lets open requests finish.
+pub async fn serve(listener: TcpListener, state: Arc<WebState>, shutdown: impl Future<Output = ()>) {
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let (stream, _) = match accepted {
+            Ok(conn) => conn,
+            Err(error) => {
+                tracing::warn!(%error, "http accept failed");
+                continue;
+            }
+        };
+        let state = state.clone();
+        connections.spawn(async move {
+            let service = service_fn(move |request| handle(state.clone(), request));
+            if let Err(error) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(%error, "http connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(std::time::Duration::from_secs(5), drain).await.is_err() {
+        tracing::warn!("http connections still open at shutdown; closing them");
+    }
+}
+
+async fn handle(state: Arc<WebState>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let response = match (request.method(), request.uri().path()) {
+        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/metrics") => {
+            let mut response = text(StatusCode::OK, state.metrics.render());
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            );
+            response
+        }
+        (_, "/healthz" | "/metrics") => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    };
+    Ok(response)
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
