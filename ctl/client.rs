@@ -60,7 +60,11 @@ pub type AuthChannel = tonic::service::interceptor::InterceptedService<Channel, 
 impl Target {
     fn address(&self) -> String {
         if let Some(addr) = &self.addr {
-            return if addr.contains("://") { addr.clone() } else { format!("http://{addr}") };
+            return if addr.contains("://") {
+                addr.clone()
+            } else {
+                format!("http://{addr}")
+            };
         }
         let endpoints = std::fs::read_to_string(self.data_dir.join("endpoints.json")).ok();
         let grpc = endpoints
@@ -88,12 +92,15 @@ impl Target {
         let bearer = self.bearer()?;
         let addr = self.address();
         let endpoint = Endpoint::from_shared(addr.clone())
-            .map_err(|error| ClientError::BadAddress { addr: addr.clone(), error: error.to_string() })?
+            .map_err(|error| ClientError::BadAddress {
+                addr: addr.clone(),
+                error: error.to_string(),
+            })?
             .connect_timeout(std::time::Duration::from_secs(5));
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|error| ClientError::Connect { addr, error: error.to_string() })?;
+        let channel = endpoint.connect().await.map_err(|error| ClientError::Connect {
+            addr,
+            error: error.to_string(),
+        })?;
         Ok(tonic::service::interceptor::InterceptedService::new(channel, bearer))
     }
 }

@@ -35,7 +35,11 @@ struct Cli {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let target = client::Target { addr: cli.addr, token: cli.token, data_dir: cli.data_dir };
+    let target = client::Target {
+        addr: cli.addr,
+        token: cli.token,
+        data_dir: cli.data_dir,
+    };
     match commands::run(cli.command, &target, cli.output).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -39,9 +39,20 @@ fn print_rows(rows: &[Value], columns: &[&str]) {
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()
-        .map(|(i, c)| cells.iter().map(|r| r[i].chars().count()).max().unwrap_or(0).max(c.len()))
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(c.len())
+        })
         .collect();
-    let header: Vec<String> = columns.iter().zip(&widths).map(|(c, w)| format!("{:<w$}", c.to_uppercase())).collect();
+    let header: Vec<String> = columns
+        .iter()
+        .zip(&widths)
+        .map(|(c, w)| format!("{:<w$}", c.to_uppercase()))
+        .collect();
     println!("{}", header.join("  ").trim_end());
     for row in cells {
         let line: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();

@@ -108,8 +108,14 @@ impl Config {
     }
 
     fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: path.to_owned(), error })?;
-        toml::from_str(&text).map_err(|error| ConfigError::Parse { path: path.to_owned(), error })
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.to_owned(),
+            error,
+        })?;
+        toml::from_str(&text).map_err(|error| ConfigError::Parse {
+            path: path.to_owned(),
+            error,
+        })
     }
 }
 
@@ -126,7 +132,11 @@ mod tests {
             "data_dir = \"/var/lib/fluxd\"\ngrpc_listen = \"127.0.0.1:6000\"\nlog_format = \"json\"\n[webhooks]\nallow_http = true\n",
         )
         .unwrap();
-        let overrides = Overrides { config: Some(path.clone()), grpc_listen: Some("127.0.0.1:0".parse().unwrap()), ..Default::default() };
+        let overrides = Overrides {
+            config: Some(path.clone()),
+            grpc_listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..Default::default()
+        };
         let config = Config::load(&overrides).unwrap();
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/fluxd"));
         assert_eq!(config.grpc_listen.port(), 0);
@@ -140,7 +150,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fluxd.toml");
         std::fs::write(&path, "grpc_listn = \"127.0.0.1:1\"\n").unwrap();
-        let error = Config::load(&Overrides { config: Some(path), ..Default::default() }).unwrap_err();
+        let error = Config::load(&Overrides {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(error.to_string().contains("grpc_listn"), "{error}");
     }
 }

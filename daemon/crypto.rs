@@ -103,7 +103,11 @@ impl MasterKey {
             hex::decode(text.as_bytes())
                 .ok()
                 .or_else(|| base64::engine::general_purpose::STANDARD.decode(text.as_bytes()).ok())
-                .or_else(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.as_bytes()).ok())
+                .or_else(|| {
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .decode(text.as_bytes())
+                        .ok()
+                })
                 .unwrap_or_default(),
         );
         let bytes: [u8; 32] = decoded.as_slice().try_into().map_err(|_| CryptoError::MalformedKey {
@@ -135,8 +139,10 @@ impl MasterKey {
             return Ok((read_key_file(&path)?, KeySource::File(path)));
         }
         let key = Self::generate();
-        write_private_file(&path, key.to_text().as_bytes())
-            .map_err(|error| CryptoError::KeyFile { path: path.clone(), error })?;
+        write_private_file(&path, key.to_text().as_bytes()).map_err(|error| CryptoError::KeyFile {
+            path: path.clone(),
+            error,
+        })?;
         Ok((key, KeySource::File(path)))
     }
 
@@ -146,7 +152,13 @@ impl MasterKey {
         let nonce = Nonce::generate();
         let ciphertext = self
             .cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad: owner.as_bytes() })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: owner.as_bytes(),
+                },
+            )
             .map_err(|_| CryptoError::Seal)?;
         let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         out.extend_from_slice(nonce.as_slice());
@@ -157,21 +169,34 @@ impl MasterKey {
     /// Decrypts a value sealed by [`MasterKey::seal`] for the same `owner`.
     pub fn open(&self, owner: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         if sealed.len() < NONCE_LEN {
-            return Err(CryptoError::Truncated { owner: owner.to_owned() });
+            return Err(CryptoError::Truncated {
+                owner: owner.to_owned(),
+            });
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_from(nonce).map_err(|_| CryptoError::Truncated { owner: owner.to_owned() })?;
+        let nonce = Nonce::try_from(nonce).map_err(|_| CryptoError::Truncated {
+            owner: owner.to_owned(),
+        })?;
         self.cipher
-            .decrypt(&nonce, Payload { msg: ciphertext, aad: owner.as_bytes() })
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: ciphertext,
+                    aad: owner.as_bytes(),
+                },
+            )
             .map(Zeroizing::new)
-            .map_err(|_| CryptoError::Open { owner: owner.to_owned() })
+            .map_err(|_| CryptoError::Open {
+                owner: owner.to_owned(),
+            })
     }
 }
 
 fn read_key_file(path: &Path) -> Result<MasterKey, CryptoError> {
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path).map_err(|error| CryptoError::KeyFile { path: path.to_owned(), error })?,
-    );
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|error| CryptoError::KeyFile {
+        path: path.to_owned(),
+        error,
+    })?);
     MasterKey::parse(&text, &path.display().to_string())
 }
 

@@ -37,7 +37,11 @@ pub enum DaemonError {
     #[error(transparent)]
     Bootstrap(#[from] bootstrap::BootstrapError),
     #[error("cannot bind {what} listener on {addr}: {error}")]
-    Bind { what: &'static str, addr: SocketAddr, error: std::io::Error },
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
     #[error("cannot start actors: {0}")]
     Actors(#[from] ractor::SpawnErr),
     #[error(transparent)]
@@ -46,7 +50,10 @@ pub enum DaemonError {
 
 /// Creates the data dir (mode 0700) if needed.
 pub fn prepare_data_dir(path: &Path) -> Result<(), DaemonError> {
-    let error = |error| DaemonError::DataDir { path: path.display().to_string(), error };
+    let error = |error| DaemonError::DataDir {
+        path: path.display().to_string(),
+        error,
+    };
     std::fs::create_dir_all(path).map_err(error)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(error)?;
     Ok(())
@@ -79,8 +86,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let grpc_addr = local_addr(&grpc_listener, config.grpc_listen);
     let http_addr = local_addr(&http_listener, config.http_listen);
     let endpoints = serde_json::json!({ "grpc": grpc_addr.to_string(), "http": http_addr.to_string() });
-    write_private_file(&config.data_dir.join(ENDPOINTS_FILE), endpoints.to_string().as_bytes())
-        .map_err(|error| DaemonError::DataDir { path: config.data_dir.display().to_string(), error })?;
+    write_private_file(&config.data_dir.join(ENDPOINTS_FILE), endpoints.to_string().as_bytes()).map_err(|error| {
+        DaemonError::DataDir {
+            path: config.data_dir.display().to_string(),
+            error,
+        }
+    })?;
 
     let context = Arc::new(Context {
         store: store.clone(),
@@ -90,8 +101,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         started_at: now_rfc3339(),
     });
     let stop = CancellationToken::new();
-    let mut grpc = tokio::spawn(api::serve(grpc_listener, context, metrics.clone(), stop.clone().cancelled_owned()));
-    let http = tokio::spawn(web::serve(http_listener, Arc::new(WebState { metrics }), stop.clone().cancelled_owned()));
+    let mut grpc = tokio::spawn(api::serve(
+        grpc_listener,
+        context,
+        metrics.clone(),
+        stop.clone().cancelled_owned(),
+    ));
+    let http = tokio::spawn(web::serve(
+        http_listener,
+        Arc::new(WebState { metrics }),
+        stop.clone().cancelled_owned(),
+    ));
 
     tracing::info!(grpc = %grpc_addr, http = %http_addr, data_dir = %config.data_dir.display(), "fluxd ready");
     // Not under systemd (no NOTIFY_SOCKET) this is a no-op.
@@ -129,7 +149,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, DaemonError> {
-    TcpListener::bind(addr).await.map_err(|error| DaemonError::Bind { what, addr, error })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|error| DaemonError::Bind { what, addr, error })
 }
 
 fn local_addr(listener: &TcpListener, requested: SocketAddr) -> SocketAddr {

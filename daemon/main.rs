@@ -45,7 +45,9 @@ fn main() -> anyhow::Result<()> {
 
 fn init_tracing(config: &Config) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -75,7 +77,8 @@ fn rotate_key(config: &Config, new_key_file: Option<std::path::PathBuf>) -> anyh
             anyhow::bail!("the master key comes from {source:?}; pass --new-key-file PATH for the new key")
         }
     };
-    let store = fluxcascade::store::Store::open(&config.data_dir, old_key).context("opening the store (is fluxd still running?)")?;
+    let store = fluxcascade::store::Store::open(&config.data_dir, old_key)
+        .context("opening the store (is fluxd still running?)")?;
     let new_key = MasterKey::generate();
     // Write the new key beside its target first, so a crash never leaves secrets sealed under
     // a key that is nowhere on disk.
@@ -83,6 +86,9 @@ fn rotate_key(config: &Config, new_key_file: Option<std::path::PathBuf>) -> anyh
     write_private_file(&staged, new_key.to_text().as_bytes())?;
     let count = store.rotate_master_key(&new_key)?;
     std::fs::rename(&staged, &target)?;
-    println!("re-encrypted {count} secrets; new master key written to {}", target.display());
+    println!(
+        "re-encrypted {count} secrets; new master key written to {}",
+        target.display()
+    );
     Ok(())
 }

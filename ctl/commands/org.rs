@@ -67,46 +67,75 @@ pub async fn run(command: OrgCommand, target: &Target, format: Format) -> Result
     let mut client = OrganizationServiceClient::new(target.connect().await?);
     match command {
         OrgCommand::Get => {
-            let org = client.get_organization(pb::GetOrganizationRequest {}).await?.into_inner();
+            let org = client
+                .get_organization(pb::GetOrganizationRequest {})
+                .await?
+                .into_inner();
             output::print(format, &views::organization(&org), &[]);
         }
         OrgCommand::Rename { name } => {
-            let org = client.rename_organization(pb::RenameOrganizationRequest { name }).await?.into_inner();
+            let org = client
+                .rename_organization(pb::RenameOrganizationRequest { name })
+                .await?
+                .into_inner();
             output::print(format, &views::organization(&org), &[]);
         }
         OrgCommand::Members => {
-            let members = client.list_members(pb::ListMembersRequest {}).await?.into_inner().members;
+            let members = client
+                .list_members(pb::ListMembersRequest {})
+                .await?
+                .into_inner()
+                .members;
             let value = serde_json::Value::Array(members.iter().map(views::member).collect());
             output::print(format, &value, MEMBER_COLUMNS);
         }
         OrgCommand::AddMember { email, role } => {
             let role = pb::Role::from(role).into();
-            let member = client.add_member(pb::AddMemberRequest { email, role }).await?.into_inner();
+            let member = client
+                .add_member(pb::AddMemberRequest { email, role })
+                .await?
+                .into_inner();
             output::print(format, &views::member(&member), &[]);
         }
         OrgCommand::SetRole { member_id, role } => {
             let role = pb::Role::from(role).into();
-            let member = client.set_member_role(pb::SetMemberRoleRequest { member_id, role }).await?.into_inner();
+            let member = client
+                .set_member_role(pb::SetMemberRoleRequest { member_id, role })
+                .await?
+                .into_inner();
             output::print(format, &views::member(&member), &[]);
         }
         OrgCommand::RemoveMember { member_id } => {
-            client.remove_member(pb::RemoveMemberRequest { member_id: member_id.clone() }).await?;
+            client
+                .remove_member(pb::RemoveMemberRequest {
+                    member_id: member_id.clone(),
+                })
+                .await?;
             output::print(format, &serde_json::json!({ "removed": member_id }), &[]);
         }
         OrgCommand::Tokens => {
-            let tokens = client.list_api_tokens(pb::ListApiTokensRequest {}).await?.into_inner().tokens;
+            let tokens = client
+                .list_api_tokens(pb::ListApiTokensRequest {})
+                .await?
+                .into_inner()
+                .tokens;
             let value = serde_json::Value::Array(tokens.iter().map(views::api_token).collect());
             output::print(format, &value, TOKEN_COLUMNS);
         }
         OrgCommand::CreateToken { name, member } => {
-            let request = pb::CreateApiTokenRequest { name, member_id: member.unwrap_or_default() };
+            let request = pb::CreateApiTokenRequest {
+                name,
+                member_id: member.unwrap_or_default(),
+            };
             let created = client.create_api_token(request).await?.into_inner();
             let mut value = created.token.as_ref().map(views::api_token).unwrap_or_default();
             value["secret"] = created.secret.into();
             output::print(format, &value, &[]);
         }
         OrgCommand::RevokeToken { token_id } => {
-            client.revoke_api_token(pb::RevokeApiTokenRequest { id: token_id.clone() }).await?;
+            client
+                .revoke_api_token(pb::RevokeApiTokenRequest { id: token_id.clone() })
+                .await?;
             output::print(format, &serde_json::json!({ "revoked": token_id }), &[]);
         }
     }

@@ -18,7 +18,11 @@ pub enum SupervisedKind {
 }
 
 impl SupervisedKind {
-    const ALL: [SupervisedKind; 3] = [SupervisedKind::Connections, SupervisedKind::Mappings, SupervisedKind::WebhookEndpoints];
+    const ALL: [SupervisedKind; 3] = [
+        SupervisedKind::Connections,
+        SupervisedKind::Mappings,
+        SupervisedKind::WebhookEndpoints,
+    ];
 
     fn supervisor_name(self) -> String {
         match self {
@@ -88,7 +92,10 @@ enum RootMsg {
 
 impl RootState {
     async fn spawn(&self, myself: &ActorRef<RootMsg>, kind: SupervisedKind) -> Result<(), SpawnErr> {
-        let args = SupervisorArgs { factory: self.factories.get(kind), live: self.live.get(kind) };
+        let args = SupervisorArgs {
+            factory: self.factories.get(kind),
+            live: self.live.get(kind),
+        };
         Actor::spawn_linked(Some(kind.supervisor_name()), EntitySupervisor, args, myself.get_cell()).await?;
         Ok(())
     }
@@ -99,7 +106,11 @@ impl Actor for RootSupervisor {
     type State = RootState;
     type Arguments = (Factories, LiveCounts);
 
-    async fn pre_start(&self, myself: ActorRef<RootMsg>, (factories, live): Self::Arguments) -> Result<RootState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<RootMsg>,
+        (factories, live): Self::Arguments,
+    ) -> Result<RootState, ActorProcessingErr> {
         let state = RootState { factories, live };
         for kind in SupervisedKind::ALL {
             state.spawn(&myself, kind).await?;
@@ -107,7 +118,12 @@ impl Actor for RootSupervisor {
         Ok(state)
     }
 
-    async fn handle(&self, myself: ActorRef<RootMsg>, message: RootMsg, state: &mut RootState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<RootMsg>,
+        message: RootMsg,
+        state: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
         let RootMsg::Respawn(kind) = message;
         if let Err(error) = state.spawn(&myself, kind).await {
             tracing::error!(supervisor = kind.supervisor_name(), %error, "supervisor failed to restart; retrying");
@@ -116,7 +132,12 @@ impl Actor for RootSupervisor {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<RootMsg>, event: SupervisionEvent, _state: &mut RootState) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<RootMsg>,
+        event: SupervisionEvent,
+        _state: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
         if let SupervisionEvent::ActorFailed(cell, error) = event {
             let name = cell.get_name().unwrap_or_default();
             tracing::error!(supervisor = name, %error, "supervisor crashed; restarting");
@@ -138,7 +159,12 @@ pub struct ActorTree {
 /// Starts the tree: every supervisor spawns one actor per stored entity before this returns.
 pub async fn start_tree(factories: Factories) -> Result<ActorTree, SpawnErr> {
     let live = LiveCounts::default();
-    let (root, join) = Actor::spawn(Some("supervisor:root".into()), RootSupervisor, (factories, live.clone())).await?;
+    let (root, join) = Actor::spawn(
+        Some("supervisor:root".into()),
+        RootSupervisor,
+        (factories, live.clone()),
+    )
+    .await?;
     Ok(ActorTree { root, join, live })
 }
 
@@ -155,7 +181,10 @@ impl ActorTree {
                 supervisor.get_cell().drain_children_and_wait(Some(timeout)).await;
             }
         }
-        self.root.get_cell().stop_children_and_wait(Some("shutdown".into()), Some(timeout)).await;
+        self.root
+            .get_cell()
+            .stop_children_and_wait(Some("shutdown".into()), Some(timeout))
+            .await;
         self.root.stop(Some("shutdown".into()));
         let _ = self.join.await;
     }

@@ -80,7 +80,11 @@ struct ChildEntry {
 
 impl SupervisorState {
     async fn spawn_child(&mut self, myself: &ActorRef<SupervisorMsg>, id: &str) {
-        let entry = self.children.entry(id.to_owned()).or_insert(ChildEntry { cell: None, crashes: 0, started: Instant::now() });
+        let entry = self.children.entry(id.to_owned()).or_insert(ChildEntry {
+            cell: None,
+            crashes: 0,
+            started: Instant::now(),
+        });
         if entry.cell.is_some() {
             return;
         }
@@ -132,15 +136,29 @@ impl Actor for EntitySupervisor {
     type State = SupervisorState;
     type Arguments = SupervisorArgs;
 
-    async fn pre_start(&self, myself: ActorRef<SupervisorMsg>, args: SupervisorArgs) -> Result<SupervisorState, ActorProcessingErr> {
-        let mut state = SupervisorState { factory: args.factory, live: args.live, children: HashMap::new(), by_actor: HashMap::new() };
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        args: SupervisorArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        let mut state = SupervisorState {
+            factory: args.factory,
+            live: args.live,
+            children: HashMap::new(),
+            by_actor: HashMap::new(),
+        };
         for id in state.factory.initial_ids() {
             state.spawn_child(&myself, &id).await;
         }
         Ok(state)
     }
 
-    async fn handle(&self, myself: ActorRef<SupervisorMsg>, message: SupervisorMsg, state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        message: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
         match message {
             SupervisorMsg::Start(id) => state.spawn_child(&myself, &id).await,
             SupervisorMsg::Restart(id) => {
@@ -153,7 +171,10 @@ impl Actor for EntitySupervisor {
                     // The exit event arrives later; forget the child now so it is not restarted.
                     state.by_actor.remove(&cell.get_id());
                     state.live.fetch_sub(1, Ordering::Relaxed);
-                    if let Err(error) = cell.stop_and_wait(Some("entity deleted".into()), Some(Duration::from_secs(5))).await {
+                    if let Err(error) = cell
+                        .stop_and_wait(Some("entity deleted".into()), Some(Duration::from_secs(5)))
+                        .await
+                    {
                         tracing::warn!(kind = state.factory.kind(), id, %error, "actor did not stop in time");
                     }
                 }
@@ -163,7 +184,12 @@ impl Actor for EntitySupervisor {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<SupervisorMsg>, event: SupervisionEvent, state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ActorFailed(cell, error) => {
                 if let Some(id) = state.forget(&cell) {
@@ -183,7 +209,11 @@ impl Actor for EntitySupervisor {
         Ok(())
     }
 
-    async fn post_stop(&self, _myself: ActorRef<SupervisorMsg>, state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
         state.live.fetch_sub(state.by_actor.len() as u64, Ordering::Relaxed);
         Ok(())
     }
@@ -242,7 +272,10 @@ mod tests {
     async fn crashed_child_is_restarted_and_deleted_child_is_not() {
         let starts = Arc::new(AtomicU32::new(0));
         let live = ActorCounter::default();
-        let args = SupervisorArgs { factory: Arc::new(FragileFactory { starts: starts.clone() }), live: live.clone() };
+        let args = SupervisorArgs {
+            factory: Arc::new(FragileFactory { starts: starts.clone() }),
+            live: live.clone(),
+        };
         let (supervisor, handle) = Actor::spawn(None, EntitySupervisor, args).await.unwrap();
         assert_eq!(starts.load(Ordering::SeqCst), 1);
         assert_eq!(live.load(Ordering::SeqCst), 1);

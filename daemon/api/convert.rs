@@ -23,7 +23,11 @@ pub fn role_from_pb(value: i32) -> Option<Role> {
 }
 
 pub fn organization(record: &OrganizationRecord) -> pb::Organization {
-    pb::Organization { id: record.id.clone(), name: record.name.clone(), created_at: record.created_at.clone() }
+    pb::Organization {
+        id: record.id.clone(),
+        name: record.name.clone(),
+        created_at: record.created_at.clone(),
+    }
 }
 
 pub fn member(record: &MemberRecord) -> pb::Member {

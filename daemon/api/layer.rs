@@ -25,7 +25,10 @@ impl<S> Layer<S> for RpcMetricsLayer {
     type Service = RpcMetrics<S>;
 
     fn layer(&self, inner: S) -> RpcMetrics<S> {
-        RpcMetrics { inner, metrics: self.metrics.clone() }
+        RpcMetrics {
+            inner,
+            metrics: self.metrics.clone(),
+        }
     }
 }
 

@@ -47,7 +47,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<pb::system_service_server::SystemServiceServer<system::SystemApi>>().await;
+    health_reporter
+        .set_serving::<pb::system_service_server::SystemServiceServer<system::SystemApi>>()
+        .await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -69,13 +71,22 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(SystemServiceServer::with_interceptor(system::SystemApi::new(context.clone()), auth.clone()))
+        .add_service(SystemServiceServer::with_interceptor(
+            system::SystemApi::new(context.clone()),
+            auth.clone(),
+        ))
         .add_service(OrganizationServiceServer::with_interceptor(
             organizations::OrganizationApi::new(context.clone()),
             auth.clone(),
         ))
-        .add_service(ConnectionServiceServer::with_interceptor(pending::PendingApi, auth.clone()))
-        .add_service(MappingServiceServer::with_interceptor(pending::PendingApi, auth.clone()))
+        .add_service(ConnectionServiceServer::with_interceptor(
+            pending::PendingApi,
+            auth.clone(),
+        ))
+        .add_service(MappingServiceServer::with_interceptor(
+            pending::PendingApi,
+            auth.clone(),
+        ))
         .add_service(SyncServiceServer::with_interceptor(pending::PendingApi, auth.clone()))
         .add_service(WebhookServiceServer::with_interceptor(pending::PendingApi, auth))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)

@@ -39,14 +39,18 @@ fn ensure_other_owner(tx: &Tx<'_>, member: &MemberRecord) -> Result<(), Status> 
         .filter(|m| m.org_id == member.org_id && m.role == Role::Owner && m.id != member.id)
         .count();
     if owners == 0 {
-        return Err(Status::failed_precondition("the organization must keep at least one owner"));
+        return Err(Status::failed_precondition(
+            "the organization must keep at least one owner",
+        ));
     }
     Ok(())
 }
 
 fn validate_email(email: &str) -> Result<String, Status> {
     let email = email.trim().to_lowercase();
-    let valid = email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+    let valid = email
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
     if !valid {
         return Err(invalid("email", format!("{email:?} is not an email address")));
     }
@@ -55,15 +59,24 @@ fn validate_email(email: &str) -> Result<String, Status> {
 
 #[tonic::async_trait]
 impl OrganizationService for OrganizationApi {
-    async fn get_organization(&self, request: Request<pb::GetOrganizationRequest>) -> Result<Response<pb::Organization>, Status> {
+    async fn get_organization(
+        &self,
+        request: Request<pb::GetOrganizationRequest>,
+    ) -> Result<Response<pb::Organization>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Read)?;
-        let org = self.context.store.read(|rx| rx.get::<OrganizationRecord>(&caller.org_id).map_err(Status::from))?;
+        let org = self
+            .context
+            .store
+            .read(|rx| rx.get::<OrganizationRecord>(&caller.org_id).map_err(Status::from))?;
         let org = org.ok_or_else(|| not_found("organization", &caller.org_id))?;
         Ok(Response::new(convert::organization(&org)))
     }
 
-    async fn rename_organization(&self, request: Request<pb::RenameOrganizationRequest>) -> Result<Response<pb::Organization>, Status> {
+    async fn rename_organization(
+        &self,
+        request: Request<pb::RenameOrganizationRequest>,
+    ) -> Result<Response<pb::Organization>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::ManageOwners)?;
         let name = request.get_ref().name.trim();
@@ -71,7 +84,9 @@ impl OrganizationService for OrganizationApi {
             return Err(invalid("name", "must be 1 to 200 characters"));
         }
         let org = self.context.store.write(|tx| {
-            let mut org = tx.get::<OrganizationRecord>(&caller.org_id)?.ok_or_else(|| not_found("organization", &caller.org_id))?;
+            let mut org = tx
+                .get::<OrganizationRecord>(&caller.org_id)?
+                .ok_or_else(|| not_found("organization", &caller.org_id))?;
             org.name = name.to_owned();
             tx.put(&org)?;
             Ok::<_, Status>(org)
@@ -79,11 +94,21 @@ impl OrganizationService for OrganizationApi {
         Ok(Response::new(convert::organization(&org)))
     }
 
-    async fn list_members(&self, request: Request<pb::ListMembersRequest>) -> Result<Response<pb::ListMembersResponse>, Status> {
+    async fn list_members(
+        &self,
+        request: Request<pb::ListMembersRequest>,
+    ) -> Result<Response<pb::ListMembersResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Read)?;
-        let members = self.context.store.read(|rx| rx.list::<MemberRecord>().map_err(Status::from))?;
-        let members = members.iter().filter(|m| m.org_id == caller.org_id).map(convert::member).collect();
+        let members = self
+            .context
+            .store
+            .read(|rx| rx.list::<MemberRecord>().map_err(Status::from))?;
+        let members = members
+            .iter()
+            .filter(|m| m.org_id == caller.org_id)
+            .map(convert::member)
+            .collect();
         Ok(Response::new(pb::ListMembersResponse { members }))
     }
 
@@ -97,17 +122,30 @@ impl OrganizationService for OrganizationApi {
             caller.require(Action::ManageOwners)?;
         }
         let member = self.context.store.write(|tx| {
-            if tx.list::<MemberRecord>()?.iter().any(|m| m.org_id == caller.org_id && m.email == email) {
+            if tx
+                .list::<MemberRecord>()?
+                .iter()
+                .any(|m| m.org_id == caller.org_id && m.email == email)
+            {
                 return Err(Status::already_exists(format!("email: {email:?} is already a member")));
             }
-            let member = MemberRecord { id: new_id(IdKind::Member), org_id: caller.org_id.clone(), email: email.clone(), role, created_at: now_rfc3339() };
+            let member = MemberRecord {
+                id: new_id(IdKind::Member),
+                org_id: caller.org_id.clone(),
+                email: email.clone(),
+                role,
+                created_at: now_rfc3339(),
+            };
             tx.put(&member)?;
             Ok(member)
         })?;
         Ok(Response::new(convert::member(&member)))
     }
 
-    async fn set_member_role(&self, request: Request<pb::SetMemberRoleRequest>) -> Result<Response<pb::Member>, Status> {
+    async fn set_member_role(
+        &self,
+        request: Request<pb::SetMemberRoleRequest>,
+    ) -> Result<Response<pb::Member>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::ManageMembers)?;
         let body = request.get_ref();
@@ -127,7 +165,10 @@ impl OrganizationService for OrganizationApi {
         Ok(Response::new(convert::member(&member)))
     }
 
-    async fn remove_member(&self, request: Request<pb::RemoveMemberRequest>) -> Result<Response<pb::RemoveMemberResponse>, Status> {
+    async fn remove_member(
+        &self,
+        request: Request<pb::RemoveMemberRequest>,
+    ) -> Result<Response<pb::RemoveMemberResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::ManageMembers)?;
         let id = request.get_ref().member_id.clone();
@@ -137,7 +178,11 @@ impl OrganizationService for OrganizationApi {
                 caller.require(Action::ManageOwners)?;
                 ensure_other_owner(tx, &member)?;
             }
-            for token in tx.list::<ApiTokenRecord>()?.into_iter().filter(|t| t.member_id == member.id) {
+            for token in tx
+                .list::<ApiTokenRecord>()?
+                .into_iter()
+                .filter(|t| t.member_id == member.id)
+            {
                 tokens::revoke(tx, &token.id)?;
             }
             tx.remove::<MemberRecord>(&member.id)?;
@@ -146,14 +191,21 @@ impl OrganizationService for OrganizationApi {
         Ok(Response::new(pb::RemoveMemberResponse {}))
     }
 
-    async fn create_api_token(&self, request: Request<pb::CreateApiTokenRequest>) -> Result<Response<pb::CreateApiTokenResponse>, Status> {
+    async fn create_api_token(
+        &self,
+        request: Request<pb::CreateApiTokenRequest>,
+    ) -> Result<Response<pb::CreateApiTokenResponse>, Status> {
         let caller = Caller::of(&request)?;
         let body = request.get_ref();
         let name = body.name.trim();
         if name.is_empty() || name.len() > 200 {
             return Err(invalid("name", "must be 1 to 200 characters"));
         }
-        let member_id = if body.member_id.is_empty() { caller.member_id.clone() } else { body.member_id.clone() };
+        let member_id = if body.member_id.is_empty() {
+            caller.member_id.clone()
+        } else {
+            body.member_id.clone()
+        };
         if member_id != caller.member_id {
             caller.require(Action::ManageMembers)?;
         }
@@ -165,10 +217,16 @@ impl OrganizationService for OrganizationApi {
             let (record, token) = tokens::issue(tx, &caller.org_id, &member.id, name)?;
             Ok::<_, Status>((record, member.role, token))
         })?;
-        Ok(Response::new(pb::CreateApiTokenResponse { token: Some(convert::api_token(&record, role)), secret: token.expose().to_owned() }))
+        Ok(Response::new(pb::CreateApiTokenResponse {
+            token: Some(convert::api_token(&record, role)),
+            secret: token.expose().to_owned(),
+        }))
     }
 
-    async fn list_api_tokens(&self, request: Request<pb::ListApiTokensRequest>) -> Result<Response<pb::ListApiTokensResponse>, Status> {
+    async fn list_api_tokens(
+        &self,
+        request: Request<pb::ListApiTokensRequest>,
+    ) -> Result<Response<pb::ListApiTokensResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Read)?;
         let see_all = caller.role.allows(Action::ManageMembers);
@@ -178,7 +236,9 @@ impl OrganizationService for OrganizationApi {
                 if token.org_id != caller.org_id || (!see_all && token.member_id != caller.member_id) {
                     continue;
                 }
-                let role = rx.get::<MemberRecord>(&token.member_id)?.map_or(Role::Member, |m| m.role);
+                let role = rx
+                    .get::<MemberRecord>(&token.member_id)?
+                    .map_or(Role::Member, |m| m.role);
                 out.push(convert::api_token(&token, role));
             }
             Ok::<_, Status>(out)
@@ -186,7 +246,10 @@ impl OrganizationService for OrganizationApi {
         Ok(Response::new(pb::ListApiTokensResponse { tokens }))
     }
 
-    async fn revoke_api_token(&self, request: Request<pb::RevokeApiTokenRequest>) -> Result<Response<pb::RevokeApiTokenResponse>, Status> {
+    async fn revoke_api_token(
+        &self,
+        request: Request<pb::RevokeApiTokenRequest>,
+    ) -> Result<Response<pb::RevokeApiTokenResponse>, Status> {
         let caller = Caller::of(&request)?;
         let id = request.get_ref().id.clone();
         self.context.store.write(|tx| {

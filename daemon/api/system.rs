@@ -26,7 +26,10 @@ impl SystemApi {
 
 #[tonic::async_trait]
 impl SystemService for SystemApi {
-    async fn get_status(&self, request: Request<pb::GetStatusRequest>) -> Result<Response<pb::GetStatusResponse>, Status> {
+    async fn get_status(
+        &self,
+        request: Request<pb::GetStatusRequest>,
+    ) -> Result<Response<pb::GetStatusResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Read)?;
         let org = caller.org_id.as_str();
@@ -56,8 +59,14 @@ impl SystemService for SystemApi {
         }))
     }
 
-    async fn get_version(&self, request: Request<pb::GetVersionRequest>) -> Result<Response<pb::GetVersionResponse>, Status> {
+    async fn get_version(
+        &self,
+        request: Request<pb::GetVersionRequest>,
+    ) -> Result<Response<pb::GetVersionResponse>, Status> {
         Caller::of(&request)?.require(Action::Read)?;
-        Ok(Response::new(pb::GetVersionResponse { version: VERSION.into(), api_version: API_VERSION.into() }))
+        Ok(Response::new(pb::GetVersionResponse {
+            version: VERSION.into(),
+            api_version: API_VERSION.into(),
+        }))
     }
 }

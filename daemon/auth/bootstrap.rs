@@ -32,7 +32,11 @@ pub fn ensure_first_org(store: &Store, data_dir: &Path) -> Result<bool, Bootstra
     }
     store.write(|tx| {
         let now = now_rfc3339();
-        let org = OrganizationRecord { id: new_id(IdKind::Organization), name: "default".into(), created_at: now.clone() };
+        let org = OrganizationRecord {
+            id: new_id(IdKind::Organization),
+            name: "default".into(),
+            created_at: now.clone(),
+        };
         let owner = MemberRecord {
             id: new_id(IdKind::Member),
             org_id: org.id.clone(),
@@ -44,8 +48,12 @@ pub fn ensure_first_org(store: &Store, data_dir: &Path) -> Result<bool, Bootstra
         tx.put(&owner)?;
         let (_, token) = tokens::issue(tx, &org.id, &owner.id, "admin (created on first start)")?;
         let path = data_dir.join(ADMIN_TOKEN_FILE);
-        write_private_file(&path, format!("{}\n", token.expose()).as_bytes())
-            .map_err(|error| BootstrapError::TokenFile { path: path.display().to_string(), error })?;
+        write_private_file(&path, format!("{}\n", token.expose()).as_bytes()).map_err(|error| {
+            BootstrapError::TokenFile {
+                path: path.display().to_string(),
+                error,
+            }
+        })?;
         tracing::info!(org_id = %org.id, path = %path.display(), "created the first organization and its owner token");
         Ok(true)
     })

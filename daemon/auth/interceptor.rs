@@ -19,7 +19,10 @@ pub struct Caller {
 impl Caller {
     /// The caller of an authenticated request.
     pub fn of<T>(request: &Request<T>) -> Result<&Caller, Status> {
-        request.extensions().get::<Caller>().ok_or_else(|| Status::unauthenticated("no caller on request"))
+        request
+            .extensions()
+            .get::<Caller>()
+            .ok_or_else(|| Status::unauthenticated("no caller on request"))
     }
 
     /// Fails with `PERMISSION_DENIED` unless the caller's role allows `action`.
@@ -27,7 +30,11 @@ impl Caller {
         if self.role.allows(action) {
             Ok(())
         } else {
-            Err(Status::permission_denied(format!("role {} may not {:?}", self.role.as_str(), action)))
+            Err(Status::permission_denied(format!(
+                "role {} may not {:?}",
+                self.role.as_str(),
+                action
+            )))
         }
     }
 }
@@ -46,10 +53,21 @@ impl AuthInterceptor {
     fn authenticate(&self, token: &str) -> Result<Option<Caller>, StoreError> {
         let hash = tokens::hash(token);
         self.store.read(|rx| {
-            let Some(entry) = rx.get::<TokenHashRecord>(&hash)? else { return Ok(None) };
-            let Some(record) = rx.get::<ApiTokenRecord>(&entry.token_id)? else { return Ok(None) };
-            let Some(member) = rx.get::<MemberRecord>(&record.member_id)? else { return Ok(None) };
-            Ok(Some(Caller { org_id: record.org_id, member_id: member.id, token_id: record.id, role: member.role }))
+            let Some(entry) = rx.get::<TokenHashRecord>(&hash)? else {
+                return Ok(None);
+            };
+            let Some(record) = rx.get::<ApiTokenRecord>(&entry.token_id)? else {
+                return Ok(None);
+            };
+            let Some(member) = rx.get::<MemberRecord>(&record.member_id)? else {
+                return Ok(None);
+            };
+            Ok(Some(Caller {
+                org_id: record.org_id,
+                member_id: member.id,
+                token_id: record.id,
+                role: member.role,
+            }))
         })
     }
 }

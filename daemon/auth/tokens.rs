@@ -15,7 +15,10 @@ pub const TOKEN_PREFIX: &str = "fxc_";
 /// A fresh random token.
 pub fn generate() -> Secret {
     let bytes: [u8; 32] = rand::random();
-    Secret::new(format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
+    Secret::new(format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
 }
 
 /// Hex SHA-256 of a presented token.
@@ -24,7 +27,12 @@ pub fn hash(token: &str) -> String {
 }
 
 /// Mints a token for `member_id` and stores only its hash; returns the record and the token.
-pub fn issue(tx: &mut Tx<'_>, org_id: &str, member_id: &str, name: &str) -> Result<(ApiTokenRecord, Secret), StoreError> {
+pub fn issue(
+    tx: &mut Tx<'_>,
+    org_id: &str,
+    member_id: &str,
+    name: &str,
+) -> Result<(ApiTokenRecord, Secret), StoreError> {
     let token = generate();
     let record = ApiTokenRecord {
         id: new_id(IdKind::ApiToken),
@@ -34,7 +42,10 @@ pub fn issue(tx: &mut Tx<'_>, org_id: &str, member_id: &str, name: &str) -> Resu
         hash: hash(token.expose()),
         created_at: now_rfc3339(),
     };
-    tx.put(&TokenHashRecord { hash: record.hash.clone(), token_id: record.id.clone() })?;
+    tx.put(&TokenHashRecord {
+        hash: record.hash.clone(),
+        token_id: record.id.clone(),
+    })?;
     tx.put(&record)?;
     Ok((record, token))
 }

@@ -33,7 +33,11 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] redb::Error),
     #[error("stored record {table}/{key} is not valid: {error}")]
-    Corrupt { table: String, key: String, error: serde_json::Error },
+    Corrupt {
+        table: String,
+        key: String,
+        error: serde_json::Error,
+    },
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error("the master key does not match the one this database was created with")]
@@ -90,7 +94,14 @@ impl Store {
         let db = Database::create(data_dir.join(DB_FILE))?;
         schema::migrate(&db, &key)?;
         let (events, _) = broadcast::channel(4096);
-        Ok(Store { inner: Arc::new(StoreInner { db, key, events, wake_endpoint: OnceLock::new() }) })
+        Ok(Store {
+            inner: Arc::new(StoreInner {
+                db,
+                key,
+                events,
+                wake_endpoint: OnceLock::new(),
+            }),
+        })
     }
 
     /// Runs `change` in one write transaction; commits when it returns `Ok`.
@@ -99,7 +110,12 @@ impl Store {
         E: From<StoreError>,
     {
         let txn = self.inner.db.begin_write().map_err(StoreError::from)?;
-        let mut tx = Tx { txn, key: &self.inner.key, events: Vec::new(), woken: BTreeSet::new() };
+        let mut tx = Tx {
+            txn,
+            key: &self.inner.key,
+            events: Vec::new(),
+            woken: BTreeSet::new(),
+        };
         let value = change(&mut tx)?;
         let Tx { txn, events, woken, .. } = tx;
         txn.commit().map_err(StoreError::from)?;
@@ -119,7 +135,10 @@ impl Store {
         E: From<StoreError>,
     {
         let txn = self.inner.db.begin_read().map_err(StoreError::from)?;
-        query(&Rx { txn, key: &self.inner.key })
+        query(&Rx {
+            txn,
+            key: &self.inner.key,
+        })
     }
 
     /// Committed events, as they commit.
@@ -287,7 +306,9 @@ macro_rules! impl_reader {
             fn secret(&self, owner: &str, name: &str) -> Result<Option<Secret>, StoreError> {
                 let key = secret_key(owner, name);
                 let table = self.txn.open_table(SECRETS)?;
-                let Some(sealed) = table.get(key.as_str())? else { return Ok(None) };
+                let Some(sealed) = table.get(key.as_str())? else {
+                    return Ok(None);
+                };
                 let plain = self.key.open(&key, sealed.value())?;
                 let text = String::from_utf8(plain.to_vec()).map_err(|_| CryptoError::Open { owner: key })?;
                 Ok(Some(Secret::new(text)))

@@ -17,7 +17,10 @@ const KEY_CHECK_PLAINTEXT: &[u8] = b"fluxcascade master key check";
 pub(super) fn migrate(db: &Database, key: &MasterKey) -> Result<(), StoreError> {
     let found = read_version(db)?;
     if found > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew { found, supported: SCHEMA_VERSION });
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
     }
     let txn = db.begin_write()?;
     for table in RECORD_TABLES {
@@ -35,7 +38,8 @@ pub(super) fn migrate(db: &Database, key: &MasterKey) -> Result<(), StoreError> 
         let check = meta.get(KEY_CHECK_KEY)?.map(|guard| guard.value().to_vec());
         match check {
             Some(sealed) => {
-                key.open(KEY_CHECK_KEY, &sealed).map_err(|_| StoreError::WrongMasterKey)?;
+                key.open(KEY_CHECK_KEY, &sealed)
+                    .map_err(|_| StoreError::WrongMasterKey)?;
             }
             None => {
                 let sealed = key.seal(KEY_CHECK_KEY, KEY_CHECK_PLAINTEXT)?;

@@ -42,8 +42,11 @@ impl IndexTable {
         }
     }
 
-    pub(crate) const ALL: [IndexTable; 3] =
-        [IndexTable::DeliveryQueue, IndexTable::EndpointDeliveries, IndexTable::MappingJobs];
+    pub(crate) const ALL: [IndexTable; 3] = [
+        IndexTable::DeliveryQueue,
+        IndexTable::EndpointDeliveries,
+        IndexTable::MappingJobs,
+    ];
 }
 
 /// Every record table, so that opening the store creates them all.

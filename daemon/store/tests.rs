@@ -9,7 +9,11 @@ fn open_temp() -> (tempfile::TempDir, Store, MasterKey) {
 }
 
 fn org(id: &str) -> OrganizationRecord {
-    OrganizationRecord { id: id.into(), name: "n".into(), created_at: "t".into() }
+    OrganizationRecord {
+        id: id.into(),
+        name: "n".into(),
+        created_at: "t".into(),
+    }
 }
 
 #[test]
@@ -27,7 +31,9 @@ fn failed_change_commits_nothing() {
 fn secrets_are_sealed_on_disk_and_survive_reopen_and_key_rotation() {
     let (dir, store, key) = open_temp();
     let plaintext = "whsec_plaintext_marker_0123456789";
-    store.write(|tx| tx.put_secret("wh_1", "signing", &Secret::new(plaintext))).unwrap();
+    store
+        .write(|tx| tx.put_secret("wh_1", "signing", &Secret::new(plaintext)))
+        .unwrap();
     drop(store);
     let bytes = std::fs::read(dir.path().join(DB_FILE)).unwrap();
     assert!(!bytes.windows(plaintext.len()).any(|w| w == plaintext.as_bytes()));
@@ -45,7 +51,10 @@ fn secrets_are_sealed_on_disk_and_survive_reopen_and_key_rotation() {
 fn a_wrong_master_key_is_refused_at_open() {
     let (dir, store, _) = open_temp();
     drop(store);
-    assert!(matches!(Store::open(dir.path(), MasterKey::generate()), Err(StoreError::WrongMasterKey)));
+    assert!(matches!(
+        Store::open(dir.path(), MasterKey::generate()),
+        Err(StoreError::WrongMasterKey)
+    ));
 }
 
 #[test]
@@ -59,9 +68,13 @@ fn index_scans_respect_prefix_and_limit() {
             Ok::<_, StoreError>(())
         })
         .unwrap();
-    let keys = store.read(|rx| rx.index_keys(IndexTable::MappingJobs, "a/", 2)).unwrap();
+    let keys = store
+        .read(|rx| rx.index_keys(IndexTable::MappingJobs, "a/", 2))
+        .unwrap();
     assert_eq!(keys, vec!["a/1", "a/2"]);
-    let keys = store.read(|rx| rx.index_keys(IndexTable::MappingJobs, "b/", 10)).unwrap();
+    let keys = store
+        .read(|rx| rx.index_keys(IndexTable::MappingJobs, "b/", 10))
+        .unwrap();
     assert_eq!(keys, vec!["b/1"]);
 }
 
@@ -70,12 +83,27 @@ fn events_broadcast_only_after_commit() {
     let (_dir, store, _) = open_temp();
     let mut events = store.subscribe_events();
     let _: Result<(), StoreError> = store.write(|tx| {
-        crate::events::emit(tx, "org_1", crate::events::EventType::MappingCreated, serde_json::json!({}))?;
+        crate::events::emit(
+            tx,
+            "org_1",
+            crate::events::EventType::MappingCreated,
+            serde_json::json!({}),
+        )?;
         Err(StoreError::WrongMasterKey)
     });
     assert!(events.try_recv().is_err(), "aborted change broadcast nothing");
     store
-        .write(|tx| crate::events::emit(tx, "org_1", crate::events::EventType::MappingCreated, serde_json::json!({})))
+        .write(|tx| {
+            crate::events::emit(
+                tx,
+                "org_1",
+                crate::events::EventType::MappingCreated,
+                serde_json::json!({}),
+            )
+        })
         .unwrap();
-    assert_eq!(events.try_recv().unwrap().event_type, crate::events::EventType::MappingCreated);
+    assert_eq!(
+        events.try_recv().unwrap().event_type,
+        crate::events::EventType::MappingCreated
+    );
 }

@@ -50,7 +50,10 @@ pub async fn serve(listener: TcpListener, state: Arc<WebState>, shutdown: impl F
     }
     drop(listener);
     let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(std::time::Duration::from_secs(5), drain).await.is_err() {
+    if tokio::time::timeout(std::time::Duration::from_secs(5), drain)
+        .await
+        .is_err()
+    {
         tracing::warn!("http connections still open at shutdown; closing them");
     }
 }
@@ -75,8 +78,9 @@ async fn handle(state: Arc<WebState>, request: Request<Incoming>) -> Result<Resp
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }

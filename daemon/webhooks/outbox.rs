@@ -12,9 +12,10 @@ use super::subscription;
 pub fn fan_out(tx: &mut Tx<'_>, event: &EventRecord) -> Result<usize, StoreError> {
     let endpoints: Vec<EndpointRecord> = tx.list()?;
     let mut queued = 0;
-    for endpoint in endpoints.iter().filter(|e| {
-        e.enabled && e.org_id == event.org_id && subscription::matches(&e.event_types, event.event_type)
-    }) {
+    for endpoint in endpoints
+        .iter()
+        .filter(|e| e.enabled && e.org_id == event.org_id && subscription::matches(&e.event_types, event.event_type))
+    {
         enqueue_new(tx, endpoint, event)?;
         queued += 1;
     }
@@ -22,7 +23,11 @@ pub fn fan_out(tx: &mut Tx<'_>, event: &EventRecord) -> Result<usize, StoreError
 }
 
 /// Creates a pending delivery of `event` to `endpoint`, due now.
-pub fn enqueue_new(tx: &mut Tx<'_>, endpoint: &EndpointRecord, event: &EventRecord) -> Result<DeliveryRecord, StoreError> {
+pub fn enqueue_new(
+    tx: &mut Tx<'_>,
+    endpoint: &EndpointRecord,
+    event: &EventRecord,
+) -> Result<DeliveryRecord, StoreError> {
     let delivery = DeliveryRecord {
         id: new_id(IdKind::Delivery),
         endpoint_id: endpoint.id.clone(),
@@ -36,7 +41,10 @@ pub fn enqueue_new(tx: &mut Tx<'_>, endpoint: &EndpointRecord, event: &EventReco
         series_attempts: 0,
         finished_at: None,
     };
-    tx.index_insert(IndexTable::EndpointDeliveries, &format!("{}/{}", endpoint.id, delivery.id))?;
+    tx.index_insert(
+        IndexTable::EndpointDeliveries,
+        &format!("{}/{}", endpoint.id, delivery.id),
+    )?;
     schedule(tx, &delivery)?;
     tx.put(&delivery)?;
     Ok(delivery)
@@ -45,7 +53,10 @@ pub fn enqueue_new(tx: &mut Tx<'_>, endpoint: &EndpointRecord, event: &EventReco
 /// Adds `delivery` to its endpoint's queue at its `next_attempt_at_ms` and wakes the endpoint.
 pub fn schedule(tx: &mut Tx<'_>, delivery: &DeliveryRecord) -> Result<(), StoreError> {
     if let Some(due) = delivery.next_attempt_at_ms {
-        tx.index_insert(IndexTable::DeliveryQueue, &queue_key(&delivery.endpoint_id, due, &delivery.id))?;
+        tx.index_insert(
+            IndexTable::DeliveryQueue,
+            &queue_key(&delivery.endpoint_id, due, &delivery.id),
+        )?;
         tx.after_commit_wake(&delivery.endpoint_id);
     }
     Ok(())
@@ -54,7 +65,10 @@ pub fn schedule(tx: &mut Tx<'_>, delivery: &DeliveryRecord) -> Result<(), StoreE
 /// Removes `delivery`'s current queue entry, if it has one.
 pub fn unschedule(tx: &mut Tx<'_>, delivery: &DeliveryRecord) -> Result<(), StoreError> {
     if let Some(due) = delivery.next_attempt_at_ms {
-        tx.index_remove(IndexTable::DeliveryQueue, &queue_key(&delivery.endpoint_id, due, &delivery.id))?;
+        tx.index_remove(
+            IndexTable::DeliveryQueue,
+            &queue_key(&delivery.endpoint_id, due, &delivery.id),
+        )?;
     }
     Ok(())
 }

@@ -13,7 +13,10 @@ pub enum SubscriptionError {
 pub fn validate(patterns: &[String]) -> Result<(), SubscriptionError> {
     for (index, pattern) in patterns.iter().enumerate() {
         if !EventType::ALL.iter().any(|t| matches_pattern(pattern, t.as_str())) {
-            return Err(SubscriptionError::Unknown { index, pattern: pattern.clone() });
+            return Err(SubscriptionError::Unknown {
+                index,
+                pattern: pattern.clone(),
+            });
         }
     }
     Ok(())
@@ -53,7 +56,11 @@ mod tests {
             (&["syn.*"], EventType::SyncStarted, false),
         ];
         for (patterns, event_type, expected) in cases {
-            assert_eq!(matches(&pats(patterns), *event_type), *expected, "{patterns:?} {event_type}");
+            assert_eq!(
+                matches(&pats(patterns), *event_type),
+                *expected,
+                "{patterns:?} {event_type}"
+            );
         }
     }
 
@@ -62,7 +69,10 @@ mod tests {
         assert!(validate(&pats(&["sync.*", "*", "mapping.updated"])).is_ok());
         assert_eq!(
             validate(&pats(&["sync.*", "sync.done"])),
-            Err(SubscriptionError::Unknown { index: 1, pattern: "sync.done".into() })
+            Err(SubscriptionError::Unknown {
+                index: 1,
+                pattern: "sync.done".into()
+            })
         );
         assert!(validate(&pats(&["nothing.*"])).is_err());
     }

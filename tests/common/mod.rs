@@ -1,0 +1,222 @@
+//! Test fixtures: the real `fluxd` on port 0 in a temp dir, `fluxctl` runs, and gRPC clients.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tonic::transport::Channel;
+
+pub const FLUXD: &str = env!("CARGO_BIN_EXE_fluxd");
+pub const FLUXCTL: &str = env!("CARGO_BIN_EXE_fluxctl");
+
+/// A running fluxd; killed on drop.
+pub struct TestDaemon {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+    pub grpc: String,
+    pub http: String,
+    extra_args: Vec<String>,
+}
+
+impl TestDaemon {
+    /// Starts fluxd with `extra_args` and waits for `endpoints.json`.
+    pub fn start(extra_args: &[&str]) -> TestDaemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut daemon = TestDaemon {
+            dir,
+            child: None,
+            grpc: String::new(),
+            http: String::new(),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+        };
+        daemon.launch();
+        daemon
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("fluxd.log")
+    }
+
+    /// Starts (or restarts) the process on fresh ports.
+    pub fn launch(&mut self) {
+        let endpoints = self.data_dir().join("endpoints.json");
+        let _ = std::fs::remove_file(&endpoints);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let child = Command::new(FLUXD)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .args(&self.extra_args)
+            .env("RUST_LOG", "debug")
+            .env_remove("FLUXD_MASTER_KEY")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn fluxd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let parsed = std::fs::read_to_string(&endpoints)
+                .ok()
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+            if let Some(json) = parsed {
+                self.grpc = json["grpc"].as_str().expect("grpc addr").to_owned();
+                self.http = json["http"].as_str().expect("http addr").to_owned();
+                return;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("fluxd exited early with {status}: {}", self.log());
+            }
+            assert!(Instant::now() < deadline, "fluxd did not start: {}", self.log());
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Sends SIGTERM and waits; returns the exit status and how long it took.
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
+        let mut child = self.child.take().expect("running");
+        let started = Instant::now();
+        signal(&child, "TERM");
+        let deadline = started + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return (status, started.elapsed());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("fluxd did not exit within 15 s of SIGTERM: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the process with SIGKILL (a crash).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Graceful restart on new ports.
+    pub fn restart(&mut self) {
+        let (status, _) = self.terminate();
+        assert!(status.success(), "fluxd exited with {status}");
+        self.launch();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("admin.token"))
+            .expect("admin.token")
+            .trim()
+            .to_owned()
+    }
+
+    /// Runs fluxctl against this daemon.
+    pub fn ctl(&self, args: &[&str]) -> CtlOutput {
+        let output = Command::new(FLUXCTL)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(args)
+            .env_remove("FLUXCTL_TOKEN")
+            .env_remove("FLUXCTL_ADDR")
+            .output()
+            .expect("run fluxctl");
+        CtlOutput(output)
+    }
+
+    /// Runs fluxctl and parses its `-o json` output, panicking on failure.
+    pub fn ctl_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        let out = self.ctl(&all);
+        assert!(out.success(), "fluxctl {args:?} failed: {}", out.stderr());
+        serde_json::from_str(&out.stdout())
+            .unwrap_or_else(|e| panic!("fluxctl {args:?} printed non-JSON ({e}): {}", out.stdout()))
+    }
+
+    /// A gRPC channel to this daemon (no credentials attached).
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.grpc))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    /// `Bearer <admin token>` metadata value.
+    pub fn bearer(&self) -> tonic::metadata::MetadataValue<tonic::metadata::Ascii> {
+        format!("Bearer {}", self.admin_token()).parse().expect("header")
+    }
+
+    /// A request carrying the admin token.
+    pub fn authed<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.metadata_mut().insert("authorization", self.bearer());
+        request
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+/// Output of a fluxctl run.
+pub struct CtlOutput(pub Output);
+
+impl CtlOutput {
+    pub fn success(&self) -> bool {
+        self.0.status.success()
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+}
+
+/// Mode bits of a file.
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+}
+
+/// Polls `check` until it returns Some or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
