@@ -50,3 +50,56 @@ pub fn api_token(token: &pb::ApiToken) -> Value {
         "created_at": token.created_at,
     })
 }
+
+pub fn webhook_endpoint(endpoint: &pb::WebhookEndpoint) -> Value {
+    json!({
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "event_types": endpoint.event_types,
+        "enabled": endpoint.enabled,
+        "disabled_reason": (!endpoint.disabled_reason.is_empty()).then_some(&endpoint.disabled_reason),
+        "consecutive_failures": endpoint.consecutive_failures,
+        "failure_threshold": endpoint.failure_threshold,
+        "retry_schedule_seconds": endpoint.retry_schedule_seconds,
+        "ordered": endpoint.ordered,
+        "max_concurrency": endpoint.max_concurrency,
+        "timeout_seconds": endpoint.timeout_seconds,
+        "created_at": endpoint.created_at,
+        "updated_at": endpoint.updated_at,
+    })
+}
+
+pub fn delivery_status(value: i32) -> String {
+    let status = pb::DeliveryStatus::try_from(value).unwrap_or(pb::DeliveryStatus::Unspecified);
+    enum_name(status.as_str_name(), "DELIVERY_STATUS_")
+}
+
+pub fn webhook_delivery(delivery: &pb::WebhookDelivery) -> Value {
+    let attempts: Vec<Value> = delivery
+        .attempts
+        .iter()
+        .map(|a| {
+            json!({
+                "number": a.number,
+                "at": a.at,
+                "status_code": (a.status_code != 0).then_some(a.status_code),
+                "latency_ms": a.latency_ms,
+                "error": (!a.error.is_empty()).then_some(&a.error),
+                "response_body": a.response_body,
+            })
+        })
+        .collect();
+    json!({
+        "id": delivery.id,
+        "endpoint_id": delivery.endpoint_id,
+        "event_id": delivery.event_id,
+        "event_type": delivery.event_type,
+        "status": delivery_status(delivery.status),
+        "created_at": delivery.created_at,
+        "next_attempt_at": (!delivery.next_attempt_at.is_empty()).then_some(&delivery.next_attempt_at),
+        "attempt_count": attempts.len(),
+        "last_status_code": delivery.attempts.last().map(|a| a.status_code).filter(|c| *c != 0),
+        "attempts": attempts,
+    })
+}

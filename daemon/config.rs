@@ -24,13 +24,25 @@ pub enum LogFormat {
 }
 
 /// Outbound webhook policy.
-#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhookConfig {
     /// Allow endpoint URLs that resolve to loopback, private, link-local or metadata addresses.
     pub allow_private: bool,
     /// Allow `http://` endpoint URLs (always allowed together with `allow_private`).
     pub allow_http: bool,
+    /// Finished deliveries (with their attempt logs) kept per endpoint; older ones are pruned.
+    pub delivery_retention: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            allow_private: false,
+            allow_http: false,
+            delivery_retention: 10_000,
+        }
+    }
 }
 
 /// The whole configuration, as the TOML file spells it.

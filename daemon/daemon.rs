@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::{self, Factories, NoChildren};
@@ -19,6 +20,9 @@ use crate::events::now_rfc3339;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::web::{self, WebState};
+use crate::webhooks::actor::{EndpointFactory, EndpointMsg, WebhookRuntime, notify_endpoint};
+use crate::webhooks::recorder;
+use crate::webhooks::ssrf::{AddressPolicy, delivery_client};
 
 /// File written once both listeners are bound: `{"grpc":"ADDR","http":"ADDR"}`.
 pub const ENDPOINTS_FILE: &str = "endpoints.json";
@@ -46,6 +50,8 @@ pub enum DaemonError {
     Actors(#[from] ractor::SpawnErr),
     #[error(transparent)]
     Grpc(#[from] api::ServeError),
+    #[error("cannot build the webhook HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
 }
 
 /// Creates the data dir (mode 0700) if needed.
@@ -73,10 +79,29 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let store = open_store(&config)?;
     bootstrap::ensure_first_org(&store, &config.data_dir)?;
 
+    let policy = AddressPolicy {
+        allow_private: config.webhooks.allow_private,
+        allow_http: config.webhooks.allow_http,
+    };
+    let (outcomes, outcome_queue) = mpsc::channel(8192);
+    let recorder = tokio::spawn(recorder::run(
+        store.clone(),
+        outcome_queue,
+        config.webhooks.delivery_retention,
+    ));
+    let webhooks = Arc::new(WebhookRuntime {
+        store: store.clone(),
+        client: delivery_client(policy)?,
+        outcomes,
+    });
+    store.set_wake_endpoint_hook(|endpoint_id| notify_endpoint(endpoint_id, EndpointMsg::Wake));
+
     let tree = actors::start_tree(Factories {
         connections: Arc::new(NoChildren("connection")),
         mappings: Arc::new(NoChildren("mapping")),
-        webhook_endpoints: Arc::new(NoChildren("webhook endpoint")),
+        webhook_endpoints: Arc::new(EndpointFactory {
+            runtime: webhooks.clone(),
+        }),
     })
     .await?;
     let metrics = Metrics::new(&tree.live);
@@ -97,6 +122,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         store: store.clone(),
         config: config.clone(),
         live: tree.live.clone(),
+        webhook_policy: policy,
         started: Instant::now(),
         started_at: now_rfc3339(),
     });
@@ -133,6 +159,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         };
         let _ = http.await;
         tree.shutdown(Duration::from_secs(5)).await;
+        // Attempts still in flight hold the outcome sender; what they do not record in time
+        // stays queued and is sent again after the next start (at-least-once).
+        drop(webhooks);
+        let _ = tokio::time::timeout(Duration::from_secs(2), recorder).await;
         grpc_result
     };
     let outcome = match tokio::time::timeout(SHUTDOWN_GRACE, graceful).await {

@@ -2,6 +2,7 @@
 
 mod org;
 mod status;
+mod webhook;
 
 use clap::Subcommand;
 
@@ -17,6 +18,9 @@ pub enum Command {
     /// The organization, its members and API tokens.
     #[command(subcommand)]
     Org(org::OrgCommand),
+    /// Outbound webhook endpoints and their deliveries.
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
 }
 
 /// Runs one command against `target`.
@@ -25,5 +29,6 @@ pub async fn run(command: Command, target: &Target, format: Format) -> Result<()
         Command::Status => status::status(target, format).await,
         Command::Version => status::version(target, format).await,
         Command::Org(command) => org::run(command, target, format).await,
+        Command::Webhook(command) => webhook::run(command, target, format).await,
     }
 }

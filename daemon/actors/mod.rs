@@ -4,6 +4,6 @@
 pub mod root;
 pub mod supervisor;
 
-pub use root::{ActorTree, start_tree};
+pub use root::{ActorTree, start_child, start_tree, stop_child, supervisor};
 pub use root::{Factories, LiveCounts, SupervisedKind};
 pub use supervisor::{ActorCounter, ChildFactory, EntitySupervisor, NoChildren, SupervisorMsg};

@@ -149,6 +149,28 @@ impl Actor for RootSupervisor {
     }
 }
 
+/// The running supervisor of `kind`.
+pub fn supervisor(kind: SupervisedKind) -> Option<ActorRef<SupervisorMsg>> {
+    ractor::registry::where_is(kind.supervisor_name()).map(ActorRef::from)
+}
+
+/// Asks the supervisor of `kind` to run an actor for entity `id`.
+pub fn start_child(kind: SupervisedKind, id: &str) {
+    match supervisor(kind) {
+        Some(supervisor) => {
+            let _ = supervisor.send_message(SupervisorMsg::Start(id.to_owned()));
+        }
+        None => tracing::error!(?kind, id, "no supervisor to start the actor"),
+    }
+}
+
+/// Stops the actor of entity `id` and waits until it has stopped.
+pub async fn stop_child(kind: SupervisedKind, id: &str) {
+    if let Some(supervisor) = supervisor(kind) {
+        let _ = ractor::call!(supervisor, |reply| SupervisorMsg::Stop(id.to_owned(), reply));
+    }
+}
+
 /// Handle to the running tree.
 pub struct ActorTree {
     root: ActorRef<RootMsg>,
@@ -169,15 +191,10 @@ pub async fn start_tree(factories: Factories) -> Result<ActorTree, SpawnErr> {
 }
 
 impl ActorTree {
-    /// The running supervisor of `kind`.
-    pub fn supervisor(&self, kind: SupervisedKind) -> Option<ActorRef<SupervisorMsg>> {
-        ractor::registry::where_is(kind.supervisor_name()).map(ActorRef::from)
-    }
-
     /// Stops every actor: each finishes the messages it already has, then the tree exits.
     pub async fn shutdown(self, timeout: Duration) {
         for kind in SupervisedKind::ALL {
-            if let Some(supervisor) = self.supervisor(kind) {
+            if let Some(supervisor) = supervisor(kind) {
                 supervisor.get_cell().drain_children_and_wait(Some(timeout)).await;
             }
         }

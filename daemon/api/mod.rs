@@ -6,6 +6,7 @@ mod organizations;
 mod pending;
 mod status;
 mod system;
+mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,12 +21,14 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::pb;
 use crate::store::Store;
+use crate::webhooks::ssrf::AddressPolicy;
 
 /// Everything the service adapters share.
 pub struct Context {
     pub store: Store,
     pub config: Config,
     pub live: LiveCounts,
+    pub webhook_policy: AddressPolicy,
     pub started: Instant,
     pub started_at: String,
 }
@@ -88,7 +91,10 @@ pub async fn serve(
             auth.clone(),
         ))
         .add_service(SyncServiceServer::with_interceptor(pending::PendingApi, auth.clone()))
-        .add_service(WebhookServiceServer::with_interceptor(pending::PendingApi, auth))
+        .add_service(WebhookServiceServer::with_interceptor(
+            webhooks::WebhookApi::new(context.clone()),
+            auth,
+        ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

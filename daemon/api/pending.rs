@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 
 use crate::pb::{
     self, connection_service_server::ConnectionService, mapping_service_server::MappingService,
-    sync_service_server::SyncService, webhook_service_server::WebhookService,
+    sync_service_server::SyncService,
 };
 
 /// Adapter for the not-yet-built services.
@@ -62,21 +62,4 @@ pending_service!(SyncService {
     cancel_sync(pb::CancelSyncRequest) -> pb::SyncJob;
     watch_sync(pb::WatchSyncRequest) -> Self::WatchSyncStream;
     list_sync_errors(pb::ListSyncErrorsRequest) -> pb::ListSyncErrorsResponse;
-});
-
-pending_service!(WebhookService {
-    create_webhook_endpoint(pb::CreateWebhookEndpointRequest) -> pb::CreateWebhookEndpointResponse;
-    update_webhook_endpoint(pb::UpdateWebhookEndpointRequest) -> pb::WebhookEndpoint;
-    get_webhook_endpoint(pb::GetWebhookEndpointRequest) -> pb::WebhookEndpoint;
-    list_webhook_endpoints(pb::ListWebhookEndpointsRequest) -> pb::ListWebhookEndpointsResponse;
-    delete_webhook_endpoint(pb::DeleteWebhookEndpointRequest) -> pb::DeleteWebhookEndpointResponse;
-    enable_webhook_endpoint(pb::EnableWebhookEndpointRequest) -> pb::WebhookEndpoint;
-    disable_webhook_endpoint(pb::DisableWebhookEndpointRequest) -> pb::WebhookEndpoint;
-    reveal_webhook_secret(pb::RevealWebhookSecretRequest) -> pb::RevealWebhookSecretResponse;
-    rotate_webhook_secret(pb::RotateWebhookSecretRequest) -> pb::RotateWebhookSecretResponse;
-    test_webhook_endpoint(pb::TestWebhookEndpointRequest) -> pb::WebhookDelivery;
-    list_webhook_deliveries(pb::ListWebhookDeliveriesRequest) -> pb::ListWebhookDeliveriesResponse;
-    get_webhook_delivery(pb::GetWebhookDeliveryRequest) -> pb::WebhookDelivery;
-    redeliver_webhook(pb::RedeliverWebhookRequest) -> pb::WebhookDelivery;
-    recover_webhook_deliveries(pb::RecoverWebhookDeliveriesRequest) -> pb::RecoverWebhookDeliveriesResponse;
 });

@@ -1,0 +1,330 @@
+//! `WebhookService`: outbound endpoints, deliveries and redelivery.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::Context;
+use crate::actors::{SupervisedKind, start_child, stop_child};
+use crate::auth::{Action, Caller};
+use crate::pb::{self, webhook_service_server::WebhookService};
+use crate::webhooks::actor::{EndpointMsg, notify_endpoint};
+use crate::webhooks::endpoints::{self, EndpointChange, NewEndpoint, SettingsChange, WebhookError};
+use crate::webhooks::records::{DeliveryRecord, DeliveryStatus, EndpointRecord};
+
+/// Deliveries listed when the request gives no limit, and the most it may ask for.
+const DEFAULT_LIST_LIMIT: usize = 50;
+const MAX_LIST_LIMIT: usize = 1000;
+
+pub struct WebhookApi {
+    context: Arc<Context>,
+}
+
+impl WebhookApi {
+    pub fn new(context: Arc<Context>) -> Self {
+        WebhookApi { context }
+    }
+}
+
+impl From<WebhookError> for Status {
+    fn from(error: WebhookError) -> Status {
+        match error {
+            WebhookError::Url(_) | WebhookError::Events(_) | WebhookError::Setting { .. } => {
+                Status::invalid_argument(error.to_string())
+            }
+            WebhookError::NotFound { .. } => Status::not_found(error.to_string()),
+            WebhookError::Disabled(_) => Status::failed_precondition(error.to_string()),
+            WebhookError::Store(error) => error.into(),
+        }
+    }
+}
+
+fn endpoint_to_pb(endpoint: &EndpointRecord) -> pb::WebhookEndpoint {
+    pb::WebhookEndpoint {
+        id: endpoint.id.clone(),
+        url: endpoint.url.clone(),
+        description: endpoint.description.clone(),
+        event_types: endpoint.event_types.clone(),
+        enabled: endpoint.enabled,
+        created_at: endpoint.created_at.clone(),
+        updated_at: endpoint.updated_at.clone(),
+        retry_schedule_seconds: endpoint.retry_schedule_seconds.clone(),
+        failure_threshold: endpoint.failure_threshold,
+        consecutive_failures: endpoint.consecutive_failures,
+        ordered: endpoint.ordered,
+        max_concurrency: endpoint.max_concurrency,
+        timeout_seconds: endpoint.timeout_seconds,
+        disabled_reason: endpoint.disabled_reason.clone().unwrap_or_default(),
+    }
+}
+
+fn status_to_pb(status: DeliveryStatus) -> pb::DeliveryStatus {
+    match status {
+        DeliveryStatus::Pending => pb::DeliveryStatus::Pending,
+        DeliveryStatus::Succeeded => pb::DeliveryStatus::Succeeded,
+        DeliveryStatus::Failed => pb::DeliveryStatus::Failed,
+    }
+}
+
+fn delivery_to_pb(delivery: &DeliveryRecord) -> pb::WebhookDelivery {
+    let next_attempt_at = delivery
+        .next_attempt_at_ms
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    pb::WebhookDelivery {
+        id: delivery.id.clone(),
+        endpoint_id: delivery.endpoint_id.clone(),
+        event_id: delivery.event_id.clone(),
+        event_type: delivery.event_type.clone(),
+        status: status_to_pb(delivery.status).into(),
+        created_at: delivery.created_at.clone(),
+        next_attempt_at,
+        attempts: delivery
+            .attempts
+            .iter()
+            .map(|a| pb::DeliveryAttempt {
+                number: a.number,
+                at: a.at.clone(),
+                status_code: a.status_code.map_or(0, u32::from),
+                latency_ms: a.latency_ms,
+                error: a.error.clone().unwrap_or_default(),
+                response_body: a.response_body.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn settings_change(settings: Option<pb::WebhookSettings>) -> SettingsChange {
+    let Some(settings) = settings else {
+        return SettingsChange::default();
+    };
+    SettingsChange {
+        retry_schedule_seconds: (!settings.retry_schedule_seconds.is_empty())
+            .then_some(settings.retry_schedule_seconds),
+        failure_threshold: settings.failure_threshold,
+        ordered: settings.ordered,
+        max_concurrency: settings.max_concurrency,
+        timeout_seconds: settings.timeout_seconds,
+    }
+}
+
+#[tonic::async_trait]
+impl WebhookService for WebhookApi {
+    async fn create_webhook_endpoint(
+        &self,
+        request: Request<pb::CreateWebhookEndpointRequest>,
+    ) -> Result<Response<pb::CreateWebhookEndpointResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        caller.require(Action::Configure)?;
+        let body = request.into_inner();
+        let new = NewEndpoint {
+            url: body.url,
+            description: body.description,
+            event_types: body.event_types,
+            settings: settings_change(body.settings),
+        };
+        let (endpoint, secret) =
+            endpoints::create(&self.context.store, self.context.webhook_policy, &caller.org_id, new)?;
+        start_child(SupervisedKind::WebhookEndpoints, &endpoint.id);
+        Ok(Response::new(pb::CreateWebhookEndpointResponse {
+            endpoint: Some(endpoint_to_pb(&endpoint)),
+            secret: secret.expose().to_owned(),
+        }))
+    }
+
+    async fn update_webhook_endpoint(
+        &self,
+        request: Request<pb::UpdateWebhookEndpointRequest>,
+    ) -> Result<Response<pb::WebhookEndpoint>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        caller.require(Action::Configure)?;
+        let body = request.into_inner();
+        let change = EndpointChange {
+            url: body.url,
+            description: body.description,
+            event_types: body.set_event_types.then_some(body.event_types),
+            settings: settings_change(body.settings),
+        };
+        let endpoint = endpoints::update(
+            &self.context.store,
+            self.context.webhook_policy,
+            &caller.org_id,
+            &body.id,
+            change,
+        )?;
+        notify_endpoint(&endpoint.id, EndpointMsg::Reload);
+        Ok(Response::new(endpoint_to_pb(&endpoint)))
+    }
+
+    async fn get_webhook_endpoint(
+        &self,
+        request: Request<pb::GetWebhookEndpointRequest>,
+    ) -> Result<Response<pb::WebhookEndpoint>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require(Action::Read)?;
+        let id = &request.get_ref().id;
+        let endpoint = self
+            .context
+            .store
+            .read(|rx| endpoints::endpoint_in_org(rx, &caller.org_id, id))?;
+        Ok(Response::new(endpoint_to_pb(&endpoint)))
+    }
+
+    async fn list_webhook_endpoints(
+        &self,
+        request: Request<pb::ListWebhookEndpointsRequest>,
+    ) -> Result<Response<pb::ListWebhookEndpointsResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require(Action::Read)?;
+        let all = self
+            .context
+            .store
+            .read(|rx| crate::store::Reader::list::<EndpointRecord>(rx).map_err(Status::from))?;
+        let endpoints = all
+            .iter()
+            .filter(|e| e.org_id == caller.org_id)
+            .map(endpoint_to_pb)
+            .collect();
+        Ok(Response::new(pb::ListWebhookEndpointsResponse { endpoints }))
+    }
+
+    async fn delete_webhook_endpoint(
+        &self,
+        request: Request<pb::DeleteWebhookEndpointRequest>,
+    ) -> Result<Response<pb::DeleteWebhookEndpointResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        caller.require(Action::Configure)?;
+        let id = request.into_inner().id;
+        self.context
+            .store
+            .read(|rx| endpoints::endpoint_in_org(rx, &caller.org_id, &id))?;
+        stop_child(SupervisedKind::WebhookEndpoints, &id).await;
+        endpoints::delete(&self.context.store, &caller.org_id, &id)?;
+        Ok(Response::new(pb::DeleteWebhookEndpointResponse {}))
+    }
+
+    async fn enable_webhook_endpoint(
+        &self,
+        request: Request<pb::EnableWebhookEndpointRequest>,
+    ) -> Result<Response<pb::WebhookEndpoint>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require(Action::Configure)?;
+        let endpoint = endpoints::set_enabled(&self.context.store, &caller.org_id, &request.get_ref().id, true)?;
+        notify_endpoint(&endpoint.id, EndpointMsg::Reload);
+        Ok(Response::new(endpoint_to_pb(&endpoint)))
+    }
+
+    async fn disable_webhook_endpoint(
+        &self,
+        request: Request<pb::DisableWebhookEndpointRequest>,
+    ) -> Result<Response<pb::WebhookEndpoint>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require(Action::Configure)?;
+        let endpoint = endpoints::set_enabled(&self.context.store, &caller.org_id, &request.get_ref().id, false)?;
+        notify_endpoint(&endpoint.id, EndpointMsg::Reload);
+        Ok(Response::new(endpoint_to_pb(&endpoint)))
+    }
+
+    async fn reveal_webhook_secret(
+        &self,
+        request: Request<pb::RevealWebhookSecretRequest>,
+    ) -> Result<Response<pb::RevealWebhookSecretResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require(Action::RevealSecrets)?;
+        let secret = endpoints::reveal_secret(&self.context.store, &caller.org_id, &request.get_ref().id)?;
+        Ok(Response::new(pb::RevealWebhookSecretResponse {
+            secret: secret.expose().to_owned(),
+        }))
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        request: Request<pb::RotateWebhookSecretRequest>,
+    ) -> Result<Response<pb::RotateWebhookSecretResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require(Action::Configure)?;
+        let id = &request.get_ref().id;
+        let (secret, expires) = endpoints::rotate_secret(&self.context.store, &caller.org_id, id)?;
+        notify_endpoint(id, EndpointMsg::Reload);
+        Ok(Response::new(pb::RotateWebhookSecretResponse {
+            secret: secret.expose().to_owned(),
+            previous_secret_expires_at: expires,
+        }))
+    }
+
+    async fn test_webhook_endpoint(
+        &self,
+        request: Request<pb::TestWebhookEndpointRequest>,
+    ) -> Result<Response<pb::WebhookDelivery>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require(Action::Operate)?;
+        let delivery = endpoints::send_test(&self.context.store, &caller.org_id, &request.get_ref().id)?;
+        Ok(Response::new(delivery_to_pb(&delivery)))
+    }
+
+    async fn list_webhook_deliveries(
+        &self,
+        request: Request<pb::ListWebhookDeliveriesRequest>,
+    ) -> Result<Response<pb::ListWebhookDeliveriesResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require(Action::Read)?;
+        let body = request.get_ref();
+        let status = match pb::DeliveryStatus::try_from(body.status) {
+            Ok(pb::DeliveryStatus::Unspecified) => None,
+            Ok(pb::DeliveryStatus::Pending) => Some(DeliveryStatus::Pending),
+            Ok(pb::DeliveryStatus::Succeeded) => Some(DeliveryStatus::Succeeded),
+            Ok(pb::DeliveryStatus::Failed) => Some(DeliveryStatus::Failed),
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "status: unknown delivery status {}",
+                    body.status
+                )));
+            }
+        };
+        let limit = match body.limit as usize {
+            0 => DEFAULT_LIST_LIMIT,
+            n => n.min(MAX_LIST_LIMIT),
+        };
+        let deliveries =
+            endpoints::list_deliveries(&self.context.store, &caller.org_id, &body.endpoint_id, status, limit)?;
+        Ok(Response::new(pb::ListWebhookDeliveriesResponse {
+            deliveries: deliveries.iter().map(delivery_to_pb).collect(),
+        }))
+    }
+
+    async fn get_webhook_delivery(
+        &self,
+        request: Request<pb::GetWebhookDeliveryRequest>,
+    ) -> Result<Response<pb::WebhookDelivery>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require(Action::Read)?;
+        let delivery = endpoints::get_delivery(&self.context.store, &caller.org_id, &request.get_ref().id)?;
+        Ok(Response::new(delivery_to_pb(&delivery)))
+    }
+
+    async fn redeliver_webhook(
+        &self,
+        request: Request<pb::RedeliverWebhookRequest>,
+    ) -> Result<Response<pb::WebhookDelivery>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require(Action::Operate)?;
+        let delivery = endpoints::redeliver(&self.context.store, &caller.org_id, &request.get_ref().delivery_id)?;
+        Ok(Response::new(delivery_to_pb(&delivery)))
+    }
+
+    async fn recover_webhook_deliveries(
+        &self,
+        request: Request<pb::RecoverWebhookDeliveriesRequest>,
+    ) -> Result<Response<pb::RecoverWebhookDeliveriesResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require(Action::Operate)?;
+        let body = request.get_ref();
+        let since = body
+            .since
+            .parse::<jiff::Timestamp>()
+            .map_err(|e| Status::invalid_argument(format!("since: not an RFC 3339 time ({e})")))?;
+        let requeued = endpoints::recover(&self.context.store, &caller.org_id, &body.endpoint_id, since)?;
+        Ok(Response::new(pb::RecoverWebhookDeliveriesResponse { requeued }))
+    }
+}
