@@ -1,6 +1,8 @@
 //! Test fixtures: the real `fluxd` on port 0 in a temp dir, `fluxctl` runs, and gRPC clients.
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
