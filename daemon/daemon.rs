@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::{self, Factories, NoChildren};
@@ -20,9 +19,8 @@ use crate::events::now_rfc3339;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::web::{self, WebState};
-use crate::webhooks::actor::{EndpointFactory, EndpointMsg, WebhookRuntime, notify_endpoint};
-use crate::webhooks::recorder;
-use crate::webhooks::ssrf::{AddressPolicy, delivery_client};
+use crate::webhooks::actor::{EndpointFactory, WebhookRuntime};
+use crate::webhooks::ssrf::AddressPolicy;
 
 /// File written once both listeners are bound: `{"grpc":"ADDR","http":"ADDR"}`.
 pub const ENDPOINTS_FILE: &str = "endpoints.json";
@@ -83,18 +81,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         allow_private: config.webhooks.allow_private,
         allow_http: config.webhooks.allow_http,
     };
-    let (outcomes, outcome_queue) = mpsc::channel(8192);
-    let recorder = tokio::spawn(recorder::run(
-        store.clone(),
-        outcome_queue,
-        config.webhooks.delivery_retention,
-    ));
-    let webhooks = Arc::new(WebhookRuntime {
-        store: store.clone(),
-        client: delivery_client(policy)?,
-        outcomes,
-    });
-    store.set_wake_endpoint_hook(|endpoint_id| notify_endpoint(endpoint_id, EndpointMsg::Wake));
+    let (webhooks, recorder) = WebhookRuntime::start(store.clone(), policy, config.webhooks.delivery_retention)?;
 
     let tree = actors::start_tree(Factories {
         connections: Arc::new(NoChildren("connection")),

@@ -10,12 +10,14 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::attempt::{self, AttemptRequest};
 use super::outbox::{now_ms, parse_queue_key};
-use super::recorder::Outcome;
+use super::recorder::{self, Outcome};
 use super::records::{DeliveryRecord, DeliveryStatus, EndpointRecord};
 use super::secrets::signing_secrets;
+use super::ssrf::{AddressPolicy, delivery_client};
 use crate::actors::ChildFactory;
 use crate::crypto::Secret;
 use crate::events::EventRecord;
@@ -26,6 +28,30 @@ pub struct WebhookRuntime {
     pub store: Store,
     pub client: reqwest::Client,
     pub outcomes: mpsc::Sender<Outcome>,
+}
+
+impl WebhookRuntime {
+    /// Builds the delivery client, starts the outcome recorder and installs the store's hook
+    /// that wakes endpoint actors after new deliveries commit. The recorder ends once the
+    /// runtime and every in-flight attempt are dropped.
+    pub fn start(
+        store: Store,
+        policy: AddressPolicy,
+        retention: usize,
+    ) -> Result<(Arc<Self>, JoinHandle<()>), reqwest::Error> {
+        let (outcomes, outcome_queue) = mpsc::channel(8192);
+        let recorder = tokio::spawn(recorder::run(store.clone(), outcome_queue, retention));
+        store.set_wake_endpoint_hook(|endpoint_id| notify_endpoint(endpoint_id, EndpointMsg::Wake));
+        let client = delivery_client(policy)?;
+        Ok((
+            Arc::new(WebhookRuntime {
+                store,
+                client,
+                outcomes,
+            }),
+            recorder,
+        ))
+    }
 }
 
 /// Messages to an [`EndpointActor`].
