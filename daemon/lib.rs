@@ -15,6 +15,8 @@ pub mod ids;
 pub mod metrics;
 pub mod store;
 pub mod web;
+pub mod providers;
+pub mod sandbox;
 pub mod webhooks;
 
 /// The gRPC API, generated from `proto/fluxcascade/v1/*.proto`.

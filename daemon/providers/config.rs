@@ -1,0 +1,156 @@
+//! Per-provider OAuth app configuration: client credentials, scopes and endpoint URLs.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::Provider;
+use crate::crypto::Secret;
+
+/// One provider's OAuth app, as the config file spells it. Every URL defaults to the real
+/// service; point them at the sandbox (or use `fluxd --sandbox`) for local runs.
+#[derive(Clone, Deserialize, Default, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderSettings {
+    pub client_id: Option<String>,
+    /// The client secret inline; prefer `client_secret_file` (e.g. a systemd credential) or
+    /// the `FLUXD_<PROVIDER>_CLIENT_SECRET` environment variable.
+    pub client_secret: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub scopes: Option<Vec<String>>,
+    pub auth_url: Option<String>,
+    pub token_url: Option<String>,
+    pub revoke_url: Option<String>,
+    /// Base of the record APIs (HubSpot, Jobber); Pipedrive and Salesforce get theirs per
+    /// connection from the token response (`api_domain`, `instance_url`).
+    pub api_base_url: Option<String>,
+}
+
+impl std::fmt::Debug for ProviderSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderSettings")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
+            .field("client_secret_file", &self.client_secret_file)
+            .field("scopes", &self.scopes)
+            .field("auth_url", &self.auth_url)
+            .field("token_url", &self.token_url)
+            .field("api_base_url", &self.api_base_url)
+            .finish()
+    }
+}
+
+/// Errors resolving provider settings.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderConfigError {
+    #[error("{provider} is not configured: set providers.{key}.client_id and its client secret")]
+    NotConfigured { provider: Provider, key: &'static str },
+    #[error("cannot read the {provider} client secret from {path}: {error}")]
+    SecretFile { provider: Provider, path: PathBuf, error: std::io::Error },
+}
+
+/// A provider's resolved OAuth app.
+#[derive(Debug, Clone)]
+pub struct OAuthApp {
+    pub provider: Provider,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub scopes: Vec<String>,
+    pub auth_url: String,
+    pub token_url: String,
+    pub revoke_url: String,
+    pub api_base_url: String,
+}
+
+/// The real endpoints and default scopes of each provider.
+pub struct Defaults {
+    pub auth_url: &'static str,
+    pub token_url: &'static str,
+    pub revoke_url: &'static str,
+    pub api_base_url: &'static str,
+    pub scopes: &'static [&'static str],
+}
+
+impl Provider {
+    /// The real service's endpoints.
+    pub fn defaults(self) -> Defaults {
+        match self {
+            Provider::Hubspot => Defaults {
+                auth_url: "https://app.hubspot.com/oauth/authorize",
+                token_url: "https://api.hubapi.com/oauth/v1/token",
+                revoke_url: "https://api.hubapi.com/oauth/v1/refresh-tokens",
+                api_base_url: "https://api.hubapi.com",
+                scopes: &[
+                    "oauth",
+                    "crm.objects.contacts.read",
+                    "crm.objects.contacts.write",
+                    "crm.objects.companies.read",
+                    "crm.objects.companies.write",
+                    "crm.objects.deals.read",
+                    "crm.objects.deals.write",
+                ],
+            },
+            Provider::Jobber => Defaults {
+                auth_url: "https://api.getjobber.com/api/oauth/authorize",
+                token_url: "https://api.getjobber.com/api/oauth/token",
+                revoke_url: "https://api.getjobber.com/api/graphql",
+                api_base_url: "https://api.getjobber.com/api",
+                scopes: &[],
+            },
+            Provider::Pipedrive => Defaults {
+                auth_url: "https://oauth.pipedrive.com/oauth/authorize",
+                token_url: "https://oauth.pipedrive.com/oauth/token",
+                revoke_url: "https://oauth.pipedrive.com/oauth/revoke",
+                api_base_url: "https://api.pipedrive.com",
+                scopes: &[],
+            },
+            Provider::Salesforce => Defaults {
+                auth_url: "https://login.salesforce.com/services/oauth2/authorize",
+                token_url: "https://login.salesforce.com/services/oauth2/token",
+                revoke_url: "https://login.salesforce.com/services/oauth2/revoke",
+                api_base_url: "https://login.salesforce.com",
+                scopes: &["api", "refresh_token"],
+            },
+        }
+    }
+
+    /// Whether the provider's authorize endpoint takes a PKCE challenge.
+    pub fn supports_pkce(self) -> bool {
+        matches!(self, Provider::Hubspot | Provider::Salesforce)
+    }
+
+    fn env_secret_name(self) -> String {
+        format!("FLUXD_{}_CLIENT_SECRET", self.as_str().to_uppercase())
+    }
+}
+
+/// The `[providers.*]` tables of the config.
+pub type ProvidersConfig = BTreeMap<Provider, ProviderSettings>;
+
+/// Resolves the OAuth app of `provider`.
+pub fn resolve(providers: &ProvidersConfig, provider: Provider) -> Result<OAuthApp, ProviderConfigError> {
+    let settings = providers.get(&provider).cloned().unwrap_or_default();
+    let not_configured = || ProviderConfigError::NotConfigured { provider, key: provider.as_str() };
+    let client_id = settings.client_id.clone().ok_or_else(not_configured)?;
+    let client_secret = match (&settings.client_secret, &settings.client_secret_file, std::env::var(provider.env_secret_name())) {
+        (_, _, Ok(from_env)) => from_env,
+        (Some(inline), _, _) => inline.clone(),
+        (None, Some(path), _) => std::fs::read_to_string(path)
+            .map_err(|error| ProviderConfigError::SecretFile { provider, path: path.clone(), error })?
+            .trim()
+            .to_owned(),
+        (None, None, _) => return Err(not_configured()),
+    };
+    let defaults = provider.defaults();
+    Ok(OAuthApp {
+        provider,
+        client_id,
+        client_secret: Secret::new(client_secret),
+        scopes: settings.scopes.unwrap_or_else(|| defaults.scopes.iter().map(|s| s.to_string()).collect()),
+        auth_url: settings.auth_url.unwrap_or_else(|| defaults.auth_url.into()),
+        token_url: settings.token_url.unwrap_or_else(|| defaults.token_url.into()),
+        revoke_url: settings.revoke_url.unwrap_or_else(|| defaults.revoke_url.into()),
+        api_base_url: settings.api_base_url.unwrap_or_else(|| defaults.api_base_url.into()),
+    })
+}
