@@ -103,3 +103,27 @@ pub fn webhook_delivery(delivery: &pb::WebhookDelivery) -> Value {
         "attempts": attempts,
     })
 }
+
+pub fn provider(value: i32) -> String {
+    let provider = pb::Provider::try_from(value).unwrap_or(pb::Provider::Unspecified);
+    enum_name(provider.as_str_name(), "PROVIDER_")
+}
+
+fn optional(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
+}
+
+pub fn connection(connection: &pb::Connection) -> Value {
+    let status = pb::ConnectionStatus::try_from(connection.status).unwrap_or(pb::ConnectionStatus::Unspecified);
+    json!({
+        "id": connection.id,
+        "provider": provider(connection.provider),
+        "status": enum_name(status.as_str_name(), "CONNECTION_STATUS_"),
+        "account_name": connection.account_name,
+        "created_at": connection.created_at,
+        "updated_at": connection.updated_at,
+        "token_expires_at": optional(&connection.token_expires_at),
+        "last_refreshed_at": optional(&connection.last_refreshed_at),
+        "last_error": optional(&connection.last_error),
+    })
+}

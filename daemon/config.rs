@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::providers::config::ProvidersConfig;
+
 /// Errors reading the configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -56,6 +58,13 @@ pub struct Config {
     /// `tracing` filter, e.g. `info,fluxcascade=debug`; `RUST_LOG` overrides it.
     pub log_filter: String,
     pub webhooks: WebhookConfig,
+    /// Base URL at which browsers reach the HTTP listener (OAuth redirects go to
+    /// `<public_url>/oauth/callback`); default `http://<http_listen>`.
+    pub public_url: Option<String>,
+    /// Each provider's OAuth app: `[providers.hubspot]`, `[providers.jobber]`, …
+    pub providers: ProvidersConfig,
+    /// Run the provider simulators in-process and point all four providers at them.
+    pub sandbox: bool,
 }
 
 impl Default for Config {
@@ -67,6 +76,9 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_filter: "info".into(),
             webhooks: WebhookConfig::default(),
+            public_url: None,
+            providers: ProvidersConfig::default(),
+            sandbox: false,
         }
     }
 }
@@ -92,6 +104,10 @@ pub struct Overrides {
     /// Allow webhook endpoints on loopback/private addresses and plain http:// (for local receivers and tests).
     #[arg(long, env = "FLUXD_ALLOW_PRIVATE_WEBHOOKS", global = true)]
     pub allow_private_webhooks: bool,
+    /// Run local simulators of HubSpot, Jobber, Pipedrive and Salesforce and connect to them
+    /// instead of the real services (no accounts or network needed).
+    #[arg(long, env = "FLUXD_SANDBOX", global = true)]
+    pub sandbox: bool,
 }
 
 impl Config {
@@ -115,6 +131,9 @@ impl Config {
         }
         if overrides.allow_private_webhooks {
             config.webhooks.allow_private = true;
+        }
+        if overrides.sandbox {
+            config.sandbox = true;
         }
         Ok(config)
     }

@@ -14,15 +14,19 @@ use crate::actors::{self, Factories, NoChildren};
 use crate::api::{self, Context};
 use crate::auth::bootstrap;
 use crate::config::Config;
+use crate::connections::ConnectionRuntime;
+use crate::connections::actor::ConnectionFactory;
 use crate::crypto::{CryptoError, MasterKey, write_private_file};
 use crate::events::now_rfc3339;
 use crate::metrics::Metrics;
+use crate::sandbox::{self, Sandbox};
 use crate::store::{Store, StoreError};
 use crate::web::{self, WebState};
 use crate::webhooks::actor::{EndpointFactory, WebhookRuntime};
 use crate::webhooks::ssrf::AddressPolicy;
 
-/// File written once both listeners are bound: `{"grpc":"ADDR","http":"ADDR"}`.
+/// File written once both listeners are bound: `{"grpc":"ADDR","http":"ADDR"}` (plus
+/// `"sandbox":"URL"` with `--sandbox`).
 pub const ENDPOINTS_FILE: &str = "endpoints.json";
 /// How long a graceful shutdown may take before fluxd exits anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
@@ -77,6 +81,38 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let store = open_store(&config)?;
     bootstrap::ensure_first_org(&store, &config.data_dir)?;
 
+    let grpc_listener = bind("gRPC", config.grpc_listen).await?;
+    let http_listener = bind("HTTP", config.http_listen).await?;
+    let grpc_addr = local_addr(&grpc_listener, config.grpc_listen);
+    let http_addr = local_addr(&http_listener, config.http_listen);
+
+    let mut providers = config.providers.clone();
+    let mut endpoints = serde_json::json!({ "grpc": grpc_addr.to_string(), "http": http_addr.to_string() });
+    if config.sandbox {
+        let sandbox_addr = Sandbox::default()
+            .spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .map_err(|error| DaemonError::Bind {
+                what: "sandbox",
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                error,
+            })?;
+        let base = format!("http://{sandbox_addr}");
+        tracing::info!(%base, "sandbox providers listening; all four providers point at it");
+        providers = sandbox::provider_settings(&base);
+        endpoints["sandbox"] = base.into();
+    }
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{http_addr}"));
+    let connections = Arc::new(ConnectionRuntime {
+        store: store.clone(),
+        http: ConnectionRuntime::http_client()?,
+        providers,
+        redirect_uri: format!("{}/oauth/callback", public_url.trim_end_matches('/')),
+    });
+
     let policy = AddressPolicy {
         allow_private: config.webhooks.allow_private,
         allow_http: config.webhooks.allow_http,
@@ -84,7 +120,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let (webhooks, recorder) = WebhookRuntime::start(store.clone(), policy, config.webhooks.delivery_retention)?;
 
     let tree = actors::start_tree(Factories {
-        connections: Arc::new(NoChildren("connection")),
+        connections: Arc::new(ConnectionFactory {
+            runtime: connections.clone(),
+        }),
         mappings: Arc::new(NoChildren("mapping")),
         webhook_endpoints: Arc::new(EndpointFactory {
             runtime: webhooks.clone(),
@@ -93,23 +131,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     .await?;
     let metrics = Metrics::new(&tree.live);
 
-    let grpc_listener = bind("gRPC", config.grpc_listen).await?;
-    let http_listener = bind("HTTP", config.http_listen).await?;
-    let grpc_addr = local_addr(&grpc_listener, config.grpc_listen);
-    let http_addr = local_addr(&http_listener, config.http_listen);
-    let endpoints = serde_json::json!({ "grpc": grpc_addr.to_string(), "http": http_addr.to_string() });
-    write_private_file(&config.data_dir.join(ENDPOINTS_FILE), endpoints.to_string().as_bytes()).map_err(|error| {
-        DaemonError::DataDir {
-            path: config.data_dir.display().to_string(),
-            error,
-        }
-    })?;
-
     let context = Arc::new(Context {
         store: store.clone(),
         config: config.clone(),
         live: tree.live.clone(),
         webhook_policy: policy,
+        connections: connections.clone(),
         started: Instant::now(),
         started_at: now_rfc3339(),
     });
@@ -122,10 +149,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     ));
     let http = tokio::spawn(web::serve(
         http_listener,
-        Arc::new(WebState { metrics }),
+        Arc::new(WebState { metrics, connections }),
         stop.clone().cancelled_owned(),
     ));
 
+    write_private_file(&config.data_dir.join(ENDPOINTS_FILE), endpoints.to_string().as_bytes()).map_err(|error| {
+        DaemonError::DataDir {
+            path: config.data_dir.display().to_string(),
+            error,
+        }
+    })?;
     tracing::info!(grpc = %grpc_addr, http = %http_addr, data_dir = %config.data_dir.display(), "fluxd ready");
     // Not under systemd (no NOTIFY_SOCKET) this is a no-op.
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);

@@ -148,10 +148,12 @@ impl EventRecord {
 
 /// Current time as RFC 3339 UTC with second precision (`2026-01-20T12:00:00Z`).
 pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now()
-        .round(jiff::Unit::Second)
-        .unwrap_or_else(|_| jiff::Timestamp::now())
-        .to_string()
+    rfc3339(jiff::Timestamp::now())
+}
+
+/// `at` as RFC 3339 UTC with second precision.
+pub fn rfc3339(at: jiff::Timestamp) -> String {
+    at.round(jiff::Unit::Second).unwrap_or(at).to_string()
 }
 
 /// Records an event in `tx` and queues its webhook deliveries; returns the event.

@@ -8,15 +8,16 @@ pub mod actors;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod crypto;
 pub mod daemon;
 pub mod events;
 pub mod ids;
 pub mod metrics;
-pub mod store;
-pub mod web;
 pub mod providers;
 pub mod sandbox;
+pub mod store;
+pub mod web;
 pub mod webhooks;
 
 /// The gRPC API, generated from `proto/fluxcascade/v1/*.proto`.

@@ -23,6 +23,15 @@ enum Command {
     Run,
     /// Re-encrypt every stored secret under a new master key, in one transaction.
     /// Run it while fluxd is stopped.
+    /// Run only the provider simulators (the sandbox), e.g. for a fluxd started elsewhere.
+    Sandbox {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8790")]
+        listen: std::net::SocketAddr,
+        /// Print the `[providers.*]` config that points fluxd at this sandbox, then serve.
+        #[arg(long)]
+        print_config: bool,
+    },
     RotateKey {
         /// Where to write the new key when the current one comes from FLUXD_MASTER_KEY or a
         /// systemd credential (with a key file in the data dir, that file is replaced).
@@ -39,6 +48,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => runtime.block_on(daemon::run(config, shutdown_signal()))?,
         Command::RotateKey { new_key_file } => rotate_key(&config, new_key_file)?,
+        Command::Sandbox { listen, print_config } => runtime.block_on(run_sandbox(listen, print_config))?,
     }
     Ok(())
 }
@@ -65,6 +75,29 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
+}
+
+async fn run_sandbox(listen: std::net::SocketAddr, print_config: bool) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    if print_config {
+        #[derive(serde::Serialize)]
+        struct ProvidersFile {
+            providers: fluxcascade::providers::config::ProvidersConfig,
+        }
+        let providers = fluxcascade::sandbox::provider_settings(&base);
+        println!("{}", toml::to_string(&ProvidersFile { providers })?);
+    } else {
+        println!("sandbox listening on {base}");
+    }
+    use std::io::Write as _;
+    std::io::stdout().flush()?;
+    fluxcascade::sandbox::Sandbox::default()
+        .serve(listener, shutdown_signal())
+        .await;
+    Ok(())
 }
 
 fn rotate_key(config: &Config, new_key_file: Option<std::path::PathBuf>) -> anyhow::Result<()> {

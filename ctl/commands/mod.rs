@@ -1,5 +1,6 @@
 //! fluxctl's resources and verbs.
 
+mod connection;
 mod org;
 mod status;
 mod webhook;
@@ -15,6 +16,9 @@ pub enum Command {
     Status,
     /// The daemon's version.
     Version,
+    /// Connections to provider accounts.
+    #[command(subcommand)]
+    Connection(connection::ConnectionCommand),
     /// The organization, its members and API tokens.
     #[command(subcommand)]
     Org(org::OrgCommand),
@@ -28,6 +32,7 @@ pub async fn run(command: Command, target: &Target, format: Format) -> Result<()
     match command {
         Command::Status => status::status(target, format).await,
         Command::Version => status::version(target, format).await,
+        Command::Connection(command) => connection::run(command, target, format).await,
         Command::Org(command) => org::run(command, target, format).await,
         Command::Webhook(command) => webhook::run(command, target, format).await,
     }

@@ -1,5 +1,6 @@
 //! The gRPC control plane: one thin tonic adapter per service, plus health and reflection.
 
+mod connections;
 mod convert;
 mod layer;
 mod organizations;
@@ -18,6 +19,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::actors::LiveCounts;
 use crate::auth::AuthInterceptor;
 use crate::config::Config;
+use crate::connections::ConnectionRuntime;
 use crate::metrics::Metrics;
 use crate::pb;
 use crate::store::Store;
@@ -29,6 +31,7 @@ pub struct Context {
     pub config: Config,
     pub live: LiveCounts,
     pub webhook_policy: AddressPolicy,
+    pub connections: Arc<ConnectionRuntime>,
     pub started: Instant,
     pub started_at: String,
 }
@@ -83,7 +86,7 @@ pub async fn serve(
             auth.clone(),
         ))
         .add_service(ConnectionServiceServer::with_interceptor(
-            pending::PendingApi,
+            connections::ConnectionApi::new(context.clone()),
             auth.clone(),
         ))
         .add_service(MappingServiceServer::with_interceptor(

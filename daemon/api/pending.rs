@@ -6,10 +6,7 @@ use std::pin::Pin;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::pb::{
-    self, connection_service_server::ConnectionService, mapping_service_server::MappingService,
-    sync_service_server::SyncService,
-};
+use crate::pb::{self, mapping_service_server::MappingService, sync_service_server::SyncService};
 
 /// Adapter for the not-yet-built services.
 pub struct PendingApi;
@@ -31,16 +28,6 @@ macro_rules! pending_service {
         }
     };
 }
-
-pending_service!(ConnectionService {
-    create_connection(pb::CreateConnectionRequest) -> pb::CreateConnectionResponse;
-    wait_connection(pb::WaitConnectionRequest) -> pb::Connection;
-    import_connection(pb::ImportConnectionRequest) -> pb::Connection;
-    list_connections(pb::ListConnectionsRequest) -> pb::ListConnectionsResponse;
-    get_connection(pb::GetConnectionRequest) -> pb::Connection;
-    delete_connection(pb::DeleteConnectionRequest) -> pb::DeleteConnectionResponse;
-    refresh_connection(pb::RefreshConnectionRequest) -> pb::Connection;
-});
 
 pending_service!(MappingService {
     create_mapping(pb::CreateMappingRequest) -> pb::Mapping;

@@ -3,27 +3,35 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::Provider;
 use crate::crypto::Secret;
 
 /// One provider's OAuth app, as the config file spells it. Every URL defaults to the real
 /// service; point them at the sandbox (or use `fluxd --sandbox`) for local runs.
-#[derive(Clone, Deserialize, Default, PartialEq)]
+#[derive(Clone, Deserialize, Serialize, Default, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProviderSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// The client secret inline; prefer `client_secret_file` (e.g. a systemd credential) or
     /// the `FLUXD_<PROVIDER>_CLIENT_SECRET` environment variable.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub revoke_url: Option<String>,
     /// Base of the record APIs (HubSpot, Jobber); Pipedrive and Salesforce get theirs per
     /// connection from the token response (`api_domain`, `instance_url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub api_base_url: Option<String>,
 }
 
@@ -47,7 +55,11 @@ pub enum ProviderConfigError {
     #[error("{provider} is not configured: set providers.{key}.client_id and its client secret")]
     NotConfigured { provider: Provider, key: &'static str },
     #[error("cannot read the {provider} client secret from {path}: {error}")]
-    SecretFile { provider: Provider, path: PathBuf, error: std::io::Error },
+    SecretFile {
+        provider: Provider,
+        path: PathBuf,
+        error: std::io::Error,
+    },
 }
 
 /// A provider's resolved OAuth app.
@@ -131,13 +143,24 @@ pub type ProvidersConfig = BTreeMap<Provider, ProviderSettings>;
 /// Resolves the OAuth app of `provider`.
 pub fn resolve(providers: &ProvidersConfig, provider: Provider) -> Result<OAuthApp, ProviderConfigError> {
     let settings = providers.get(&provider).cloned().unwrap_or_default();
-    let not_configured = || ProviderConfigError::NotConfigured { provider, key: provider.as_str() };
+    let not_configured = || ProviderConfigError::NotConfigured {
+        provider,
+        key: provider.as_str(),
+    };
     let client_id = settings.client_id.clone().ok_or_else(not_configured)?;
-    let client_secret = match (&settings.client_secret, &settings.client_secret_file, std::env::var(provider.env_secret_name())) {
+    let client_secret = match (
+        &settings.client_secret,
+        &settings.client_secret_file,
+        std::env::var(provider.env_secret_name()),
+    ) {
         (_, _, Ok(from_env)) => from_env,
         (Some(inline), _, _) => inline.clone(),
         (None, Some(path), _) => std::fs::read_to_string(path)
-            .map_err(|error| ProviderConfigError::SecretFile { provider, path: path.clone(), error })?
+            .map_err(|error| ProviderConfigError::SecretFile {
+                provider,
+                path: path.clone(),
+                error,
+            })?
             .trim()
             .to_owned(),
         (None, None, _) => return Err(not_configured()),
@@ -147,7 +170,9 @@ pub fn resolve(providers: &ProvidersConfig, provider: Provider) -> Result<OAuthA
         provider,
         client_id,
         client_secret: Secret::new(client_secret),
-        scopes: settings.scopes.unwrap_or_else(|| defaults.scopes.iter().map(|s| s.to_string()).collect()),
+        scopes: settings
+            .scopes
+            .unwrap_or_else(|| defaults.scopes.iter().map(|s| s.to_string()).collect()),
         auth_url: settings.auth_url.unwrap_or_else(|| defaults.auth_url.into()),
         token_url: settings.token_url.unwrap_or_else(|| defaults.token_url.into()),
         revoke_url: settings.revoke_url.unwrap_or_else(|| defaults.revoke_url.into()),

@@ -24,7 +24,12 @@ pub enum IdentityError {
 
 /// Looks up the account of `access_token`. `api_base` is the provider's API base (for
 /// Pipedrive its `api_domain`, for Salesforce its `instance_url`).
-pub async fn whoami(http: &reqwest::Client, provider: Provider, api_base: &str, access_token: &Secret) -> Result<Account, IdentityError> {
+pub async fn whoami(
+    http: &reqwest::Client,
+    provider: Provider,
+    api_base: &str,
+    access_token: &Secret,
+) -> Result<Account, IdentityError> {
     let base = api_base.trim_end_matches('/');
     let request = match provider {
         Provider::Hubspot => http.get(format!("{base}/oauth/v1/access-tokens/{}", access_token.expose())),
@@ -33,8 +38,12 @@ pub async fn whoami(http: &reqwest::Client, provider: Provider, api_base: &str, 
             .bearer_auth(access_token.expose())
             .header("X-JOBBER-GRAPHQL-VERSION", JOBBER_GRAPHQL_VERSION)
             .json(&serde_json::json!({ "query": "query { account { id name } }" })),
-        Provider::Pipedrive => http.get(format!("{base}/api/v1/users/me")).bearer_auth(access_token.expose()),
-        Provider::Salesforce => http.get(format!("{base}/services/oauth2/userinfo")).bearer_auth(access_token.expose()),
+        Provider::Pipedrive => http
+            .get(format!("{base}/api/v1/users/me"))
+            .bearer_auth(access_token.expose()),
+        Provider::Salesforce => http
+            .get(format!("{base}/services/oauth2/userinfo"))
+            .bearer_auth(access_token.expose()),
     };
     let failed = |reason: String| IdentityError::Failed { provider, reason };
     let response = request.send().await.map_err(|e| failed(e.to_string()))?;
@@ -59,15 +68,24 @@ fn text(value: &serde_json::Value) -> Option<String> {
 
 fn parse_account(provider: Provider, body: &serde_json::Value) -> Option<Account> {
     match provider {
-        Provider::Hubspot => Some(Account { id: text(&body["hub_id"])?, name: text(&body["hub_domain"])? }),
+        Provider::Hubspot => Some(Account {
+            id: text(&body["hub_id"])?,
+            name: text(&body["hub_domain"])?,
+        }),
         Provider::Jobber => {
             let account = &body["data"]["account"];
-            Some(Account { id: text(&account["id"])?, name: text(&account["name"])? })
+            Some(Account {
+                id: text(&account["id"])?,
+                name: text(&account["name"])?,
+            })
         }
         Provider::Pipedrive => {
             let data = &body["data"];
             (body["success"] == true).then_some(())?;
-            Some(Account { id: text(&data["company_id"])?, name: text(&data["company_name"])? })
+            Some(Account {
+                id: text(&data["company_id"])?,
+                name: text(&data["company_name"])?,
+            })
         }
         Provider::Salesforce => Some(Account {
             id: text(&body["organization_id"])?,
@@ -84,10 +102,30 @@ mod tests {
     #[test]
     fn accounts_are_read_from_each_providers_answer() {
         let cases = [
-            (Provider::Hubspot, json!({"hub_id": 62515, "hub_domain": "demo.hubspot.com", "user": "a@b.c"}), "62515", "demo.hubspot.com"),
-            (Provider::Jobber, json!({"data": {"account": {"id": "MQ==", "name": "Acme Plumbing"}}}), "MQ==", "Acme Plumbing"),
-            (Provider::Pipedrive, json!({"success": true, "data": {"company_id": 7, "company_name": "Acme"}}), "7", "Acme"),
-            (Provider::Salesforce, json!({"organization_id": "00D1", "preferred_username": "admin@acme.example"}), "00D1", "admin@acme.example"),
+            (
+                Provider::Hubspot,
+                json!({"hub_id": 62515, "hub_domain": "demo.hubspot.com", "user": "a@b.c"}),
+                "62515",
+                "demo.hubspot.com",
+            ),
+            (
+                Provider::Jobber,
+                json!({"data": {"account": {"id": "MQ==", "name": "Acme Plumbing"}}}),
+                "MQ==",
+                "Acme Plumbing",
+            ),
+            (
+                Provider::Pipedrive,
+                json!({"success": true, "data": {"company_id": 7, "company_name": "Acme"}}),
+                "7",
+                "Acme",
+            ),
+            (
+                Provider::Salesforce,
+                json!({"organization_id": "00D1", "preferred_username": "admin@acme.example"}),
+                "00D1",
+                "admin@acme.example",
+            ),
         ];
         for (provider, body, id, name) in cases {
             let account = parse_account(provider, &body).unwrap();

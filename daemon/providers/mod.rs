@@ -22,7 +22,12 @@ pub enum Provider {
 }
 
 impl Provider {
-    pub const ALL: [Provider; 4] = [Provider::Hubspot, Provider::Jobber, Provider::Pipedrive, Provider::Salesforce];
+    pub const ALL: [Provider; 4] = [
+        Provider::Hubspot,
+        Provider::Jobber,
+        Provider::Pipedrive,
+        Provider::Salesforce,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -44,7 +49,9 @@ impl Provider {
     }
 
     pub fn parse(name: &str) -> Option<Provider> {
-        Provider::ALL.into_iter().find(|p| p.as_str().eq_ignore_ascii_case(name))
+        Provider::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(name))
     }
 }
 

@@ -2,13 +2,18 @@
 //! supported), code exchange, refresh, and revocation; plus the classification of token
 //! endpoint failures into "reconnect required" and "try again later".
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use oauth2::basic::{BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
+use futures::future::BoxFuture;
+
+use oauth2::basic::{
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, ExtraTokenFields,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken,
-    StandardTokenResponse, TokenResponse, TokenUrl,
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 
@@ -98,22 +103,49 @@ pub struct Pkce {
 impl Pkce {
     pub fn generate() -> Pkce {
         let (_, verifier) = PkceCodeChallenge::new_random_sha256();
-        Pkce { verifier: Secret::new(verifier.secret().clone()) }
+        Pkce {
+            verifier: Secret::new(verifier.secret().clone()),
+        }
     }
 }
 
 /// Performs one token-endpoint call for the `oauth2` crate and remembers the HTTP status, so
 /// failures can be classified by status as well as body.
-struct TokenCall<'a> {
-    http: &'a reqwest::Client,
+struct TokenCall {
+    http: reqwest::Client,
     provider: Provider,
     status: Mutex<Option<u16>>,
 }
 
-impl TokenCall<'_> {
+impl TokenCall {
+    fn new(http: &reqwest::Client, provider: Provider) -> Arc<TokenCall> {
+        Arc::new(TokenCall {
+            http: http.clone(),
+            provider,
+            status: Mutex::new(None),
+        })
+    }
+
+    /// The HTTP function handed to the `oauth2` crate; its futures own what they use.
+    fn client(
+        self: &Arc<Self>,
+    ) -> impl Fn(oauth2::HttpRequest) -> BoxFuture<'static, Result<oauth2::HttpResponse, reqwest::Error>> {
+        let call = self.clone();
+        move |request| {
+            let call = call.clone();
+            Box::pin(async move { call.send(request).await })
+        }
+    }
+
     async fn send(&self, request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, reqwest::Error> {
         let (parts, body) = request.into_parts();
-        let response = self.http.request(parts.method, parts.uri.to_string()).headers(parts.headers).body(body).send().await?;
+        let response = self
+            .http
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .await?;
         let status = response.status();
         if let Ok(mut slot) = self.status.lock() {
             *slot = Some(status.as_u16());
@@ -149,7 +181,11 @@ fn with_bearer_token_type(body: Vec<u8>) -> Vec<u8> {
 
 impl OAuthClient {
     pub fn new(app: OAuthApp, http: reqwest::Client, redirect_uri: String) -> Self {
-        OAuthClient { app, http, redirect_uri }
+        OAuthClient {
+            app,
+            http,
+            redirect_uri,
+        }
     }
 
     pub fn provider(&self) -> Provider {
@@ -157,8 +193,15 @@ impl OAuthClient {
     }
 
     fn client(&self) -> Result<ProviderClient, OAuthError> {
-        let bad = |url: &str| OAuthError::BadUrl { provider: self.provider(), url: url.to_owned() };
-        let auth_type = if self.provider() == Provider::Pipedrive { AuthType::BasicAuth } else { AuthType::RequestBody };
+        let bad = |url: &str| OAuthError::BadUrl {
+            provider: self.provider(),
+            url: url.to_owned(),
+        };
+        let auth_type = if self.provider() == Provider::Pipedrive {
+            AuthType::BasicAuth
+        } else {
+            AuthType::RequestBody
+        };
         Ok(oauth2::Client::new(ClientId::new(self.app.client_id.clone()))
             .set_client_secret(ClientSecret::new(self.app.client_secret.expose().to_owned()))
             .set_auth_uri(AuthUrl::new(self.app.auth_url.clone()).map_err(|_| bad(&self.app.auth_url))?)
@@ -175,7 +218,9 @@ impl OAuthClient {
             .authorize_url(move || CsrfToken::new(state))
             .add_scopes(self.app.scopes.iter().cloned().map(Scope::new));
         if let Some(pkce) = pkce {
-            request = request.set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(pkce.verifier.expose().to_owned())));
+            request = request.set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(
+                pkce.verifier.expose().to_owned(),
+            )));
         }
         Ok(request.url().0.to_string())
     }
@@ -183,8 +228,8 @@ impl OAuthClient {
     /// Exchanges an authorization code for tokens.
     pub async fn exchange_code(&self, code: &str, pkce_verifier: Option<&Secret>) -> Result<TokenSet, OAuthError> {
         let client = self.client()?;
-        let call = TokenCall { http: &self.http, provider: self.provider(), status: Mutex::new(None) };
-        let http = |request| call.send(request);
+        let call = TokenCall::new(&self.http, self.provider());
+        let http = call.client();
         let mut request = client.exchange_code(AuthorizationCode::new(code.to_owned()));
         if let Some(verifier) = pkce_verifier {
             request = request.set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_owned()));
@@ -196,8 +241,8 @@ impl OAuthClient {
     /// Uses a refresh token.
     pub async fn refresh(&self, refresh_token: &Secret) -> Result<TokenSet, OAuthError> {
         let client = self.client()?;
-        let call = TokenCall { http: &self.http, provider: self.provider(), status: Mutex::new(None) };
-        let http = |request| call.send(request);
+        let call = TokenCall::new(&self.http, self.provider());
+        let http = call.client();
         let token = RefreshToken::new(refresh_token.expose().to_owned());
         let result = client.exchange_refresh_token(&token).request_async(&http).await;
         self.token_set(result, &call)
@@ -206,12 +251,14 @@ impl OAuthClient {
     fn token_set(
         &self,
         result: Result<ProviderTokenResponse, RequestTokenError<reqwest::Error, BasicErrorResponse>>,
-        call: &TokenCall<'_>,
+        call: &TokenCall,
     ) -> Result<TokenSet, OAuthError> {
         let response = result.map_err(|error| classify(self.provider(), call.status(), error))?;
         let access_token = Secret::new(response.access_token().secret().clone());
         let expires_at = match self.provider() {
-            Provider::Jobber => jwt::expiry(access_token.expose()).and_then(|exp| jiff::Timestamp::from_second(exp).ok()),
+            Provider::Jobber => {
+                jwt::expiry(access_token.expose()).and_then(|exp| jiff::Timestamp::from_second(exp).ok())
+            }
             _ => response
                 .expires_in()
                 .and_then(|lifetime| jiff::SignedDuration::try_from(lifetime).ok())
@@ -231,9 +278,16 @@ impl OAuthClient {
     /// provider confirmed.
     pub async fn revoke(&self, refresh_token: Option<&Secret>, access_token: &Secret) -> Result<bool, OAuthError> {
         let provider = self.provider();
-        let transient = |error: reqwest::Error| OAuthError::Transient { provider, reason: error.to_string() };
+        let transient = |error: reqwest::Error| OAuthError::Transient {
+            provider,
+            reason: error.to_string(),
+        };
         let request = match (provider, refresh_token) {
-            (Provider::Hubspot, Some(refresh)) => self.http.delete(format!("{}/{}", self.app.revoke_url.trim_end_matches('/'), refresh.expose())),
+            (Provider::Hubspot, Some(refresh)) => self.http.delete(format!(
+                "{}/{}",
+                self.app.revoke_url.trim_end_matches('/'),
+                refresh.expose()
+            )),
             (Provider::Pipedrive, Some(refresh)) => self
                 .http
                 .post(&self.app.revoke_url)
@@ -248,7 +302,9 @@ impl OAuthClient {
                 .post(&self.app.revoke_url)
                 .bearer_auth(access_token.expose())
                 .header("X-JOBBER-GRAPHQL-VERSION", super::identity::JOBBER_GRAPHQL_VERSION)
-                .json(&serde_json::json!({ "query": "mutation { appDisconnect { app { id } userErrors { message } } }" })),
+                .json(
+                    &serde_json::json!({ "query": "mutation { appDisconnect { app { id } userErrors { message } } }" }),
+                ),
             (Provider::Hubspot | Provider::Pipedrive, None) => return Ok(false),
         };
         let response = request.send().await.map_err(transient)?;
@@ -257,11 +313,21 @@ impl OAuthClient {
 }
 
 /// Sorts a failed token call into revoked / transient / protocol.
-fn classify(provider: Provider, status: Option<u16>, error: RequestTokenError<reqwest::Error, BasicErrorResponse>) -> OAuthError {
+fn classify(
+    provider: Provider,
+    status: Option<u16>,
+    error: RequestTokenError<reqwest::Error, BasicErrorResponse>,
+) -> OAuthError {
     let transient_status = status.is_some_and(|s| s >= 500 || s == 429);
     match error {
-        RequestTokenError::Request(error) => OAuthError::Transient { provider, reason: error.to_string() },
-        _ if transient_status => OAuthError::Transient { provider, reason: format!("HTTP {}", status.unwrap_or_default()) },
+        RequestTokenError::Request(error) => OAuthError::Transient {
+            provider,
+            reason: error.to_string(),
+        },
+        _ if transient_status => OAuthError::Transient {
+            provider,
+            reason: format!("HTTP {}", status.unwrap_or_default()),
+        },
         RequestTokenError::ServerResponse(response) => {
             let code = response.error().as_ref().to_owned();
             let reason = match response.error_description() {
@@ -282,16 +348,29 @@ fn classify(provider: Provider, status: Option<u16>, error: RequestTokenError<re
                 || text.contains("invalid_grant")
                 || (provider == Provider::Jobber && status.is_some_and(|s| (400..500).contains(&s)));
             let reason = short_reason(&text, status);
-            if revoked { OAuthError::Revoked { provider, reason } } else { OAuthError::Protocol { provider, reason } }
+            if revoked {
+                OAuthError::Revoked { provider, reason }
+            } else {
+                OAuthError::Protocol { provider, reason }
+            }
         }
-        RequestTokenError::Other(message) => OAuthError::Protocol { provider, reason: message },
+        RequestTokenError::Other(message) => OAuthError::Protocol {
+            provider,
+            reason: message,
+        },
     }
 }
 
 /// The provider's own status/message fields when present, else the HTTP status.
 fn short_reason(body: &str, status: Option<u16>) -> String {
     let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
-    let field = |name: &str| parsed.as_ref().and_then(|v| v.get(name)).and_then(|v| v.as_str()).map(str::to_owned);
+    let field = |name: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(name))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
     match (field("status"), field("message")) {
         (Some(status), Some(message)) => format!("{status}: {message}"),
         (Some(status), None) => status,
@@ -315,10 +394,19 @@ mod tests {
 
     #[test]
     fn hubspot_bad_refresh_token_is_a_revoked_grant() {
-        let body = br#"{"status":"BAD_REFRESH_TOKEN","message":"missing or unknown refresh token","correlationId":"x"}"#;
+        let body =
+            br#"{"status":"BAD_REFRESH_TOKEN","message":"missing or unknown refresh token","correlationId":"x"}"#;
         let path_error =
-            serde_path_to_error::deserialize::<_, BasicErrorResponse>(&mut serde_json::Deserializer::from_slice(body)).unwrap_err();
-        let error = classify(Provider::Hubspot, Some(400), RequestTokenError::Parse(path_error, body.to_vec()));
-        assert!(matches!(&error, OAuthError::Revoked { reason, .. } if reason.starts_with("BAD_REFRESH_TOKEN")), "{error:?}");
+            serde_path_to_error::deserialize::<_, BasicErrorResponse>(&mut serde_json::Deserializer::from_slice(body))
+                .unwrap_err();
+        let error = classify(
+            Provider::Hubspot,
+            Some(400),
+            RequestTokenError::Parse(path_error, body.to_vec()),
+        );
+        assert!(
+            matches!(&error, OAuthError::Revoked { reason, .. } if reason.starts_with("BAD_REFRESH_TOKEN")),
+            "{error:?}"
+        );
     }
 }

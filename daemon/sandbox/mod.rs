@@ -54,7 +54,12 @@ pub fn provider_settings(base: &str) -> ProvidersConfig {
                 Provider::Hubspot => ("/oauth/authorize", "/oauth/v1/token", "/oauth/v1/refresh-tokens", ""),
                 Provider::Jobber => ("/api/oauth/authorize", "/api/oauth/token", "/api/graphql", "/api"),
                 Provider::Pipedrive => ("/oauth/authorize", "/oauth/token", "/oauth/revoke", ""),
-                Provider::Salesforce => ("/services/oauth2/authorize", "/services/oauth2/token", "/services/oauth2/revoke", ""),
+                Provider::Salesforce => (
+                    "/services/oauth2/authorize",
+                    "/services/oauth2/token",
+                    "/services/oauth2/revoke",
+                    "",
+                ),
             };
             let settings = ProviderSettings {
                 client_id: Some(client_id(provider)),
@@ -93,7 +98,9 @@ impl Sandbox {
                     let base = base.clone();
                     async move { Ok::<_, Infallible>(sandbox.handle(&base, request).await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     }
@@ -120,7 +127,10 @@ impl Sandbox {
             let provider_base = format!("{base}/{first}");
             oauth::handle(self, provider, &provider_base, &rest, &request).await
         } else {
-            json_reply(404, serde_json::json!({ "error": "unknown sandbox path", "path": request.path }))
+            json_reply(
+                404,
+                serde_json::json!({ "error": "unknown sandbox path", "path": request.path }),
+            )
         };
         reply.into_response()
     }

@@ -20,15 +20,20 @@ pub async fn handle(sandbox: &Sandbox, provider: Provider, base: &str, path: &st
     use http::Method;
     let method = &request.method;
     match (provider, method, path) {
-        (_, &Method::GET, "/oauth/authorize" | "/api/oauth/authorize" | "/services/oauth2/authorize") => authorize(sandbox, provider, request),
+        (_, &Method::GET, "/oauth/authorize" | "/api/oauth/authorize" | "/services/oauth2/authorize") => {
+            authorize(sandbox, provider, request)
+        }
         (Provider::Hubspot, &Method::POST, "/oauth/v1/token" | "/oauth/v3/token")
         | (Provider::Jobber, &Method::POST, "/api/oauth/token")
         | (Provider::Pipedrive, &Method::POST, "/oauth/token")
-        | (Provider::Salesforce, &Method::POST, "/services/oauth2/token") => token(sandbox, provider, base, request).await,
+        | (Provider::Salesforce, &Method::POST, "/services/oauth2/token") => {
+            token(sandbox, provider, base, request).await
+        }
         (Provider::Hubspot, &Method::DELETE, p) if p.starts_with("/oauth/v1/refresh-tokens/") => {
             revoke_refresh_token(sandbox, provider, &p["/oauth/v1/refresh-tokens/".len()..])
         }
-        (Provider::Pipedrive, &Method::POST, "/oauth/revoke") | (Provider::Salesforce, &Method::POST, "/services/oauth2/revoke") => {
+        (Provider::Pipedrive, &Method::POST, "/oauth/revoke")
+        | (Provider::Salesforce, &Method::POST, "/services/oauth2/revoke") => {
             let token = request.fields().get("token").cloned().unwrap_or_default();
             revoke_refresh_token(sandbox, provider, &token)
         }
@@ -36,12 +41,16 @@ pub async fn handle(sandbox: &Sandbox, provider: Provider, base: &str, path: &st
             hubspot_token_info(sandbox, &p["/oauth/v1/access-tokens/".len()..])
         }
         (Provider::Jobber, &Method::POST, "/api/graphql") => jobber_graphql(sandbox, request),
-        (Provider::Pipedrive, &Method::GET, "/api/v1/users/me") => with_account(sandbox, provider, request, |account| {
-            json_reply(200, json!({ "success": true, "data": pipedrive_user(account) }))
-        }),
-        (Provider::Salesforce, &Method::GET, "/services/oauth2/userinfo") => with_account(sandbox, provider, request, |account| {
-            json_reply(200, salesforce_userinfo(base, account))
-        }),
+        (Provider::Pipedrive, &Method::GET, "/api/v1/users/me") => {
+            with_account(sandbox, provider, request, |account| {
+                json_reply(200, json!({ "success": true, "data": pipedrive_user(account) }))
+            })
+        }
+        (Provider::Salesforce, &Method::GET, "/services/oauth2/userinfo") => {
+            with_account(sandbox, provider, request, |account| {
+                json_reply(200, salesforce_userinfo(base, account))
+            })
+        }
         _ => json_reply(404, json!({ "error": "not found", "path": path })),
     }
 }
@@ -49,10 +58,16 @@ pub async fn handle(sandbox: &Sandbox, provider: Provider, base: &str, path: &st
 fn authorize(sandbox: &Sandbox, provider: Provider, request: &SandboxRequest) -> Reply {
     let query = &request.query;
     if query.get("client_id") != Some(&client_id(provider)) {
-        return json_reply(400, json!({ "error": "invalid_client", "error_description": "unknown client_id" }));
+        return json_reply(
+            400,
+            json!({ "error": "invalid_client", "error_description": "unknown client_id" }),
+        );
     }
     let Some(redirect_uri) = query.get("redirect_uri").filter(|u| u.starts_with("http")) else {
-        return json_reply(400, json!({ "error": "invalid_request", "error_description": "redirect_uri is required" }));
+        return json_reply(
+            400,
+            json!({ "error": "invalid_request", "error_description": "redirect_uri is required" }),
+        );
     };
     if provider == Provider::Salesforce && query.get("response_type").map(String::as_str) != Some("code") {
         return json_reply(400, json!({ "error": "unsupported_response_type" }));
@@ -101,29 +116,48 @@ async fn token(sandbox: &Sandbox, provider: Provider, base: &str, request: &Sand
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     if let Some(status) = failure {
-        return json_reply(status, json!({ "error": "temporarily_unavailable", "error_description": "sandbox: injected failure" }));
+        return json_reply(
+            status,
+            json!({ "error": "temporarily_unavailable", "error_description": "sandbox: injected failure" }),
+        );
     }
     if client_credentials(provider, request) != Some((client_id(provider), client_secret(provider))) {
-        return json_reply(401, json!({ "error": "invalid_client", "error_description": "client authentication failed" }));
+        return json_reply(
+            401,
+            json!({ "error": "invalid_client", "error_description": "client authentication failed" }),
+        );
     }
     let fields = request.fields();
     sandbox.with_state(|state| {
         let p = state.provider(provider);
         match fields.get("grant_type").map(String::as_str) {
             Some("authorization_code") => exchange_code(p, provider, base, &fields),
-            Some("refresh_token") => refresh(p, provider, base, fields.get("refresh_token").map(String::as_str).unwrap_or_default()),
+            Some("refresh_token") => refresh(
+                p,
+                provider,
+                base,
+                fields.get("refresh_token").map(String::as_str).unwrap_or_default(),
+            ),
             _ => json_reply(400, json!({ "error": "unsupported_grant_type" })),
         }
     })
 }
 
-fn exchange_code(p: &mut ProviderState, provider: Provider, base: &str, fields: &std::collections::HashMap<String, String>) -> Reply {
+fn exchange_code(
+    p: &mut ProviderState,
+    provider: Provider,
+    base: &str,
+    fields: &std::collections::HashMap<String, String>,
+) -> Reply {
     p.code_exchanges += 1;
     let code = fields.get("code").cloned().unwrap_or_default();
     let Some(grant) = p.codes.remove(&code) else {
         return bad_grant(provider, "authorization code is invalid or was already used");
     };
-    if grant.expires_at < now() || fields.get("redirect_uri") != Some(&grant.redirect_uri) || grant.client_id != client_id(provider) {
+    if grant.expires_at < now()
+        || fields.get("redirect_uri") != Some(&grant.redirect_uri)
+        || grant.client_id != client_id(provider)
+    {
         return bad_grant(provider, "authorization code expired or redirect_uri mismatch");
     }
     if let Some(challenge) = &grant.code_challenge {
@@ -134,7 +168,8 @@ fn exchange_code(p: &mut ProviderState, provider: Provider, base: &str, fields: 
         }
     }
     let refresh_token = random_token(refresh_prefix(provider));
-    p.refresh_tokens.insert(refresh_token.clone(), RefreshGrant { account: grant.account });
+    p.refresh_tokens
+        .insert(refresh_token.clone(), RefreshGrant { account: grant.account });
     issue(p, provider, base, grant.account, Some(refresh_token))
 }
 
@@ -181,7 +216,13 @@ fn issue(p: &mut ProviderState, provider: Provider, base: &str, account: u32, re
         Provider::Pipedrive => random_token("v1u:"),
         Provider::Salesforce => format!("{}!{}", salesforce_org_id(account), random_token("AQ")),
     };
-    p.access_tokens.insert(access_token.clone(), AccessGrant { account, expires_at: issued + lifetime });
+    p.access_tokens.insert(
+        access_token.clone(),
+        AccessGrant {
+            account,
+            expires_at: issued + lifetime,
+        },
+    );
     let mut body = match provider {
         Provider::Hubspot => json!({
             "token_type": "bearer", "access_token": access_token, "expires_in": lifetime,
@@ -211,9 +252,18 @@ fn bad_grant(provider: Provider, description: &str) -> Reply {
             400,
             json!({ "status": "BAD_REFRESH_TOKEN", "message": description, "correlationId": uuid::Uuid::new_v4().to_string() }),
         ),
-        Provider::Pipedrive => json_reply(400, json!({ "success": false, "message": description, "error": "invalid_grant" })),
-        Provider::Salesforce => json_reply(400, json!({ "error": "invalid_grant", "error_description": "expired access/refresh token" })),
-        Provider::Jobber => json_reply(400, json!({ "error": "invalid_grant", "error_description": description })),
+        Provider::Pipedrive => json_reply(
+            400,
+            json!({ "success": false, "message": description, "error": "invalid_grant" }),
+        ),
+        Provider::Salesforce => json_reply(
+            400,
+            json!({ "error": "invalid_grant", "error_description": "expired access/refresh token" }),
+        ),
+        Provider::Jobber => json_reply(
+            400,
+            json!({ "error": "invalid_grant", "error_description": description }),
+        ),
     }
 }
 
@@ -224,9 +274,15 @@ fn revoke_refresh_token(sandbox: &Sandbox, provider: Provider, token: &str) -> R
         match p.refresh_tokens.remove(token) {
             Some(grant) => {
                 p.access_tokens.retain(|_, a| a.account != grant.account);
-                if provider == Provider::Hubspot { empty_reply(204) } else { empty_reply(200) }
+                if provider == Provider::Hubspot {
+                    empty_reply(204)
+                } else {
+                    empty_reply(200)
+                }
             }
-            None if provider == Provider::Hubspot => json_reply(404, json!({ "status": "error", "message": "refresh token not found" })),
+            None if provider == Provider::Hubspot => {
+                json_reply(404, json!({ "status": "error", "message": "refresh token not found" }))
+            }
             None => empty_reply(200),
         }
     })
@@ -236,7 +292,10 @@ fn revoke_refresh_token(sandbox: &Sandbox, provider: Provider, token: &str) -> R
 fn authenticated(sandbox: &Sandbox, provider: Provider, token: Option<&str>) -> Result<u32, Reply> {
     let account = sandbox.with_state(|state| {
         let p = state.provider(provider);
-        token.and_then(|t| p.access_tokens.get(t)).filter(|g| g.expires_at > now()).map(|g| g.account)
+        token
+            .and_then(|t| p.access_tokens.get(t))
+            .filter(|g| g.expires_at > now())
+            .map(|g| g.account)
     });
     account.ok_or_else(|| unauthorized(provider))
 }
@@ -249,12 +308,23 @@ pub fn unauthorized(provider: Provider) -> Reply {
             json!({ "status": "error", "message": "Authentication credentials not found or expired.", "category": "EXPIRED_AUTHENTICATION", "correlationId": uuid::Uuid::new_v4().to_string() }),
         ),
         Provider::Jobber => json_reply(401, json!({ "message": "Unauthorized" })),
-        Provider::Pipedrive => json_reply(401, json!({ "success": false, "error": "unauthorized access", "errorCode": 401 })),
-        Provider::Salesforce => json_reply(401, json!([{ "message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID" }])),
+        Provider::Pipedrive => json_reply(
+            401,
+            json!({ "success": false, "error": "unauthorized access", "errorCode": 401 }),
+        ),
+        Provider::Salesforce => json_reply(
+            401,
+            json!([{ "message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID" }]),
+        ),
     }
 }
 
-fn with_account(sandbox: &Sandbox, provider: Provider, request: &SandboxRequest, reply: impl FnOnce(u32) -> Reply) -> Reply {
+fn with_account(
+    sandbox: &Sandbox,
+    provider: Provider,
+    request: &SandboxRequest,
+    reply: impl FnOnce(u32) -> Reply,
+) -> Reply {
     match authenticated(sandbox, provider, request.bearer()) {
         Ok(account) => reply(account),
         Err(unauthorized) => unauthorized,
@@ -263,7 +333,12 @@ fn with_account(sandbox: &Sandbox, provider: Provider, request: &SandboxRequest,
 
 fn hubspot_token_info(sandbox: &Sandbox, token: &str) -> Reply {
     let found = sandbox.with_state(|state| {
-        state.provider(Provider::Hubspot).access_tokens.get(token).filter(|g| g.expires_at > now()).map(|g| (g.account, g.expires_at))
+        state
+            .provider(Provider::Hubspot)
+            .access_tokens
+            .get(token)
+            .filter(|g| g.expires_at > now())
+            .map(|g| (g.account, g.expires_at))
     });
     match found {
         Some((account, expires_at)) => json_reply(
@@ -274,7 +349,10 @@ fn hubspot_token_info(sandbox: &Sandbox, token: &str) -> Reply {
                 "app_id": 1_234_567, "expires_in": expires_at - now(), "user_id": 9_000 + account, "token_type": "access",
             }),
         ),
-        None => json_reply(404, json!({ "status": "error", "message": "Token not found or expired" })),
+        None => json_reply(
+            404,
+            json!({ "status": "error", "message": "Token not found or expired" }),
+        ),
     }
 }
 
@@ -291,10 +369,16 @@ fn jobber_graphql(sandbox: &Sandbox, request: &SandboxRequest) -> Reply {
             p.refresh_tokens.retain(|_, g| g.account != account);
             p.access_tokens.retain(|_, g| g.account != account);
         });
-        return json_reply(200, json!({ "data": { "appDisconnect": { "app": { "id": "sandbox-app" }, "userErrors": [] } } }));
+        return json_reply(
+            200,
+            json!({ "data": { "appDisconnect": { "app": { "id": "sandbox-app" }, "userErrors": [] } } }),
+        );
     }
     if query.contains("account") {
-        return json_reply(200, json!({ "data": { "account": { "id": jobber_account_id(account), "name": format!("Sandbox Field Services {account}") } } }));
+        return json_reply(
+            200,
+            json!({ "data": { "account": { "id": jobber_account_id(account), "name": format!("Sandbox Field Services {account}") } } }),
+        );
     }
     json_reply(200, json!({ "errors": [{ "message": "sandbox: unsupported query" }] }))
 }

@@ -24,7 +24,8 @@ pub struct Reply {
 impl Reply {
     pub fn into_response(self) -> http::Response<Full<Bytes>> {
         let mut response = http::Response::new(Full::new(self.body));
-        *response.status_mut() = http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        *response.status_mut() =
+            http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
         for (name, value) in self.headers {
             if let (Ok(name), Ok(value)) = (http::HeaderName::try_from(name), http::HeaderValue::try_from(value)) {
                 response.headers_mut().append(name, value);
@@ -50,12 +51,20 @@ pub fn json_reply(status: u16, body: serde_json::Value) -> Reply {
 
 /// An empty reply.
 pub fn empty_reply(status: u16) -> Reply {
-    Reply { status, headers: Vec::new(), body: Bytes::new() }
+    Reply {
+        status,
+        headers: Vec::new(),
+        body: Bytes::new(),
+    }
 }
 
 /// A redirect.
 pub fn redirect(location: &str) -> Reply {
-    Reply { status: 302, headers: vec![("location".into(), location.to_owned())], body: Bytes::new() }
+    Reply {
+        status: 302,
+        headers: vec![("location".into(), location.to_owned())],
+        body: Bytes::new(),
+    }
 }
 
 impl SandboxRequest {
@@ -72,14 +81,23 @@ impl SandboxRequest {
             .query()
             .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
             .unwrap_or_default();
-        Ok(SandboxRequest { method: parts.method, path: parts.uri.path().to_owned(), query, headers: parts.headers, body })
+        Ok(SandboxRequest {
+            method: parts.method,
+            path: parts.uri.path().to_owned(),
+            query,
+            headers: parts.headers,
+            body,
+        })
     }
 
     /// Form fields of an `application/x-www-form-urlencoded` body, or the string fields of a
     /// JSON object body.
     pub fn fields(&self) -> HashMap<String, String> {
         if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(&self.body) {
-            return map.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned()))).collect();
+            return map
+                .into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
+                .collect();
         }
         url::form_urlencoded::parse(&self.body).into_owned().collect()
     }
@@ -91,7 +109,10 @@ impl SandboxRequest {
     /// The token of `Authorization: Bearer …`.
     pub fn bearer(&self) -> Option<&str> {
         let value = self.header("authorization")?;
-        value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim)
+        value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
     }
 
     /// (user, password) of `Authorization: Basic …`.
@@ -101,7 +122,11 @@ impl SandboxRequest {
         let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (user, password) = text.split_once(':')?;
-        let decode = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+        };
         Some((decode(user)?, decode(password)?))
     }
 }

@@ -72,7 +72,10 @@ pub fn default_lifetime(provider: Provider) -> i64 {
 pub fn random_token(prefix: &str) -> String {
     use base64::Engine as _;
     let bytes: [u8; 24] = rand::random();
-    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }
 
 /// Unix seconds now.

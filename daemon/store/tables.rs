@@ -15,6 +15,8 @@ pub const API_TOKENS: BytesTable = TableDefinition::new("api_tokens");
 /// API token hash (hex SHA-256) → token record, for authentication.
 pub const TOKEN_HASHES: BytesTable = TableDefinition::new("token_hashes");
 pub const CONNECTIONS: BytesTable = TableDefinition::new("connections");
+/// Pending OAuth authorizations, keyed by the SHA-256 of their `state`.
+pub const AUTHORIZATIONS: BytesTable = TableDefinition::new("authorizations");
 pub const MAPPINGS: BytesTable = TableDefinition::new("mappings");
 pub const SYNC_JOBS: BytesTable = TableDefinition::new("sync_jobs");
 pub const WEBHOOK_ENDPOINTS: BytesTable = TableDefinition::new("webhook_endpoints");
@@ -50,7 +52,7 @@ impl IndexTable {
 }
 
 /// Every record table, so that opening the store creates them all.
-pub(crate) const RECORD_TABLES: [BytesTable; 12] = [
+pub(crate) const RECORD_TABLES: [BytesTable; 13] = [
     META,
     SECRETS,
     ORGANIZATIONS,
@@ -58,6 +60,7 @@ pub(crate) const RECORD_TABLES: [BytesTable; 12] = [
     API_TOKENS,
     TOKEN_HASHES,
     CONNECTIONS,
+    AUTHORIZATIONS,
     MAPPINGS,
     SYNC_JOBS,
     WEBHOOK_ENDPOINTS,

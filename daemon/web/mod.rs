@@ -1,6 +1,7 @@
 //! The HTTP listener (hyper): health, metrics, and later OAuth callbacks and inbound
 //! provider webhooks.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -14,11 +15,14 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::connections::ConnectionRuntime;
+use crate::connections::callback;
 use crate::metrics::Metrics;
 
 /// What the HTTP handlers need.
 pub struct WebState {
     pub metrics: Metrics,
+    pub connections: Arc<ConnectionRuntime>,
 }
 
 /// Serves HTTP on `listener` until `shutdown` resolves, then lets open requests finish.
@@ -69,7 +73,26 @@ async fn handle(state: Arc<WebState>, request: Request<Incoming>) -> Result<Resp
             );
             response
         }
-        (_, "/healthz" | "/metrics") => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
+        (&Method::GET, "/oauth/callback") => {
+            let query: HashMap<String, String> = request
+                .uri()
+                .query()
+                .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+                .unwrap_or_default();
+            let page = callback::handle(&state.connections, &query).await;
+            let mut response = text(
+                StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_REQUEST),
+                page.html,
+            );
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            response
+        }
+        (_, "/healthz" | "/metrics" | "/oauth/callback") => {
+            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+        }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     };
     Ok(response)

@@ -11,7 +11,7 @@ use super::signing::generate_secret;
 use super::ssrf::{AddressPolicy, UrlError};
 use super::subscription::{self, SubscriptionError};
 use crate::crypto::Secret;
-use crate::events::{EventType, emit, now_rfc3339};
+use crate::events::{EventType, emit, now_rfc3339, rfc3339};
 use crate::ids::{IdKind, new_id};
 use crate::store::{IndexTable, Reader, Store, StoreError, Tx};
 
@@ -267,9 +267,7 @@ pub fn reveal_secret(store: &Store, org_id: &str, id: &str) -> Result<Secret, We
 /// secret and when the old one stops signing.
 pub fn rotate_secret(store: &Store, org_id: &str, id: &str) -> Result<(Secret, String), WebhookError> {
     let secret = generate_secret();
-    let expires = (jiff::Timestamp::now() + ROTATION_OVERLAP)
-        .round(jiff::Unit::Second)
-        .map_or_else(|_| now_rfc3339(), |t| t.to_string());
+    let expires = rfc3339(jiff::Timestamp::now() + ROTATION_OVERLAP);
     store.write(|tx| {
         let mut endpoint = endpoint_in_org(tx, org_id, id)?;
         if let Some(old) = tx.secret(&endpoint.id, CURRENT)? {

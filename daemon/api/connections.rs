@@ -1,0 +1,241 @@
+//! `ConnectionService`: OAuth connections to provider accounts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonic::{Request, Response, Status};
+
+use super::Context;
+use crate::actors::{SupervisedKind, start_child, stop_child};
+use crate::auth::{Action, Caller};
+use crate::connections::records::ConnectionRecord;
+use crate::connections::service::{self, ConnectionError};
+use crate::connections::{ConnectionStatus, actor, authorize};
+use crate::crypto::Secret;
+use crate::pb::{self, connection_service_server::ConnectionService};
+use crate::providers::Provider;
+use crate::providers::oauth::OAuthError;
+use crate::store::Reader;
+
+/// Default and longest wait for an authorization to complete.
+const DEFAULT_WAIT: Duration = Duration::from_secs(300);
+const MAX_WAIT: Duration = Duration::from_secs(1800);
+
+pub struct ConnectionApi {
+    context: Arc<Context>,
+}
+
+impl ConnectionApi {
+    pub fn new(context: Arc<Context>) -> Self {
+        ConnectionApi { context }
+    }
+}
+
+impl From<ConnectionError> for Status {
+    fn from(error: ConnectionError) -> Status {
+        let message = error.to_string();
+        match error {
+            ConnectionError::NotConfigured(_)
+            | ConnectionError::AuthorizationFailed(_)
+            | ConnectionError::Unusable { .. } => Status::failed_precondition(message),
+            ConnectionError::NotFound(_) | ConnectionError::UnknownAuthorization => Status::not_found(message),
+            ConnectionError::Invalid { .. } => Status::invalid_argument(message),
+            ConnectionError::OAuth(OAuthError::Revoked { .. }) => Status::failed_precondition(message),
+            ConnectionError::OAuth(OAuthError::Transient { .. })
+            | ConnectionError::Identity(_)
+            | ConnectionError::ActorUnavailable => Status::unavailable(message),
+            ConnectionError::OAuth(_) => Status::failed_precondition(message),
+            ConnectionError::Timeout(_) => Status::deadline_exceeded(message),
+            ConnectionError::Store(error) => error.into(),
+        }
+    }
+}
+
+fn provider_from_pb(value: i32) -> Result<Provider, Status> {
+    match pb::Provider::try_from(value) {
+        Ok(pb::Provider::Hubspot) => Ok(Provider::Hubspot),
+        Ok(pb::Provider::Jobber) => Ok(Provider::Jobber),
+        Ok(pb::Provider::Pipedrive) => Ok(Provider::Pipedrive),
+        Ok(pb::Provider::Salesforce) => Ok(Provider::Salesforce),
+        _ => Err(Status::invalid_argument(
+            "provider: must be one of hubspot, jobber, pipedrive, salesforce",
+        )),
+    }
+}
+
+fn provider_to_pb(provider: Provider) -> pb::Provider {
+    match provider {
+        Provider::Hubspot => pb::Provider::Hubspot,
+        Provider::Jobber => pb::Provider::Jobber,
+        Provider::Pipedrive => pb::Provider::Pipedrive,
+        Provider::Salesforce => pb::Provider::Salesforce,
+    }
+}
+
+fn status_to_pb(status: ConnectionStatus) -> pb::ConnectionStatus {
+    match status {
+        ConnectionStatus::Active => pb::ConnectionStatus::Active,
+        ConnectionStatus::Expired => pb::ConnectionStatus::Expired,
+        ConnectionStatus::Error => pb::ConnectionStatus::Error,
+    }
+}
+
+fn connection_to_pb(record: &ConnectionRecord) -> pb::Connection {
+    pb::Connection {
+        id: record.id.clone(),
+        provider: provider_to_pb(record.provider).into(),
+        status: status_to_pb(record.status).into(),
+        account_name: record.account_name.clone(),
+        created_at: record.created_at.clone(),
+        updated_at: record.updated_at.clone(),
+        token_expires_at: record.token_expires_at.clone().unwrap_or_default(),
+        last_refreshed_at: record.last_refreshed_at.clone().unwrap_or_default(),
+        last_error: record.last_error.clone().unwrap_or_default(),
+    }
+}
+
+fn non_empty(value: String) -> Option<String> {
+    let trimmed = value.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+#[tonic::async_trait]
+impl ConnectionService for ConnectionApi {
+    async fn create_connection(
+        &self,
+        request: Request<pb::CreateConnectionRequest>,
+    ) -> Result<Response<pb::CreateConnectionResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require(Action::Configure)?;
+        let body = request.get_ref();
+        let provider = provider_from_pb(body.provider)?;
+        let started = authorize::begin(&self.context.connections, &caller.org_id, provider, body.scopes.clone())?;
+        Ok(Response::new(pb::CreateConnectionResponse {
+            authorize_url: started.authorize_url,
+            state: started.state,
+            expires_at: started.expires_at,
+        }))
+    }
+
+    async fn wait_connection(
+        &self,
+        request: Request<pb::WaitConnectionRequest>,
+    ) -> Result<Response<pb::Connection>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        caller.require(Action::Configure)?;
+        let body = request.into_inner();
+        let timeout = match body.timeout_seconds {
+            0 => DEFAULT_WAIT,
+            seconds => Duration::from_secs(u64::from(seconds)).min(MAX_WAIT),
+        };
+        let record = authorize::wait(&self.context.connections, &caller.org_id, &body.state, timeout).await?;
+        Ok(Response::new(connection_to_pb(&record)))
+    }
+
+    async fn import_connection(
+        &self,
+        request: Request<pb::ImportConnectionRequest>,
+    ) -> Result<Response<pb::Connection>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        caller.require(Action::Configure)?;
+        let body = request.into_inner();
+        let provider = provider_from_pb(body.provider)?;
+        let refresh = non_empty(body.refresh_token).map(Secret::new);
+        let access = non_empty(body.access_token).map(Secret::new);
+        if refresh.is_none() && access.is_none() {
+            return Err(Status::invalid_argument(
+                "refresh_token: give a refresh token or an access token",
+            ));
+        }
+        let base = non_empty(body.api_base_url);
+        if let Some(base) = &base {
+            url::Url::parse(base).map_err(|e| Status::invalid_argument(format!("api_base_url: {e}")))?;
+        }
+        let record = service::import(
+            &self.context.connections,
+            &caller.org_id,
+            provider,
+            refresh,
+            access,
+            base,
+        )
+        .await?;
+        start_child(SupervisedKind::Connections, &record.id);
+        Ok(Response::new(connection_to_pb(&record)))
+    }
+
+    async fn list_connections(
+        &self,
+        request: Request<pb::ListConnectionsRequest>,
+    ) -> Result<Response<pb::ListConnectionsResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require(Action::Read)?;
+        let records = self
+            .context
+            .store
+            .read(|rx| rx.list::<ConnectionRecord>().map_err(Status::from))?;
+        let connections = records
+            .iter()
+            .filter(|r| r.org_id == caller.org_id)
+            .map(connection_to_pb)
+            .collect();
+        Ok(Response::new(pb::ListConnectionsResponse { connections }))
+    }
+
+    async fn get_connection(
+        &self,
+        request: Request<pb::GetConnectionRequest>,
+    ) -> Result<Response<pb::Connection>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require(Action::Read)?;
+        let id = &request.get_ref().id;
+        let record = self
+            .context
+            .store
+            .read(|rx| service::connection_in_org(rx, &caller.org_id, id))?;
+        Ok(Response::new(connection_to_pb(&record)))
+    }
+
+    async fn delete_connection(
+        &self,
+        request: Request<pb::DeleteConnectionRequest>,
+    ) -> Result<Response<pb::DeleteConnectionResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        caller.require(Action::Configure)?;
+        let id = request.into_inner().id;
+        let runtime = &self.context.connections;
+        self.context
+            .store
+            .read(|rx| service::connection_in_org(rx, &caller.org_id, &id))?;
+        stop_child(SupervisedKind::Connections, &id).await;
+        let (record, access, refresh) = service::remove(runtime, &caller.org_id, &id)?;
+        let grant_revoked = match (runtime.oauth(record.provider), access) {
+            (Ok(oauth), Some(access)) => match oauth.revoke(refresh.as_ref(), &access).await {
+                Ok(revoked) => revoked,
+                Err(error) => {
+                    tracing::warn!(connection_id = %record.id, %error, "could not revoke the grant at the provider");
+                    false
+                }
+            },
+            _ => false,
+        };
+        tracing::info!(connection_id = %record.id, grant_revoked, "connection deleted");
+        Ok(Response::new(pb::DeleteConnectionResponse { grant_revoked }))
+    }
+
+    async fn refresh_connection(
+        &self,
+        request: Request<pb::RefreshConnectionRequest>,
+    ) -> Result<Response<pb::Connection>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        caller.require(Action::Operate)?;
+        let id = request.into_inner().id;
+        self.context
+            .store
+            .read(|rx| service::connection_in_org(rx, &caller.org_id, &id))?;
+        match actor::refresh_now(&id).await? {
+            Ok(record) => Ok(Response::new(connection_to_pb(&record))),
+            Err(reason) => Err(Status::failed_precondition(format!("refresh failed: {reason}"))),
+        }
+    }
+}

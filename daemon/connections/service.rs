@@ -1,0 +1,177 @@
+//! Connection operations: create from tokens, list, get, delete, and the errors users see.
+
+use std::sync::Arc;
+
+use super::records::{ACCESS_TOKEN, ConnectionRecord, ConnectionStatus, REFRESH_TOKEN};
+use super::runtime::ConnectionRuntime;
+use crate::events::{EventType, emit, now_rfc3339, rfc3339};
+use crate::ids::{IdKind, new_id};
+use crate::providers::Provider;
+use crate::providers::config::ProviderConfigError;
+use crate::providers::identity::{self, Account, IdentityError};
+use crate::providers::oauth::{OAuthError, TokenSet};
+use crate::store::{Reader, StoreError, Tx};
+
+/// Errors of connection operations.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error(transparent)]
+    NotConfigured(#[from] ProviderConfigError),
+    #[error("connection {0:?} not found")]
+    NotFound(String),
+    #[error("{field}: {problem}")]
+    Invalid { field: &'static str, problem: String },
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("authorization failed: {0}")]
+    AuthorizationFailed(String),
+    #[error("no authorization with this state (unknown, or started by another organization)")]
+    UnknownAuthorization,
+    #[error("the authorization was not completed within {0} s")]
+    Timeout(u64),
+    #[error("connection {id:?} is {status:?}: {reason}")]
+    Unusable {
+        id: String,
+        status: ConnectionStatus,
+        reason: String,
+    },
+    #[error("the connection's actor is not running")]
+    ActorUnavailable,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Connection `id` of organization `org_id`.
+pub fn connection_in_org(rx: &impl Reader, org_id: &str, id: &str) -> Result<ConnectionRecord, ConnectionError> {
+    rx.get::<ConnectionRecord>(id)?
+        .filter(|c| c.org_id == org_id)
+        .ok_or_else(|| ConnectionError::NotFound(id.to_owned()))
+}
+
+/// Stores a new connection with its tokens and emits `connection.created`, in `tx`.
+pub fn insert_connection(
+    tx: &mut Tx<'_>,
+    org_id: &str,
+    provider: Provider,
+    account: &Account,
+    tokens: &TokenSet,
+    api_base_url: String,
+) -> Result<ConnectionRecord, StoreError> {
+    let now = now_rfc3339();
+    let record = ConnectionRecord {
+        id: new_id(IdKind::Connection),
+        org_id: org_id.to_owned(),
+        provider,
+        status: ConnectionStatus::Active,
+        account_name: account.name.clone(),
+        account_id: account.id.clone(),
+        created_at: now.clone(),
+        updated_at: now.clone(),
+        token_expires_at: tokens.expires_at.map(rfc3339),
+        last_refreshed_at: Some(now),
+        last_error: None,
+        api_base_url,
+    };
+    tx.put(&record)?;
+    tx.put_secret(&record.id, ACCESS_TOKEN, &tokens.access_token)?;
+    if let Some(refresh) = &tokens.refresh_token {
+        tx.put_secret(&record.id, REFRESH_TOKEN, refresh)?;
+    }
+    emit(tx, org_id, EventType::ConnectionCreated, created_event_data(&record))?;
+    Ok(record)
+}
+
+fn created_event_data(record: &ConnectionRecord) -> serde_json::Value {
+    serde_json::json!({
+        "connectionId": record.id,
+        "provider": record.provider,
+        "accountName": record.account_name,
+        "status": record.status,
+    })
+}
+
+/// The API base a connection uses: the one the token answer named, else the configured one.
+pub fn api_base(runtime: &ConnectionRuntime, provider: Provider, tokens: &TokenSet) -> Result<String, ConnectionError> {
+    match &tokens.api_base_url {
+        Some(base) => Ok(base.clone()),
+        None => Ok(runtime.oauth(provider)?.app.api_base_url),
+    }
+}
+
+/// Creates a connection from tokens obtained elsewhere (private apps, API tokens): with a
+/// refresh token it refreshes once to validate it; with only an access token it checks the
+/// token by reading the account.
+pub async fn import(
+    runtime: &Arc<ConnectionRuntime>,
+    org_id: &str,
+    provider: Provider,
+    refresh_token: Option<crate::crypto::Secret>,
+    access_token: Option<crate::crypto::Secret>,
+    api_base_url: Option<String>,
+) -> Result<ConnectionRecord, ConnectionError> {
+    let oauth = runtime.oauth(provider)?;
+    let tokens = match (refresh_token, access_token) {
+        (Some(refresh), _) => {
+            let mut tokens = oauth.refresh(&refresh).await?;
+            tokens.refresh_token.get_or_insert(refresh);
+            tokens
+        }
+        (None, Some(access)) => TokenSet {
+            access_token: access,
+            refresh_token: None,
+            expires_at: None,
+            api_base_url: api_base_url.clone(),
+            identity_url: None,
+        },
+        (None, None) => {
+            return Err(ConnectionError::Invalid {
+                field: "refresh_token",
+                problem: "give a refresh token or an access token".into(),
+            });
+        }
+    };
+    let base = match api_base_url {
+        Some(base) => base,
+        None => api_base(runtime, provider, &tokens)?,
+    };
+    let whoami_base = if provider == Provider::Hubspot || provider == Provider::Jobber {
+        oauth.app.api_base_url.clone()
+    } else {
+        base.clone()
+    };
+    let account = identity::whoami(&runtime.http, provider, &whoami_base, &tokens.access_token).await?;
+    let record = runtime
+        .store
+        .write(|tx| insert_connection(tx, org_id, provider, &account, &tokens, base))?;
+    tracing::info!(connection_id = %record.id, provider = provider.as_str(), account = %record.account_name, "connection imported");
+    Ok(record)
+}
+
+/// Removes connection `id` and its tokens and emits `connection.deleted`; returns the removed
+/// record and its tokens (for revocation at the provider).
+pub fn remove(
+    runtime: &ConnectionRuntime,
+    org_id: &str,
+    id: &str,
+) -> Result<
+    (
+        ConnectionRecord,
+        Option<crate::crypto::Secret>,
+        Option<crate::crypto::Secret>,
+    ),
+    ConnectionError,
+> {
+    runtime.store.write(|tx| {
+        let record = connection_in_org(tx, org_id, id)?;
+        let access = tx.secret(&record.id, ACCESS_TOKEN)?;
+        let refresh = tx.secret(&record.id, REFRESH_TOKEN)?;
+        tx.remove_secret(&record.id, ACCESS_TOKEN)?;
+        tx.remove_secret(&record.id, REFRESH_TOKEN)?;
+        tx.remove::<ConnectionRecord>(&record.id)?;
+        let data = serde_json::json!({ "connectionId": record.id, "provider": record.provider, "accountName": record.account_name });
+        emit(tx, org_id, EventType::ConnectionDeleted, data)?;
+        Ok((record, access, refresh))
+    })
+}
