@@ -18,6 +18,8 @@ pub struct TestDaemon {
     pub child: Option<Child>,
     pub grpc: String,
     pub http: String,
+    /// Base URL of the in-process sandbox, with `--sandbox`.
+    pub sandbox: Option<String>,
     extra_args: Vec<String>,
 }
 
@@ -30,6 +32,7 @@ impl TestDaemon {
             child: None,
             grpc: String::new(),
             http: String::new(),
+            sandbox: None,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
         };
         daemon.launch();
@@ -74,6 +77,7 @@ impl TestDaemon {
             if let Some(json) = parsed {
                 self.grpc = json["grpc"].as_str().expect("grpc addr").to_owned();
                 self.http = json["http"].as_str().expect("http addr").to_owned();
+                self.sandbox = json["sandbox"].as_str().map(str::to_owned);
                 return;
             }
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
@@ -171,6 +175,91 @@ impl TestDaemon {
         request.metadata_mut().insert("authorization", self.bearer());
         request
     }
+}
+
+impl TestDaemon {
+    /// The sandbox base URL (the daemon must run with `--sandbox`).
+    pub fn sandbox_url(&self) -> String {
+        self.sandbox.clone().expect("fluxd runs with --sandbox")
+    }
+
+    /// Connects `provider` the way a person would: `connection create --no-wait`, then follow
+    /// the authorize URL (the sandbox approves and redirects to fluxd's callback).
+    pub fn connect(&self, provider: &str) -> serde_json::Value {
+        let started = self.ctl_json(&["connection", "create", "--provider", provider, "--no-wait"]);
+        let url = started["authorize_url"].as_str().expect("authorize_url");
+        let (status, body) = http_get(url);
+        assert_eq!(status, 200, "callback page: {body}");
+        assert!(body.contains("Connected"), "{body}");
+        let list = self.ctl_json(&["connection", "list"]);
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| body.contains(c["id"].as_str().unwrap()))
+            .cloned()
+            .expect("the new connection is listed")
+    }
+}
+
+/// Runs `request` on a fresh runtime in its own thread (safe inside async tests too).
+fn on_runtime<T: Send + 'static>(request: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(request)
+    })
+    .join()
+    .expect("http thread")
+}
+
+/// GET `url`, following redirects; returns status and body.
+pub fn http_get(url: &str) -> (u16, String) {
+    let url = url.to_owned();
+    on_runtime(async move {
+        let response = reqwest::get(&url).await.expect("GET");
+        (response.status().as_u16(), response.text().await.unwrap_or_default())
+    })
+}
+
+/// GET `url` without following redirects; returns status and the `location` header.
+pub fn http_get_location(url: &str) -> (u16, Option<String>) {
+    let url = url.to_owned();
+    on_runtime(async move {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let response = client.get(&url).send().await.expect("GET");
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (response.status().as_u16(), location)
+    })
+}
+
+/// GET `url` and parse JSON.
+pub fn http_get_json(url: &str) -> serde_json::Value {
+    let (status, body) = http_get(url);
+    assert_eq!(status, 200, "{url}: {body}");
+    serde_json::from_str(&body).expect("JSON")
+}
+
+/// POST JSON to `url`.
+pub fn http_post_json(url: &str, body: serde_json::Value) -> u16 {
+    let url = url.to_owned();
+    on_runtime(async move {
+        let response = reqwest::Client::new()
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        response.status().as_u16()
+    })
 }
 
 impl Drop for TestDaemon {

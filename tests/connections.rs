@@ -1,0 +1,435 @@
+//! Connections through the real daemon and fluxctl, against the sandbox's OAuth servers.
+
+mod common;
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::receiver::Receiver;
+use common::{TestDaemon, http_get, http_get_json, http_get_location, http_post_json, wait_for};
+use fluxcascade::pb::{self, connection_service_client::ConnectionServiceClient};
+use serde_json::{Value, json};
+
+const PROVIDERS: [&str; 4] = ["hubspot", "jobber", "pipedrive", "salesforce"];
+
+fn sandbox_daemon() -> TestDaemon {
+    TestDaemon::start(&["--sandbox", "--allow-private-webhooks"])
+}
+
+fn control(daemon: &TestDaemon, provider: &str, action: &str, body: Value) {
+    let status = http_post_json(&format!("{}/_control/{provider}/{action}", daemon.sandbox_url()), body);
+    assert_eq!(status, 200, "control {action}");
+}
+
+fn stats(daemon: &TestDaemon, provider: &str) -> Value {
+    http_get_json(&format!("{}/_control/{provider}/stats", daemon.sandbox_url()))
+}
+
+#[test]
+fn the_code_flow_connects_each_provider_with_its_account_name() {
+    let daemon = sandbox_daemon();
+    let receiver = Receiver::start();
+    daemon.ctl_json(&[
+        "webhook",
+        "create",
+        "--url",
+        &receiver.url("/events"),
+        "--events",
+        "connection.*",
+    ]);
+    for provider in PROVIDERS {
+        let started = daemon.ctl_json(&["connection", "create", "--provider", provider, "--no-wait"]);
+        let url = started["authorize_url"].as_str().unwrap();
+        assert!(url.contains("state="), "{url}");
+        if provider == "hubspot" || provider == "salesforce" {
+            assert!(
+                url.contains("code_challenge=") && url.contains("code_challenge_method=S256"),
+                "PKCE for {provider}: {url}"
+            );
+        }
+        let (status, page) = http_get(url);
+        assert_eq!(status, 200, "{page}");
+    }
+    let list = daemon.ctl_json(&["connection", "list"]);
+    let connections = list.as_array().unwrap();
+    assert_eq!(connections.len(), 4);
+    let expected_names = [
+        ("hubspot", "portal-62515.sandbox.hubspot.com"),
+        ("jobber", "Sandbox Field Services 1"),
+        ("pipedrive", "Sandbox Sales Co 1"),
+        ("salesforce", "admin1@sandbox-org.example"),
+    ];
+    for (provider, name) in expected_names {
+        let connection = connections
+            .iter()
+            .find(|c| c["provider"] == provider)
+            .unwrap_or_else(|| panic!("{provider} missing"));
+        assert_eq!(connection["status"], "active");
+        assert_eq!(connection["account_name"], name);
+        assert!(connection["id"].as_str().unwrap().starts_with("conn_"));
+    }
+    // Jobber's expiry comes from its JWT, HubSpot's and Pipedrive's from expires_in; Salesforce gives none.
+    let expiry = |p: &str| connections.iter().find(|c| c["provider"] == p).unwrap()["token_expires_at"].clone();
+    assert!(expiry("jobber").is_string() && expiry("hubspot").is_string() && expiry("pipedrive").is_string());
+    assert!(expiry("salesforce").is_null());
+
+    let events = receiver.wait_for("/events", 4, Duration::from_secs(10));
+    assert!(events.iter().all(|e| e.json()["eventType"] == "connection.created"));
+    let status = daemon.ctl_json(&["status"]);
+    assert_eq!(status["connections"], 4);
+    assert_eq!(status["live_actors"]["connections"], 4);
+
+    // A second HubSpot account is a separate connection.
+    let second = daemon.connect("hubspot");
+    assert_eq!(second["account_name"], "portal-62516.sandbox.hubspot.com");
+}
+
+#[test]
+fn unknown_and_replayed_states_are_refused() {
+    let daemon = sandbox_daemon();
+    let (status, page) = http_get(&format!("http://{}/oauth/callback?code=x&state=forged", daemon.http));
+    assert_eq!(status, 400);
+    assert!(page.contains("unknown state"), "{page}");
+
+    let started = daemon.ctl_json(&["connection", "create", "--provider", "pipedrive", "--no-wait"]);
+    let (status, callback) = http_get_location(started["authorize_url"].as_str().unwrap());
+    assert_eq!(status, 302);
+    let callback = callback.unwrap();
+    let (first, _) = http_get(&callback);
+    assert_eq!(first, 200);
+    let (replay, page) = http_get(&callback);
+    assert_eq!(replay, 400);
+    assert!(page.contains("already used"), "{page}");
+    assert_eq!(daemon.ctl_json(&["connection", "list"]).as_array().unwrap().len(), 1);
+
+    let denied = daemon.ctl_json(&["connection", "create", "--provider", "jobber", "--no-wait"]);
+    let state = denied["state"].as_str().unwrap();
+    let (status, page) = http_get(&format!(
+        "http://{}/oauth/callback?error=access_denied&state={state}",
+        daemon.http
+    ));
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("access_denied"), "{page}");
+    assert_eq!(
+        daemon.ctl_json(&["connection", "list"]).as_array().unwrap().len(),
+        1,
+        "a denied authorization stores nothing"
+    );
+}
+
+#[test]
+fn create_without_no_wait_prints_the_url_and_waits_for_the_connection() {
+    let daemon = sandbox_daemon();
+    let mut child = Command::new(common::FLUXCTL)
+        .args([
+            "--data-dir",
+            daemon.data_dir().to_str().unwrap(),
+            "connection",
+            "create",
+            "--provider",
+            "salesforce",
+            "-o",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let url = stderr
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| line.trim().starts_with("http").then(|| line.trim().to_owned()))
+        .unwrap();
+    let (status, _) = http_get(&url);
+    assert_eq!(status, 200);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let connection: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(connection["provider"], "salesforce");
+    assert_eq!(connection["status"], "active");
+}
+
+#[test]
+fn tokens_are_refreshed_before_they_expire() {
+    let daemon = sandbox_daemon();
+    control(&daemon, "hubspot", "settings", json!({ "token_lifetime_seconds": 6 }));
+    let connection = daemon.connect("hubspot");
+    let first_expiry: jiff::Timestamp = connection["token_expires_at"].as_str().unwrap().parse().unwrap();
+    let refreshed = wait_for(Duration::from_secs(8), || {
+        (stats(&daemon, "hubspot")["refreshes"].as_u64() >= Some(1)).then_some(())
+    });
+    assert!(refreshed.is_some(), "no refresh happened");
+    assert!(
+        jiff::Timestamp::now() < first_expiry,
+        "refreshed only after the token expired"
+    );
+    let after = wait_for(Duration::from_secs(3), || {
+        let current = daemon.ctl_json(&["connection", "get", connection["id"].as_str().unwrap()]);
+        let expiry: jiff::Timestamp = current["token_expires_at"].as_str()?.parse().ok()?;
+        (expiry > first_expiry).then_some(current)
+    })
+    .expect("expiry moved forward");
+    assert_eq!(after["status"], "active");
+    assert!(daemon.log().contains("access token refreshed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_callers_during_a_refresh_cause_one_token_call() {
+    let daemon = sandbox_daemon();
+    let connection = daemon.connect("pipedrive");
+    control(&daemon, "pipedrive", "settings", json!({ "token_delay_ms": 1500 }));
+    let before = stats(&daemon, "pipedrive")["token_calls"].as_u64().unwrap();
+    let channel = daemon.channel().await;
+    let calls = (0..20).map(|_| {
+        let mut client = ConnectionServiceClient::new(channel.clone());
+        let request = daemon.authed(pb::RefreshConnectionRequest {
+            id: connection["id"].as_str().unwrap().to_owned(),
+        });
+        tokio::spawn(async move { client.refresh_connection(request).await })
+    });
+    let started = Instant::now();
+    for call in futures::future::join_all(calls).await {
+        let reply = call.unwrap().expect("refresh succeeded");
+        assert_eq!(reply.into_inner().status, pb::ConnectionStatus::Active as i32);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "callers waited for one refresh, not twenty"
+    );
+    assert_eq!(stats(&daemon, "pipedrive")["token_calls"].as_u64().unwrap(), before + 1);
+}
+
+#[test]
+fn a_revoked_grant_marks_the_connection_expired_once_without_retrying() {
+    let daemon = sandbox_daemon();
+    let receiver = Receiver::start();
+    daemon.ctl_json(&[
+        "webhook",
+        "create",
+        "--url",
+        &receiver.url("/expired"),
+        "--events",
+        "connection.expired",
+    ]);
+    for provider in PROVIDERS {
+        let connection = daemon.connect(provider);
+        let id = connection["id"].as_str().unwrap();
+        control(&daemon, provider, "revoke-grants", json!({}));
+        let refresh = daemon.ctl(&["connection", "refresh", id]);
+        assert!(!refresh.success(), "{provider}: refresh succeeded after revocation");
+        assert!(
+            refresh.stderr().contains("rejected the grant"),
+            "{provider}: {}",
+            refresh.stderr()
+        );
+        let current = daemon.ctl_json(&["connection", "get", id]);
+        assert_eq!(current["status"], "expired", "{provider}");
+        assert!(current["last_error"].as_str().unwrap().contains("authorized again"));
+        if provider == "hubspot" {
+            assert!(
+                current["last_error"].as_str().unwrap().contains("BAD_REFRESH_TOKEN"),
+                "{current}"
+            );
+        }
+    }
+    let events = receiver.wait_for("/expired", 4, Duration::from_secs(10));
+    assert!(events.iter().all(|e| e.json()["eventType"] == "connection.expired"));
+    let calls = stats(&daemon, "jobber")["token_calls"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        stats(&daemon, "jobber")["token_calls"].as_u64().unwrap(),
+        calls,
+        "no retry storm after revocation"
+    );
+    assert_eq!(
+        receiver.received_at("/expired").len(),
+        4,
+        "one connection.expired per connection"
+    );
+}
+
+#[test]
+fn transient_token_failures_are_retried_with_backoff() {
+    let daemon = sandbox_daemon();
+    let connection = daemon.connect("hubspot");
+    let id = connection["id"].as_str().unwrap();
+    control(
+        &daemon,
+        "hubspot",
+        "fail-token-calls",
+        json!({ "count": 2, "status": 503 }),
+    );
+    let before = stats(&daemon, "hubspot")["token_calls"].as_u64().unwrap();
+    let refreshed = daemon.ctl_json(&["connection", "refresh", id]);
+    assert_eq!(refreshed["status"], "active", "the current token is still valid");
+    assert!(
+        refreshed["last_error"].as_str().unwrap().contains("unavailable"),
+        "{refreshed}"
+    );
+    let recovered = wait_for(Duration::from_secs(10), || {
+        let current = daemon.ctl_json(&["connection", "get", id]);
+        current["last_error"].is_null().then_some(current)
+    });
+    assert!(recovered.is_some(), "the retry did not succeed");
+    assert_eq!(stats(&daemon, "hubspot")["token_calls"].as_u64().unwrap(), before + 3);
+}
+
+#[test]
+fn import_and_delete_with_revocation() {
+    let daemon = sandbox_daemon();
+    let connected = daemon.connect("hubspot");
+    let tokens = http_get_json(&format!("{}/_control/hubspot/tokens", daemon.sandbox_url()));
+    let refresh = tokens["refresh_tokens"][0].as_str().unwrap();
+    let imported = daemon.ctl_json(&[
+        "connection",
+        "import",
+        "--provider",
+        "hubspot",
+        "--refresh-token",
+        refresh,
+    ]);
+    assert_eq!(imported["status"], "active");
+    assert_eq!(imported["account_name"], connected["account_name"]);
+    assert_ne!(imported["id"], connected["id"]);
+    let bad = daemon.ctl(&[
+        "connection",
+        "import",
+        "--provider",
+        "hubspot",
+        "--refresh-token",
+        "na1-nope",
+    ]);
+    assert!(!bad.success());
+    assert!(bad.stderr().contains("BAD_REFRESH_TOKEN"), "{}", bad.stderr());
+    assert_eq!(
+        daemon.ctl_json(&["connection", "list"]).as_array().unwrap().len(),
+        2,
+        "a failed import stores nothing"
+    );
+
+    let deleted = daemon.ctl_json(&["connection", "delete", connected["id"].as_str().unwrap()]);
+    assert_eq!(deleted["grant_revoked"], true);
+    assert_eq!(stats(&daemon, "hubspot")["revocations"], 1);
+    assert!(
+        !daemon
+            .ctl(&["connection", "get", connected["id"].as_str().unwrap()])
+            .success()
+    );
+    assert_eq!(daemon.ctl_json(&["status"])["live_actors"]["connections"], 1);
+}
+
+#[test]
+fn bad_input_names_the_field() {
+    let daemon = sandbox_daemon();
+    let missing = daemon.ctl(&["connection", "import", "--provider", "jobber"]);
+    assert!(!missing.success());
+    let unknown = daemon.ctl(&["connection", "get", "conn_nope"]);
+    assert!(unknown.stderr().contains("not found"), "{}", unknown.stderr());
+    let unconfigured = TestDaemon::start(&[]);
+    let out = unconfigured.ctl(&["connection", "create", "--provider", "hubspot", "--no-wait"]);
+    assert!(out.stderr().contains("providers.hubspot.client_id"), "{}", out.stderr());
+}
+
+/// A standalone sandbox, so grants outlive fluxd restarts.
+struct StandaloneSandbox {
+    child: std::process::Child,
+    config: String,
+    base: String,
+}
+
+impl StandaloneSandbox {
+    fn start() -> StandaloneSandbox {
+        let mut child = Command::new(common::FLUXD)
+            .args(["sandbox", "--listen", "127.0.0.1:0", "--print-config"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut config = String::new();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut bases = 0;
+        while bases < 4 {
+            let line = lines.next().unwrap().unwrap();
+            bases += usize::from(line.starts_with("api_base_url"));
+            config.push_str(&line);
+            config.push('\n');
+        }
+        let parsed: toml::Value = toml::from_str(&config).unwrap();
+        let hubspot_base = parsed["providers"]["hubspot"]["api_base_url"].as_str().unwrap();
+        let base = hubspot_base.trim_end_matches("/hubspot").to_owned();
+        StandaloneSandbox { child, config, base }
+    }
+}
+
+impl Drop for StandaloneSandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn jobber_rotation_survives_a_daemon_restart() {
+    let sandbox = StandaloneSandbox::start();
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("fluxd.toml");
+    std::fs::write(&config, &sandbox.config).unwrap();
+    let mut daemon = TestDaemon::start(&["--config", config.to_str().unwrap()]);
+    let connection = daemon.connect("jobber");
+    let id = connection["id"].as_str().unwrap().to_owned();
+    let rotated = |daemon: &TestDaemon| {
+        let refreshed = daemon.ctl(&["connection", "refresh", &id, "-o", "json"]);
+        assert!(refreshed.success(), "{}", refreshed.stderr());
+    };
+    rotated(&daemon);
+    daemon.restart();
+    rotated(&daemon);
+    daemon.kill9();
+    daemon.launch();
+    rotated(&daemon);
+    let stats = http_get_json(&format!("{}/_control/jobber/stats", sandbox.base));
+    assert_eq!(stats["refreshes"], 3);
+    assert_eq!(
+        stats["live_refresh_tokens"], 1,
+        "each rotation invalidated the previous token"
+    );
+    assert_eq!(daemon.ctl_json(&["connection", "get", &id])["status"], "active");
+}
+
+#[test]
+fn no_token_or_client_secret_in_the_database_or_debug_logs() {
+    let mut daemon = sandbox_daemon();
+    for provider in PROVIDERS {
+        let connection = daemon.connect(provider);
+        daemon.ctl_json(&["connection", "refresh", connection["id"].as_str().unwrap()]);
+    }
+    let mut secrets: Vec<String> = PROVIDERS.iter().map(|p| format!("sandbox-{p}-secret")).collect();
+    for provider in PROVIDERS {
+        let tokens = http_get_json(&format!("{}/_control/{provider}/tokens", daemon.sandbox_url()));
+        for kind in ["access_tokens", "refresh_tokens"] {
+            secrets.extend(
+                tokens[kind]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_owned()),
+            );
+        }
+    }
+    assert!(secrets.len() >= 4 + 4 + 3, "collected {} secrets", secrets.len());
+    let (status, _) = daemon.terminate();
+    assert!(status.success());
+    let db = std::fs::read(daemon.data_dir().join("fluxd.redb")).unwrap();
+    let log = daemon.log();
+    assert!(log.contains("DEBUG"), "logs were at debug level");
+    for secret in &secrets {
+        // Jobber's JWT: check its signature part, which is unique to the token.
+        let needle = secret.rsplit('.').next().unwrap();
+        assert!(
+            !db.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "a secret is in fluxd.redb in plaintext"
+        );
+        assert!(!log.contains(needle), "a secret is in the log");
+    }
+}
