@@ -170,6 +170,8 @@ pub trait Reader {
     fn count<R: Record>(&self) -> Result<u64, StoreError>;
     /// Number of records in `table` that belong to organization `org_id`.
     fn count_in_org(&self, table: BytesTable, org_id: &str) -> Result<u64, StoreError>;
+    /// Keys of record table `table` that start with `prefix`, in order, at most `limit`.
+    fn keys_with_prefix(&self, table: BytesTable, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError>;
     /// Keys of `index` that start with `prefix`, in order, at most `limit`.
     fn index_keys(&self, index: IndexTable, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError>;
     /// The secret `name` of record `owner`, decrypted.
@@ -233,6 +235,12 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Removes the record at `key` of `table`, whatever its kind.
+    pub fn remove_key(&mut self, table: BytesTable, key: &str) -> Result<(), StoreError> {
+        self.txn.open_table(table)?.remove(key)?;
+        Ok(())
+    }
+
     /// Sets a value of the `meta` table.
     pub fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.txn.open_table(META)?.insert(key, value)?;
@@ -289,18 +297,12 @@ macro_rules! impl_reader {
                 Ok(count)
             }
 
+            fn keys_with_prefix(&self, table: BytesTable, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+                prefix_keys(&self.txn.open_table(table)?, prefix, limit)
+            }
+
             fn index_keys(&self, index: IndexTable, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
-                let table = self.txn.open_table(index.definition())?;
-                let mut out = Vec::new();
-                for entry in table.range(prefix..)? {
-                    let (key, _) = entry?;
-                    let key = key.value();
-                    if !key.starts_with(prefix) || out.len() >= limit {
-                        break;
-                    }
-                    out.push(key.to_owned());
-                }
-                Ok(out)
+                prefix_keys(&self.txn.open_table(index.definition())?, prefix, limit)
             }
 
             fn secret(&self, owner: &str, name: &str) -> Result<Option<Secret>, StoreError> {
@@ -323,6 +325,23 @@ macro_rules! impl_reader {
 }
 impl_reader!(Tx);
 impl_reader!(Rx);
+
+/// Keys of `table` starting with `prefix`, in order, at most `limit`.
+fn prefix_keys<T>(table: &T, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError>
+where
+    T: ReadableTable<&'static str, &'static [u8]>,
+{
+    let mut out = Vec::new();
+    for entry in table.range(prefix..)? {
+        let (key, _) = entry?;
+        let key = key.value();
+        if !key.starts_with(prefix) || out.len() >= limit {
+            break;
+        }
+        out.push(key.to_owned());
+    }
+    Ok(out)
+}
 
 fn secret_key(owner: &str, name: &str) -> String {
     format!("{owner}/{name}")

@@ -19,6 +19,14 @@ pub const CONNECTIONS: BytesTable = TableDefinition::new("connections");
 pub const AUTHORIZATIONS: BytesTable = TableDefinition::new("authorizations");
 pub const MAPPINGS: BytesTable = TableDefinition::new("mappings");
 pub const SYNC_JOBS: BytesTable = TableDefinition::new("sync_jobs");
+/// Identity links, keyed `<mapping>/s/<source id>` and `<mapping>/t/<target id>`.
+pub const LINKS: BytesTable = TableDefinition::new("links");
+/// Incremental cursors, keyed `<mapping>/<direction>`.
+pub const CURSORS: BytesTable = TableDefinition::new("cursors");
+/// Skipped and failed records of each job, keyed `<job>/<sequence>`.
+pub const OUTCOMES: BytesTable = TableDefinition::new("outcomes");
+/// Records whose write failed, to retry on later runs: `<mapping>/<direction>/<record id>`.
+pub const RETRIES: BytesTable = TableDefinition::new("retries");
 pub const WEBHOOK_ENDPOINTS: BytesTable = TableDefinition::new("webhook_endpoints");
 /// The durable outbox: every event, keyed by its time-ordered `evt_` id.
 pub const EVENTS: BytesTable = TableDefinition::new("events");
@@ -33,6 +41,8 @@ pub enum IndexTable {
     EndpointDeliveries,
     /// `<mapping id>/<job id>`: sync jobs of a mapping, oldest first.
     MappingJobs,
+    /// `<mapping id>/<side>/<normalized match key>/<record id>`: records of a side by match key.
+    MatchIndex,
 }
 
 impl IndexTable {
@@ -41,10 +51,12 @@ impl IndexTable {
             IndexTable::DeliveryQueue => TableDefinition::new("idx_delivery_queue"),
             IndexTable::EndpointDeliveries => TableDefinition::new("idx_endpoint_deliveries"),
             IndexTable::MappingJobs => TableDefinition::new("idx_mapping_jobs"),
+            IndexTable::MatchIndex => TableDefinition::new("idx_match"),
         }
     }
 
-    pub(crate) const ALL: [IndexTable; 3] = [
+    pub(crate) const ALL: [IndexTable; 4] = [
+        IndexTable::MatchIndex,
         IndexTable::DeliveryQueue,
         IndexTable::EndpointDeliveries,
         IndexTable::MappingJobs,
@@ -52,7 +64,7 @@ impl IndexTable {
 }
 
 /// Every record table, so that opening the store creates them all.
-pub(crate) const RECORD_TABLES: [BytesTable; 13] = [
+pub(crate) const RECORD_TABLES: [BytesTable; 17] = [
     META,
     SECRETS,
     ORGANIZATIONS,
@@ -63,6 +75,10 @@ pub(crate) const RECORD_TABLES: [BytesTable; 13] = [
     AUTHORIZATIONS,
     MAPPINGS,
     SYNC_JOBS,
+    LINKS,
+    CURSORS,
+    OUTCOMES,
+    RETRIES,
     WEBHOOK_ENDPOINTS,
     EVENTS,
     DELIVERIES,

@@ -1,0 +1,272 @@
+//! The HTTP layer every connector uses: bearer tokens from the connection's actor (one
+//! refresh on a 401), and the providers' rate limits honoured per connection — 429 with
+//! `Retry-After`, HubSpot's rate-limit headers, Salesforce's `REQUEST_LIMIT_EXCEEDED`, and
+//! retries with backoff on 5xx and network errors.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use ractor::ActorRef;
+use tokio::time::Instant;
+
+use crate::connections::actor::{AccessToken, ConnectionMsg, actor_name};
+use crate::crypto::Secret;
+use crate::providers::Provider;
+
+/// Attempts for one request before giving up on rate limits or server errors.
+const MAX_ATTEMPTS: u32 = 6;
+/// Longest single wait honoured.
+const MAX_WAIT: Duration = Duration::from_secs(120);
+
+/// Why a provider call failed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum ConnectorError {
+    #[error("connection {0} cannot give an access token: {1}")]
+    Token(String, String),
+    #[error("{provider} rejected the access token even after a refresh")]
+    Unauthorized { provider: Provider },
+    #[error("{provider} answered HTTP {status}: {message}")]
+    Http { provider: Provider, status: u16, message: String },
+    #[error("{provider} rate limit still exceeded after {MAX_ATTEMPTS} attempts")]
+    RateLimited { provider: Provider },
+    #[error("{provider} unreachable: {reason}")]
+    Transport { provider: Provider, reason: String },
+    #[error("{provider} sent an answer fluxd cannot read: {reason}")]
+    Decode { provider: Provider, reason: String },
+    #[error("{provider} has no object {object:?}")]
+    UnknownObject { provider: Provider, object: String },
+}
+
+/// A response: status, headers, body.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// The body as JSON.
+    pub fn json(&self, provider: Provider) -> Result<serde_json::Value, ConnectorError> {
+        serde_json::from_slice(&self.body).map_err(|e| ConnectorError::Decode { provider, reason: e.to_string() })
+    }
+
+    /// Fails with the provider's message unless the status is 2xx.
+    pub fn ok(self, provider: Provider) -> Result<Answer, ConnectorError> {
+        if self.status.is_success() {
+            Ok(self)
+        } else {
+            Err(ConnectorError::Http { provider, status: self.status.as_u16(), message: error_message(&self.body) })
+        }
+    }
+}
+
+/// The provider's error message from a body, whichever shape it has.
+pub fn error_message(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else { return text.chars().take(300).collect() };
+    let first = if value.is_array() { &value[0] } else { &value };
+    for key in ["message", "error", "error_description", "errorCode"] {
+        if let Some(message) = first.get(key).and_then(|m| m.as_str()) {
+            return message.to_owned();
+        }
+    }
+    text.chars().take(300).collect()
+}
+
+/// When each connection may send its next request (after a rate-limit answer).
+fn gates() -> &'static Mutex<HashMap<String, Instant>> {
+    static GATES: OnceLock<Mutex<HashMap<String, Instant>>> = OnceLock::new();
+    GATES.get_or_init(Mutex::default)
+}
+
+/// A provider API client for one connection.
+#[derive(Clone)]
+pub struct ApiClient {
+    pub http: reqwest::Client,
+    pub connection_id: String,
+    pub provider: Provider,
+}
+
+impl ApiClient {
+    pub fn new(http: reqwest::Client, connection_id: &str, provider: Provider) -> ApiClient {
+        ApiClient { http, connection_id: connection_id.to_owned(), provider }
+    }
+
+    fn actor(&self) -> Result<ActorRef<ConnectionMsg>, ConnectorError> {
+        ractor::registry::where_is(actor_name(&self.connection_id))
+            .map(ActorRef::from)
+            .ok_or_else(|| ConnectorError::Token(self.connection_id.clone(), "its actor is not running".into()))
+    }
+
+    async fn token(&self) -> Result<AccessToken, ConnectorError> {
+        let reply = ractor::call!(self.actor()?, ConnectionMsg::AccessToken)
+            .map_err(|e| ConnectorError::Token(self.connection_id.clone(), e.to_string()))?;
+        reply.map_err(|reason| ConnectorError::Token(self.connection_id.clone(), reason))
+    }
+
+    async fn rejected(&self, token: Secret) -> Result<AccessToken, ConnectorError> {
+        let reply = ractor::call!(self.actor()?, |reply| ConnectionMsg::Rejected { token, reply })
+            .map_err(|e| ConnectorError::Token(self.connection_id.clone(), e.to_string()))?;
+        reply.map_err(|reason| ConnectorError::Token(self.connection_id.clone(), reason))
+    }
+
+    async fn wait_gate(&self) {
+        let until = gates().lock().ok().and_then(|g| g.get(&self.connection_id).copied());
+        if let Some(until) = until.filter(|u| *u > Instant::now()) {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    fn close_gate_for(&self, wait: Duration) {
+        if let Ok(mut gates) = gates().lock() {
+            let until = Instant::now() + wait.min(MAX_WAIT);
+            let entry = gates.entry(self.connection_id.clone()).or_insert(until);
+            *entry = (*entry).max(until);
+        }
+    }
+
+    /// Sends the request `build` makes from the API base and a bearer token. Retries on 401
+    /// (once, with a refreshed token), rate limits and 5xx; returns every other answer.
+    pub async fn send<F>(&self, build: F) -> Result<Answer, ConnectorError>
+    where
+        F: Fn(&reqwest::Client, &str, &str) -> reqwest::RequestBuilder,
+    {
+        let provider = self.provider;
+        let mut token = self.token().await?;
+        let mut refreshed = false;
+        for attempt in 0..MAX_ATTEMPTS {
+            self.wait_gate().await;
+            let sent = build(&self.http, token.api_base_url.trim_end_matches('/'), token.token.expose()).send().await;
+            let response = match sent {
+                Ok(response) => response,
+                Err(error) if attempt + 1 < MAX_ATTEMPTS => {
+                    tracing::debug!(%error, provider = provider.as_str(), "request failed; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Err(error) => return Err(ConnectorError::Transport { provider, reason: error.to_string() }),
+            };
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.bytes().await.map_err(|e| ConnectorError::Transport { provider, reason: e.to_string() })?;
+            if let Some(wait) = proactive_wait(provider, &headers) {
+                self.close_gate_for(wait);
+            }
+            match classify(provider, status, &headers, &body) {
+                Outcome::Done => return Ok(Answer { status, headers, body }),
+                Outcome::Unauthorized if !refreshed => {
+                    refreshed = true;
+                    token = self.rejected(token.token.clone()).await?;
+                }
+                Outcome::Unauthorized => return Err(ConnectorError::Unauthorized { provider }),
+                Outcome::RateLimited(wait) => {
+                    let wait = wait.unwrap_or_else(|| backoff(attempt));
+                    tracing::info!(provider = provider.as_str(), connection_id = %self.connection_id, wait_ms = wait.as_millis() as u64, "rate limited; waiting");
+                    self.close_gate_for(wait);
+                    if attempt + 1 == MAX_ATTEMPTS {
+                        return Err(ConnectorError::RateLimited { provider });
+                    }
+                }
+                Outcome::ServerError if attempt + 1 < MAX_ATTEMPTS => tokio::time::sleep(backoff(attempt)).await,
+                Outcome::ServerError => return Ok(Answer { status, headers, body }),
+            }
+        }
+        Err(ConnectorError::RateLimited { provider })
+    }
+
+    /// Sends and requires a 2xx JSON answer.
+    pub async fn json<F>(&self, build: F) -> Result<serde_json::Value, ConnectorError>
+    where
+        F: Fn(&reqwest::Client, &str, &str) -> reqwest::RequestBuilder,
+    {
+        self.send(build).await?.ok(self.provider)?.json(self.provider)
+    }
+
+    /// Remembers that the provider asked to slow down (e.g. Jobber's throttle in a 200 body).
+    pub fn slow_down(&self, wait: Duration) {
+        self.close_gate_for(wait);
+    }
+}
+
+enum Outcome {
+    Done,
+    Unauthorized,
+    RateLimited(Option<Duration>),
+    ServerError,
+}
+
+fn classify(provider: Provider, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Outcome {
+    match status.as_u16() {
+        401 => Outcome::Unauthorized,
+        429 => Outcome::RateLimited(retry_after(headers).or_else(|| hubspot_interval(headers))),
+        403 if provider == Provider::Salesforce && String::from_utf8_lossy(body).contains("REQUEST_LIMIT_EXCEEDED") => {
+            Outcome::RateLimited(None)
+        }
+        500..=599 => Outcome::ServerError,
+        _ => Outcome::Done,
+    }
+}
+
+/// HubSpot: when the window's remaining requests hit zero, wait out the window before the next.
+fn proactive_wait(provider: Provider, headers: &HeaderMap) -> Option<Duration> {
+    if provider != Provider::Hubspot && provider != Provider::Pipedrive {
+        return None;
+    }
+    let remaining = header_number(headers, "x-hubspot-ratelimit-remaining").or_else(|| header_number(headers, "x-ratelimit-remaining"))?;
+    if remaining > 0 {
+        return None;
+    }
+    hubspot_interval(headers).or_else(|| header_number(headers, "x-ratelimit-reset").map(Duration::from_secs))
+}
+
+fn hubspot_interval(headers: &HeaderMap) -> Option<Duration> {
+    header_number(headers, "x-hubspot-ratelimit-interval-milliseconds").map(Duration::from_millis)
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    header_number(headers, "retry-after").map(Duration::from_secs)
+}
+
+fn header_number(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250 * (1u64 << attempt.min(8))).min(MAX_WAIT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn rate_limit_answers_are_recognised() {
+        let retry = headers(&[("retry-after", "3")]);
+        assert!(matches!(classify(Provider::Pipedrive, StatusCode::TOO_MANY_REQUESTS, &retry, b""), Outcome::RateLimited(Some(d)) if d == Duration::from_secs(3)));
+        let hubspot = headers(&[("x-hubspot-ratelimit-interval-milliseconds", "10000"), ("x-hubspot-ratelimit-remaining", "0")]);
+        assert!(matches!(classify(Provider::Hubspot, StatusCode::TOO_MANY_REQUESTS, &hubspot, b""), Outcome::RateLimited(Some(d)) if d == Duration::from_secs(10)));
+        assert_eq!(proactive_wait(Provider::Hubspot, &hubspot), Some(Duration::from_secs(10)));
+        let salesforce = br#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#;
+        assert!(matches!(classify(Provider::Salesforce, StatusCode::FORBIDDEN, &HeaderMap::new(), salesforce), Outcome::RateLimited(None)));
+        assert!(matches!(classify(Provider::Salesforce, StatusCode::FORBIDDEN, &HeaderMap::new(), b"[]"), Outcome::Done));
+        assert!(matches!(classify(Provider::Jobber, StatusCode::UNAUTHORIZED, &HeaderMap::new(), b""), Outcome::Unauthorized));
+    }
+
+    #[test]
+    fn error_messages_are_read_from_each_shape() {
+        assert_eq!(error_message(br#"[{"message":"Session expired","errorCode":"INVALID_SESSION_ID"}]"#), "Session expired");
+        assert_eq!(error_message(br#"{"success":false,"error":"Person not found"}"#), "Person not found");
+        assert_eq!(error_message(b"plain"), "plain");
+    }
+}

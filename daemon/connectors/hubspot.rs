@@ -1,0 +1,213 @@
+//! HubSpot CRM v3: properties API for the catalog, the search API for changed-since listings
+//! (sorted by last-modified, re-windowed before the 10 000-result cap), batch create/update of
+//! up to 100.
+
+use serde_json::{Value, json};
+
+use super::api::{ApiClient, ConnectorError, error_message};
+use super::{FieldInfo, Fields, ListQuery, Page, RemoteRecord, WriteResult, parse_time, scalar_text};
+use crate::providers::Provider;
+
+/// Most inputs per batch call.
+pub const BATCH_LIMIT: usize = 100;
+/// Largest search page.
+const SEARCH_PAGE: usize = 200;
+/// The search API refuses to page past this many results.
+const SEARCH_CAP: usize = 10_000;
+
+pub struct Hubspot {
+    pub api: ApiClient,
+}
+
+fn modified_property(object: &str) -> &'static str {
+    if object == "contacts" { "lastmodifieddate" } else { "hs_lastmodifieddate" }
+}
+
+/// Search cursor: `<window start ms>:<offset>`; the window moves forward before the cap.
+fn parse_cursor(cursor: Option<&str>, since: Option<jiff::Timestamp>) -> (Option<i64>, usize) {
+    let Some((window, offset)) = cursor.and_then(|c| c.split_once(':')) else {
+        return (since.map(|s| s.as_millisecond()), 0);
+    };
+    (window.parse().ok().filter(|w: &i64| *w >= 0), offset.parse().unwrap_or(0))
+}
+
+impl Hubspot {
+    fn provider(&self) -> Provider {
+        Provider::Hubspot
+    }
+
+    pub async fn fields(&self, object: &str) -> Result<Vec<FieldInfo>, ConnectorError> {
+        let path = format!("/crm/v3/properties/{object}");
+        let body = self.api.json(|http, base, token| http.get(format!("{base}{path}")).bearer_auth(token)).await?;
+        let results = body["results"].as_array().ok_or_else(|| decode("properties without results"))?;
+        Ok(results
+            .iter()
+            .filter(|p| p["hidden"] != true)
+            .filter_map(|p| {
+                Some(FieldInfo {
+                    name: p["name"].as_str()?.to_owned(),
+                    label: p["label"].as_str().unwrap_or_default().to_owned(),
+                    kind: p["type"].as_str().unwrap_or("string").to_owned(),
+                    required: false,
+                    read_only: p["modificationMetadata"]["readOnlyValue"] == true,
+                })
+            })
+            .collect())
+    }
+
+    pub async fn list_changed(&self, query: &ListQuery<'_>) -> Result<Page, ConnectorError> {
+        let modified = modified_property(query.object);
+        let (window, offset) = parse_cursor(query.cursor, query.since);
+        let limit = query.limit.clamp(1, SEARCH_PAGE);
+        let mut body = json!({
+            "sorts": [{ "propertyName": modified, "direction": "ASCENDING" }],
+            "properties": properties(query.fields, modified),
+            "limit": limit,
+        });
+        if let Some(window) = window {
+            body["filterGroups"] = json!([{ "filters": [{ "propertyName": modified, "operator": "GTE", "value": window.to_string() }] }]);
+        }
+        if offset > 0 {
+            body["after"] = offset.to_string().into();
+        }
+        let path = format!("/crm/v3/objects/{}/search", query.object);
+        let answer = self.api.json(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body)).await?;
+        let records = records(&answer)?;
+        let has_more = answer["paging"]["next"]["after"].is_string();
+        let next = match records.last() {
+            _ if !has_more => None,
+            // Re-window from the last modification time before the search API's result cap.
+            Some(last) if offset + 2 * limit > SEARCH_CAP => Some(format!("{}:0", last.modified_at.as_millisecond())),
+            _ => Some(format!("{}:{}", window.unwrap_or(-1), offset + records.len())),
+        };
+        Ok(Page { records, next, total: answer["total"].as_u64() })
+    }
+
+    pub async fn get(&self, object: &str, id: &str, fields: &[String]) -> Result<Option<RemoteRecord>, ConnectorError> {
+        let props = properties(fields, modified_property(object)).join(",");
+        let path = format!("/crm/v3/objects/{object}/{id}");
+        let answer = self.api.send(|http, base, token| http.get(format!("{base}{path}")).query(&[("properties", &props)]).bearer_auth(token)).await?;
+        if answer.status == http::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let body = answer.ok(self.provider())?.json(self.provider())?;
+        record(&body).map(Some)
+    }
+
+    pub async fn search(&self, object: &str, field: &str, value: &str, fields: &[String]) -> Result<Vec<RemoteRecord>, ConnectorError> {
+        let body = json!({
+            "filterGroups": [{ "filters": [{ "propertyName": field, "operator": "EQ", "value": value }] }],
+            "properties": properties(fields, modified_property(object)),
+            "limit": 10,
+        });
+        let path = format!("/crm/v3/objects/{object}/search");
+        let answer = self.api.json(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body)).await?;
+        records(&answer)
+    }
+
+    pub async fn create(&self, object: &str, inputs: &[Fields]) -> Result<Vec<WriteResult>, ConnectorError> {
+        let body = json!({
+            "inputs": inputs.iter().enumerate().map(|(i, fields)| json!({ "properties": fields, "objectWriteTraceId": i.to_string() })).collect::<Vec<_>>()
+        });
+        let path = format!("/crm/v3/objects/{object}/batch/create");
+        let answer = self.api.send(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body)).await?;
+        if !(answer.status.is_success()) {
+            let message = error_message(&answer.body);
+            return Ok(inputs.iter().map(|_| Err(message.clone())).collect());
+        }
+        let body = answer.json(self.provider())?;
+        // Failed inputs are named by their trace id; the successes come back in input order.
+        let mut failed: Vec<Option<String>> = vec![None; inputs.len()];
+        for error in body["errors"].as_array().into_iter().flatten() {
+            for trace in error["context"]["objectWriteTraceId"].as_array().into_iter().flatten() {
+                if let Some(index) = trace.as_str().and_then(|t| t.parse::<usize>().ok()).filter(|i| *i < inputs.len()) {
+                    failed[index] = Some(error["message"].as_str().unwrap_or("rejected").to_owned());
+                }
+            }
+        }
+        let mut created = body["results"].as_array().into_iter().flatten().filter_map(|r| r["id"].as_str());
+        Ok(failed
+            .into_iter()
+            .map(|failure| match failure {
+                Some(message) => Err(message),
+                None => created.next().map(str::to_owned).ok_or_else(|| "HubSpot returned no result for this input".to_owned()),
+            })
+            .collect())
+    }
+
+    pub async fn update(&self, object: &str, inputs: &[(String, Fields)]) -> Result<Vec<WriteResult>, ConnectorError> {
+        let body = json!({
+            "inputs": inputs.iter().map(|(id, fields)| json!({ "id": id, "properties": fields })).collect::<Vec<_>>()
+        });
+        let path = format!("/crm/v3/objects/{object}/batch/update");
+        let answer = self.api.send(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body)).await?;
+        if !answer.status.is_success() {
+            let message = error_message(&answer.body);
+            return Ok(inputs.iter().map(|_| Err(message.clone())).collect());
+        }
+        let body = answer.json(self.provider())?;
+        let mut failures = std::collections::HashMap::new();
+        for error in body["errors"].as_array().into_iter().flatten() {
+            for id in error["context"]["ids"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                failures.insert(id.to_owned(), error["message"].as_str().unwrap_or("rejected").to_owned());
+            }
+        }
+        Ok(inputs
+            .iter()
+            .map(|(id, _)| match failures.remove(id) {
+                Some(message) => Err(message),
+                None => Ok(id.clone()),
+            })
+            .collect())
+    }
+}
+
+fn decode(reason: &str) -> ConnectorError {
+    ConnectorError::Decode { provider: Provider::Hubspot, reason: reason.to_owned() }
+}
+
+fn properties(fields: &[String], modified: &str) -> Vec<String> {
+    let mut props: Vec<String> = fields.to_vec();
+    for always in ["hs_object_id", modified] {
+        if !props.iter().any(|p| p == always) {
+            props.push(always.to_owned());
+        }
+    }
+    props
+}
+
+fn records(body: &Value) -> Result<Vec<RemoteRecord>, ConnectorError> {
+    body["results"].as_array().ok_or_else(|| decode("no results"))?.iter().map(record).collect()
+}
+
+fn record(value: &Value) -> Result<RemoteRecord, ConnectorError> {
+    let id = value["id"].as_str().ok_or_else(|| decode("record without id"))?.to_owned();
+    let modified_at = value["updatedAt"].as_str().and_then(parse_time).ok_or_else(|| decode("record without updatedAt"))?;
+    let fields = value["properties"]
+        .as_object()
+        .map(|props| props.iter().filter_map(|(k, v)| scalar_text(v).map(|t| (k.clone(), t))).collect())
+        .unwrap_or_default();
+    Ok(RemoteRecord { id, modified_at, fields })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_carry_the_window_and_offset() {
+        let since: jiff::Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(parse_cursor(None, Some(since)), (Some(since.as_millisecond()), 0));
+        assert_eq!(parse_cursor(Some("1700:400"), None), (Some(1700), 400));
+        assert_eq!(parse_cursor(Some("-1:200"), None), (None, 200));
+    }
+
+    #[test]
+    fn records_are_flattened_from_properties() {
+        let body = json!({"results": [{"id": "7", "properties": {"email": "a@b.c", "phone": null}, "updatedAt": "2025-01-01T00:00:01Z"}]});
+        let parsed = records(&body).unwrap();
+        assert_eq!(parsed[0].id, "7");
+        assert_eq!(parsed[0].fields.get("email").map(String::as_str), Some("a@b.c"));
+        assert!(!parsed[0].fields.contains_key("phone"));
+    }
+}

@@ -1,0 +1,237 @@
+//! Salesforce REST: `describe` for the catalog, SOQL on `SystemModstamp` with
+//! `nextRecordsUrl` paging for changed-since listings, sObject Collections for batches of 200.
+
+use serde_json::{Map, Value, json};
+
+use super::api::{ApiClient, ConnectorError, error_message};
+use super::{FieldInfo, Fields, ListQuery, Page, RemoteRecord, WriteResult, parse_time, scalar_text};
+use crate::providers::Provider;
+
+/// Most records per sObject Collections call.
+pub const BATCH_LIMIT: usize = 200;
+/// The REST API version fluxd speaks.
+pub const API_VERSION: &str = "v62.0";
+
+pub struct Salesforce {
+    pub api: ApiClient,
+}
+
+fn decode(reason: impl Into<String>) -> ConnectorError {
+    ConnectorError::Decode { provider: Provider::Salesforce, reason: reason.into() }
+}
+
+/// Quotes a SOQL string literal.
+pub fn soql_string(value: &str) -> String {
+    let escaped: String = value
+        .chars()
+        .flat_map(|c| match c {
+            '\'' => vec!['\\', '\''],
+            '\\' => vec!['\\', '\\'],
+            '\n' => vec!['\\', 'n'],
+            other => vec![other],
+        })
+        .collect();
+    format!("'{escaped}'")
+}
+
+/// A SOQL field name must be a plain identifier (no injection through mapping files).
+fn check_identifier(name: &str) -> Result<&str, ConnectorError> {
+    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+        Ok(name)
+    } else {
+        Err(decode(format!("{name:?} is not a Salesforce field name")))
+    }
+}
+
+fn select_list(fields: &[String]) -> Result<String, ConnectorError> {
+    let mut names: Vec<&str> = vec!["Id", "SystemModstamp"];
+    for field in fields {
+        let field = check_identifier(field)?;
+        if !names.contains(&field) {
+            names.push(field);
+        }
+    }
+    Ok(names.join(", "))
+}
+
+impl Salesforce {
+    fn provider(&self) -> Provider {
+        Provider::Salesforce
+    }
+
+    pub async fn fields(&self, object: &str) -> Result<Vec<FieldInfo>, ConnectorError> {
+        let object = check_identifier(object)?.to_owned();
+        let body = self
+            .api
+            .json(|http, base, token| http.get(format!("{base}/services/data/{API_VERSION}/sobjects/{object}/describe")).bearer_auth(token))
+            .await?;
+        let fields = body["fields"].as_array().ok_or_else(|| decode("describe without fields"))?;
+        Ok(fields
+            .iter()
+            .filter_map(|f| {
+                let createable = f["createable"] == true;
+                Some(FieldInfo {
+                    name: f["name"].as_str()?.to_owned(),
+                    label: f["label"].as_str().unwrap_or_default().to_owned(),
+                    kind: f["type"].as_str().unwrap_or("string").to_owned(),
+                    required: createable && f["nillable"] == false && f["defaultedOnCreate"] != true,
+                    read_only: !createable && f["updateable"] != true,
+                })
+            })
+            .collect())
+    }
+
+    pub async fn list_changed(&self, query: &ListQuery<'_>) -> Result<Page, ConnectorError> {
+        let batch = format!("batchSize={}", query.limit.clamp(200, 2000));
+        let answer = match query.cursor {
+            Some(next) => {
+                let next = next.to_owned();
+                self.api
+                    .json(|http, base, token| http.get(format!("{base}{next}")).header("Sforce-Query-Options", &batch).bearer_auth(token))
+                    .await?
+            }
+            None => {
+                let object = check_identifier(query.object)?;
+                let filter = match query.since {
+                    Some(since) => format!(" WHERE SystemModstamp >= {}", since.strftime("%Y-%m-%dT%H:%M:%SZ")),
+                    None => String::new(),
+                };
+                let soql = format!("SELECT {} FROM {object}{filter} ORDER BY SystemModstamp ASC, Id ASC", select_list(query.fields)?);
+                self.query(&soql, Some(&batch)).await?
+            }
+        };
+        let records = records(&answer)?;
+        let next = (answer["done"] == false).then(|| answer["nextRecordsUrl"].as_str().map(str::to_owned)).flatten();
+        Ok(Page { records, next, total: answer["totalSize"].as_u64() })
+    }
+
+    async fn query(&self, soql: &str, options: Option<&str>) -> Result<Value, ConnectorError> {
+        self.api
+            .json(|http, base, token| {
+                let request = http.get(format!("{base}/services/data/{API_VERSION}/query")).query(&[("q", soql)]).bearer_auth(token);
+                match options {
+                    Some(options) => request.header("Sforce-Query-Options", options),
+                    None => request,
+                }
+            })
+            .await
+    }
+
+    pub async fn get(&self, object: &str, id: &str, fields: &[String]) -> Result<Option<RemoteRecord>, ConnectorError> {
+        let object = check_identifier(object)?.to_owned();
+        let id = check_identifier(id)?.to_owned();
+        let select = select_list(fields)?.replace(' ', "");
+        let answer = self
+            .api
+            .send(|http, base, token| {
+                http.get(format!("{base}/services/data/{API_VERSION}/sobjects/{object}/{id}")).query(&[("fields", &select)]).bearer_auth(token)
+            })
+            .await?;
+        if answer.status == http::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        record(&answer.ok(self.provider())?.json(self.provider())?).map(Some)
+    }
+
+    pub async fn search(&self, object: &str, field: &str, value: &str, fields: &[String]) -> Result<Vec<RemoteRecord>, ConnectorError> {
+        let object = check_identifier(object)?;
+        let field = check_identifier(field)?;
+        let soql = format!("SELECT {} FROM {object} WHERE {field} = {} LIMIT 10", select_list(fields)?, soql_string(value));
+        records(&self.query(&soql, None).await?)
+    }
+
+    async fn collections(&self, method: http::Method, body: Value, count: usize) -> Result<Vec<WriteResult>, ConnectorError> {
+        let answer = self
+            .api
+            .send(|http, base, token| {
+                http.request(method.clone(), format!("{base}/services/data/{API_VERSION}/composite/sobjects")).bearer_auth(token).json(&body)
+            })
+            .await?;
+        if !answer.status.is_success() {
+            let message = error_message(&answer.body);
+            return Ok((0..count).map(|_| Err(message.clone())).collect());
+        }
+        let results = answer.json(self.provider())?;
+        let results = results.as_array().ok_or_else(|| decode("collections answer is not a list"))?;
+        Ok(results
+            .iter()
+            .map(|r| {
+                if r["success"] == true {
+                    Ok(r["id"].as_str().unwrap_or_default().to_owned())
+                } else {
+                    let errors: Vec<String> = r["errors"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|e| format!("{}: {}", e["statusCode"].as_str().unwrap_or("ERROR"), e["message"].as_str().unwrap_or_default()))
+                        .collect();
+                    Err(errors.join("; "))
+                }
+            })
+            .collect())
+    }
+
+    pub async fn create(&self, object: &str, inputs: &[Fields]) -> Result<Vec<WriteResult>, ConnectorError> {
+        let records: Vec<Value> = inputs.iter().map(|fields| sobject(object, None, fields)).collect();
+        self.collections(http::Method::POST, json!({ "allOrNone": false, "records": records }), inputs.len()).await
+    }
+
+    pub async fn update(&self, object: &str, inputs: &[(String, Fields)]) -> Result<Vec<WriteResult>, ConnectorError> {
+        let records: Vec<Value> = inputs.iter().map(|(id, fields)| sobject(object, Some(id), fields)).collect();
+        let results = self.collections(http::Method::PATCH, json!({ "allOrNone": false, "records": records }), inputs.len()).await?;
+        Ok(results.into_iter().zip(inputs).map(|(result, (id, _))| result.map(|_| id.clone())).collect())
+    }
+}
+
+/// An sObject for a collections call; empty values are sent as null (clearing the field).
+fn sobject(object: &str, id: Option<&String>, fields: &Fields) -> Value {
+    let mut map = Map::new();
+    map.insert("attributes".into(), json!({ "type": object }));
+    if let Some(id) = id {
+        map.insert("id".into(), id.clone().into());
+    }
+    for (name, value) in fields {
+        let value = if value.is_empty() { Value::Null } else { Value::String(value.clone()) };
+        map.insert(name.clone(), value);
+    }
+    Value::Object(map)
+}
+
+fn records(body: &Value) -> Result<Vec<RemoteRecord>, ConnectorError> {
+    body["records"].as_array().ok_or_else(|| decode("query answer without records"))?.iter().map(record).collect()
+}
+
+fn record(value: &Value) -> Result<RemoteRecord, ConnectorError> {
+    let map = value.as_object().ok_or_else(|| decode("record is not an object"))?;
+    let id = map.get("Id").and_then(Value::as_str).ok_or_else(|| decode("record without Id"))?.to_owned();
+    let modified_at = map
+        .get("SystemModstamp")
+        .or_else(|| map.get("LastModifiedDate"))
+        .and_then(Value::as_str)
+        .and_then(parse_time)
+        .ok_or_else(|| decode("record without SystemModstamp"))?;
+    let fields = map.iter().filter(|(k, _)| *k != "attributes").filter_map(|(k, v)| scalar_text(v).map(|t| (k.clone(), t))).collect();
+    Ok(RemoteRecord { id, modified_at, fields })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn soql_literals_are_escaped_and_identifiers_checked() {
+        assert_eq!(soql_string("O'Brien"), r"'O\'Brien'");
+        assert_eq!(soql_string(r"a\b"), r"'a\\b'");
+        assert!(check_identifier("Email").is_ok());
+        assert!(check_identifier("Email FROM User --").is_err());
+    }
+
+    #[test]
+    fn records_read_salesforce_timestamps() {
+        let value = json!({"attributes": {"type": "Contact"}, "Id": "003x", "LastName": "Doe", "Email": null, "SystemModstamp": "2025-01-01T00:00:05.000+0000"});
+        let parsed = record(&value).unwrap();
+        assert_eq!(parsed.modified_at, "2025-01-01T00:00:05Z".parse().unwrap());
+        assert_eq!(parsed.fields.get("LastName").map(String::as_str), Some("Doe"));
+        assert!(!parsed.fields.contains_key("attributes") && !parsed.fields.contains_key("Email"));
+    }
+}

@@ -1,0 +1,225 @@
+//! Validation of a mapping against both sides' field catalogs. Every problem is reported, each
+//! naming the pair index and field.
+
+use std::collections::HashSet;
+
+use super::objects::{email_field, name_field, supported_objects};
+use super::schedule::Schedule;
+use super::spec::{Direction, MappingSpec};
+use crate::connectors::FieldInfo;
+use crate::providers::Provider;
+use crate::transform;
+
+/// One side of a mapping with its field catalog.
+pub struct Side<'a> {
+    pub provider: Provider,
+    pub object: &'a str,
+    pub fields: &'a [FieldInfo],
+}
+
+impl Side<'_> {
+    fn field(&self, name: &str) -> Option<&FieldInfo> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    fn describe(&self) -> String {
+        format!("{} {}", self.provider.as_str(), self.object)
+    }
+}
+
+/// Checks that `object` is one the provider offers to mappings.
+pub fn check_object(provider: Provider, object: &str, field: &str) -> Result<(), String> {
+    let supported = supported_objects(provider);
+    if supported.contains(&object) {
+        Ok(())
+    } else {
+        Err(format!("{field}: {} has no object {object:?} (supported: {})", provider.as_str(), supported.join(", ")))
+    }
+}
+
+/// The match key a mapping uses: the given one, else the target's email field for people,
+/// else its name field.
+pub fn effective_match_key(spec: &MappingSpec, target: Provider) -> Option<String> {
+    spec.match_key
+        .clone()
+        .or_else(|| email_field(target, &spec.target.object).map(str::to_owned))
+        .or_else(|| name_field(target, &spec.target.object).map(str::to_owned))
+}
+
+/// Checks the parts that need no catalog: name, pairs' shapes, transforms, schedule, region.
+pub fn check_shape(spec: &MappingSpec) -> Vec<String> {
+    let mut problems = Vec::new();
+    if spec.name.trim().is_empty() || spec.name.chars().count() > 200 {
+        problems.push("name: must be 1 to 200 characters".to_owned());
+    }
+    if spec.field_pairs.is_empty() {
+        problems.push("fieldPairs: at least one field pair is needed".to_owned());
+    }
+    for (index, pair) in spec.field_pairs.iter().enumerate() {
+        let inputs = pair.source_fields().len();
+        if inputs == 0 {
+            problems.push(format!("fieldPairs[{index}].sourceField: must name a field"));
+        }
+        if pair.target_field.trim().is_empty() {
+            problems.push(format!("fieldPairs[{index}].targetField: must name a field"));
+        }
+        let forward = pair.transform.as_deref().unwrap_or_default();
+        match transform::parse(forward).and_then(|p| transform::check_inputs(&p, inputs).map(|()| p)) {
+            Err(error) => problems.push(format!("fieldPairs[{index}].transform: {error}")),
+            Ok(pipeline) if spec.direction != Direction::SourceToTarget => match &pair.reverse_transform {
+                Some(reverse) => {
+                    if let Err(error) = transform::parse(reverse) {
+                        problems.push(format!("fieldPairs[{index}].reverseTransform: {error}"));
+                    }
+                }
+                None if inputs > 1 || pipeline.inverse().is_none() => problems.push(format!(
+                    "fieldPairs[{index}].transform: {forward:?} has no inverse for the {} direction; add reverseTransform (split_name and concatenate are each other's reverse)", spec.direction.as_str()
+                )),
+                None => {}
+            },
+            Ok(_) => {}
+        }
+    }
+    if let Some(schedule) = &spec.schedule {
+        if let Err(error) = Schedule::parse(schedule) {
+            problems.push(format!("schedule: {error}"));
+        }
+    }
+    if let Some(region) = &spec.default_region {
+        if region.parse::<phonenumber::country::Id>().is_err() {
+            problems.push(format!("defaultRegion: {region:?} is not a region code like US or GB"));
+        }
+    }
+    problems
+}
+
+/// Checks the pairs against both catalogs: fields exist, targets are writable, required target
+/// fields are covered, and the match key is a mapped target field.
+pub fn check_fields(spec: &MappingSpec, source: &Side<'_>, target: &Side<'_>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let writes_target = spec.direction != Direction::TargetToSource;
+    let writes_source = spec.direction != Direction::SourceToTarget;
+    for (index, pair) in spec.field_pairs.iter().enumerate() {
+        for name in pair.source_fields() {
+            match source.field(name) {
+                None => problems.push(format!("fieldPairs[{index}].sourceField: unknown field {name:?} on {}", source.describe())),
+                Some(field) if writes_source && field.read_only => problems.push(format!(
+                    "fieldPairs[{index}].sourceField: {name:?} on {} is read-only, but the {} direction writes it",
+                    source.describe(),
+                    spec.direction.as_str()
+                )),
+                Some(_) => {}
+            }
+        }
+        match target.field(pair.target_field.trim()) {
+            None => problems.push(format!("fieldPairs[{index}].targetField: unknown field {:?} on {}", pair.target_field, target.describe())),
+            Some(field) if writes_target && field.read_only => {
+                problems.push(format!("fieldPairs[{index}].targetField: {:?} on {} is read-only", pair.target_field, target.describe()))
+            }
+            Some(_) => {}
+        }
+    }
+    let mapped: HashSet<&str> = spec.field_pairs.iter().map(|p| p.target_field.trim()).collect();
+    if writes_target {
+        for field in target.fields.iter().filter(|f| f.required && !f.read_only) {
+            if !mapped.contains(field.name.as_str()) {
+                problems.push(format!("fieldPairs: required target field {:?} of {} is not mapped", field.name, target.describe()));
+            }
+        }
+    }
+    match effective_match_key(spec, target.provider) {
+        Some(key) if !mapped.contains(key.as_str()) => {
+            problems.push(format!("matchKey: {key:?} must be the targetField of one of the pairs"))
+        }
+        None => problems.push(format!("matchKey: {} has no default match key; set matchKey", target.describe())),
+        Some(_) => {}
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mappings::spec::{FieldPair, ObjectRef};
+
+    fn field(name: &str, required: bool) -> FieldInfo {
+        FieldInfo { name: name.into(), label: name.into(), kind: "string".into(), required, read_only: false }
+    }
+
+    fn pair(source: &str, target: &str, transform: Option<&str>) -> FieldPair {
+        FieldPair {
+            source_field: source.into(),
+            target_field: target.into(),
+            transform: transform.map(str::to_owned),
+            required: false,
+            reverse_transform: None,
+            overwrite_with_empty: false,
+        }
+    }
+
+    fn spec(pairs: Vec<FieldPair>, direction: Direction) -> MappingSpec {
+        MappingSpec {
+            name: "m".into(),
+            source: ObjectRef { connection: "conn_a".into(), object: "contacts".into() },
+            target: ObjectRef { connection: "conn_b".into(), object: "clients".into() },
+            direction,
+            field_pairs: pairs,
+            match_key: None,
+            schedule: None,
+            matching_mode: Default::default(),
+            default_region: None,
+        }
+    }
+
+    #[test]
+    fn each_problem_names_the_pair_and_field() {
+        let source_fields = [field("firstname", false), field("email", false), field("fullname", false)];
+        let target_fields = [field("firstName", false), field("lastName", true), field("email", false)];
+        let source = Side { provider: Provider::Hubspot, object: "contacts", fields: &source_fields };
+        let target = Side { provider: Provider::Jobber, object: "clients", fields: &target_fields };
+        let bad = spec(
+            vec![pair("firstname", "firstName", Some("nosuch")), pair("emial", "email", None), pair("fullname", "nope", None)],
+            Direction::SourceToTarget,
+        );
+        let shape = check_shape(&bad);
+        assert!(shape.iter().any(|p| p.starts_with("fieldPairs[0].transform") && p.contains("nosuch")), "{shape:?}");
+        let fields = check_fields(&bad, &source, &target);
+        assert!(fields.iter().any(|p| p.starts_with("fieldPairs[1].sourceField") && p.contains("emial")), "{fields:?}");
+        assert!(fields.iter().any(|p| p.starts_with("fieldPairs[2].targetField") && p.contains("nope")), "{fields:?}");
+        assert!(fields.iter().any(|p| p.contains("required target field \"lastName\"")), "{fields:?}");
+
+        let good = spec(
+            vec![
+                pair("fullname", "firstName", Some("split_name(part=first)")),
+                pair("fullname", "lastName", Some("split_name(part=last)")),
+                pair("email", "email", Some("trim|lowercase")),
+            ],
+            Direction::SourceToTarget,
+        );
+        assert!(check_shape(&good).is_empty());
+        assert!(check_fields(&good, &source, &target).is_empty());
+    }
+
+    #[test]
+    fn bidirectional_pairs_need_an_inverse() {
+        let split = spec(vec![pair("fullname", "firstName", Some("split_name(part=first)"))], Direction::Bidirectional);
+        assert!(check_shape(&split).iter().any(|p| p.contains("reverseTransform")));
+        let mut with_reverse = split.clone();
+        with_reverse.field_pairs[0].reverse_transform = Some("concatenate".into());
+        assert!(check_shape(&with_reverse).is_empty());
+        let lower = spec(vec![pair("email", "email", Some("lowercase"))], Direction::Bidirectional);
+        assert!(check_shape(&lower).is_empty());
+    }
+
+    #[test]
+    fn schedules_regions_and_objects() {
+        let mut bad = spec(vec![pair("email", "email", None)], Direction::SourceToTarget);
+        bad.schedule = Some("sometimes".into());
+        bad.default_region = Some("ZZZ".into());
+        let problems = check_shape(&bad);
+        assert!(problems.iter().any(|p| p.starts_with("schedule:")));
+        assert!(problems.iter().any(|p| p.starts_with("defaultRegion:")));
+        assert!(check_object(Provider::Hubspot, "contacts", "source.object").is_ok());
+        assert!(check_object(Provider::Hubspot, "Contact", "source.object").unwrap_err().contains("supported: contacts"));
+    }
+}

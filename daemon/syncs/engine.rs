@@ -1,0 +1,453 @@
+//! The sync engine: runs one job's passes. Each page flows fetch → map → match/link → batched
+//! writes → one checkpoint transaction (links, match index, outcomes, retries, the cursor, the
+//! job's stats and the record events), so memory stays bounded and a killed job resumes from
+//! its last page without duplicating records.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::links::{self, LinkRecord};
+use super::matching;
+use super::plan::{Plan, hash, project};
+use super::records::{CursorRecord, Flow, OutcomeRecord, RetryRecord, SyncJobRecord};
+use crate::connections::ConnectionRecord;
+use crate::connectors::{Connector, ConnectorError, Fields, ListQuery, RemoteRecord};
+use crate::events::{EventType, emit};
+use crate::mappings::spec::{Direction, MatchingMode};
+use crate::mappings::validate::effective_match_key;
+use crate::mappings::MappingRecord;
+use crate::store::{Reader, Store, StoreError, Tx};
+
+/// Records per listed page.
+pub const PAGE_SIZE: usize = 200;
+/// Changes closer together than this count as simultaneous; the source side wins them.
+pub const CLOCK_SKEW_MARGIN: Duration = Duration::from_secs(2);
+/// Failed records are retried on this many later runs, then left for a person to look at.
+pub const RETRY_CAP: u32 = 3;
+
+/// Errors that fail a whole job.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Connector(#[from] ConnectorError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{0}")]
+    Mapping(String),
+}
+
+impl From<matching::MatchError> for EngineError {
+    fn from(error: matching::MatchError) -> Self {
+        match error {
+            matching::MatchError::Connector(e) => EngineError::Connector(e),
+            matching::MatchError::Store(e) => EngineError::Store(e),
+        }
+    }
+}
+
+/// Everything a job needs.
+pub struct Job<'a> {
+    pub store: &'a Store,
+    pub job: &'a mut SyncJobRecord,
+    pub mapping: &'a MappingRecord,
+    pub plan: &'a Plan,
+    pub source: (&'a ConnectionRecord, &'a Connector),
+    pub target: (&'a ConnectionRecord, &'a Connector),
+    pub cancel: &'a CancellationToken,
+    /// Called after each checkpoint with the job's current state.
+    pub progress: &'a (dyn Fn(&SyncJobRecord) + Send + Sync),
+}
+
+/// What happened to one record, collected per page.
+enum Step {
+    Unchanged,
+    Skipped(String),
+    Failed(String),
+    Create(Fields),
+    Update { to_id: String, values: Fields, link: Option<LinkRecord> },
+}
+
+/// Pending writes and bookkeeping of one page.
+#[derive(Default)]
+struct PageWork {
+    links: Vec<LinkRecord>,
+    matched: Vec<(String, String)>,
+    outcomes: Vec<(Flow, String, Option<String>, bool, String)>,
+    succeeded: Vec<String>,
+    events: Vec<(EventType, serde_json::Value)>,
+}
+
+impl<'a> Job<'a> {
+    fn flows(&self) -> &'static [Flow] {
+        match self.mapping.spec.direction {
+            Direction::SourceToTarget => &[Flow::Forward],
+            Direction::TargetToSource => &[Flow::Backward],
+            Direction::Bidirectional => &[Flow::Forward, Flow::Backward],
+        }
+    }
+
+    /// (read side, written side) of `flow`: connection, connector, object.
+    #[allow(clippy::type_complexity)]
+    fn sides(&self, flow: Flow) -> ((&'a ConnectionRecord, &'a Connector, &'a str), (&'a ConnectionRecord, &'a Connector, &'a str)) {
+        let mapping: &'a MappingRecord = self.mapping;
+        let source = (self.source.0, self.source.1, mapping.spec.source.object.as_str());
+        let target = (self.target.0, self.target.1, mapping.spec.target.object.as_str());
+        match flow {
+            Flow::Forward => (source, target),
+            Flow::Backward => (target, source),
+        }
+    }
+
+    /// The field matched on the written side, and the field carrying the same value in the
+    /// mapped values `flow` produces (the same name: mapped values use written-side names).
+    fn match_field(&self, flow: Flow) -> Option<String> {
+        let key = effective_match_key(&self.mapping.spec, self.target.0.provider)?;
+        match flow {
+            Flow::Forward => Some(key),
+            Flow::Backward => {
+                let pair = self.mapping.spec.field_pairs.iter().find(|p| p.target_field.trim() == key)?;
+                match pair.source_fields().as_slice() {
+                    [single] => Some((*single).to_owned()),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// Runs every pass of the job.
+    pub async fn run(&mut self) -> Result<(), EngineError> {
+        for flow in self.flows() {
+            self.pass(*flow).await?;
+        }
+        Ok(())
+    }
+
+    fn cursor_key(&self, flow: Flow) -> String {
+        format!("{}/{}", self.mapping.id, flow.as_str())
+    }
+
+    async fn pass(&mut self, flow: Flow) -> Result<(), EngineError> {
+        let key = self.cursor_key(flow);
+        let mut cursor = self.store.read(|rx| rx.get::<CursorRecord>(&key))?.unwrap_or_else(|| CursorRecord { key: key.clone(), ..Default::default() });
+        if self.job.full {
+            cursor = CursorRecord { key: key.clone(), ..Default::default() };
+        }
+        let (read, written) = self.sides(flow);
+        let match_field = self.match_field(flow);
+        if self.mapping.spec.matching_mode != MatchingMode::CreateOnly && !cursor.match_index_built {
+            if let Some(field) = &match_field {
+                let indexed = matching::build(self.store, written.1, &self.mapping.id, flow, written.2, field).await?;
+                tracing::info!(mapping_id = %self.mapping.id, flow = flow.as_str(), indexed, "match index built");
+            }
+            cursor.match_index_built = true;
+            self.store.write(|tx| tx.put(&cursor))?;
+        }
+        if cursor.page_cursor.is_none() {
+            cursor.pass_since_ms = cursor.watermark_ms;
+            cursor.pass_max_ms = cursor.watermark_ms;
+        }
+        let mut fields: Vec<String> = self.plan.read_fields(flow).to_vec();
+        if let Some(field) = match_field.as_ref().filter(|_| flow == Flow::Backward) {
+            if !fields.contains(field) {
+                fields.push(field.clone());
+            }
+        }
+        let since = cursor.pass_since_ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok());
+        let mut processed = std::collections::HashSet::new();
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(EngineError::Cancelled);
+            }
+            let query = ListQuery { object: read.2, since, cursor: cursor.page_cursor.as_deref(), limit: PAGE_SIZE, fields: &fields };
+            let page = read.1.list_changed(&query).await?;
+            if let Some(total) = page.total {
+                self.job.total_estimate = Some(self.job.total_estimate.unwrap_or(0).max(total));
+            }
+            self.job.stats.fetched += page.records.len() as u64;
+            let max = page.records.iter().map(|r| r.modified_at.as_millisecond()).max();
+            cursor.pass_max_ms = cursor.pass_max_ms.max(max);
+            processed.extend(page.records.iter().map(|r| r.id.clone()));
+            let work = self.process(flow, &page.records, match_field.as_deref()).await?;
+            cursor.page_cursor = page.next.clone();
+            if page.next.is_none() {
+                cursor.watermark_ms = cursor.pass_max_ms;
+            }
+            self.checkpoint(flow, work, &cursor)?;
+            if page.next.is_none() {
+                break;
+            }
+        }
+        self.retry_failed(flow, &processed, match_field.as_deref()).await
+    }
+
+    /// Records that failed on earlier runs and were not listed in this pass: read and try again.
+    async fn retry_failed(&mut self, flow: Flow, processed: &std::collections::HashSet<String>, match_field: Option<&str>) -> Result<(), EngineError> {
+        let prefix = format!("{}/{}/", self.mapping.id, flow.as_str());
+        let keys = self.store.read(|rx| rx.keys_with_prefix(crate::store::RETRIES, &prefix, 1000))?;
+        let (read, _) = self.sides(flow);
+        let fields = self.plan.read_fields(flow).to_vec();
+        let mut records = Vec::new();
+        for key in keys {
+            let Some(retry) = self.store.read(|rx| rx.get::<RetryRecord>(&key))? else { continue };
+            if retry.attempts >= RETRY_CAP || processed.contains(&retry.record_id) {
+                continue;
+            }
+            match read.1.get(read.2, &retry.record_id, &fields).await? {
+                Some(record) => records.push(record),
+                None => self.store.write(|tx| tx.remove::<RetryRecord>(&key).map(|_| ()))?,
+            }
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.job.stats.fetched += records.len() as u64;
+        let work = self.process(flow, &records, match_field).await?;
+        let key = self.cursor_key(flow);
+        let cursor = self.store.read(|rx| rx.get::<CursorRecord>(&key))?.unwrap_or_default();
+        self.checkpoint(flow, work, &cursor)
+    }
+
+    /// Decides and performs the writes of one page.
+    async fn process(&mut self, flow: Flow, records: &[RemoteRecord], match_field: Option<&str>) -> Result<PageWork, EngineError> {
+        let mut work = PageWork::default();
+        let mut creates: Vec<(&RemoteRecord, Fields)> = Vec::new();
+        let mut updates: Vec<(&RemoteRecord, String, Fields, Option<LinkRecord>)> = Vec::new();
+        let mut claimed: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for record in records {
+            match self.decide(flow, record, match_field, &mut claimed).await? {
+                Step::Unchanged => {
+                    self.job.stats.unchanged += 1;
+                    work.succeeded.push(record.id.clone());
+                }
+                Step::Skipped(reason) => {
+                    self.job.stats.skipped += 1;
+                    work.outcomes.push((flow, record.id.clone(), None, false, reason));
+                }
+                Step::Failed(reason) => self.fail(&mut work, flow, &record.id, None, reason),
+                Step::Create(values) => creates.push((record, values)),
+                Step::Update { to_id, values, link } => updates.push((record, to_id, values, link)),
+            }
+        }
+        let (_, written) = self.sides(flow);
+        let connector = written.1;
+        for chunk in creates.chunks(connector.batch_size()) {
+            let inputs: Vec<Fields> = chunk.iter().map(|(_, values)| values.clone()).collect();
+            let results = connector.create(written.2, &inputs).await?;
+            for ((record, values), result) in chunk.iter().zip(results) {
+                match result {
+                    Ok(new_id) => {
+                        self.job.stats.created += 1;
+                        if let Some(value) = match_field.and_then(|f| values.get(f)) {
+                            work.matched.push((value.clone(), new_id.clone()));
+                        }
+                        work.links.push(self.link_after_write(flow, &record.id, &new_id, values));
+                        work.succeeded.push(record.id.clone());
+                        work.events.push((EventType::RecordCreated, self.record_event(flow, &record.id, &new_id, None)));
+                    }
+                    Err(message) => self.fail(&mut work, flow, &record.id, None, message),
+                }
+            }
+        }
+        for chunk in updates.chunks(connector.batch_size()) {
+            let inputs: Vec<(String, Fields)> = chunk.iter().map(|(_, to_id, values, _)| (to_id.clone(), values.clone())).collect();
+            let results = connector.update(written.2, &inputs).await?;
+            for ((record, to_id, values, _), result) in chunk.iter().zip(results) {
+                match result {
+                    Ok(_) => {
+                        self.job.stats.updated += 1;
+                        work.links.push(self.link_after_write(flow, &record.id, to_id, values));
+                        work.succeeded.push(record.id.clone());
+                        work.events.push((EventType::RecordUpdated, self.record_event(flow, &record.id, to_id, None)));
+                    }
+                    Err(message) => self.fail(&mut work, flow, &record.id, Some(to_id.clone()), message),
+                }
+            }
+        }
+        Ok(work)
+    }
+
+    fn fail(&mut self, work: &mut PageWork, flow: Flow, record_id: &str, linked: Option<String>, reason: String) {
+        self.job.stats.failed += 1;
+        work.events.push((EventType::RecordError, self.record_event(flow, record_id, linked.as_deref().unwrap_or_default(), Some(&reason))));
+        work.outcomes.push((flow, record_id.to_owned(), linked, true, reason));
+    }
+
+    async fn decide(
+        &self,
+        flow: Flow,
+        record: &RemoteRecord,
+        match_field: Option<&str>,
+        claimed: &mut std::collections::HashSet<String>,
+    ) -> Result<Step, EngineError> {
+        let values = match self.plan.map(flow, &record.fields) {
+            Ok(values) => values,
+            Err(error) => return Ok(Step::Failed(error.0)),
+        };
+        let digest = hash(&values);
+        let link = self.store.read(|rx| links::find(rx, &self.mapping.id, flow, &record.id))?;
+        if let Some(link) = link {
+            let (last, to_id) = match flow {
+                Flow::Forward => (&link.target_hash, link.target_id.clone()),
+                Flow::Backward => (&link.source_hash, link.source_id.clone()),
+            };
+            if &digest == last {
+                return Ok(Step::Unchanged);
+            }
+            if self.mapping.spec.direction == Direction::Bidirectional {
+                if let Some(step) = self.resolve_conflict(flow, record, &to_id, last, &values).await? {
+                    return Ok(step);
+                }
+            }
+            return Ok(Step::Update { to_id, values, link: Some(link) });
+        }
+        if self.mapping.spec.matching_mode != MatchingMode::CreateOnly {
+            let key_value = match_field.and_then(|f| values.get(f));
+            let found = match key_value {
+                Some(value) => self.store.read(|rx| matching::lookup(rx, &self.mapping.id, flow, value))?,
+                None => None,
+            };
+            if let Some(existing) = found {
+                let already = match flow {
+                    Flow::Forward => self.store.read(|rx| links::target_linked(rx, &self.mapping.id, &existing))?,
+                    Flow::Backward => self.store.read(|rx| rx.get::<LinkRecord>(&format!("{}/s/{existing}", self.mapping.id)))?.map(|l| l.target_id),
+                };
+                if already.is_some() || !claimed.insert(existing.clone()) {
+                    return Ok(Step::Skipped(format!(
+                        "{} {:?} matches record {existing}, which is already linked to another record (duplicate match key)",
+                        match_field.unwrap_or_default(),
+                        key_value.map(String::as_str).unwrap_or_default()
+                    )));
+                }
+                return Ok(Step::Update { to_id: existing, values, link: None });
+            }
+            if self.mapping.spec.matching_mode == MatchingMode::MatchOnly {
+                return Ok(Step::Skipped(format!(
+                    "no record matches {} = {:?} and the mapping only matches",
+                    match_field.unwrap_or("the match key"),
+                    key_value.map(String::as_str).unwrap_or_default()
+                )));
+            }
+        }
+        if values.values().all(String::is_empty) {
+            return Ok(Step::Skipped("no mapped field has a value".into()));
+        }
+        Ok(Step::Create(values))
+    }
+
+    /// Newest wins: when the other side changed too since the last sync, the record modified
+    /// later (beyond the clock-skew margin) wins; the conflict is logged with both values.
+    async fn resolve_conflict(&self, flow: Flow, record: &RemoteRecord, to_id: &str, last: &str, values: &Fields) -> Result<Option<Step>, EngineError> {
+        let (_, written) = self.sides(flow);
+        let written_fields = self.plan.written_fields(flow).to_vec();
+        let Some(other) = written.1.get(written.2, to_id, &written_fields).await? else {
+            tracing::info!(mapping_id = %self.mapping.id, record_id = %record.id, linked = to_id, "linked record was deleted on the other side; deletes are not propagated");
+            return Ok(Some(Step::Skipped(format!("linked record {to_id} was deleted; deletes are not propagated"))));
+        };
+        let current = project(&other.fields, &written_fields);
+        if hash(&current) == last {
+            return Ok(None);
+        }
+        let margin = jiff::SignedDuration::try_from(CLOCK_SKEW_MARGIN).unwrap_or_default();
+        let other_newer = other.modified_at > record.modified_at + margin;
+        let source_wins = flow == Flow::Forward;
+        let this_wins = !other_newer && (source_wins || record.modified_at > other.modified_at + margin);
+        tracing::info!(
+            mapping_id = %self.mapping.id,
+            record_id = %record.id,
+            linked = to_id,
+            this_modified = %record.modified_at,
+            other_modified = %other.modified_at,
+            this_values = ?values,
+            other_values = ?current,
+            winner = if this_wins { "this" } else { "other" },
+            "conflict: both sides changed since the last sync; newest wins"
+        );
+        if this_wins { Ok(None) } else { Ok(Some(Step::Skipped(format!("conflict: {to_id} changed more recently on the other side; newest wins")))) }
+    }
+
+    /// The link after writing `values` in `flow`, with both sides' hashes as our write left them.
+    fn link_after_write(&self, flow: Flow, read_id: &str, written_id: &str, values: &Fields) -> LinkRecord {
+        let other = |f: Flow| self.plan.map(f, values).map(|v| hash(&v)).unwrap_or_default();
+        match flow {
+            Flow::Forward => LinkRecord {
+                key: String::new(),
+                source_id: read_id.to_owned(),
+                target_id: written_id.to_owned(),
+                target_hash: hash(values),
+                source_hash: other(Flow::Backward),
+            },
+            Flow::Backward => LinkRecord {
+                key: String::new(),
+                source_id: written_id.to_owned(),
+                target_id: read_id.to_owned(),
+                source_hash: hash(values),
+                target_hash: other(Flow::Forward),
+            },
+        }
+    }
+
+    fn record_event(&self, flow: Flow, read_id: &str, written_id: &str, error: Option<&str>) -> serde_json::Value {
+        let (read, written) = self.sides(flow);
+        let mut data = serde_json::json!({
+            "jobId": self.job.id,
+            "mappingId": self.mapping.id,
+            "direction": flow.as_str(),
+            "sourceProvider": read.0.provider,
+            "sourceObject": read.2,
+            "sourceId": read_id,
+            "targetProvider": written.0.provider,
+            "targetObject": written.2,
+        });
+        if !written_id.is_empty() {
+            data["targetId"] = written_id.into();
+        }
+        if let Some(error) = error {
+            data["error"] = error.into();
+        }
+        data
+    }
+
+    /// One transaction: links, match index entries, outcomes, retries, cursor, job, events.
+    fn checkpoint(&mut self, flow: Flow, work: PageWork, cursor: &CursorRecord) -> Result<(), EngineError> {
+        let mapping_id = self.mapping.id.clone();
+        let job = &*self.job;
+        self.store.write(|tx: &mut Tx<'_>| {
+            for link in &work.links {
+                links::save(tx, &mapping_id, link)?;
+            }
+            for (value, id) in &work.matched {
+                matching::add(tx, &mapping_id, flow, value, id)?;
+            }
+            let existing = tx.keys_with_prefix(crate::store::OUTCOMES, &format!("{}/", job.id), usize::MAX)?.len();
+            for (index, (flow, record_id, linked_id, failed, message)) in work.outcomes.iter().enumerate() {
+                tx.put(&OutcomeRecord {
+                    key: format!("{}/{:010}", job.id, existing + index),
+                    flow: *flow,
+                    record_id: record_id.clone(),
+                    linked_id: linked_id.clone(),
+                    failed: *failed,
+                    message: message.clone(),
+                })?;
+                if *failed {
+                    let key = format!("{mapping_id}/{}/{record_id}", flow.as_str());
+                    let attempts = tx.get::<RetryRecord>(&key)?.map_or(0, |r| r.attempts);
+                    tx.put(&RetryRecord { key, record_id: record_id.clone(), attempts: attempts + 1, last_error: message.clone() })?;
+                }
+            }
+            for record_id in &work.succeeded {
+                tx.remove_key(crate::store::RETRIES, &format!("{mapping_id}/{}/{record_id}", flow.as_str()))?;
+            }
+            tx.put(cursor)?;
+            tx.put(job)?;
+            for (event_type, data) in work.events {
+                emit(tx, &job.org_id, event_type, data)?;
+            }
+            Ok::<_, StoreError>(())
+        })?;
+        (self.progress)(self.job);
+        Ok(())
+    }
+}

@@ -1,0 +1,14 @@
+//! Syncs: one execution of a mapping. The runner queues and runs jobs (one per mapping at a
+//! time, a bounded number overall, interrupted jobs resumed at start); the engine streams pages
+//! through fetch → transform → write with identity links, checkpointed cursors, hashes of
+//! the last values written, first-sync matching and newest-wins for two-way mappings.
+
+pub mod engine;
+pub mod links;
+pub mod matching;
+pub mod plan;
+pub mod records;
+pub mod runner;
+
+pub use records::{SyncJobRecord, SyncStats, SyncStatus};
+pub use runner::{SyncError, SyncRuntime};

@@ -1,0 +1,155 @@
+//! Stored shapes of sync jobs, their per-record outcomes, cursors and retries.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{BytesTable, CURSORS, OUTCOMES, RETRIES, Record, SYNC_JOBS};
+
+/// The seed's sync statuses, plus `cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncStatus {
+    Pending,
+    Running,
+    Completed,
+    Partial,
+    Failed,
+    Cancelled,
+}
+
+impl SyncStatus {
+    pub fn is_finished(self) -> bool {
+        !matches!(self, SyncStatus::Pending | SyncStatus::Running)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncStatus::Pending => "pending",
+            SyncStatus::Running => "running",
+            SyncStatus::Completed => "completed",
+            SyncStatus::Partial => "partial",
+            SyncStatus::Failed => "failed",
+            SyncStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Counts of a job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStats {
+    pub fetched: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub unchanged: u64,
+}
+
+/// What started a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Manual,
+    Schedule,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SyncJobRecord {
+    pub id: String,
+    pub org_id: String,
+    pub mapping_id: String,
+    pub status: SyncStatus,
+    pub stats: SyncStats,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub error: Option<String>,
+    pub full: bool,
+    pub trigger: Trigger,
+    pub total_estimate: Option<u64>,
+}
+
+impl Record for SyncJobRecord {
+    const TABLE: BytesTable = SYNC_JOBS;
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Which way a pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flow {
+    /// Source records written to the target.
+    Forward,
+    /// Target records written to the source.
+    Backward,
+}
+
+impl Flow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::Forward => "forward",
+            Flow::Backward => "backward",
+        }
+    }
+}
+
+/// Where incremental listing of one side stands.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct CursorRecord {
+    /// `<mapping>/<flow>`.
+    pub key: String,
+    /// Records modified at or after this (Unix ms) are listed next time.
+    pub watermark_ms: Option<i64>,
+    /// The provider's page cursor of an unfinished pass, to resume after a crash.
+    pub page_cursor: Option<String>,
+    /// The latest modification seen in the unfinished pass.
+    pub pass_max_ms: Option<i64>,
+    /// The pass started listing from this watermark (kept while the pass is unfinished).
+    pub pass_since_ms: Option<i64>,
+    /// The match index of the written side is built for this mapping.
+    pub match_index_built: bool,
+}
+
+impl Record for CursorRecord {
+    const TABLE: BytesTable = CURSORS;
+    fn id(&self) -> &str {
+        &self.key
+    }
+}
+
+/// A record a job skipped or failed, with why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutcomeRecord {
+    /// `<job>/<sequence>`.
+    pub key: String,
+    pub flow: Flow,
+    pub record_id: String,
+    pub linked_id: Option<String>,
+    pub failed: bool,
+    pub message: String,
+}
+
+impl Record for OutcomeRecord {
+    const TABLE: BytesTable = OUTCOMES;
+    fn id(&self) -> &str {
+        &self.key
+    }
+}
+
+/// A record whose write failed, retried by later runs up to a cap.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RetryRecord {
+    /// `<mapping>/<flow>/<record id>`.
+    pub key: String,
+    pub record_id: String,
+    pub attempts: u32,
+    pub last_error: String,
+}
+
+impl Record for RetryRecord {
+    const TABLE: BytesTable = RETRIES;
+    fn id(&self) -> &str {
+        &self.key
+    }
+}
