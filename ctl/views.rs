@@ -127,3 +127,27 @@ pub fn connection(connection: &pb::Connection) -> Value {
         "last_error": optional(&connection.last_error),
     })
 }
+
+pub fn sync_job(job: &pb::SyncJob) -> Value {
+    let status = pb::SyncStatus::try_from(job.status).unwrap_or(pb::SyncStatus::Unspecified);
+    let stats = job.stats.unwrap_or_default();
+    json!({
+        "id": job.id,
+        "mapping_id": job.mapping_id,
+        "status": enum_name(status.as_str_name(), "SYNC_STATUS_"),
+        "stats": {
+            "fetched": stats.fetched,
+            "created": stats.created,
+            "updated": stats.updated,
+            "failed": stats.failed,
+            "skipped": stats.skipped,
+            "unchanged": stats.unchanged,
+        },
+        "total_estimate": (job.total_estimate > 0).then_some(job.total_estimate),
+        "full": job.full,
+        "created_at": job.created_at,
+        "started_at": optional(&job.started_at),
+        "finished_at": optional(&job.finished_at),
+        "error": optional(&job.error),
+    })
+}

@@ -65,6 +65,25 @@ pub struct Config {
     pub providers: ProvidersConfig,
     /// Run the provider simulators in-process and point all four providers at them.
     pub sandbox: bool,
+    /// Records the in-process sandbox seeds per people object (a fifth of that for others).
+    pub sandbox_records: usize,
+    pub sync: SyncConfig,
+}
+
+/// How syncs run.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Jobs running at once across all mappings.
+    pub max_parallel: usize,
+    /// A first sync that would create more records than this asks for confirmation (`--yes`).
+    pub confirm_threshold: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig { max_parallel: 4, confirm_threshold: 1000 }
+    }
 }
 
 impl Default for Config {
@@ -79,6 +98,8 @@ impl Default for Config {
             public_url: None,
             providers: ProvidersConfig::default(),
             sandbox: false,
+            sandbox_records: 50,
+            sync: SyncConfig::default(),
         }
     }
 }
@@ -108,6 +129,9 @@ pub struct Overrides {
     /// instead of the real services (no accounts or network needed).
     #[arg(long, env = "FLUXD_SANDBOX", global = true)]
     pub sandbox: bool,
+    /// Records the sandbox seeds per people object [default: 50].
+    #[arg(long, env = "FLUXD_SANDBOX_RECORDS", global = true)]
+    pub sandbox_records: Option<usize>,
 }
 
 impl Config {
@@ -134,6 +158,9 @@ impl Config {
         }
         if overrides.sandbox {
             config.sandbox = true;
+        }
+        if let Some(records) = overrides.sandbox_records {
+            config.sandbox_records = records;
         }
         Ok(config)
     }

@@ -10,12 +10,15 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::{self, Factories, NoChildren};
+use crate::actors::{self, Factories};
 use crate::api::{self, Context};
 use crate::auth::bootstrap;
 use crate::config::Config;
 use crate::connections::ConnectionRuntime;
 use crate::connections::actor::ConnectionFactory;
+use crate::mappings::actor::MappingFactory;
+use crate::mappings::service::MappingRuntime;
+use crate::syncs::SyncRuntime;
 use crate::crypto::{CryptoError, MasterKey, write_private_file};
 use crate::events::now_rfc3339;
 use crate::metrics::Metrics;
@@ -119,17 +122,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     };
     let (webhooks, recorder) = WebhookRuntime::start(store.clone(), policy, config.webhooks.delivery_retention)?;
 
+    let mappings = Arc::new(MappingRuntime::new(connections.clone()));
+    let syncs = SyncRuntime::new(store.clone(), mappings.clone(), config.sync.max_parallel, config.sync.confirm_threshold);
+
     let tree = actors::start_tree(Factories {
-        connections: Arc::new(ConnectionFactory {
-            runtime: connections.clone(),
-        }),
-        mappings: Arc::new(NoChildren("mapping")),
+        connections: Arc::new(ConnectionFactory { runtime: connections.clone() }),
+        mappings: Arc::new(MappingFactory { syncs: syncs.clone() }),
         webhook_endpoints: Arc::new(EndpointFactory {
             runtime: webhooks.clone(),
         }),
     })
     .await?;
     let metrics = Metrics::new(&tree.live);
+    syncs.resume_interrupted()?;
 
     let context = Arc::new(Context {
         store: store.clone(),
@@ -137,6 +142,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         live: tree.live.clone(),
         webhook_policy: policy,
         connections: connections.clone(),
+        mappings,
+        syncs,
         started: Instant::now(),
         started_at: now_rfc3339(),
     });

@@ -12,6 +12,7 @@ pub mod connectors;
 pub mod connections;
 pub mod crypto;
 pub mod daemon;
+pub mod demo;
 pub mod events;
 pub mod ids;
 pub mod mappings;

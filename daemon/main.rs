@@ -23,6 +23,9 @@ enum Command {
     Run,
     /// Re-encrypt every stored secret under a new master key, in one transaction.
     /// Run it while fluxd is stopped.
+    /// Start fluxd with sandbox providers, connect HubSpot and Jobber, create a mapping and
+    /// run its first sync; keeps serving until Ctrl-C.
+    Demo,
     /// Run only the provider simulators (the sandbox), e.g. for a fluxd started elsewhere.
     Sandbox {
         /// Address to listen on.
@@ -48,6 +51,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => runtime.block_on(daemon::run(config, shutdown_signal()))?,
         Command::RotateKey { new_key_file } => rotate_key(&config, new_key_file)?,
+        Command::Demo => runtime.block_on(fluxcascade::demo::run(config, shutdown_signal()))?,
         Command::Sandbox { listen, print_config } => runtime.block_on(run_sandbox(listen, print_config))?,
     }
     Ok(())

@@ -1,8 +1,10 @@
 //! fluxctl's resources and verbs.
 
 mod connection;
+mod mapping;
 mod org;
 mod status;
+mod sync;
 mod webhook;
 
 use clap::Subcommand;
@@ -19,6 +21,12 @@ pub enum Command {
     /// Connections to provider accounts.
     #[command(subcommand)]
     Connection(connection::ConnectionCommand),
+    /// Mappings: how records flow between two connections.
+    #[command(subcommand)]
+    Mapping(mapping::MappingCommand),
+    /// Syncs: runs of a mapping.
+    #[command(subcommand)]
+    Sync(sync::SyncCommand),
     /// The organization, its members and API tokens.
     #[command(subcommand)]
     Org(org::OrgCommand),
@@ -33,6 +41,8 @@ pub async fn run(command: Command, target: &Target, format: Format) -> Result<()
         Command::Status => status::status(target, format).await,
         Command::Version => status::version(target, format).await,
         Command::Connection(command) => connection::run(command, target, format).await,
+        Command::Mapping(command) => mapping::run(command, target, format).await,
+        Command::Sync(command) => sync::run(command, target, format).await,
         Command::Org(command) => org::run(command, target, format).await,
         Command::Webhook(command) => webhook::run(command, target, format).await,
     }

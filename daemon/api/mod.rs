@@ -3,9 +3,10 @@
 mod connections;
 mod convert;
 mod layer;
+mod mappings;
 mod organizations;
-mod pending;
 mod status;
+mod syncs;
 mod system;
 mod webhooks;
 
@@ -20,6 +21,8 @@ use crate::actors::LiveCounts;
 use crate::auth::AuthInterceptor;
 use crate::config::Config;
 use crate::connections::ConnectionRuntime;
+use crate::mappings::service::MappingRuntime;
+use crate::syncs::SyncRuntime;
 use crate::metrics::Metrics;
 use crate::pb;
 use crate::store::Store;
@@ -32,6 +35,8 @@ pub struct Context {
     pub live: LiveCounts,
     pub webhook_policy: AddressPolicy,
     pub connections: Arc<ConnectionRuntime>,
+    pub mappings: Arc<MappingRuntime>,
+    pub syncs: Arc<SyncRuntime>,
     pub started: Instant,
     pub started_at: String,
 }
@@ -90,10 +95,10 @@ pub async fn serve(
             auth.clone(),
         ))
         .add_service(MappingServiceServer::with_interceptor(
-            pending::PendingApi,
+            mappings::MappingApi::new(context.clone()),
             auth.clone(),
         ))
-        .add_service(SyncServiceServer::with_interceptor(pending::PendingApi, auth.clone()))
+        .add_service(SyncServiceServer::with_interceptor(syncs::SyncApi::new(context.clone()), auth.clone()))
         .add_service(WebhookServiceServer::with_interceptor(
             webhooks::WebhookApi::new(context.clone()),
             auth,

@@ -130,28 +130,38 @@ impl Plan {
     /// the pair may overwrite with empty; per-record problems (bad phone number, missing
     /// required value) fail the record.
     pub fn map(&self, flow: Flow, fields: &Fields) -> Result<Fields, MapError> {
+        let (mapped, mut problems) = self.map_all(flow, fields);
+        match problems.is_empty() {
+            true => Ok(mapped),
+            false => Err(MapError(problems.remove(0))),
+        }
+    }
+
+    /// Like [`Plan::map`], but maps every field it can and lists every problem (for previews).
+    pub fn map_all(&self, flow: Flow, fields: &Fields) -> (Fields, Vec<String>) {
         let outputs = match flow {
             Flow::Forward => &self.forward,
             Flow::Backward => &self.backward,
         };
         let mut mapped = Fields::new();
+        let mut problems = Vec::new();
         for output in outputs {
             let inputs: Vec<Option<&str>> = output.inputs.iter().map(|name| fields.get(name).map(String::as_str)).collect();
-            let value = output.pipeline.apply(&inputs, &self.context).map_err(|e| MapError(format!("{}: {e}", output.field)))?;
-            match value {
-                Some(value) => {
+            match output.pipeline.apply(&inputs, &self.context) {
+                Err(error) => problems.push(format!("{}: {error}", output.field)),
+                Ok(Some(value)) => {
                     mapped.insert(output.field.clone(), value);
                 }
-                None if output.required => {
-                    return Err(MapError(format!("{}: required, but {} is empty", output.field, output.inputs.join(", "))));
+                Ok(None) if output.required => {
+                    problems.push(format!("{}: required, but {} is empty", output.field, output.inputs.join(", ")));
                 }
-                None if output.overwrite_with_empty => {
+                Ok(None) if output.overwrite_with_empty => {
                     mapped.insert(output.field.clone(), String::new());
                 }
-                None => {}
+                Ok(None) => {}
             }
         }
-        Ok(mapped)
+        (mapped, problems)
     }
 
     /// The fields a record read in `flow` must carry.

@@ -1,0 +1,202 @@
+//! `fluxd demo`: the whole product in one command, with no accounts and no network. It starts
+//! fluxd with the in-process sandbox, connects HubSpot and Jobber through the real OAuth flow,
+//! creates the "HubSpot contacts → Jobber clients" mapping, runs its first sync with a progress
+//! bar, prints what happened and where to look next, and keeps serving until Ctrl-C.
+
+use std::future::Future;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+
+use crate::config::Config;
+use crate::daemon::{self, ENDPOINTS_FILE};
+use crate::pb;
+
+/// Errors of the demo.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Daemon(#[from] daemon::DaemonError),
+    #[error("fluxd did not start: {0}")]
+    Start(String),
+    #[error("{step}: {status}")]
+    Rpc { step: &'static str, status: tonic::Status },
+    #[error("{step}: {reason}")]
+    Step { step: &'static str, reason: String },
+}
+
+/// The demo mapping, in the file format users write.
+pub const DEMO_MAPPING: &str = r#"
+name: HubSpot contacts → Jobber clients
+source: { connection: SOURCE, object: contacts }
+target: { connection: TARGET, object: clients }
+direction: source_to_target
+fieldPairs:
+  - { sourceField: "firstname,lastname", targetField: firstName, transform: "concatenate|split_name(part=first)", required: true }
+  - { sourceField: "firstname,lastname", targetField: lastName, transform: "concatenate|split_name(part=last)" }
+  - { sourceField: email, targetField: email, transform: "trim|lowercase" }
+  - { sourceField: phone, targetField: phone, transform: phone_e164 }
+  - { sourceField: "address,city", targetField: billingAddress.street1, transform: 'concatenate(sep=", ")' }
+  - { sourceField: city, targetField: billingAddress.city }
+  - { sourceField: state, targetField: billingAddress.province }
+  - { sourceField: zip, targetField: billingAddress.postalCode }
+  - { sourceField: company, targetField: companyName }
+matchKey: email
+schedule: 15m
+defaultRegion: US
+"#;
+
+struct Session {
+    channel: Channel,
+    token: MetadataValue<tonic::metadata::Ascii>,
+}
+
+impl Session {
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.metadata_mut().insert("authorization", self.token.clone());
+        request
+    }
+}
+
+/// Runs the demo until `shutdown` resolves.
+pub async fn run(mut config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), DemoError> {
+    config.sandbox = true;
+    let data_dir = config.data_dir.clone();
+    let _ = std::fs::remove_file(data_dir.join(ENDPOINTS_FILE));
+    let daemon = tokio::spawn(daemon::run(config, shutdown));
+    let session = match connect(&data_dir).await {
+        Ok(session) => session,
+        Err(error) => {
+            if daemon.is_finished() {
+                if let Ok(Err(daemon_error)) = daemon.await {
+                    return Err(daemon_error.into());
+                }
+            }
+            return Err(error);
+        }
+    };
+    if let Err(error) = drive(&session, &data_dir).await {
+        eprintln!("demo failed: {error}");
+    }
+    daemon.await.map_err(|e| DemoError::Start(e.to_string()))??;
+    Ok(())
+}
+
+async fn connect(data_dir: &std::path::Path) -> Result<Session, DemoError> {
+    let endpoints = data_dir.join(ENDPOINTS_FILE);
+    for _ in 0..200 {
+        if let Ok(text) = std::fs::read_to_string(&endpoints) {
+            let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| DemoError::Start(e.to_string()))?;
+            let grpc = json["grpc"].as_str().unwrap_or_default().to_owned();
+            let token = std::fs::read_to_string(data_dir.join(crate::auth::bootstrap::ADMIN_TOKEN_FILE)).map_err(|e| DemoError::Start(e.to_string()))?;
+            let channel = Channel::from_shared(format!("http://{grpc}"))
+                .map_err(|e| DemoError::Start(e.to_string()))?
+                .connect()
+                .await
+                .map_err(|e| DemoError::Start(e.to_string()))?;
+            let token = format!("Bearer {}", token.trim()).parse().map_err(|_| DemoError::Start("admin token is not ASCII".into()))?;
+            return Ok(Session { channel, token });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(DemoError::Start(format!("{} did not appear", endpoints.display())))
+}
+
+async fn connect_provider(session: &Session, provider: pb::Provider) -> Result<pb::Connection, DemoError> {
+    let mut client = pb::connection_service_client::ConnectionServiceClient::new(session.channel.clone());
+    let started = client
+        .create_connection(session.request(pb::CreateConnectionRequest { provider: provider.into(), scopes: Vec::new() }))
+        .await
+        .map_err(|status| DemoError::Rpc { step: "starting the authorization", status })?
+        .into_inner();
+    // The sandbox's consent page approves at once and redirects to fluxd's callback.
+    let page = reqwest::get(&started.authorize_url).await.map_err(|e| DemoError::Step { step: "following the authorize URL", reason: e.to_string() })?;
+    if !page.status().is_success() {
+        return Err(DemoError::Step { step: "authorizing", reason: page.text().await.unwrap_or_default() });
+    }
+    client
+        .wait_connection(session.request(pb::WaitConnectionRequest { state: started.state, timeout_seconds: 30 }))
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|status| DemoError::Rpc { step: "waiting for the connection", status })
+}
+
+async fn drive(session: &Session, data_dir: &std::path::Path) -> Result<(), DemoError> {
+    println!("FluxCascade demo: fluxd is running with sandbox providers (no accounts, no network).\n");
+    let hubspot = connect_provider(session, pb::Provider::Hubspot).await?;
+    println!("  connected HubSpot  {}  ({})", hubspot.account_name, hubspot.id);
+    let jobber = connect_provider(session, pb::Provider::Jobber).await?;
+    println!("  connected Jobber   {}  ({})", jobber.account_name, jobber.id);
+
+    let text = DEMO_MAPPING.replace("SOURCE", &hubspot.id).replace("TARGET", &jobber.id);
+    let spec = crate::mappings::spec::parse_file(&text).map_err(|e| DemoError::Step { step: "reading the demo mapping", reason: e.to_string() })?;
+    let mut mappings = pb::mapping_service_client::MappingServiceClient::new(session.channel.clone());
+    let mapping = mappings
+        .create_mapping(session.request(pb::CreateMappingRequest { spec: Some(crate::mappings::wire::spec_to_pb(&spec)), inactive: false }))
+        .await
+        .map_err(|status| DemoError::Rpc { step: "creating the mapping", status })?
+        .into_inner();
+    println!("  created mapping    {}  ({})\n", spec.name, mapping.id);
+
+    let mut syncs = pb::sync_service_client::SyncServiceClient::new(session.channel.clone());
+    let job = syncs
+        .run_sync(session.request(pb::RunSyncRequest { mapping_id: mapping.id.clone(), full: false, confirm: true }))
+        .await
+        .map_err(|status| DemoError::Rpc { step: "starting the sync", status })?
+        .into_inner();
+    let job = watch(&mut syncs, session, &job.id).await?;
+    let stats = job.stats.unwrap_or_default();
+    let status = pb::SyncStatus::try_from(job.status).unwrap_or(pb::SyncStatus::Unspecified).as_str_name().trim_start_matches("SYNC_STATUS_").to_lowercase();
+    println!(
+        "sync {} {status}: fetched {}, created {}, updated {}, unchanged {}, failed {}\n",
+        job.id, stats.fetched, stats.created, stats.updated, stats.unchanged, stats.failed
+    );
+    let dir = data_dir.display();
+    println!("Where to look next (fluxd keeps running; Ctrl-C stops it):");
+    println!("  fluxctl --data-dir {dir} sync list");
+    println!("  fluxctl --data-dir {dir} sync get {}", job.id);
+    println!("  fluxctl --data-dir {dir} mapping get {} -o json", mapping.id);
+    println!("  fluxctl --data-dir {dir} mapping preview {} --limit 3", mapping.id);
+    println!("  fluxctl --data-dir {dir} sync run {} --wait      # again: nothing to do", mapping.id);
+    println!("  fluxctl --data-dir {dir} connection list");
+    Ok(())
+}
+
+async fn watch(
+    syncs: &mut pb::sync_service_client::SyncServiceClient<Channel>,
+    session: &Session,
+    job_id: &str,
+) -> Result<pb::SyncJob, DemoError> {
+    use tokio_stream::StreamExt;
+    let mut stream = syncs
+        .watch_sync(session.request(pb::WatchSyncRequest { id: job_id.to_owned() }))
+        .await
+        .map_err(|status| DemoError::Rpc { step: "watching the sync", status })?
+        .into_inner();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("  syncing [{bar:40}] {pos}/{len} contacts")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    let mut last = None;
+    while let Some(job) = stream.next().await {
+        let job = job.map_err(|status| DemoError::Rpc { step: "watching the sync", status })?;
+        if let Some(bar) = &bar {
+            let fetched = job.stats.unwrap_or_default().fetched;
+            bar.set_length(job.total_estimate.max(fetched));
+            bar.set_position(fetched);
+        }
+        last = Some(job);
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    last.ok_or(DemoError::Step { step: "watching the sync", reason: "no news of the job".into() })
+}

@@ -1,0 +1,148 @@
+//! One actor per mapping: owns its schedule, triggers syncs (a trigger while a sync runs joins
+//! that sync), reloads on update, pauses while inactive, and keeps the next run time in the
+//! store so a restart resumes the schedule (a run missed while down happens at start).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use ractor::concurrency::JoinHandle;
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr};
+
+use super::records::MappingRecord;
+use super::schedule::Schedule;
+use crate::actors::ChildFactory;
+use crate::events::rfc3339;
+use crate::store::{Reader, StoreError};
+use crate::syncs::SyncRuntime;
+use crate::syncs::records::Trigger;
+
+/// Messages to a [`MappingActor`].
+#[derive(Debug)]
+pub enum MappingMsg {
+    /// The mapping changed (updated, activated, deactivated).
+    Reload,
+    /// The scheduled time may have come.
+    Tick,
+}
+
+/// The actor name of mapping `id`.
+pub fn actor_name(mapping_id: &str) -> String {
+    format!("mapping:{mapping_id}")
+}
+
+/// Tells mapping `id`'s actor to reload.
+pub fn reload(mapping_id: &str) {
+    if let Some(cell) = ractor::registry::where_is(actor_name(mapping_id)) {
+        let _ = cell.send_message(MappingMsg::Reload);
+    }
+}
+
+pub struct MappingActor {
+    syncs: Arc<SyncRuntime>,
+}
+
+pub struct MappingState {
+    id: String,
+    record: Option<MappingRecord>,
+    timer: Option<JoinHandle<Result<(), ractor::MessagingErr<MappingMsg>>>>,
+}
+
+impl MappingActor {
+    fn load(&self, state: &mut MappingState) -> Result<(), StoreError> {
+        let id = state.id.clone();
+        state.record = self.syncs.store.read(|rx| rx.get::<MappingRecord>(&id))?;
+        Ok(())
+    }
+
+    /// Arms the timer for the stored next run (now if it is overdue).
+    fn arm(&self, myself: &ActorRef<MappingMsg>, state: &mut MappingState) {
+        if let Some(timer) = state.timer.take() {
+            timer.abort();
+        }
+        let Some(record) = state.record.as_ref().filter(|r| r.active) else { return };
+        let Some(next) = record.next_run_at.as_deref().and_then(|t| t.parse::<jiff::Timestamp>().ok()) else { return };
+        let wait = next.duration_since(jiff::Timestamp::now()).as_secs_f64().max(0.0);
+        state.timer = Some(myself.send_after(Duration::from_secs_f64(wait), || MappingMsg::Tick));
+    }
+
+    async fn tick(&self, state: &mut MappingState) -> Result<(), ActorProcessingErr> {
+        let Some(record) = state.record.clone().filter(|r| r.active) else { return Ok(()) };
+        let Some(schedule) = record.spec.schedule.as_deref().and_then(|s| Schedule::parse(s).ok()) else { return Ok(()) };
+        let due = record.next_run_at.as_deref().and_then(|t| t.parse::<jiff::Timestamp>().ok()).is_none_or(|t| t <= jiff::Timestamp::now());
+        if !due {
+            return Ok(());
+        }
+        match self.syncs.start(&record.org_id, &record.id, false, true, Trigger::Schedule).await {
+            Ok(job) => tracing::info!(mapping_id = %record.id, job_id = %job.id, "scheduled sync triggered"),
+            Err(error) => tracing::warn!(mapping_id = %record.id, %error, "scheduled sync could not start"),
+        }
+        let next = schedule.next_after(jiff::Timestamp::now()).map(rfc3339);
+        let id = record.id.clone();
+        state.record = self.syncs.store.write(|tx| {
+            let Some(mut current) = tx.get::<MappingRecord>(&id)? else { return Ok::<_, StoreError>(None) };
+            current.next_run_at = next.clone();
+            tx.put(&current)?;
+            Ok(Some(current))
+        })?;
+        Ok(())
+    }
+}
+
+impl Actor for MappingActor {
+    type Msg = MappingMsg;
+    type State = MappingState;
+    type Arguments = String;
+
+    async fn pre_start(&self, myself: ActorRef<MappingMsg>, id: String) -> Result<MappingState, ActorProcessingErr> {
+        let mut state = MappingState { id, record: None, timer: None };
+        self.load(&mut state)?;
+        self.arm(&myself, &mut state);
+        Ok(state)
+    }
+
+    async fn handle(&self, myself: ActorRef<MappingMsg>, message: MappingMsg, state: &mut MappingState) -> Result<(), ActorProcessingErr> {
+        match message {
+            MappingMsg::Reload => self.load(state)?,
+            MappingMsg::Tick => self.tick(state).await?,
+        }
+        self.arm(&myself, state);
+        Ok(())
+    }
+
+    async fn post_stop(&self, _myself: ActorRef<MappingMsg>, state: &mut MappingState) -> Result<(), ActorProcessingErr> {
+        if let Some(timer) = state.timer.take() {
+            timer.abort();
+        }
+        Ok(())
+    }
+}
+
+/// Starts one [`MappingActor`] per stored mapping.
+pub struct MappingFactory {
+    pub syncs: Arc<SyncRuntime>,
+}
+
+impl ChildFactory for MappingFactory {
+    fn kind(&self) -> &'static str {
+        "mapping"
+    }
+
+    fn initial_ids(&self) -> Vec<String> {
+        match self.syncs.store.read(|rx| rx.list::<MappingRecord>()) {
+            Ok(records) => records.into_iter().map(|r| r.id).collect(),
+            Err(error) => {
+                tracing::error!(%error, "cannot list mappings");
+                Vec::new()
+            }
+        }
+    }
+
+    fn spawn(&self, id: String, supervisor: ActorCell) -> BoxFuture<'static, Result<ActorCell, SpawnErr>> {
+        let actor = MappingActor { syncs: self.syncs.clone() };
+        Box::pin(async move {
+            let (actor, _) = Actor::spawn_linked(Some(actor_name(&id)), actor, id, supervisor).await?;
+            Ok(actor.get_cell())
+        })
+    }
+}

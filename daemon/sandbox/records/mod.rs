@@ -1,0 +1,575 @@
+//! The providers' record APIs: one shared dataset per provider and object, kept in memory
+//! and served with each provider's own paths, shapes, paging, errors and rate limits
+//! (HubSpot CRM v3, Salesforce REST + SOQL, Pipedrive v1 field catalogs + v2 records,
+//! Jobber GraphQL).
+//!
+//! Every record carries an id, `created_at`/`updated_at` (millisecond precision, strictly
+//! increasing per provider: each write takes the next tick of the provider's logical clock)
+//! and its fields in the provider's own naming. Records are indexed by id, by creation order
+//! and by `(updated_at, creation order)` for modified-since listings; creation order is the
+//! id's numeric part, so ties would break by id.
+
+mod control;
+mod graphql;
+mod hubspot;
+mod jobber;
+mod jobber_schema;
+mod limits;
+mod pipedrive;
+mod salesforce;
+mod seed;
+mod soql;
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+
+use super::Sandbox;
+use super::oauth::authenticated;
+use super::request::{Reply, SandboxRequest};
+use crate::providers::Provider;
+
+pub use control::handle as control;
+pub use seed::seed;
+
+/// One stored record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The provider's id as text (Pipedrive's integers too).
+    pub id: String,
+    /// Creation order within the object; the numeric part of the id.
+    pub seq: u64,
+    /// When the record was created.
+    pub created_at: Timestamp,
+    /// When the record last changed.
+    pub updated_at: Timestamp,
+    /// The fields, in the provider's own naming and shapes.
+    pub fields: Map<String, Value>,
+}
+
+impl Record {
+    /// The record's place in modified-since order.
+    pub fn key(&self) -> (Timestamp, u64) {
+        (self.updated_at, self.seq)
+    }
+}
+
+/// The records of one provider object with their indexes and write counters.
+#[derive(Debug, Default)]
+pub struct ObjectStore {
+    records: BTreeMap<String, Record>,
+    by_updated: BTreeMap<(Timestamp, u64), String>,
+    by_seq: BTreeMap<u64, String>,
+    last_seq: u64,
+    /// Records created through the provider API.
+    pub creates: u64,
+    /// Records updated through the provider API.
+    pub updates: u64,
+}
+
+impl ObjectStore {
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// The record with `id`.
+    pub fn get(&self, id: &str) -> Option<&Record> {
+        self.records.get(id)
+    }
+
+    /// The next creation number.
+    pub fn next_seq(&mut self) -> u64 {
+        self.last_seq += 1;
+        self.last_seq
+    }
+
+    /// Stores `record`, replacing any record with its id.
+    pub fn insert(&mut self, record: Record) {
+        self.remove(&record.id);
+        self.last_seq = self.last_seq.max(record.seq);
+        self.by_updated.insert(record.key(), record.id.clone());
+        self.by_seq.insert(record.seq, record.id.clone());
+        self.records.insert(record.id.clone(), record);
+    }
+
+    /// Replaces the fields of `id`; moves its `updated_at` to `at` when given. `false` when
+    /// there is no such record.
+    pub fn set_fields(&mut self, id: &str, fields: Map<String, Value>, at: Option<Timestamp>) -> bool {
+        let Some(record) = self.records.get_mut(id) else {
+            return false;
+        };
+        record.fields = fields;
+        if let Some(at) = at {
+            self.by_updated.remove(&record.key());
+            record.updated_at = at;
+            self.by_updated.insert(record.key(), record.id.clone());
+        }
+        true
+    }
+
+    /// Removes and returns the record with `id`.
+    pub fn remove(&mut self, id: &str) -> Option<Record> {
+        let record = self.records.remove(id)?;
+        self.by_updated.remove(&record.key());
+        self.by_seq.remove(&record.seq);
+        Some(record)
+    }
+
+    /// Records in `(updated_at, id)` order, starting at `since` (inclusive) when given.
+    pub fn modified_since(&self, since: Option<Timestamp>) -> impl DoubleEndedIterator<Item = &Record> {
+        let start = since.map_or(Timestamp::MIN, |at| at);
+        self.by_updated
+            .range((start, 0)..)
+            .filter_map(|(_, id)| self.records.get(id))
+    }
+
+    /// Records in `(updated_at, id)` order strictly after `key`.
+    pub fn modified_after(&self, key: (Timestamp, u64)) -> impl Iterator<Item = &Record> {
+        use std::ops::Bound;
+        self.by_updated
+            .range((Bound::Excluded(key), Bound::Unbounded))
+            .filter_map(|(_, id)| self.records.get(id))
+    }
+
+    /// Records in creation (id) order.
+    pub fn in_id_order(&self) -> impl DoubleEndedIterator<Item = &Record> {
+        self.by_seq.values().filter_map(|id| self.records.get(id))
+    }
+
+    /// Records in creation order from creation number `seq` on.
+    pub fn from_seq(&self, seq: u64) -> impl Iterator<Item = &Record> {
+        self.by_seq.range(seq..).filter_map(|(_, id)| self.records.get(id))
+    }
+
+    /// Empties the store and its counters.
+    pub fn clear(&mut self) {
+        *self = ObjectStore::default();
+    }
+}
+
+/// Everything the record APIs of one provider remember.
+#[derive(Debug)]
+pub struct ProviderRecords {
+    provider: Provider,
+    /// The provider's objects by canonical name.
+    pub objects: BTreeMap<&'static str, ObjectStore>,
+    clock_ms: i64,
+    /// The request window (HubSpot, Pipedrive, Salesforce; Jobber's DDoS guard).
+    pub limit: limits::RateLimit,
+    /// Jobber's query-cost bucket.
+    pub bucket: limits::CostBucket,
+    /// Record API requests answered (after authentication).
+    pub requests: u64,
+    /// Requests refused by rate limiting (or Jobber throttling).
+    pub rate_limited: u64,
+    /// Ids of nested items (Jobber emails and phone numbers).
+    pub next_sub_id: u64,
+    /// Open SOQL query cursors by locator number.
+    pub cursors: BTreeMap<u64, salesforce::QueryCursor>,
+    /// The last SOQL locator number handed out.
+    pub last_cursor: u64,
+    /// `X-JOBBER-GRAPHQL-VERSION` values seen (`""` for none), with counts.
+    pub graphql_versions: BTreeMap<String, u64>,
+}
+
+/// The record state of all providers.
+#[derive(Debug, Default)]
+pub struct RecordsState {
+    providers: BTreeMap<Provider, ProviderRecords>,
+}
+
+impl RecordsState {
+    /// The record state of `provider`.
+    pub fn provider(&mut self, provider: Provider) -> &mut ProviderRecords {
+        self.providers
+            .entry(provider)
+            .or_insert_with(|| ProviderRecords::new(provider))
+    }
+}
+
+/// The objects each provider serves, by canonical name.
+pub fn object_names(provider: Provider) -> &'static [&'static str] {
+    match provider {
+        Provider::Hubspot => &["contacts", "companies", "deals"],
+        Provider::Jobber => &["clients", "jobs", "properties"],
+        Provider::Pipedrive => &["persons", "organizations", "deals"],
+        Provider::Salesforce => &["Contact", "Account", "Opportunity"],
+    }
+}
+
+/// The canonical name of `name` (any case) among `provider`'s objects.
+pub fn canonical_object(provider: Provider, name: &str) -> Option<&'static str> {
+    object_names(provider)
+        .iter()
+        .copied()
+        .find(|object| object.eq_ignore_ascii_case(name))
+}
+
+/// Requests per window Jobber's DDoS guard allows.
+const JOBBER_DDOS_MAX: u64 = 2_500;
+/// Jobber's DDoS guard window.
+const JOBBER_DDOS_WINDOW_MS: i64 = 300_000;
+
+impl ProviderRecords {
+    fn new(provider: Provider) -> ProviderRecords {
+        let limit = match provider {
+            Provider::Hubspot => limits::RateLimit::new(100, 10_000),
+            Provider::Jobber => limits::RateLimit::new(JOBBER_DDOS_MAX, JOBBER_DDOS_WINDOW_MS),
+            Provider::Pipedrive => limits::RateLimit::new(80, 2_000),
+            Provider::Salesforce => limits::RateLimit::new(15_000, 86_400_000),
+        };
+        ProviderRecords {
+            provider,
+            objects: object_names(provider)
+                .iter()
+                .map(|name| (*name, ObjectStore::default()))
+                .collect(),
+            clock_ms: 0,
+            limit,
+            bucket: limits::CostBucket::default(),
+            requests: 0,
+            rate_limited: 0,
+            next_sub_id: 0,
+            cursors: BTreeMap::new(),
+            last_cursor: 0,
+            graphql_versions: BTreeMap::new(),
+        }
+    }
+
+    /// Forgets every record, cursor and counter; rate-limit settings stay.
+    pub fn reset(&mut self) {
+        for store in self.objects.values_mut() {
+            store.clear();
+        }
+        self.clock_ms = 0;
+        self.requests = 0;
+        self.rate_limited = 0;
+        self.next_sub_id = 0;
+        self.cursors.clear();
+        self.last_cursor = 0;
+        self.graphql_versions.clear();
+    }
+
+    /// The next write time: now, or one millisecond after the previous write if that is later.
+    pub fn tick(&mut self) -> Timestamp {
+        self.clock_ms = (self.clock_ms + 1).max(now_ms());
+        ts(self.clock_ms)
+    }
+
+    /// Moves the clock to at least `at` (seeded records are stamped in the past).
+    pub fn observe(&mut self, at: Timestamp) {
+        self.clock_ms = self.clock_ms.max(at.as_millisecond());
+    }
+
+    /// The store of `object` (canonical name).
+    pub fn store(&mut self, object: &str) -> Option<&mut ObjectStore> {
+        self.objects.get_mut(object)
+    }
+
+    /// The store of `object` (canonical name), read-only.
+    pub fn store_ref(&self, object: &str) -> Option<&ObjectStore> {
+        self.objects.get(object)
+    }
+
+    /// A fresh id for a nested item (Jobber emails and phones).
+    pub fn sub_id(&mut self, kind: &str) -> String {
+        self.next_sub_id += 1;
+        jobber_gid(kind, self.next_sub_id)
+    }
+
+    /// Creates a record in `object` with `fields`, stamped `at` (or the next tick); returns
+    /// its id, or `None` for an unknown object.
+    pub fn create(&mut self, object: &str, fields: Map<String, Value>, at: Option<Timestamp>) -> Option<String> {
+        let at = match at {
+            Some(at) => {
+                self.observe(at);
+                at
+            }
+            None => self.tick(),
+        };
+        let provider = self.provider;
+        let store = self.objects.get_mut(object)?;
+        let seq = store.next_seq();
+        let id = make_id(provider, object, seq);
+        store.insert(Record {
+            id: id.clone(),
+            seq,
+            created_at: at,
+            updated_at: at,
+            fields,
+        });
+        Some(id)
+    }
+
+    /// Replaces the fields of `object`/`id`: the record's `updated_at` moves to the next tick
+    /// when the fields change, or always when `always_bump`. `false` when there is no such
+    /// record.
+    pub fn update(&mut self, object: &str, id: &str, fields: Map<String, Value>, always_bump: bool) -> bool {
+        let changed = match self.objects.get(object).and_then(|s| s.get(id)) {
+            Some(record) => always_bump || record.fields != fields,
+            None => return false,
+        };
+        let at = changed.then(|| self.tick());
+        self.objects
+            .get_mut(object)
+            .is_some_and(|store| store.set_fields(id, fields, at))
+    }
+}
+
+/// The id of creation number `seq` of `object`, in the provider's format.
+pub fn make_id(provider: Provider, object: &str, seq: u64) -> String {
+    match provider {
+        Provider::Hubspot => (1_000 + seq).to_string(),
+        Provider::Pipedrive => seq.to_string(),
+        Provider::Salesforce => salesforce::make_id(salesforce::key_prefix(object), seq),
+        Provider::Jobber => jobber_gid(
+            match object {
+                "jobs" => "Job",
+                "properties" => "Property",
+                _ => "Client",
+            },
+            seq,
+        ),
+    }
+}
+
+/// Jobber's EncodedId: base64 of `gid://Jobber/<Kind>/<n>`.
+pub fn jobber_gid(kind: &str, n: u64) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("gid://Jobber/{kind}/{n}"))
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    Timestamp::now().as_millisecond()
+}
+
+/// The timestamp of `ms` milliseconds since the epoch (clamped into jiff's range).
+pub fn ts(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 { Timestamp::MIN } else { Timestamp::MAX })
+}
+
+/// RFC 3339 in UTC with milliseconds: `2025-01-01T00:00:05.000Z` (HubSpot).
+pub fn iso_ms(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// RFC 3339 in UTC to the second: `2025-01-01T00:00:05Z` (Pipedrive, Jobber).
+pub fn iso_s(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Parses RFC 3339 (also with `+0000`-style offsets), `YYYY-MM-DD` (midnight UTC) or epoch
+/// milliseconds.
+pub fn parse_time(text: &str) -> Option<Timestamp> {
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse::<i64>().ok().and_then(|ms| Timestamp::from_millisecond(ms).ok());
+    }
+    if let Ok(at) = text.parse::<Timestamp>() {
+        return Some(at);
+    }
+    // `+0000` / `-0500` offsets: insert the colon.
+    let bytes = text.as_bytes();
+    if bytes.len() > 5 && matches!(bytes[bytes.len() - 5], b'+' | b'-') && text[text.len() - 4..].bytes().all(|b| b.is_ascii_digit()) {
+        let (head, offset) = text.split_at(text.len() - 2);
+        if let Ok(at) = format!("{head}:{offset}").parse::<Timestamp>() {
+            return Some(at);
+        }
+    }
+    if text.len() == 10 {
+        return format!("{text}T00:00:00Z").parse().ok();
+    }
+    None
+}
+
+/// Whether `text` looks like an email address: something, `@`, a dotted domain, no spaces.
+pub fn valid_email(text: &str) -> bool {
+    let Some((local, domain)) = text.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !text.chars().any(char::is_whitespace)
+}
+
+/// A JSON scalar as text (`None` for null, arrays and objects).
+pub fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A number from a JSON number or numeric text.
+pub fn number_value(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
+        _ => None,
+    }
+}
+
+/// An integer from a JSON number with no fraction or integer text.
+pub fn int_value(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// What the record API makes of a request once it is authenticated and admitted.
+pub struct Call<'a> {
+    /// The request.
+    pub request: &'a SandboxRequest,
+    /// The path under the provider's base.
+    pub path: &'a str,
+    /// The caller's account.
+    pub account: u32,
+    /// Milliseconds since the epoch, now.
+    pub now_ms: i64,
+}
+
+/// Whether `path` belongs to `provider`'s record API (else the OAuth handlers answer).
+fn is_record_route(provider: Provider, path: &str, request: &SandboxRequest) -> bool {
+    match provider {
+        Provider::Hubspot => path.starts_with("/crm/v3/"),
+        Provider::Salesforce => path.starts_with("/services/data/"),
+        Provider::Pipedrive => {
+            path.starts_with("/api/v2/")
+                || matches!(
+                    path,
+                    "/api/v1/personFields" | "/api/v1/organizationFields" | "/api/v1/dealFields"
+                )
+        }
+        Provider::Jobber => request.method == http::Method::POST && path == "/api/graphql" && jobber::claims(request),
+    }
+}
+
+/// Answers `request` if `path` is one of `provider`'s record routes; `None` lets the OAuth
+/// handlers answer.
+pub fn handle(sandbox: &Sandbox, provider: Provider, path: &str, request: &SandboxRequest) -> Option<Reply> {
+    if !is_record_route(provider, path, request) {
+        return None;
+    }
+    let account = match authenticated(sandbox, provider, request.bearer()) {
+        Ok(account) => account,
+        Err(reply) => return Some(reply),
+    };
+    let call = Call {
+        request,
+        path,
+        account,
+        now_ms: now_ms(),
+    };
+    Some(sandbox.with_state(|state| {
+        let records = state.records.provider(provider);
+        records.requests += 1;
+        match provider {
+            Provider::Hubspot => hubspot::handle(records, &call),
+            Provider::Salesforce => salesforce::handle(records, &call),
+            Provider::Pipedrive => pipedrive::handle(records, &call),
+            Provider::Jobber => jobber::handle(records, &call),
+        }
+    }))
+}
+
+/// The control view of a record.
+pub fn record_json(record: &Record) -> Value {
+    json!({
+        "id": record.id,
+        "seq": record.seq,
+        "created_at": iso_ms(record.created_at),
+        "updated_at": iso_ms(record.updated_at),
+        "fields": record.fields,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(name: &str) -> Map<String, Value> {
+        let mut map = Map::new();
+        map.insert("name".into(), name.into());
+        map
+    }
+
+    #[test]
+    fn modified_since_orders_by_time_then_id() {
+        let mut records = ProviderRecords::new(Provider::Hubspot);
+        let base: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+        let later = ts(base.as_millisecond() + 5_000);
+        let a = records.create("contacts", fields("a"), Some(later)).unwrap();
+        let b = records.create("contacts", fields("b"), Some(base)).unwrap();
+        let c = records.create("contacts", fields("c"), Some(later)).unwrap();
+        assert_eq!((a.as_str(), b.as_str(), c.as_str()), ("1001", "1002", "1003"));
+        let store = records.store_ref("contacts").unwrap();
+        let order: Vec<&str> = store.modified_since(None).map(|r| r.id.as_str()).collect();
+        assert_eq!(order, ["1002", "1001", "1003"], "time first, then id");
+        let since: Vec<&str> = store.modified_since(Some(later)).map(|r| r.id.as_str()).collect();
+        assert_eq!(since, ["1001", "1003"], "inclusive");
+        let after: Vec<&str> = store.modified_after((later, 1)).map(|r| r.id.as_str()).collect();
+        assert_eq!(after, ["1003"]);
+        // An update moves the record to the end with a fresh, later time.
+        assert!(records.update("contacts", &b, fields("b2"), false));
+        let store = records.store_ref("contacts").unwrap();
+        let order: Vec<&str> = store.modified_since(None).map(|r| r.id.as_str()).collect();
+        assert_eq!(order, ["1001", "1003", "1002"]);
+        assert!(store.get(&b).unwrap().updated_at > later);
+    }
+
+    #[test]
+    fn unchanged_updates_keep_their_time_unless_forced() {
+        let mut records = ProviderRecords::new(Provider::Pipedrive);
+        let id = records.create("persons", fields("a"), None).unwrap();
+        let first = records.store_ref("persons").unwrap().get(&id).unwrap().updated_at;
+        assert!(records.update("persons", &id, fields("a"), false));
+        assert_eq!(records.store_ref("persons").unwrap().get(&id).unwrap().updated_at, first);
+        assert!(records.update("persons", &id, fields("a"), true));
+        assert!(records.store_ref("persons").unwrap().get(&id).unwrap().updated_at > first);
+        assert!(!records.update("persons", "999", fields("a"), true));
+    }
+
+    #[test]
+    fn ticks_strictly_increase() {
+        let mut records = ProviderRecords::new(Provider::Jobber);
+        let mut last = records.tick();
+        for _ in 0..1_000 {
+            let next = records.tick();
+            assert!(next > last);
+            last = next;
+        }
+    }
+
+    #[test]
+    fn times_parse_in_provider_formats() {
+        let at: Timestamp = "2025-01-01T00:00:05Z".parse().unwrap();
+        assert_eq!(parse_time("2025-01-01T00:00:05.000+0000"), Some(at));
+        assert_eq!(parse_time("1735689605000"), Some(at));
+        assert_eq!(parse_time("2025-01-01T00:00:05Z"), Some(at));
+        assert_eq!(parse_time("2025-01-01"), Some(ts(at.as_millisecond() - 5_000)));
+        assert_eq!(iso_ms(at), "2025-01-01T00:00:05.000Z");
+        assert_eq!(iso_s(at), "2025-01-01T00:00:05Z");
+        assert!(valid_email("a.b@example.com") && !valid_email("nope") && !valid_email("a@b"));
+    }
+
+    #[test]
+    fn ids_follow_each_provider() {
+        assert_eq!(make_id(Provider::Hubspot, "contacts", 1), "1001");
+        assert_eq!(make_id(Provider::Pipedrive, "persons", 7), "7");
+        assert_eq!(make_id(Provider::Jobber, "clients", 1), "Z2lkOi8vSm9iYmVyL0NsaWVudC8x");
+        let sf = make_id(Provider::Salesforce, "Contact", 42);
+        assert_eq!(sf.len(), 18);
+        assert!(sf.starts_with("003"));
+    }
+}
