@@ -82,7 +82,10 @@ pub struct SyncConfig {
 
 impl Default for SyncConfig {
     fn default() -> Self {
-        SyncConfig { max_parallel: 4, confirm_threshold: 1000 }
+        SyncConfig {
+            max_parallel: 4,
+            confirm_threshold: 1000,
+        }
     }
 }
 

@@ -16,14 +16,14 @@ use crate::auth::bootstrap;
 use crate::config::Config;
 use crate::connections::ConnectionRuntime;
 use crate::connections::actor::ConnectionFactory;
-use crate::mappings::actor::MappingFactory;
-use crate::mappings::service::MappingRuntime;
-use crate::syncs::SyncRuntime;
 use crate::crypto::{CryptoError, MasterKey, write_private_file};
 use crate::events::now_rfc3339;
+use crate::mappings::actor::MappingFactory;
+use crate::mappings::service::MappingRuntime;
 use crate::metrics::Metrics;
 use crate::sandbox::{self, Sandbox};
 use crate::store::{Store, StoreError};
+use crate::syncs::SyncRuntime;
 use crate::web::{self, WebState};
 use crate::webhooks::actor::{EndpointFactory, WebhookRuntime};
 use crate::webhooks::ssrf::AddressPolicy;
@@ -123,10 +123,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let (webhooks, recorder) = WebhookRuntime::start(store.clone(), policy, config.webhooks.delivery_retention)?;
 
     let mappings = Arc::new(MappingRuntime::new(connections.clone()));
-    let syncs = SyncRuntime::new(store.clone(), mappings.clone(), config.sync.max_parallel, config.sync.confirm_threshold);
+    let syncs = SyncRuntime::new(
+        store.clone(),
+        mappings.clone(),
+        config.sync.max_parallel,
+        config.sync.confirm_threshold,
+    );
 
     let tree = actors::start_tree(Factories {
-        connections: Arc::new(ConnectionFactory { runtime: connections.clone() }),
+        connections: Arc::new(ConnectionFactory {
+            runtime: connections.clone(),
+        }),
         mappings: Arc::new(MappingFactory { syncs: syncs.clone() }),
         webhook_endpoints: Arc::new(EndpointFactory {
             runtime: webhooks.clone(),

@@ -70,10 +70,10 @@ pub async fn run(mut config: Config, shutdown: impl Future<Output = ()> + Send +
     let session = match connect(&data_dir).await {
         Ok(session) => session,
         Err(error) => {
-            if daemon.is_finished() {
-                if let Ok(Err(daemon_error)) = daemon.await {
-                    return Err(daemon_error.into());
-                }
+            if daemon.is_finished()
+                && let Ok(Err(daemon_error)) = daemon.await
+            {
+                return Err(daemon_error.into());
             }
             return Err(error);
         }
@@ -91,13 +91,16 @@ async fn connect(data_dir: &std::path::Path) -> Result<Session, DemoError> {
         if let Ok(text) = std::fs::read_to_string(&endpoints) {
             let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| DemoError::Start(e.to_string()))?;
             let grpc = json["grpc"].as_str().unwrap_or_default().to_owned();
-            let token = std::fs::read_to_string(data_dir.join(crate::auth::bootstrap::ADMIN_TOKEN_FILE)).map_err(|e| DemoError::Start(e.to_string()))?;
+            let token = std::fs::read_to_string(data_dir.join(crate::auth::bootstrap::ADMIN_TOKEN_FILE))
+                .map_err(|e| DemoError::Start(e.to_string()))?;
             let channel = Channel::from_shared(format!("http://{grpc}"))
                 .map_err(|e| DemoError::Start(e.to_string()))?
                 .connect()
                 .await
                 .map_err(|e| DemoError::Start(e.to_string()))?;
-            let token = format!("Bearer {}", token.trim()).parse().map_err(|_| DemoError::Start("admin token is not ASCII".into()))?;
+            let token = format!("Bearer {}", token.trim())
+                .parse()
+                .map_err(|_| DemoError::Start("admin token is not ASCII".into()))?;
             return Ok(Session { channel, token });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -108,20 +111,40 @@ async fn connect(data_dir: &std::path::Path) -> Result<Session, DemoError> {
 async fn connect_provider(session: &Session, provider: pb::Provider) -> Result<pb::Connection, DemoError> {
     let mut client = pb::connection_service_client::ConnectionServiceClient::new(session.channel.clone());
     let started = client
-        .create_connection(session.request(pb::CreateConnectionRequest { provider: provider.into(), scopes: Vec::new() }))
+        .create_connection(session.request(pb::CreateConnectionRequest {
+            provider: provider.into(),
+            scopes: Vec::new(),
+        }))
         .await
-        .map_err(|status| DemoError::Rpc { step: "starting the authorization", status })?
+        .map_err(|status| DemoError::Rpc {
+            step: "starting the authorization",
+            status,
+        })?
         .into_inner();
     // The sandbox's consent page approves at once and redirects to fluxd's callback.
-    let page = reqwest::get(&started.authorize_url).await.map_err(|e| DemoError::Step { step: "following the authorize URL", reason: e.to_string() })?;
+    let page = reqwest::get(&started.authorize_url)
+        .await
+        .map_err(|e| DemoError::Step {
+            step: "following the authorize URL",
+            reason: e.to_string(),
+        })?;
     if !page.status().is_success() {
-        return Err(DemoError::Step { step: "authorizing", reason: page.text().await.unwrap_or_default() });
+        return Err(DemoError::Step {
+            step: "authorizing",
+            reason: page.text().await.unwrap_or_default(),
+        });
     }
     client
-        .wait_connection(session.request(pb::WaitConnectionRequest { state: started.state, timeout_seconds: 30 }))
+        .wait_connection(session.request(pb::WaitConnectionRequest {
+            state: started.state,
+            timeout_seconds: 30,
+        }))
         .await
         .map(tonic::Response::into_inner)
-        .map_err(|status| DemoError::Rpc { step: "waiting for the connection", status })
+        .map_err(|status| DemoError::Rpc {
+            step: "waiting for the connection",
+            status,
+        })
 }
 
 async fn drive(session: &Session, data_dir: &std::path::Path) -> Result<(), DemoError> {
@@ -131,25 +154,47 @@ async fn drive(session: &Session, data_dir: &std::path::Path) -> Result<(), Demo
     let jobber = connect_provider(session, pb::Provider::Jobber).await?;
     println!("  connected Jobber   {}  ({})", jobber.account_name, jobber.id);
 
-    let text = DEMO_MAPPING.replace("SOURCE", &hubspot.id).replace("TARGET", &jobber.id);
-    let spec = crate::mappings::spec::parse_file(&text).map_err(|e| DemoError::Step { step: "reading the demo mapping", reason: e.to_string() })?;
+    let text = DEMO_MAPPING
+        .replace("SOURCE", &hubspot.id)
+        .replace("TARGET", &jobber.id);
+    let spec = crate::mappings::spec::parse_file(&text).map_err(|e| DemoError::Step {
+        step: "reading the demo mapping",
+        reason: e.to_string(),
+    })?;
     let mut mappings = pb::mapping_service_client::MappingServiceClient::new(session.channel.clone());
     let mapping = mappings
-        .create_mapping(session.request(pb::CreateMappingRequest { spec: Some(crate::mappings::wire::spec_to_pb(&spec)), inactive: false }))
+        .create_mapping(session.request(pb::CreateMappingRequest {
+            spec: Some(crate::mappings::wire::spec_to_pb(&spec)),
+            inactive: false,
+        }))
         .await
-        .map_err(|status| DemoError::Rpc { step: "creating the mapping", status })?
+        .map_err(|status| DemoError::Rpc {
+            step: "creating the mapping",
+            status,
+        })?
         .into_inner();
     println!("  created mapping    {}  ({})\n", spec.name, mapping.id);
 
     let mut syncs = pb::sync_service_client::SyncServiceClient::new(session.channel.clone());
     let job = syncs
-        .run_sync(session.request(pb::RunSyncRequest { mapping_id: mapping.id.clone(), full: false, confirm: true }))
+        .run_sync(session.request(pb::RunSyncRequest {
+            mapping_id: mapping.id.clone(),
+            full: false,
+            confirm: true,
+        }))
         .await
-        .map_err(|status| DemoError::Rpc { step: "starting the sync", status })?
+        .map_err(|status| DemoError::Rpc {
+            step: "starting the sync",
+            status,
+        })?
         .into_inner();
     let job = watch(&mut syncs, session, &job.id).await?;
     let stats = job.stats.unwrap_or_default();
-    let status = pb::SyncStatus::try_from(job.status).unwrap_or(pb::SyncStatus::Unspecified).as_str_name().trim_start_matches("SYNC_STATUS_").to_lowercase();
+    let status = pb::SyncStatus::try_from(job.status)
+        .unwrap_or(pb::SyncStatus::Unspecified)
+        .as_str_name()
+        .trim_start_matches("SYNC_STATUS_")
+        .to_lowercase();
     println!(
         "sync {} {status}: fetched {}, created {}, updated {}, unchanged {}, failed {}\n",
         job.id, stats.fetched, stats.created, stats.updated, stats.unchanged, stats.failed
@@ -160,7 +205,10 @@ async fn drive(session: &Session, data_dir: &std::path::Path) -> Result<(), Demo
     println!("  fluxctl --data-dir {dir} sync get {}", job.id);
     println!("  fluxctl --data-dir {dir} mapping get {} -o json", mapping.id);
     println!("  fluxctl --data-dir {dir} mapping preview {} --limit 3", mapping.id);
-    println!("  fluxctl --data-dir {dir} sync run {} --wait      # again: nothing to do", mapping.id);
+    println!(
+        "  fluxctl --data-dir {dir} sync run {} --wait      # again: nothing to do",
+        mapping.id
+    );
     println!("  fluxctl --data-dir {dir} connection list");
     Ok(())
 }
@@ -174,7 +222,10 @@ async fn watch(
     let mut stream = syncs
         .watch_sync(session.request(pb::WatchSyncRequest { id: job_id.to_owned() }))
         .await
-        .map_err(|status| DemoError::Rpc { step: "watching the sync", status })?
+        .map_err(|status| DemoError::Rpc {
+            step: "watching the sync",
+            status,
+        })?
         .into_inner();
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
@@ -187,7 +238,10 @@ async fn watch(
     });
     let mut last = None;
     while let Some(job) = stream.next().await {
-        let job = job.map_err(|status| DemoError::Rpc { step: "watching the sync", status })?;
+        let job = job.map_err(|status| DemoError::Rpc {
+            step: "watching the sync",
+            status,
+        })?;
         if let Some(bar) = &bar {
             let fetched = job.stats.unwrap_or_default().fetched;
             bar.set_length(job.total_estimate.max(fetched));
@@ -198,5 +252,8 @@ async fn watch(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    last.ok_or(DemoError::Step { step: "watching the sync", reason: "no news of the job".into() })
+    last.ok_or(DemoError::Step {
+        step: "watching the sync",
+        reason: "no news of the job".into(),
+    })
 }

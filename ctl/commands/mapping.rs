@@ -94,13 +94,19 @@ pub enum MappingCommand {
 }
 
 fn object_ref(text: &str, flag: &str) -> Result<ObjectRef, ClientError> {
-    let (connection, object) =
-        text.split_once(':').ok_or_else(|| ClientError::Usage(format!("--{flag}: expected CONNECTION:OBJECT, got {text:?}")))?;
-    Ok(ObjectRef { connection: connection.to_owned(), object: object.to_owned() })
+    let (connection, object) = text
+        .split_once(':')
+        .ok_or_else(|| ClientError::Usage(format!("--{flag}: expected CONNECTION:OBJECT, got {text:?}")))?;
+    Ok(ObjectRef {
+        connection: connection.to_owned(),
+        object: object.to_owned(),
+    })
 }
 
 fn pair(text: &str) -> Result<FieldPair, ClientError> {
-    let (source, rest) = text.split_once('=').ok_or_else(|| ClientError::Usage(format!("--pair: expected SOURCE=TARGET[:TRANSFORM], got {text:?}")))?;
+    let (source, rest) = text
+        .split_once('=')
+        .ok_or_else(|| ClientError::Usage(format!("--pair: expected SOURCE=TARGET[:TRANSFORM], got {text:?}")))?;
     let (target, transform) = match rest.split_once(':') {
         Some((target, transform)) => (target, Some(transform.to_owned())),
         None => (rest, None),
@@ -119,13 +125,16 @@ impl SpecArgs {
     /// The spec from the file, or from flags over `base` (or nothing).
     fn into_spec(self, base: Option<MappingSpec>) -> Result<MappingSpec, ClientError> {
         if let Some(path) = &self.file {
-            let text = std::fs::read_to_string(path).map_err(|e| ClientError::Usage(format!("{}: {e}", path.display())))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| ClientError::Usage(format!("{}: {e}", path.display())))?;
             return spec::parse_file(&text).map_err(|e| ClientError::Usage(format!("{}: {e}", path.display())));
         }
         let mut spec = match base {
             Some(spec) => spec,
             None => MappingSpec {
-                name: self.name.clone().ok_or_else(|| ClientError::Usage("give -f FILE or --name, --source, --target and --pair".into()))?,
+                name: self.name.clone().ok_or_else(|| {
+                    ClientError::Usage("give -f FILE or --name, --source, --target and --pair".into())
+                })?,
                 source: object_ref(self.source.as_deref().unwrap_or_default(), "source")?,
                 target: object_ref(self.target.as_deref().unwrap_or_default(), "target")?,
                 direction: Direction::default(),
@@ -169,7 +178,16 @@ impl SpecArgs {
     }
 }
 
-const COLUMNS: &[&str] = &["id", "name", "direction", "active", "source.object", "target.object", "schedule", "nextRunAt"];
+const COLUMNS: &[&str] = &[
+    "id",
+    "name",
+    "direction",
+    "active",
+    "source.object",
+    "target.object",
+    "schedule",
+    "nextRunAt",
+];
 
 fn print_mapping(format: Format, mapping: &pb::Mapping) -> Result<(), ClientError> {
     let value = mapping_json(mapping).map_err(ClientError::Usage)?;
@@ -194,12 +212,26 @@ pub async fn run(command: MappingCommand, target: &Target, format: Format) -> Re
     match command {
         MappingCommand::Create { spec, inactive } => {
             let spec = spec.into_spec(None)?;
-            let mapping = client.create_mapping(pb::CreateMappingRequest { spec: Some(spec_to_pb(&spec)), inactive }).await?.into_inner();
+            let mapping = client
+                .create_mapping(pb::CreateMappingRequest {
+                    spec: Some(spec_to_pb(&spec)),
+                    inactive,
+                })
+                .await?
+                .into_inner();
             print_mapping(format, &mapping)?;
         }
         MappingCommand::List => {
-            let mappings = client.list_mappings(pb::ListMappingsRequest {}).await?.into_inner().mappings;
-            let rows: Vec<serde_json::Value> = mappings.iter().map(mapping_json).collect::<Result<_, _>>().map_err(ClientError::Usage)?;
+            let mappings = client
+                .list_mappings(pb::ListMappingsRequest {})
+                .await?
+                .into_inner()
+                .mappings;
+            let rows: Vec<serde_json::Value> = mappings
+                .iter()
+                .map(mapping_json)
+                .collect::<Result<_, _>>()
+                .map_err(ClientError::Usage)?;
             output::print(format, &serde_json::Value::Array(rows), COLUMNS);
         }
         MappingCommand::Get { id } => {
@@ -207,39 +239,80 @@ pub async fn run(command: MappingCommand, target: &Target, format: Format) -> Re
             print_mapping(format, &mapping)?;
         }
         MappingCommand::Update { id, spec } => {
-            let current = client.get_mapping(pb::GetMappingRequest { id: id.clone() }).await?.into_inner();
-            let base = current.spec.as_ref().map(spec_from_pb).transpose().map_err(ClientError::Usage)?;
+            let current = client
+                .get_mapping(pb::GetMappingRequest { id: id.clone() })
+                .await?
+                .into_inner();
+            let base = current
+                .spec
+                .as_ref()
+                .map(spec_from_pb)
+                .transpose()
+                .map_err(ClientError::Usage)?;
             let spec = spec.into_spec(base)?;
-            let mapping = client.update_mapping(pb::UpdateMappingRequest { id, spec: Some(spec_to_pb(&spec)) }).await?.into_inner();
+            let mapping = client
+                .update_mapping(pb::UpdateMappingRequest {
+                    id,
+                    spec: Some(spec_to_pb(&spec)),
+                })
+                .await?
+                .into_inner();
             print_mapping(format, &mapping)?;
         }
         MappingCommand::Delete { id } => {
-            client.delete_mapping(pb::DeleteMappingRequest { id: id.clone() }).await?;
+            client
+                .delete_mapping(pb::DeleteMappingRequest { id: id.clone() })
+                .await?;
             output::print(format, &serde_json::json!({ "deleted": id }), &[]);
         }
         MappingCommand::Activate { id } => {
-            let mapping = client.activate_mapping(pb::ActivateMappingRequest { id }).await?.into_inner();
+            let mapping = client
+                .activate_mapping(pb::ActivateMappingRequest { id })
+                .await?
+                .into_inner();
             print_mapping(format, &mapping)?;
         }
         MappingCommand::Deactivate { id } => {
-            let mapping = client.deactivate_mapping(pb::DeactivateMappingRequest { id }).await?.into_inner();
+            let mapping = client
+                .deactivate_mapping(pb::DeactivateMappingRequest { id })
+                .await?
+                .into_inner();
             print_mapping(format, &mapping)?;
         }
         MappingCommand::Fields { connection, object } => {
-            let fields = client.list_fields(pb::ListFieldsRequest { connection_id: connection, object }).await?.into_inner().fields;
+            let fields = client
+                .list_fields(pb::ListFieldsRequest {
+                    connection_id: connection,
+                    object,
+                })
+                .await?
+                .into_inner()
+                .fields;
             let rows: Vec<serde_json::Value> = fields
                 .iter()
                 .map(|f| serde_json::json!({ "name": f.name, "label": f.label, "type": f.r#type, "required": f.required, "read_only": f.read_only }))
                 .collect();
-            output::print(format, &serde_json::Value::Array(rows), &["name", "label", "type", "required", "read_only"]);
+            output::print(
+                format,
+                &serde_json::Value::Array(rows),
+                &["name", "label", "type", "required", "read_only"],
+            );
         }
         MappingCommand::Preview { id, limit } => {
-            let records = client.preview_mapping(pb::PreviewMappingRequest { id, limit }).await?.into_inner().records;
+            let records = client
+                .preview_mapping(pb::PreviewMappingRequest { id, limit })
+                .await?
+                .into_inner()
+                .records;
             let rows: Vec<serde_json::Value> = records
                 .iter()
                 .map(|r| serde_json::json!({ "source_id": r.source_id, "values": r.values, "errors": r.errors }))
                 .collect();
-            output::print(format, &serde_json::Value::Array(rows), &["source_id", "values", "errors"]);
+            output::print(
+                format,
+                &serde_json::Value::Array(rows),
+                &["source_id", "values", "errors"],
+            );
         }
     }
     Ok(())

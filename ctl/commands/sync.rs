@@ -43,11 +43,27 @@ pub enum SyncCommand {
     Errors { job_id: String },
 }
 
-const COLUMNS: &[&str] = &["id", "mapping_id", "status", "stats.fetched", "stats.created", "stats.updated", "stats.failed", "created_at"];
+const COLUMNS: &[&str] = &[
+    "id",
+    "mapping_id",
+    "status",
+    "stats.fetched",
+    "stats.created",
+    "stats.updated",
+    "stats.failed",
+    "created_at",
+];
 
 /// Follows `job_id` until it finishes; draws a progress bar on a terminal.
-async fn follow(client: &mut SyncServiceClient<AuthChannel>, job_id: &str, format: Format) -> Result<pb::SyncJob, ClientError> {
-    let mut stream = client.watch_sync(pb::WatchSyncRequest { id: job_id.to_owned() }).await?.into_inner();
+async fn follow(
+    client: &mut SyncServiceClient<AuthChannel>,
+    job_id: &str,
+    format: Format,
+) -> Result<pb::SyncJob, ClientError> {
+    let mut stream = client
+        .watch_sync(pb::WatchSyncRequest { id: job_id.to_owned() })
+        .await?
+        .into_inner();
     let bar = (format == Format::Table && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new(0);
         bar.set_style(
@@ -64,7 +80,10 @@ async fn follow(client: &mut SyncServiceClient<AuthChannel>, job_id: &str, forma
             let stats = job.stats.unwrap_or_default();
             bar.set_length(job.total_estimate.max(stats.fetched));
             bar.set_position(stats.fetched);
-            bar.set_message(format!("created {} updated {} unchanged {} failed {}", stats.created, stats.updated, stats.unchanged, stats.failed));
+            bar.set_message(format!(
+                "created {} updated {} unchanged {} failed {}",
+                stats.created, stats.updated, stats.unchanged, stats.failed
+            ));
         }
         last = Some(job);
     }
@@ -86,24 +105,56 @@ fn ask(question: &str) -> bool {
 pub async fn run(command: SyncCommand, target: &Target, format: Format) -> Result<(), ClientError> {
     let mut client = SyncServiceClient::new(target.connect().await?);
     match command {
-        SyncCommand::Run { mapping_id, full, wait, yes } => {
-            let request = pb::RunSyncRequest { mapping_id: mapping_id.clone(), full, confirm: yes };
+        SyncCommand::Run {
+            mapping_id,
+            full,
+            wait,
+            yes,
+        } => {
+            let request = pb::RunSyncRequest {
+                mapping_id: mapping_id.clone(),
+                full,
+                confirm: yes,
+            };
             let job = match client.run_sync(request.clone()).await {
                 Ok(job) => job.into_inner(),
-                Err(status) if status.code() == tonic::Code::FailedPrecondition && status.message().contains("--yes") => {
+                Err(status)
+                    if status.code() == tonic::Code::FailedPrecondition && status.message().contains("--yes") =>
+                {
                     if !ask(&format!("{}. Go ahead?", status.message())) {
                         return Err(ClientError::Rpc(status));
                     }
-                    client.run_sync(pb::RunSyncRequest { confirm: true, ..request }).await?.into_inner()
+                    client
+                        .run_sync(pb::RunSyncRequest {
+                            confirm: true,
+                            ..request
+                        })
+                        .await?
+                        .into_inner()
                 }
                 Err(status) => return Err(status.into()),
             };
-            let job = if wait { follow(&mut client, &job.id, format).await? } else { job };
+            let job = if wait {
+                follow(&mut client, &job.id, format).await?
+            } else {
+                job
+            };
             output::print(format, &views::sync_job(&job), &[]);
         }
         SyncCommand::List { mapping, limit } => {
-            let jobs = client.list_syncs(pb::ListSyncsRequest { mapping_id: mapping.unwrap_or_default(), limit }).await?.into_inner().jobs;
-            output::print(format, &serde_json::Value::Array(jobs.iter().map(views::sync_job).collect()), COLUMNS);
+            let jobs = client
+                .list_syncs(pb::ListSyncsRequest {
+                    mapping_id: mapping.unwrap_or_default(),
+                    limit,
+                })
+                .await?
+                .into_inner()
+                .jobs;
+            output::print(
+                format,
+                &serde_json::Value::Array(jobs.iter().map(views::sync_job).collect()),
+                COLUMNS,
+            );
         }
         SyncCommand::Get { job_id } => {
             let job = client.get_sync(pb::GetSyncRequest { id: job_id }).await?.into_inner();
@@ -114,11 +165,18 @@ pub async fn run(command: SyncCommand, target: &Target, format: Format) -> Resul
             output::print(format, &views::sync_job(&job), &[]);
         }
         SyncCommand::Cancel { job_id } => {
-            let job = client.cancel_sync(pb::CancelSyncRequest { id: job_id }).await?.into_inner();
+            let job = client
+                .cancel_sync(pb::CancelSyncRequest { id: job_id })
+                .await?
+                .into_inner();
             output::print(format, &views::sync_job(&job), &[]);
         }
         SyncCommand::Errors { job_id } => {
-            let records = client.list_sync_errors(pb::ListSyncErrorsRequest { job_id }).await?.into_inner().records;
+            let records = client
+                .list_sync_errors(pb::ListSyncErrorsRequest { job_id })
+                .await?
+                .into_inner()
+                .records;
             let rows: Vec<serde_json::Value> = records
                 .iter()
                 .map(|r| {
@@ -131,7 +189,11 @@ pub async fn run(command: SyncCommand, target: &Target, format: Format) -> Resul
                     })
                 })
                 .collect();
-            output::print(format, &serde_json::Value::Array(rows), &["record_id", "state", "message"]);
+            output::print(
+                format,
+                &serde_json::Value::Array(rows),
+                &["record_id", "state", "message"],
+            );
         }
     }
     Ok(())

@@ -22,10 +22,10 @@ use crate::auth::AuthInterceptor;
 use crate::config::Config;
 use crate::connections::ConnectionRuntime;
 use crate::mappings::service::MappingRuntime;
-use crate::syncs::SyncRuntime;
 use crate::metrics::Metrics;
 use crate::pb;
 use crate::store::Store;
+use crate::syncs::SyncRuntime;
 use crate::webhooks::ssrf::AddressPolicy;
 
 /// Everything the service adapters share.
@@ -98,7 +98,10 @@ pub async fn serve(
             mappings::MappingApi::new(context.clone()),
             auth.clone(),
         ))
-        .add_service(SyncServiceServer::with_interceptor(syncs::SyncApi::new(context.clone()), auth.clone()))
+        .add_service(SyncServiceServer::with_interceptor(
+            syncs::SyncApi::new(context.clone()),
+            auth.clone(),
+        ))
         .add_service(WebhookServiceServer::with_interceptor(
             webhooks::WebhookApi::new(context.clone()),
             auth,

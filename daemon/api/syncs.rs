@@ -86,18 +86,34 @@ impl SyncService for SyncApi {
         let caller = Caller::of(&request)?.clone();
         caller.require(Action::Operate)?;
         let body = request.into_inner();
-        let job = self.context.syncs.start(&caller.org_id, &body.mapping_id, body.full, body.confirm, Trigger::Manual).await?;
+        let job = self
+            .context
+            .syncs
+            .start(
+                &caller.org_id,
+                &body.mapping_id,
+                body.full,
+                body.confirm,
+                Trigger::Manual,
+            )
+            .await?;
         Ok(Response::new(job_to_pb(&job)))
     }
 
     async fn get_sync(&self, request: Request<pb::GetSyncRequest>) -> Result<Response<pb::SyncJob>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Read)?;
-        let job = self.context.store.read(|rx| job_in_org(rx, &caller.org_id, &request.get_ref().id))?;
+        let job = self
+            .context
+            .store
+            .read(|rx| job_in_org(rx, &caller.org_id, &request.get_ref().id))?;
         Ok(Response::new(job_to_pb(&job)))
     }
 
-    async fn list_syncs(&self, request: Request<pb::ListSyncsRequest>) -> Result<Response<pb::ListSyncsResponse>, Status> {
+    async fn list_syncs(
+        &self,
+        request: Request<pb::ListSyncsRequest>,
+    ) -> Result<Response<pb::ListSyncsResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Read)?;
         let body = request.get_ref();
@@ -107,7 +123,12 @@ impl SyncService for SyncApi {
         };
         let mut jobs = self.context.store.read(|rx| {
             if body.mapping_id.is_empty() {
-                Ok::<_, Status>(rx.list::<SyncJobRecord>()?.into_iter().filter(|j| j.org_id == caller.org_id).collect::<Vec<_>>())
+                Ok::<_, Status>(
+                    rx.list::<SyncJobRecord>()?
+                        .into_iter()
+                        .filter(|j| j.org_id == caller.org_id)
+                        .collect::<Vec<_>>(),
+                )
             } else {
                 mapping_in_org(rx, &caller.org_id, &body.mapping_id)?;
                 Ok(jobs_of_mapping(rx, &body.mapping_id)?)
@@ -115,7 +136,9 @@ impl SyncService for SyncApi {
         })?;
         jobs.sort_by(|a, b| b.id.cmp(&a.id));
         jobs.truncate(limit);
-        Ok(Response::new(pb::ListSyncsResponse { jobs: jobs.iter().map(job_to_pb).collect() }))
+        Ok(Response::new(pb::ListSyncsResponse {
+            jobs: jobs.iter().map(job_to_pb).collect(),
+        }))
     }
 
     async fn cancel_sync(&self, request: Request<pb::CancelSyncRequest>) -> Result<Response<pb::SyncJob>, Status> {
@@ -155,7 +178,10 @@ impl SyncService for SyncApi {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn list_sync_errors(&self, request: Request<pb::ListSyncErrorsRequest>) -> Result<Response<pb::ListSyncErrorsResponse>, Status> {
+    async fn list_sync_errors(
+        &self,
+        request: Request<pb::ListSyncErrorsRequest>,
+    ) -> Result<Response<pb::ListSyncErrorsResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Read)?;
         let job_id = &request.get_ref().job_id;
@@ -167,7 +193,12 @@ impl SyncService for SyncApi {
                     out.push(pb::RecordOutcome {
                         source_id: outcome.record_id,
                         target_id: outcome.linked_id.unwrap_or_default(),
-                        state: if outcome.failed { pb::RecordState::Failed } else { pb::RecordState::Skipped }.into(),
+                        state: if outcome.failed {
+                            pb::RecordState::Failed
+                        } else {
+                            pb::RecordState::Skipped
+                        }
+                        .into(),
                         message: format!("{} ({})", outcome.message, outcome.flow.as_str()),
                     });
                 }

@@ -29,7 +29,11 @@ pub enum ConnectorError {
     #[error("{provider} rejected the access token even after a refresh")]
     Unauthorized { provider: Provider },
     #[error("{provider} answered HTTP {status}: {message}")]
-    Http { provider: Provider, status: u16, message: String },
+    Http {
+        provider: Provider,
+        status: u16,
+        message: String,
+    },
     #[error("{provider} rate limit still exceeded after {MAX_ATTEMPTS} attempts")]
     RateLimited { provider: Provider },
     #[error("{provider} unreachable: {reason}")]
@@ -50,7 +54,10 @@ pub struct Answer {
 impl Answer {
     /// The body as JSON.
     pub fn json(&self, provider: Provider) -> Result<serde_json::Value, ConnectorError> {
-        serde_json::from_slice(&self.body).map_err(|e| ConnectorError::Decode { provider, reason: e.to_string() })
+        serde_json::from_slice(&self.body).map_err(|e| ConnectorError::Decode {
+            provider,
+            reason: e.to_string(),
+        })
     }
 
     /// Fails with the provider's message unless the status is 2xx.
@@ -58,7 +65,11 @@ impl Answer {
         if self.status.is_success() {
             Ok(self)
         } else {
-            Err(ConnectorError::Http { provider, status: self.status.as_u16(), message: error_message(&self.body) })
+            Err(ConnectorError::Http {
+                provider,
+                status: self.status.as_u16(),
+                message: error_message(&self.body),
+            })
         }
     }
 }
@@ -66,7 +77,9 @@ impl Answer {
 /// The provider's error message from a body, whichever shape it has.
 pub fn error_message(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else { return text.chars().take(300).collect() };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return text.chars().take(300).collect();
+    };
     let first = if value.is_array() { &value[0] } else { &value };
     for key in ["message", "error", "error_description", "errorCode"] {
         if let Some(message) = first.get(key).and_then(|m| m.as_str()) {
@@ -92,7 +105,11 @@ pub struct ApiClient {
 
 impl ApiClient {
     pub fn new(http: reqwest::Client, connection_id: &str, provider: Provider) -> ApiClient {
-        ApiClient { http, connection_id: connection_id.to_owned(), provider }
+        ApiClient {
+            http,
+            connection_id: connection_id.to_owned(),
+            provider,
+        }
     }
 
     fn actor(&self) -> Result<ActorRef<ConnectionMsg>, ConnectorError> {
@@ -139,7 +156,13 @@ impl ApiClient {
         let mut refreshed = false;
         for attempt in 0..MAX_ATTEMPTS {
             self.wait_gate().await;
-            let sent = build(&self.http, token.api_base_url.trim_end_matches('/'), token.token.expose()).send().await;
+            let sent = build(
+                &self.http,
+                token.api_base_url.trim_end_matches('/'),
+                token.token.expose(),
+            )
+            .send()
+            .await;
             let response = match sent {
                 Ok(response) => response,
                 Err(error) if attempt + 1 < MAX_ATTEMPTS => {
@@ -147,11 +170,19 @@ impl ApiClient {
                     tokio::time::sleep(backoff(attempt)).await;
                     continue;
                 }
-                Err(error) => return Err(ConnectorError::Transport { provider, reason: error.to_string() }),
+                Err(error) => {
+                    return Err(ConnectorError::Transport {
+                        provider,
+                        reason: error.to_string(),
+                    });
+                }
             };
             let status = response.status();
             let headers = response.headers().clone();
-            let body = response.bytes().await.map_err(|e| ConnectorError::Transport { provider, reason: e.to_string() })?;
+            let body = response.bytes().await.map_err(|e| ConnectorError::Transport {
+                provider,
+                reason: e.to_string(),
+            })?;
             if let Some(wait) = proactive_wait(provider, &headers) {
                 self.close_gate_for(wait);
             }
@@ -215,7 +246,8 @@ fn proactive_wait(provider: Provider, headers: &HeaderMap) -> Option<Duration> {
     if provider != Provider::Hubspot && provider != Provider::Pipedrive {
         return None;
     }
-    let remaining = header_number(headers, "x-hubspot-ratelimit-remaining").or_else(|| header_number(headers, "x-ratelimit-remaining"))?;
+    let remaining = header_number(headers, "x-hubspot-ratelimit-remaining")
+        .or_else(|| header_number(headers, "x-ratelimit-remaining"))?;
     if remaining > 0 {
         return None;
     }
@@ -253,20 +285,50 @@ mod tests {
     #[test]
     fn rate_limit_answers_are_recognised() {
         let retry = headers(&[("retry-after", "3")]);
-        assert!(matches!(classify(Provider::Pipedrive, StatusCode::TOO_MANY_REQUESTS, &retry, b""), Outcome::RateLimited(Some(d)) if d == Duration::from_secs(3)));
-        let hubspot = headers(&[("x-hubspot-ratelimit-interval-milliseconds", "10000"), ("x-hubspot-ratelimit-remaining", "0")]);
-        assert!(matches!(classify(Provider::Hubspot, StatusCode::TOO_MANY_REQUESTS, &hubspot, b""), Outcome::RateLimited(Some(d)) if d == Duration::from_secs(10)));
-        assert_eq!(proactive_wait(Provider::Hubspot, &hubspot), Some(Duration::from_secs(10)));
+        assert!(
+            matches!(classify(Provider::Pipedrive, StatusCode::TOO_MANY_REQUESTS, &retry, b""), Outcome::RateLimited(Some(d)) if d == Duration::from_secs(3))
+        );
+        let hubspot = headers(&[
+            ("x-hubspot-ratelimit-interval-milliseconds", "10000"),
+            ("x-hubspot-ratelimit-remaining", "0"),
+        ]);
+        assert!(
+            matches!(classify(Provider::Hubspot, StatusCode::TOO_MANY_REQUESTS, &hubspot, b""), Outcome::RateLimited(Some(d)) if d == Duration::from_secs(10))
+        );
+        assert_eq!(
+            proactive_wait(Provider::Hubspot, &hubspot),
+            Some(Duration::from_secs(10))
+        );
         let salesforce = br#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#;
-        assert!(matches!(classify(Provider::Salesforce, StatusCode::FORBIDDEN, &HeaderMap::new(), salesforce), Outcome::RateLimited(None)));
-        assert!(matches!(classify(Provider::Salesforce, StatusCode::FORBIDDEN, &HeaderMap::new(), b"[]"), Outcome::Done));
-        assert!(matches!(classify(Provider::Jobber, StatusCode::UNAUTHORIZED, &HeaderMap::new(), b""), Outcome::Unauthorized));
+        assert!(matches!(
+            classify(
+                Provider::Salesforce,
+                StatusCode::FORBIDDEN,
+                &HeaderMap::new(),
+                salesforce
+            ),
+            Outcome::RateLimited(None)
+        ));
+        assert!(matches!(
+            classify(Provider::Salesforce, StatusCode::FORBIDDEN, &HeaderMap::new(), b"[]"),
+            Outcome::Done
+        ));
+        assert!(matches!(
+            classify(Provider::Jobber, StatusCode::UNAUTHORIZED, &HeaderMap::new(), b""),
+            Outcome::Unauthorized
+        ));
     }
 
     #[test]
     fn error_messages_are_read_from_each_shape() {
-        assert_eq!(error_message(br#"[{"message":"Session expired","errorCode":"INVALID_SESSION_ID"}]"#), "Session expired");
-        assert_eq!(error_message(br#"{"success":false,"error":"Person not found"}"#), "Person not found");
+        assert_eq!(
+            error_message(br#"[{"message":"Session expired","errorCode":"INVALID_SESSION_ID"}]"#),
+            "Session expired"
+        );
+        assert_eq!(
+            error_message(br#"{"success":false,"error":"Person not found"}"#),
+            "Person not found"
+        );
         assert_eq!(error_message(b"plain"), "plain");
     }
 }

@@ -20,7 +20,11 @@ pub struct Hubspot {
 }
 
 fn modified_property(object: &str) -> &'static str {
-    if object == "contacts" { "lastmodifieddate" } else { "hs_lastmodifieddate" }
+    if object == "contacts" {
+        "lastmodifieddate"
+    } else {
+        "hs_lastmodifieddate"
+    }
 }
 
 /// Search cursor: `<window start ms>:<offset>`; the window moves forward before the cap.
@@ -28,7 +32,10 @@ fn parse_cursor(cursor: Option<&str>, since: Option<jiff::Timestamp>) -> (Option
     let Some((window, offset)) = cursor.and_then(|c| c.split_once(':')) else {
         return (since.map(|s| s.as_millisecond()), 0);
     };
-    (window.parse().ok().filter(|w: &i64| *w >= 0), offset.parse().unwrap_or(0))
+    (
+        window.parse().ok().filter(|w: &i64| *w >= 0),
+        offset.parse().unwrap_or(0),
+    )
 }
 
 impl Hubspot {
@@ -38,8 +45,13 @@ impl Hubspot {
 
     pub async fn fields(&self, object: &str) -> Result<Vec<FieldInfo>, ConnectorError> {
         let path = format!("/crm/v3/properties/{object}");
-        let body = self.api.json(|http, base, token| http.get(format!("{base}{path}")).bearer_auth(token)).await?;
-        let results = body["results"].as_array().ok_or_else(|| decode("properties without results"))?;
+        let body = self
+            .api
+            .json(|http, base, token| http.get(format!("{base}{path}")).bearer_auth(token))
+            .await?;
+        let results = body["results"]
+            .as_array()
+            .ok_or_else(|| decode("properties without results"))?;
         Ok(results
             .iter()
             .filter(|p| p["hidden"] != true)
@@ -65,13 +77,17 @@ impl Hubspot {
             "limit": limit,
         });
         if let Some(window) = window {
-            body["filterGroups"] = json!([{ "filters": [{ "propertyName": modified, "operator": "GTE", "value": window.to_string() }] }]);
+            body["filterGroups"] =
+                json!([{ "filters": [{ "propertyName": modified, "operator": "GTE", "value": window.to_string() }] }]);
         }
         if offset > 0 {
             body["after"] = offset.to_string().into();
         }
         let path = format!("/crm/v3/objects/{}/search", query.object);
-        let answer = self.api.json(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body)).await?;
+        let answer = self
+            .api
+            .json(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body))
+            .await?;
         let records = records(&answer)?;
         let has_more = answer["paging"]["next"]["after"].is_string();
         let next = match records.last() {
@@ -80,13 +96,24 @@ impl Hubspot {
             Some(last) if offset + 2 * limit > SEARCH_CAP => Some(format!("{}:0", last.modified_at.as_millisecond())),
             _ => Some(format!("{}:{}", window.unwrap_or(-1), offset + records.len())),
         };
-        Ok(Page { records, next, total: answer["total"].as_u64() })
+        Ok(Page {
+            records,
+            next,
+            total: answer["total"].as_u64(),
+        })
     }
 
     pub async fn get(&self, object: &str, id: &str, fields: &[String]) -> Result<Option<RemoteRecord>, ConnectorError> {
         let props = properties(fields, modified_property(object)).join(",");
         let path = format!("/crm/v3/objects/{object}/{id}");
-        let answer = self.api.send(|http, base, token| http.get(format!("{base}{path}")).query(&[("properties", &props)]).bearer_auth(token)).await?;
+        let answer = self
+            .api
+            .send(|http, base, token| {
+                http.get(format!("{base}{path}"))
+                    .query(&[("properties", &props)])
+                    .bearer_auth(token)
+            })
+            .await?;
         if answer.status == http::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -94,14 +121,23 @@ impl Hubspot {
         record(&body).map(Some)
     }
 
-    pub async fn search(&self, object: &str, field: &str, value: &str, fields: &[String]) -> Result<Vec<RemoteRecord>, ConnectorError> {
+    pub async fn search(
+        &self,
+        object: &str,
+        field: &str,
+        value: &str,
+        fields: &[String],
+    ) -> Result<Vec<RemoteRecord>, ConnectorError> {
         let body = json!({
             "filterGroups": [{ "filters": [{ "propertyName": field, "operator": "EQ", "value": value }] }],
             "properties": properties(fields, modified_property(object)),
             "limit": 10,
         });
         let path = format!("/crm/v3/objects/{object}/search");
-        let answer = self.api.json(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body)).await?;
+        let answer = self
+            .api
+            .json(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body))
+            .await?;
         records(&answer)
     }
 
@@ -110,7 +146,10 @@ impl Hubspot {
             "inputs": inputs.iter().enumerate().map(|(i, fields)| json!({ "properties": fields, "objectWriteTraceId": i.to_string() })).collect::<Vec<_>>()
         });
         let path = format!("/crm/v3/objects/{object}/batch/create");
-        let answer = self.api.send(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body)).await?;
+        let answer = self
+            .api
+            .send(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body))
+            .await?;
         if !(answer.status.is_success()) {
             let message = error_message(&answer.body);
             return Ok(inputs.iter().map(|_| Err(message.clone())).collect());
@@ -120,17 +159,28 @@ impl Hubspot {
         let mut failed: Vec<Option<String>> = vec![None; inputs.len()];
         for error in body["errors"].as_array().into_iter().flatten() {
             for trace in error["context"]["objectWriteTraceId"].as_array().into_iter().flatten() {
-                if let Some(index) = trace.as_str().and_then(|t| t.parse::<usize>().ok()).filter(|i| *i < inputs.len()) {
+                if let Some(index) = trace
+                    .as_str()
+                    .and_then(|t| t.parse::<usize>().ok())
+                    .filter(|i| *i < inputs.len())
+                {
                     failed[index] = Some(error["message"].as_str().unwrap_or("rejected").to_owned());
                 }
             }
         }
-        let mut created = body["results"].as_array().into_iter().flatten().filter_map(|r| r["id"].as_str());
+        let mut created = body["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["id"].as_str());
         Ok(failed
             .into_iter()
             .map(|failure| match failure {
                 Some(message) => Err(message),
-                None => created.next().map(str::to_owned).ok_or_else(|| "HubSpot returned no result for this input".to_owned()),
+                None => created
+                    .next()
+                    .map(str::to_owned)
+                    .ok_or_else(|| "HubSpot returned no result for this input".to_owned()),
             })
             .collect())
     }
@@ -140,7 +190,10 @@ impl Hubspot {
             "inputs": inputs.iter().map(|(id, fields)| json!({ "id": id, "properties": fields })).collect::<Vec<_>>()
         });
         let path = format!("/crm/v3/objects/{object}/batch/update");
-        let answer = self.api.send(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body)).await?;
+        let answer = self
+            .api
+            .send(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body))
+            .await?;
         if !answer.status.is_success() {
             let message = error_message(&answer.body);
             return Ok(inputs.iter().map(|_| Err(message.clone())).collect());
@@ -148,8 +201,16 @@ impl Hubspot {
         let body = answer.json(self.provider())?;
         let mut failures = std::collections::HashMap::new();
         for error in body["errors"].as_array().into_iter().flatten() {
-            for id in error["context"]["ids"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-                failures.insert(id.to_owned(), error["message"].as_str().unwrap_or("rejected").to_owned());
+            for id in error["context"]["ids"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                failures.insert(
+                    id.to_owned(),
+                    error["message"].as_str().unwrap_or("rejected").to_owned(),
+                );
             }
         }
         Ok(inputs
@@ -163,7 +224,10 @@ impl Hubspot {
 }
 
 fn decode(reason: &str) -> ConnectorError {
-    ConnectorError::Decode { provider: Provider::Hubspot, reason: reason.to_owned() }
+    ConnectorError::Decode {
+        provider: Provider::Hubspot,
+        reason: reason.to_owned(),
+    }
 }
 
 fn properties(fields: &[String], modified: &str) -> Vec<String> {
@@ -177,17 +241,37 @@ fn properties(fields: &[String], modified: &str) -> Vec<String> {
 }
 
 fn records(body: &Value) -> Result<Vec<RemoteRecord>, ConnectorError> {
-    body["results"].as_array().ok_or_else(|| decode("no results"))?.iter().map(record).collect()
+    body["results"]
+        .as_array()
+        .ok_or_else(|| decode("no results"))?
+        .iter()
+        .map(record)
+        .collect()
 }
 
 fn record(value: &Value) -> Result<RemoteRecord, ConnectorError> {
-    let id = value["id"].as_str().ok_or_else(|| decode("record without id"))?.to_owned();
-    let modified_at = value["updatedAt"].as_str().and_then(parse_time).ok_or_else(|| decode("record without updatedAt"))?;
+    let id = value["id"]
+        .as_str()
+        .ok_or_else(|| decode("record without id"))?
+        .to_owned();
+    let modified_at = value["updatedAt"]
+        .as_str()
+        .and_then(parse_time)
+        .ok_or_else(|| decode("record without updatedAt"))?;
     let fields = value["properties"]
         .as_object()
-        .map(|props| props.iter().filter_map(|(k, v)| scalar_text(v).map(|t| (k.clone(), t))).collect())
+        .map(|props| {
+            props
+                .iter()
+                .filter_map(|(k, v)| scalar_text(v).map(|t| (k.clone(), t)))
+                .collect()
+        })
         .unwrap_or_default();
-    Ok(RemoteRecord { id, modified_at, fields })
+    Ok(RemoteRecord {
+        id,
+        modified_at,
+        fields,
+    })
 }
 
 #[cfg(test)]

@@ -35,27 +35,55 @@ const CLIENT_SELECTION: &str = "id firstName lastName companyName title isCompan
     emails { id address primary } phones { id number primary } \
     billingAddress { street1 street2 city province postalCode country }";
 const JOB_SELECTION: &str = "id jobNumber title jobStatus total startAt endAt createdAt updatedAt client { id }";
-const PROPERTY_SELECTION: &str = "id street1 street2 city province postalCode country createdAt updatedAt client { id }";
+const PROPERTY_SELECTION: &str =
+    "id street1 street2 city province postalCode country createdAt updatedAt client { id }";
 
 /// Flattened names of the billing address.
 const ADDRESS_PARTS: [&str; 6] = ["street1", "street2", "city", "province", "postalCode", "country"];
 
 fn schema(object: &str) -> Result<ObjectSchema, ConnectorError> {
     match object {
-        "clients" => Ok(ObjectSchema { node_type: "Client", input_type: "ClientCreateInput", connection: "clients", single: "client", selection: CLIENT_SELECTION }),
-        "jobs" => Ok(ObjectSchema { node_type: "Job", input_type: "JobCreateAttributes", connection: "jobs", single: "job", selection: JOB_SELECTION }),
-        "properties" => Ok(ObjectSchema { node_type: "Property", input_type: "PropertyAttributes", connection: "properties", single: "property", selection: PROPERTY_SELECTION }),
-        other => Err(ConnectorError::UnknownObject { provider: Provider::Jobber, object: other.to_owned() }),
+        "clients" => Ok(ObjectSchema {
+            node_type: "Client",
+            input_type: "ClientCreateInput",
+            connection: "clients",
+            single: "client",
+            selection: CLIENT_SELECTION,
+        }),
+        "jobs" => Ok(ObjectSchema {
+            node_type: "Job",
+            input_type: "JobCreateAttributes",
+            connection: "jobs",
+            single: "job",
+            selection: JOB_SELECTION,
+        }),
+        "properties" => Ok(ObjectSchema {
+            node_type: "Property",
+            input_type: "PropertyAttributes",
+            connection: "properties",
+            single: "property",
+            selection: PROPERTY_SELECTION,
+        }),
+        other => Err(ConnectorError::UnknownObject {
+            provider: Provider::Jobber,
+            object: other.to_owned(),
+        }),
     }
 }
 
 fn decode(reason: impl Into<String>) -> ConnectorError {
-    ConnectorError::Decode { provider: Provider::Jobber, reason: reason.into() }
+    ConnectorError::Decode {
+        provider: Provider::Jobber,
+        reason: reason.into(),
+    }
 }
 
 /// How long to wait before a throttled query's cost is available again.
 fn throttle_wait(body: &Value) -> Option<Duration> {
-    let throttled = body["errors"].as_array()?.iter().any(|e| e["extensions"]["code"] == "THROTTLED");
+    let throttled = body["errors"]
+        .as_array()?
+        .iter()
+        .any(|e| e["extensions"]["code"] == "THROTTLED");
     if !throttled {
         return None;
     }
@@ -64,7 +92,9 @@ fn throttle_wait(body: &Value) -> Option<Duration> {
     let status = &cost["throttleStatus"];
     let available = status["currentlyAvailable"].as_f64().unwrap_or(0.0);
     let restore = status["restoreRate"].as_f64().filter(|r| *r > 0.0).unwrap_or(500.0);
-    Some(Duration::from_secs_f64(((requested - available) / restore).clamp(0.1, 60.0)))
+    Some(Duration::from_secs_f64(
+        ((requested - available) / restore).clamp(0.1, 60.0),
+    ))
 }
 
 impl Jobber {
@@ -75,21 +105,33 @@ impl Jobber {
             let answer = self
                 .api
                 .json(|http, base, token| {
-                    http.post(format!("{base}/graphql")).bearer_auth(token).header("X-JOBBER-GRAPHQL-VERSION", JOBBER_GRAPHQL_VERSION).json(&body)
+                    http.post(format!("{base}/graphql"))
+                        .bearer_auth(token)
+                        .header("X-JOBBER-GRAPHQL-VERSION", JOBBER_GRAPHQL_VERSION)
+                        .json(&body)
                 })
                 .await?;
             if let Some(wait) = throttle_wait(&answer) {
-                tracing::info!(wait_ms = wait.as_millis() as u64, "Jobber throttled the query; waiting for its cost to restore");
+                tracing::info!(
+                    wait_ms = wait.as_millis() as u64,
+                    "Jobber throttled the query; waiting for its cost to restore"
+                );
                 self.api.slow_down(wait);
                 continue;
             }
             if let Some(errors) = answer["errors"].as_array().filter(|e| !e.is_empty()) {
                 let messages: Vec<&str> = errors.iter().filter_map(|e| e["message"].as_str()).collect();
-                return Err(ConnectorError::Http { provider: Provider::Jobber, status: 200, message: messages.join("; ") });
+                return Err(ConnectorError::Http {
+                    provider: Provider::Jobber,
+                    status: 200,
+                    message: messages.join("; "),
+                });
             }
             return Ok(answer["data"].clone());
         }
-        Err(ConnectorError::RateLimited { provider: Provider::Jobber })
+        Err(ConnectorError::RateLimited {
+            provider: Provider::Jobber,
+        })
     }
 
     pub async fn fields(&self, object: &str) -> Result<Vec<FieldInfo>, ConnectorError> {
@@ -108,7 +150,11 @@ impl Jobber {
         for field in output["__type"]["fields"].as_array().into_iter().flatten() {
             let Some(name) = field["name"].as_str() else { continue };
             let kind = &field["type"];
-            let leaf = if kind["kind"] == "NON_NULL" { &kind["ofType"] } else { kind };
+            let leaf = if kind["kind"] == "NON_NULL" {
+                &kind["ofType"]
+            } else {
+                kind
+            };
             if leaf["kind"] != "SCALAR" && leaf["kind"] != "ENUM" {
                 continue;
             }
@@ -123,15 +169,33 @@ impl Jobber {
         }
         if object == "clients" {
             for (name, label) in [("email", "Primary email"), ("phone", "Primary phone")] {
-                fields.push(FieldInfo { name: name.into(), label: label.into(), kind: "String".into(), required: false, read_only: false });
+                fields.push(FieldInfo {
+                    name: name.into(),
+                    label: label.into(),
+                    kind: "String".into(),
+                    required: false,
+                    read_only: false,
+                });
             }
             for part in ADDRESS_PARTS {
                 let name = format!("billingAddress.{part}");
-                fields.push(FieldInfo { label: name.clone(), name, kind: "String".into(), required: false, read_only: false });
+                fields.push(FieldInfo {
+                    label: name.clone(),
+                    name,
+                    kind: "String".into(),
+                    required: false,
+                    read_only: false,
+                });
             }
         }
         if object != "clients" {
-            fields.push(FieldInfo { name: "clientId".into(), label: "Client".into(), kind: "EncodedId".into(), required: false, read_only: object == "jobs" });
+            fields.push(FieldInfo {
+                name: "clientId".into(),
+                label: "Client".into(),
+                kind: "EncodedId".into(),
+                required: false,
+                read_only: object == "jobs",
+            });
         }
         Ok(fields)
     }
@@ -139,7 +203,11 @@ impl Jobber {
     pub async fn list_changed(&self, query: &ListQuery<'_>) -> Result<Page, ConnectorError> {
         let schema = schema(query.object)?;
         let filtered_by_provider = query.object == "clients";
-        let (filter_arg, filter_param) = if filtered_by_provider { ("filter: $filter, ", "$filter: ClientFilterAttributes, ") } else { ("", "") };
+        let (filter_arg, filter_param) = if filtered_by_provider {
+            ("filter: $filter, ", "$filter: ClientFilterAttributes, ")
+        } else {
+            ("", "")
+        };
         let text = format!(
             "query List({filter_param}$first: Int, $after: String) {{ {c}({filter_arg}first: $first, after: $after) {{ nodes {{ {s} }} pageInfo {{ endCursor hasNextPage }} totalCount }} }}",
             c = schema.connection,
@@ -151,17 +219,31 @@ impl Jobber {
         }
         let data = self.graphql(&text, variables).await?;
         let connection = &data[schema.connection];
-        let mut records = connection["nodes"].as_array().ok_or_else(|| decode("connection without nodes"))?.iter().map(record).collect::<Result<Vec<_>, _>>()?;
+        let mut records = connection["nodes"]
+            .as_array()
+            .ok_or_else(|| decode("connection without nodes"))?
+            .iter()
+            .map(record)
+            .collect::<Result<Vec<_>, _>>()?;
         if let (false, Some(since)) = (filtered_by_provider, query.since) {
             records.retain(|r| r.modified_at >= since);
         }
-        let next = (connection["pageInfo"]["hasNextPage"] == true).then(|| connection["pageInfo"]["endCursor"].as_str().map(str::to_owned)).flatten();
-        Ok(Page { records, next, total: connection["totalCount"].as_u64() })
+        let next = (connection["pageInfo"]["hasNextPage"] == true)
+            .then(|| connection["pageInfo"]["endCursor"].as_str().map(str::to_owned))
+            .flatten();
+        Ok(Page {
+            records,
+            next,
+            total: connection["totalCount"].as_u64(),
+        })
     }
 
     async fn node(&self, object: &str, id: &str) -> Result<Option<Value>, ConnectorError> {
         let schema = schema(object)?;
-        let text = format!("query One($id: EncodedId!) {{ {}(id: $id) {{ {} }} }}", schema.single, schema.selection);
+        let text = format!(
+            "query One($id: EncodedId!) {{ {}(id: $id) {{ {} }} }}",
+            schema.single, schema.selection
+        );
         let data = self.graphql(&text, json!({ "id": id })).await?;
         Ok(Some(data[schema.single].clone()).filter(|n| !n.is_null()))
     }
@@ -173,13 +255,28 @@ impl Jobber {
     pub async fn search(&self, object: &str, field: &str, value: &str) -> Result<Vec<RemoteRecord>, ConnectorError> {
         let schema = schema(object)?;
         if object != "clients" {
-            return Err(ConnectorError::Http { provider: Provider::Jobber, status: 400, message: format!("{} cannot be searched", schema.connection) });
+            return Err(ConnectorError::Http {
+                provider: Provider::Jobber,
+                status: 400,
+                message: format!("{} cannot be searched", schema.connection),
+            });
         }
-        let text = format!("query Search($searchTerm: String, $first: Int) {{ clients(searchTerm: $searchTerm, first: $first) {{ nodes {{ {} }} }} }}", schema.selection);
+        let text = format!(
+            "query Search($searchTerm: String, $first: Int) {{ clients(searchTerm: $searchTerm, first: $first) {{ nodes {{ {} }} }} }}",
+            schema.selection
+        );
         let data = self.graphql(&text, json!({ "searchTerm": value, "first": 20 })).await?;
-        let records = data["clients"]["nodes"].as_array().into_iter().flatten().map(record).collect::<Result<Vec<_>, _>>()?;
+        let records = data["clients"]["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(record)
+            .collect::<Result<Vec<_>, _>>()?;
         let wanted = value.trim().to_lowercase();
-        Ok(records.into_iter().filter(|r| r.fields.get(field).is_some_and(|v| v.trim().to_lowercase() == wanted)).collect())
+        Ok(records
+            .into_iter()
+            .filter(|r| r.fields.get(field).is_some_and(|v| v.trim().to_lowercase() == wanted))
+            .collect())
     }
 
     pub async fn create(&self, object: &str, inputs: &[Fields]) -> Result<Vec<WriteResult>, ConnectorError> {
@@ -201,7 +298,12 @@ impl Jobber {
                     json!({ "clientId": fields.get("clientId"), "input": plain_input(fields) }),
                     "propertyCreate",
                 ),
-                other => return Err(ConnectorError::UnknownObject { provider: Provider::Jobber, object: other.to_owned() }),
+                other => {
+                    return Err(ConnectorError::UnknownObject {
+                        provider: Provider::Jobber,
+                        object: other.to_owned(),
+                    });
+                }
             };
             let data = self.graphql(text, variables).await?;
             results.push(payload_result(&data[payload]));
@@ -232,7 +334,12 @@ impl Jobber {
                     json!({ "propertyId": id, "input": plain_input(fields) }),
                     "propertyEdit",
                 ),
-                other => return Err(ConnectorError::UnknownObject { provider: Provider::Jobber, object: other.to_owned() }),
+                other => {
+                    return Err(ConnectorError::UnknownObject {
+                        provider: Provider::Jobber,
+                        object: other.to_owned(),
+                    });
+                }
             };
             let data = self.graphql(text, variables).await?;
             results.push(payload_result(&data[payload]).map(|_| id.clone()));
@@ -243,12 +350,22 @@ impl Jobber {
 
 /// The created/edited node's id, or the `userErrors`.
 fn payload_result(payload: &Value) -> WriteResult {
-    let errors: Vec<&str> = payload["userErrors"].as_array().into_iter().flatten().filter_map(|e| e["message"].as_str()).collect();
+    let errors: Vec<&str> = payload["userErrors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
     if !errors.is_empty() {
         return Err(errors.join("; "));
     }
-    let node = ["client", "job", "property"].iter().map(|k| &payload[*k]).find(|n| !n.is_null());
-    node.and_then(|n| n["id"].as_str()).map(str::to_owned).ok_or_else(|| "Jobber returned no record".to_owned())
+    let node = ["client", "job", "property"]
+        .iter()
+        .map(|k| &payload[*k])
+        .find(|n| !n.is_null());
+    node.and_then(|n| n["id"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| "Jobber returned no record".to_owned())
 }
 
 /// Fields (except `clientId`) as a GraphQL input object.
@@ -256,7 +373,16 @@ fn plain_input(fields: &Fields) -> Value {
     let map: Map<String, Value> = fields
         .iter()
         .filter(|(k, _)| k.as_str() != "clientId")
-        .map(|(k, v)| (k.clone(), if v.is_empty() { Value::Null } else { Value::String(v.clone()) }))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                if v.is_empty() {
+                    Value::Null
+                } else {
+                    Value::String(v.clone())
+                },
+            )
+        })
         .collect();
     Value::Object(map)
 }
@@ -266,7 +392,11 @@ fn client_input(fields: &Fields, current: Option<&Value>) -> Value {
     let mut input = Map::new();
     let mut address = Map::new();
     for (name, value) in fields {
-        let text = if value.is_empty() { Value::Null } else { Value::String(value.clone()) };
+        let text = if value.is_empty() {
+            Value::Null
+        } else {
+            Value::String(value.clone())
+        };
         match name.as_str() {
             "email" | "phone" => {}
             "isCompany" => {
@@ -286,16 +416,29 @@ fn client_input(fields: &Fields, current: Option<&Value>) -> Value {
         input.insert("billingAddress".into(), Value::Object(address));
     }
     for (flat, array, key) in [("email", "emails", "address"), ("phone", "phones", "number")] {
-        let Some(value) = fields.get(flat).filter(|v| !v.is_empty()) else { continue };
+        let Some(value) = fields.get(flat).filter(|v| !v.is_empty()) else {
+            continue;
+        };
         match current {
             None => {
-                input.insert(array.into(), json!([{ key: value, "primary": true, "description": "MAIN" }]));
+                input.insert(
+                    array.into(),
+                    json!([{ key: value, "primary": true, "description": "MAIN" }]),
+                );
             }
             Some(node) => {
-                let existing = node[array].as_array().and_then(|items| items.iter().find(|i| i["primary"] == true).or_else(|| items.first()));
+                let existing = node[array]
+                    .as_array()
+                    .and_then(|items| items.iter().find(|i| i["primary"] == true).or_else(|| items.first()));
                 match existing.and_then(|e| e["id"].as_str()) {
-                    Some(id) => input.insert(format!("{array}ToEdit"), json!([{ "id": id, key: value, "primary": true }])),
-                    None => input.insert(format!("{array}ToAdd"), json!([{ key: value, "primary": true, "description": "MAIN" }])),
+                    Some(id) => input.insert(
+                        format!("{array}ToEdit"),
+                        json!([{ "id": id, key: value, "primary": true }]),
+                    ),
+                    None => input.insert(
+                        format!("{array}ToAdd"),
+                        json!([{ key: value, "primary": true, "description": "MAIN" }]),
+                    ),
                 };
             }
         }
@@ -305,13 +448,25 @@ fn client_input(fields: &Fields, current: Option<&Value>) -> Value {
 
 fn record(node: &Value) -> Result<RemoteRecord, ConnectorError> {
     let map = node.as_object().ok_or_else(|| decode("node is not an object"))?;
-    let id = map.get("id").and_then(Value::as_str).ok_or_else(|| decode("node without id"))?.to_owned();
-    let modified_at = map.get("updatedAt").and_then(Value::as_str).and_then(parse_time).ok_or_else(|| decode("node without updatedAt"))?;
+    let id = map
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| decode("node without id"))?
+        .to_owned();
+    let modified_at = map
+        .get("updatedAt")
+        .and_then(Value::as_str)
+        .and_then(parse_time)
+        .ok_or_else(|| decode("node without updatedAt"))?;
     let mut fields = Fields::new();
     for (key, value) in map {
         match (key.as_str(), value) {
             ("emails", Value::Array(items)) | ("phones", Value::Array(items)) => {
-                let (flat, inner) = if key == "emails" { ("email", "address") } else { ("phone", "number") };
+                let (flat, inner) = if key == "emails" {
+                    ("email", "address")
+                } else {
+                    ("phone", "number")
+                };
                 let primary = items.iter().find(|i| i["primary"] == true).or_else(|| items.first());
                 if let Some(text) = primary.and_then(|i| i[inner].as_str()) {
                     fields.insert(flat.to_owned(), text.to_owned());
@@ -336,7 +491,11 @@ fn record(node: &Value) -> Result<RemoteRecord, ConnectorError> {
             }
         }
     }
-    Ok(RemoteRecord { id, modified_at, fields })
+    Ok(RemoteRecord {
+        id,
+        modified_at,
+        fields,
+    })
 }
 
 #[cfg(test)]
@@ -374,6 +533,9 @@ mod tests {
         });
         assert_eq!(throttle_wait(&body), Some(Duration::from_secs(2)));
         assert_eq!(throttle_wait(&json!({"data": {}})), None);
-        assert_eq!(payload_result(&json!({"client": null, "userErrors": [{"message": "Email address is invalid"}]})), Err("Email address is invalid".into()));
+        assert_eq!(
+            payload_result(&json!({"client": null, "userErrors": [{"message": "Email address is invalid"}]})),
+            Err("Email address is invalid".into())
+        );
     }
 }

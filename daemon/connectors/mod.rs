@@ -72,7 +72,9 @@ pub fn parse_time(text: &str) -> Option<jiff::Timestamp> {
     if text.len() > 5 && (text.ends_with("+0000") || text.ends_with("-0000")) {
         return format!("{}Z", &text[..text.len() - 5]).parse().ok();
     }
-    text.parse::<i64>().ok().and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+    text.parse::<i64>()
+        .ok()
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
 }
 
 /// JSON scalar as field text; `None` for null, arrays and objects.
@@ -148,7 +150,13 @@ impl Connector {
     }
 
     /// Records whose `field` equals `value` (case-insensitively for emails).
-    pub async fn search(&self, object: &str, field: &str, value: &str, fields: &[String]) -> Result<Vec<RemoteRecord>, ConnectorError> {
+    pub async fn search(
+        &self,
+        object: &str,
+        field: &str,
+        value: &str,
+        fields: &[String],
+    ) -> Result<Vec<RemoteRecord>, ConnectorError> {
         match self {
             Connector::Hubspot(c) => c.search(object, field, value, fields).await,
             Connector::Jobber(c) => c.search(object, field, value).await,

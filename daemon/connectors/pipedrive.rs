@@ -15,7 +15,10 @@ pub struct Pipedrive {
 }
 
 fn decode(reason: impl Into<String>) -> ConnectorError {
-    ConnectorError::Decode { provider: Provider::Pipedrive, reason: reason.into() }
+    ConnectorError::Decode {
+        provider: Provider::Pipedrive,
+        reason: reason.into(),
+    }
 }
 
 /// The v1 fields endpoint of an object.
@@ -24,7 +27,10 @@ fn fields_path(object: &str) -> Result<&'static str, ConnectorError> {
         "persons" => Ok("/api/v1/personFields"),
         "organizations" => Ok("/api/v1/organizationFields"),
         "deals" => Ok("/api/v1/dealFields"),
-        other => Err(ConnectorError::UnknownObject { provider: Provider::Pipedrive, object: other.to_owned() }),
+        other => Err(ConnectorError::UnknownObject {
+            provider: Provider::Pipedrive,
+            object: other.to_owned(),
+        }),
     }
 }
 
@@ -42,13 +48,21 @@ impl Pipedrive {
         if body["success"] == true {
             Ok(body)
         } else {
-            Err(ConnectorError::Http { provider: self.provider(), status: 200, message: error_message(body.to_string().as_bytes()) })
+            Err(ConnectorError::Http {
+                provider: self.provider(),
+                status: 200,
+                message: error_message(body.to_string().as_bytes()),
+            })
         }
     }
 
     pub async fn fields(&self, object: &str) -> Result<Vec<FieldInfo>, ConnectorError> {
         let path = fields_path(object)?;
-        let body = self.envelope(self.api.json(|http, base, token| http.get(format!("{base}{path}")).bearer_auth(token)).await?)?;
+        let body = self.envelope(
+            self.api
+                .json(|http, base, token| http.get(format!("{base}{path}")).bearer_auth(token))
+                .await?,
+        )?;
         let fields = body["data"].as_array().ok_or_else(|| decode("fields without data"))?;
         Ok(fields
             .iter()
@@ -58,7 +72,8 @@ impl Pipedrive {
                     label: f["name"].as_str().unwrap_or_default().to_owned(),
                     kind: f["field_type"].as_str().unwrap_or("varchar").to_owned(),
                     required: f["mandatory_flag"] == true,
-                    read_only: f["edit_flag"] == false && matches!(f["key"].as_str(), Some("add_time" | "update_time" | "id")),
+                    read_only: f["edit_flag"] == false
+                        && matches!(f["key"].as_str(), Some("add_time" | "update_time" | "id")),
                 })
             })
             .collect())
@@ -78,17 +93,33 @@ impl Pipedrive {
             params.push(("cursor", cursor.to_owned()));
         }
         let path = format!("/api/v2/{}", query.object);
-        let body = self.envelope(self.api.json(|http, base, token| http.get(format!("{base}{path}")).query(&params).bearer_auth(token)).await?)?;
-        let records = body["data"].as_array().ok_or_else(|| decode("list without data"))?.iter().map(record).collect::<Result<Vec<_>, _>>()?;
+        let body = self.envelope(
+            self.api
+                .json(|http, base, token| http.get(format!("{base}{path}")).query(&params).bearer_auth(token))
+                .await?,
+        )?;
+        let records = body["data"]
+            .as_array()
+            .ok_or_else(|| decode("list without data"))?
+            .iter()
+            .map(record)
+            .collect::<Result<Vec<_>, _>>()?;
         let next = body["additional_data"]["next_cursor"].as_str().map(str::to_owned);
-        Ok(Page { records, next, total: None })
+        Ok(Page {
+            records,
+            next,
+            total: None,
+        })
     }
 
     pub async fn get(&self, object: &str, id: &str) -> Result<Option<RemoteRecord>, ConnectorError> {
         fields_path(object)?;
         let id = numeric_id(id)?;
         let path = format!("/api/v2/{object}/{id}");
-        let answer = self.api.send(|http, base, token| http.get(format!("{base}{path}")).bearer_auth(token)).await?;
+        let answer = self
+            .api
+            .send(|http, base, token| http.get(format!("{base}{path}")).bearer_auth(token))
+            .await?;
         if answer.status == http::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -99,12 +130,23 @@ impl Pipedrive {
     pub async fn search(&self, object: &str, field: &str, value: &str) -> Result<Vec<RemoteRecord>, ConnectorError> {
         fields_path(object)?;
         let path = format!("/api/v2/{object}/search");
-        let params = [("term", value.to_owned()), ("fields", field.to_owned()), ("exact_match", "true".to_owned())];
-        let body = self.envelope(self.api.json(|http, base, token| http.get(format!("{base}{path}")).query(&params).bearer_auth(token)).await?)?;
+        let params = [
+            ("term", value.to_owned()),
+            ("fields", field.to_owned()),
+            ("exact_match", "true".to_owned()),
+        ];
+        let body = self.envelope(
+            self.api
+                .json(|http, base, token| http.get(format!("{base}{path}")).query(&params).bearer_auth(token))
+                .await?,
+        )?;
         let items = body["data"]["items"].as_array().into_iter().flatten();
         let mut found = Vec::new();
         for item in items {
-            let id = item["item"]["id"].as_i64().map(|i| i.to_string()).ok_or_else(|| decode("search item without id"))?;
+            let id = item["item"]["id"]
+                .as_i64()
+                .map(|i| i.to_string())
+                .ok_or_else(|| decode("search item without id"))?;
             // The search answer is abridged; read the whole record.
             if let Some(record) = self.get(object, &id).await? {
                 found.push(record);
@@ -118,7 +160,10 @@ impl Pipedrive {
         let mut results = Vec::with_capacity(inputs.len());
         for fields in inputs {
             let body = to_wire(fields);
-            let answer = self.api.send(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body)).await?;
+            let answer = self
+                .api
+                .send(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body))
+                .await?;
             results.push(write_result(&answer.body, answer.status.is_success()));
         }
         Ok(results)
@@ -129,7 +174,10 @@ impl Pipedrive {
         for (id, fields) in inputs {
             let path = format!("/api/v2/{object}/{}", numeric_id(id)?);
             let body = to_wire(fields);
-            let answer = self.api.send(|http, base, token| http.patch(format!("{base}{path}")).bearer_auth(token).json(&body)).await?;
+            let answer = self
+                .api
+                .send(|http, base, token| http.patch(format!("{base}{path}")).bearer_auth(token).json(&body))
+                .await?;
             results.push(write_result(&answer.body, answer.status.is_success()).map(|_| id.clone()));
         }
         Ok(results)
@@ -143,7 +191,10 @@ fn numeric_id(id: &str) -> Result<i64, ConnectorError> {
 fn write_result(body: &[u8], success: bool) -> WriteResult {
     let parsed: Value = serde_json::from_slice(body).unwrap_or_default();
     if success && parsed["success"] == true {
-        parsed["data"]["id"].as_i64().map(|id| id.to_string()).ok_or_else(|| "Pipedrive returned no id".to_owned())
+        parsed["data"]["id"]
+            .as_i64()
+            .map(|id| id.to_string())
+            .ok_or_else(|| "Pipedrive returned no id".to_owned())
     } else {
         Err(error_message(body))
     }
@@ -154,7 +205,11 @@ fn to_wire(fields: &Fields) -> Value {
     let mut body = Map::new();
     for (name, value) in fields {
         if let Some((_, array)) = ARRAY_FIELDS.iter().find(|(flat, _)| flat == name) {
-            let items = if value.is_empty() { json!([]) } else { json!([{ "value": value, "primary": true, "label": "work" }]) };
+            let items = if value.is_empty() {
+                json!([])
+            } else {
+                json!([{ "value": value, "primary": true, "label": "work" }])
+            };
             body.insert((*array).to_owned(), items);
         } else if NUMERIC_FIELDS.contains(&name.as_str()) {
             body.insert(name.clone(), value.parse::<f64>().map_or(Value::Null, |n| json!(n)));
@@ -169,14 +224,24 @@ fn to_wire(fields: &Fields) -> Value {
 
 fn record(value: &Value) -> Result<RemoteRecord, ConnectorError> {
     let map = value.as_object().ok_or_else(|| decode("record is not an object"))?;
-    let id = map.get("id").and_then(scalar_text).ok_or_else(|| decode("record without id"))?;
-    let modified_at = map.get("update_time").and_then(Value::as_str).and_then(parse_time).ok_or_else(|| decode("record without update_time"))?;
+    let id = map
+        .get("id")
+        .and_then(scalar_text)
+        .ok_or_else(|| decode("record without id"))?;
+    let modified_at = map
+        .get("update_time")
+        .and_then(Value::as_str)
+        .and_then(parse_time)
+        .ok_or_else(|| decode("record without update_time"))?;
     let mut fields = Fields::new();
     for (key, item) in map {
         match item {
             Value::Array(entries) => {
                 if let Some((flat, _)) = ARRAY_FIELDS.iter().find(|(_, array)| array == key) {
-                    let primary = entries.iter().find(|e| e["primary"] == true).or_else(|| entries.first());
+                    let primary = entries
+                        .iter()
+                        .find(|e| e["primary"] == true)
+                        .or_else(|| entries.first());
                     if let Some(text) = primary.and_then(|e| e["value"].as_str()) {
                         fields.insert((*flat).to_owned(), text.to_owned());
                     }
@@ -197,7 +262,11 @@ fn record(value: &Value) -> Result<RemoteRecord, ConnectorError> {
             }
         }
     }
-    Ok(RemoteRecord { id, modified_at, fields })
+    Ok(RemoteRecord {
+        id,
+        modified_at,
+        fields,
+    })
 }
 
 #[cfg(test)]

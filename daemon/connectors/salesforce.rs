@@ -17,7 +17,10 @@ pub struct Salesforce {
 }
 
 fn decode(reason: impl Into<String>) -> ConnectorError {
-    ConnectorError::Decode { provider: Provider::Salesforce, reason: reason.into() }
+    ConnectorError::Decode {
+        provider: Provider::Salesforce,
+        reason: reason.into(),
+    }
 }
 
 /// Quotes a SOQL string literal.
@@ -63,9 +66,14 @@ impl Salesforce {
         let object = check_identifier(object)?.to_owned();
         let body = self
             .api
-            .json(|http, base, token| http.get(format!("{base}/services/data/{API_VERSION}/sobjects/{object}/describe")).bearer_auth(token))
+            .json(|http, base, token| {
+                http.get(format!("{base}/services/data/{API_VERSION}/sobjects/{object}/describe"))
+                    .bearer_auth(token)
+            })
             .await?;
-        let fields = body["fields"].as_array().ok_or_else(|| decode("describe without fields"))?;
+        let fields = body["fields"]
+            .as_array()
+            .ok_or_else(|| decode("describe without fields"))?;
         Ok(fields
             .iter()
             .filter_map(|f| {
@@ -87,7 +95,11 @@ impl Salesforce {
             Some(next) => {
                 let next = next.to_owned();
                 self.api
-                    .json(|http, base, token| http.get(format!("{base}{next}")).header("Sforce-Query-Options", &batch).bearer_auth(token))
+                    .json(|http, base, token| {
+                        http.get(format!("{base}{next}"))
+                            .header("Sforce-Query-Options", &batch)
+                            .bearer_auth(token)
+                    })
                     .await?
             }
             None => {
@@ -96,19 +108,31 @@ impl Salesforce {
                     Some(since) => format!(" WHERE SystemModstamp >= {}", since.strftime("%Y-%m-%dT%H:%M:%SZ")),
                     None => String::new(),
                 };
-                let soql = format!("SELECT {} FROM {object}{filter} ORDER BY SystemModstamp ASC, Id ASC", select_list(query.fields)?);
+                let soql = format!(
+                    "SELECT {} FROM {object}{filter} ORDER BY SystemModstamp ASC, Id ASC",
+                    select_list(query.fields)?
+                );
                 self.query(&soql, Some(&batch)).await?
             }
         };
         let records = records(&answer)?;
-        let next = (answer["done"] == false).then(|| answer["nextRecordsUrl"].as_str().map(str::to_owned)).flatten();
-        Ok(Page { records, next, total: answer["totalSize"].as_u64() })
+        let next = (answer["done"] == false)
+            .then(|| answer["nextRecordsUrl"].as_str().map(str::to_owned))
+            .flatten();
+        Ok(Page {
+            records,
+            next,
+            total: answer["totalSize"].as_u64(),
+        })
     }
 
     async fn query(&self, soql: &str, options: Option<&str>) -> Result<Value, ConnectorError> {
         self.api
             .json(|http, base, token| {
-                let request = http.get(format!("{base}/services/data/{API_VERSION}/query")).query(&[("q", soql)]).bearer_auth(token);
+                let request = http
+                    .get(format!("{base}/services/data/{API_VERSION}/query"))
+                    .query(&[("q", soql)])
+                    .bearer_auth(token);
                 match options {
                     Some(options) => request.header("Sforce-Query-Options", options),
                     None => request,
@@ -124,7 +148,9 @@ impl Salesforce {
         let answer = self
             .api
             .send(|http, base, token| {
-                http.get(format!("{base}/services/data/{API_VERSION}/sobjects/{object}/{id}")).query(&[("fields", &select)]).bearer_auth(token)
+                http.get(format!("{base}/services/data/{API_VERSION}/sobjects/{object}/{id}"))
+                    .query(&[("fields", &select)])
+                    .bearer_auth(token)
             })
             .await?;
         if answer.status == http::StatusCode::NOT_FOUND {
@@ -133,18 +159,38 @@ impl Salesforce {
         record(&answer.ok(self.provider())?.json(self.provider())?).map(Some)
     }
 
-    pub async fn search(&self, object: &str, field: &str, value: &str, fields: &[String]) -> Result<Vec<RemoteRecord>, ConnectorError> {
+    pub async fn search(
+        &self,
+        object: &str,
+        field: &str,
+        value: &str,
+        fields: &[String],
+    ) -> Result<Vec<RemoteRecord>, ConnectorError> {
         let object = check_identifier(object)?;
         let field = check_identifier(field)?;
-        let soql = format!("SELECT {} FROM {object} WHERE {field} = {} LIMIT 10", select_list(fields)?, soql_string(value));
+        let soql = format!(
+            "SELECT {} FROM {object} WHERE {field} = {} LIMIT 10",
+            select_list(fields)?,
+            soql_string(value)
+        );
         records(&self.query(&soql, None).await?)
     }
 
-    async fn collections(&self, method: http::Method, body: Value, count: usize) -> Result<Vec<WriteResult>, ConnectorError> {
+    async fn collections(
+        &self,
+        method: http::Method,
+        body: Value,
+        count: usize,
+    ) -> Result<Vec<WriteResult>, ConnectorError> {
         let answer = self
             .api
             .send(|http, base, token| {
-                http.request(method.clone(), format!("{base}/services/data/{API_VERSION}/composite/sobjects")).bearer_auth(token).json(&body)
+                http.request(
+                    method.clone(),
+                    format!("{base}/services/data/{API_VERSION}/composite/sobjects"),
+                )
+                .bearer_auth(token)
+                .json(&body)
             })
             .await?;
         if !answer.status.is_success() {
@@ -152,7 +198,9 @@ impl Salesforce {
             return Ok((0..count).map(|_| Err(message.clone())).collect());
         }
         let results = answer.json(self.provider())?;
-        let results = results.as_array().ok_or_else(|| decode("collections answer is not a list"))?;
+        let results = results
+            .as_array()
+            .ok_or_else(|| decode("collections answer is not a list"))?;
         Ok(results
             .iter()
             .map(|r| {
@@ -163,7 +211,13 @@ impl Salesforce {
                         .as_array()
                         .into_iter()
                         .flatten()
-                        .map(|e| format!("{}: {}", e["statusCode"].as_str().unwrap_or("ERROR"), e["message"].as_str().unwrap_or_default()))
+                        .map(|e| {
+                            format!(
+                                "{}: {}",
+                                e["statusCode"].as_str().unwrap_or("ERROR"),
+                                e["message"].as_str().unwrap_or_default()
+                            )
+                        })
                         .collect();
                     Err(errors.join("; "))
                 }
@@ -173,13 +227,31 @@ impl Salesforce {
 
     pub async fn create(&self, object: &str, inputs: &[Fields]) -> Result<Vec<WriteResult>, ConnectorError> {
         let records: Vec<Value> = inputs.iter().map(|fields| sobject(object, None, fields)).collect();
-        self.collections(http::Method::POST, json!({ "allOrNone": false, "records": records }), inputs.len()).await
+        self.collections(
+            http::Method::POST,
+            json!({ "allOrNone": false, "records": records }),
+            inputs.len(),
+        )
+        .await
     }
 
     pub async fn update(&self, object: &str, inputs: &[(String, Fields)]) -> Result<Vec<WriteResult>, ConnectorError> {
-        let records: Vec<Value> = inputs.iter().map(|(id, fields)| sobject(object, Some(id), fields)).collect();
-        let results = self.collections(http::Method::PATCH, json!({ "allOrNone": false, "records": records }), inputs.len()).await?;
-        Ok(results.into_iter().zip(inputs).map(|(result, (id, _))| result.map(|_| id.clone())).collect())
+        let records: Vec<Value> = inputs
+            .iter()
+            .map(|(id, fields)| sobject(object, Some(id), fields))
+            .collect();
+        let results = self
+            .collections(
+                http::Method::PATCH,
+                json!({ "allOrNone": false, "records": records }),
+                inputs.len(),
+            )
+            .await?;
+        Ok(results
+            .into_iter()
+            .zip(inputs)
+            .map(|(result, (id, _))| result.map(|_| id.clone()))
+            .collect())
     }
 }
 
@@ -191,27 +263,48 @@ fn sobject(object: &str, id: Option<&String>, fields: &Fields) -> Value {
         map.insert("id".into(), id.clone().into());
     }
     for (name, value) in fields {
-        let value = if value.is_empty() { Value::Null } else { Value::String(value.clone()) };
+        let value = if value.is_empty() {
+            Value::Null
+        } else {
+            Value::String(value.clone())
+        };
         map.insert(name.clone(), value);
     }
     Value::Object(map)
 }
 
 fn records(body: &Value) -> Result<Vec<RemoteRecord>, ConnectorError> {
-    body["records"].as_array().ok_or_else(|| decode("query answer without records"))?.iter().map(record).collect()
+    body["records"]
+        .as_array()
+        .ok_or_else(|| decode("query answer without records"))?
+        .iter()
+        .map(record)
+        .collect()
 }
 
 fn record(value: &Value) -> Result<RemoteRecord, ConnectorError> {
     let map = value.as_object().ok_or_else(|| decode("record is not an object"))?;
-    let id = map.get("Id").and_then(Value::as_str).ok_or_else(|| decode("record without Id"))?.to_owned();
+    let id = map
+        .get("Id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| decode("record without Id"))?
+        .to_owned();
     let modified_at = map
         .get("SystemModstamp")
         .or_else(|| map.get("LastModifiedDate"))
         .and_then(Value::as_str)
         .and_then(parse_time)
         .ok_or_else(|| decode("record without SystemModstamp"))?;
-    let fields = map.iter().filter(|(k, _)| *k != "attributes").filter_map(|(k, v)| scalar_text(v).map(|t| (k.clone(), t))).collect();
-    Ok(RemoteRecord { id, modified_at, fields })
+    let fields = map
+        .iter()
+        .filter(|(k, _)| *k != "attributes")
+        .filter_map(|(k, v)| scalar_text(v).map(|t| (k.clone(), t)))
+        .collect();
+    Ok(RemoteRecord {
+        id,
+        modified_at,
+        fields,
+    })
 }
 
 #[cfg(test)]

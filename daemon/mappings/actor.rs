@@ -60,27 +60,49 @@ impl MappingActor {
         if let Some(timer) = state.timer.take() {
             timer.abort();
         }
-        let Some(record) = state.record.as_ref().filter(|r| r.active) else { return };
-        let Some(next) = record.next_run_at.as_deref().and_then(|t| t.parse::<jiff::Timestamp>().ok()) else { return };
+        let Some(record) = state.record.as_ref().filter(|r| r.active) else {
+            return;
+        };
+        let Some(next) = record
+            .next_run_at
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        else {
+            return;
+        };
         let wait = next.duration_since(jiff::Timestamp::now()).as_secs_f64().max(0.0);
         state.timer = Some(myself.send_after(Duration::from_secs_f64(wait), || MappingMsg::Tick));
     }
 
     async fn tick(&self, state: &mut MappingState) -> Result<(), ActorProcessingErr> {
-        let Some(record) = state.record.clone().filter(|r| r.active) else { return Ok(()) };
-        let Some(schedule) = record.spec.schedule.as_deref().and_then(|s| Schedule::parse(s).ok()) else { return Ok(()) };
-        let due = record.next_run_at.as_deref().and_then(|t| t.parse::<jiff::Timestamp>().ok()).is_none_or(|t| t <= jiff::Timestamp::now());
+        let Some(record) = state.record.clone().filter(|r| r.active) else {
+            return Ok(());
+        };
+        let Some(schedule) = record.spec.schedule.as_deref().and_then(|s| Schedule::parse(s).ok()) else {
+            return Ok(());
+        };
+        let due = record
+            .next_run_at
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .is_none_or(|t| t <= jiff::Timestamp::now());
         if !due {
             return Ok(());
         }
-        match self.syncs.start(&record.org_id, &record.id, false, true, Trigger::Schedule).await {
+        match self
+            .syncs
+            .start(&record.org_id, &record.id, false, true, Trigger::Schedule)
+            .await
+        {
             Ok(job) => tracing::info!(mapping_id = %record.id, job_id = %job.id, "scheduled sync triggered"),
             Err(error) => tracing::warn!(mapping_id = %record.id, %error, "scheduled sync could not start"),
         }
         let next = schedule.next_after(jiff::Timestamp::now()).map(rfc3339);
         let id = record.id.clone();
         state.record = self.syncs.store.write(|tx| {
-            let Some(mut current) = tx.get::<MappingRecord>(&id)? else { return Ok::<_, StoreError>(None) };
+            let Some(mut current) = tx.get::<MappingRecord>(&id)? else {
+                return Ok::<_, StoreError>(None);
+            };
             current.next_run_at = next.clone();
             tx.put(&current)?;
             Ok(Some(current))
@@ -95,13 +117,22 @@ impl Actor for MappingActor {
     type Arguments = String;
 
     async fn pre_start(&self, myself: ActorRef<MappingMsg>, id: String) -> Result<MappingState, ActorProcessingErr> {
-        let mut state = MappingState { id, record: None, timer: None };
+        let mut state = MappingState {
+            id,
+            record: None,
+            timer: None,
+        };
         self.load(&mut state)?;
         self.arm(&myself, &mut state);
         Ok(state)
     }
 
-    async fn handle(&self, myself: ActorRef<MappingMsg>, message: MappingMsg, state: &mut MappingState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<MappingMsg>,
+        message: MappingMsg,
+        state: &mut MappingState,
+    ) -> Result<(), ActorProcessingErr> {
         match message {
             MappingMsg::Reload => self.load(state)?,
             MappingMsg::Tick => self.tick(state).await?,
@@ -110,7 +141,11 @@ impl Actor for MappingActor {
         Ok(())
     }
 
-    async fn post_stop(&self, _myself: ActorRef<MappingMsg>, state: &mut MappingState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<MappingMsg>,
+        state: &mut MappingState,
+    ) -> Result<(), ActorProcessingErr> {
         if let Some(timer) = state.timer.take() {
             timer.abort();
         }
@@ -139,7 +174,9 @@ impl ChildFactory for MappingFactory {
     }
 
     fn spawn(&self, id: String, supervisor: ActorCell) -> BoxFuture<'static, Result<ActorCell, SpawnErr>> {
-        let actor = MappingActor { syncs: self.syncs.clone() };
+        let actor = MappingActor {
+            syncs: self.syncs.clone(),
+        };
         Box::pin(async move {
             let (actor, _) = Actor::spawn_linked(Some(actor_name(&id)), actor, id, supervisor).await?;
             Ok(actor.get_cell())

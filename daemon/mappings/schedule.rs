@@ -12,7 +12,10 @@ pub const MIN_INTERVAL_SECONDS: u64 = 10;
 #[derive(Debug, Clone)]
 pub enum Schedule {
     Every(std::time::Duration),
-    Cron { cron: Box<croner::Cron>, zone: chrono_tz::Tz },
+    Cron {
+        cron: Box<croner::Cron>,
+        zone: chrono_tz::Tz,
+    },
 }
 
 /// Why a schedule was refused.
@@ -43,8 +46,12 @@ impl Schedule {
             }
             None => (chrono_tz::UTC, text),
         };
-        let cron = croner::Cron::from_str(expression).map_err(|e| ScheduleError::Invalid(text.to_owned(), e.to_string()))?;
-        Ok(Schedule::Cron { cron: Box::new(cron), zone })
+        let cron =
+            croner::Cron::from_str(expression).map_err(|e| ScheduleError::Invalid(text.to_owned(), e.to_string()))?;
+        Ok(Schedule::Cron {
+            cron: Box::new(cron),
+            zone,
+        })
     }
 
     /// The first run strictly after `after`.
@@ -85,17 +92,32 @@ mod tests {
     #[test]
     fn intervals_and_cron_with_zones() {
         let every = Schedule::parse("15m").unwrap();
-        assert_eq!(every.next_after(at("2026-01-01T00:00:00Z")), Some(at("2026-01-01T00:15:00Z")));
+        assert_eq!(
+            every.next_after(at("2026-01-01T00:00:00Z")),
+            Some(at("2026-01-01T00:15:00Z"))
+        );
         let cron = Schedule::parse("0 9 * * *").unwrap();
-        assert_eq!(cron.next_after(at("2026-01-01T10:00:00Z")), Some(at("2026-01-02T09:00:00Z")));
+        assert_eq!(
+            cron.next_after(at("2026-01-01T10:00:00Z")),
+            Some(at("2026-01-02T09:00:00Z"))
+        );
         let paris = Schedule::parse("TZ=Europe/Paris 0 9 * * *").unwrap();
-        assert_eq!(paris.next_after(at("2026-01-01T10:00:00Z")), Some(at("2026-01-02T08:00:00Z")));
+        assert_eq!(
+            paris.next_after(at("2026-01-01T10:00:00Z")),
+            Some(at("2026-01-02T08:00:00Z"))
+        );
     }
 
     #[test]
     fn bad_schedules_say_why() {
         assert_eq!(Schedule::parse("5s").unwrap_err(), ScheduleError::TooShort("5s".into()));
-        assert_eq!(Schedule::parse("TZ=Mars/Base 0 9 * * *").unwrap_err(), ScheduleError::Zone("Mars/Base".into()));
-        assert!(matches!(Schedule::parse("every tuesday"), Err(ScheduleError::Invalid(..))));
+        assert_eq!(
+            Schedule::parse("TZ=Mars/Base 0 9 * * *").unwrap_err(),
+            ScheduleError::Zone("Mars/Base".into())
+        );
+        assert!(matches!(
+            Schedule::parse("every tuesday"),
+            Err(ScheduleError::Invalid(..))
+        ));
     }
 }

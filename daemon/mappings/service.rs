@@ -33,34 +33,53 @@ pub enum MappingError {
     Store(#[from] StoreError),
 }
 
+/// (connection id, object) of a cached catalog.
+type CatalogKey = (String, String);
+/// A fetched catalog and when it was fetched.
+type CachedCatalog = (Instant, Arc<Vec<FieldInfo>>);
+
 /// What mapping operations share.
 pub struct MappingRuntime {
     pub connections: Arc<ConnectionRuntime>,
-    catalogs: Mutex<HashMap<(String, String), (Instant, Arc<Vec<FieldInfo>>)>>,
+    catalogs: Mutex<HashMap<CatalogKey, CachedCatalog>>,
 }
 
 impl MappingRuntime {
     pub fn new(connections: Arc<ConnectionRuntime>) -> Self {
-        MappingRuntime { connections, catalogs: Mutex::default() }
+        MappingRuntime {
+            connections,
+            catalogs: Mutex::default(),
+        }
     }
 
     /// A connector for `connection`.
     pub fn connector(&self, connection: &ConnectionRecord) -> Connector {
-        Connector::new(connection.provider, ApiClient::new(self.connections.http.clone(), &connection.id, connection.provider))
+        Connector::new(
+            connection.provider,
+            ApiClient::new(self.connections.http.clone(), &connection.id, connection.provider),
+        )
     }
 
     /// The fields of `object` on `connection`, cached for a few minutes.
-    pub async fn catalog(&self, connection: &ConnectionRecord, object: &str) -> Result<Arc<Vec<FieldInfo>>, MappingError> {
+    pub async fn catalog(
+        &self,
+        connection: &ConnectionRecord,
+        object: &str,
+    ) -> Result<Arc<Vec<FieldInfo>>, MappingError> {
         let key = (connection.id.clone(), object.to_owned());
-        if let Some((fetched, fields)) = self.catalogs.lock().ok().and_then(|c| c.get(&key).cloned()) {
-            if fetched.elapsed() < CATALOG_TTL {
-                return Ok(fields);
-            }
+        if let Some((fetched, fields)) = self.catalogs.lock().ok().and_then(|c| c.get(&key).cloned())
+            && fetched.elapsed() < CATALOG_TTL
+        {
+            return Ok(fields);
         }
-        let fields = self.connector(connection).fields(object).await.map_err(|error| MappingError::Catalog {
-            what: format!("{} {object} ({})", connection.provider.as_str(), connection.id),
-            error,
-        })?;
+        let fields = self
+            .connector(connection)
+            .fields(object)
+            .await
+            .map_err(|error| MappingError::Catalog {
+                what: format!("{} {object} ({})", connection.provider.as_str(), connection.id),
+                error,
+            })?;
         let fields = Arc::new(fields);
         if let Ok(mut cache) = self.catalogs.lock() {
             cache.insert(key, (Instant::now(), fields.clone()));
@@ -69,15 +88,28 @@ impl MappingRuntime {
     }
 }
 
-fn resolve_connection(runtime: &MappingRuntime, org_id: &str, id: &str, field: &str) -> Result<ConnectionRecord, Vec<String>> {
-    runtime.connections.store.read(|rx| connection_in_org(rx, org_id, id)).map_err(|error| match error {
-        ConnectionError::NotFound(_) => vec![format!("{field}: connection {id:?} not found")],
-        other => vec![format!("{field}: {other}")],
-    })
+fn resolve_connection(
+    runtime: &MappingRuntime,
+    org_id: &str,
+    id: &str,
+    field: &str,
+) -> Result<ConnectionRecord, Vec<String>> {
+    runtime
+        .connections
+        .store
+        .read(|rx| connection_in_org(rx, org_id, id))
+        .map_err(|error| match error {
+            ConnectionError::NotFound(_) => vec![format!("{field}: connection {id:?} not found")],
+            other => vec![format!("{field}: {other}")],
+        })
 }
 
 /// Validates `spec` fully: shape, objects, and fields against both providers' catalogs.
-pub async fn validate_spec(runtime: &MappingRuntime, org_id: &str, spec: &MappingSpec) -> Result<(ConnectionRecord, ConnectionRecord), MappingError> {
+pub async fn validate_spec(
+    runtime: &MappingRuntime,
+    org_id: &str,
+    spec: &MappingSpec,
+) -> Result<(ConnectionRecord, ConnectionRecord), MappingError> {
     let mut problems = validate::check_shape(spec);
     let source = resolve_connection(runtime, org_id, &spec.source.connection, "source.connection");
     let target = resolve_connection(runtime, org_id, &spec.target.connection, "target.connection");
@@ -89,7 +121,10 @@ pub async fn validate_spec(runtime: &MappingRuntime, org_id: &str, spec: &Mappin
             return Err(MappingError::Invalid(problems));
         }
     };
-    for (side, connection, object) in [("source.object", &source, &spec.source.object), ("target.object", &target, &spec.target.object)] {
+    for (side, connection, object) in [
+        ("source.object", &source, &spec.source.object),
+        ("target.object", &target, &spec.target.object),
+    ] {
         if let Err(problem) = validate::check_object(connection.provider, object, side) {
             problems.push(problem);
         }
@@ -101,21 +136,37 @@ pub async fn validate_spec(runtime: &MappingRuntime, org_id: &str, spec: &Mappin
     let target_fields = runtime.catalog(&target, &spec.target.object).await?;
     problems.extend(validate::check_fields(
         spec,
-        &Side { provider: source.provider, object: &spec.source.object, fields: &source_fields },
-        &Side { provider: target.provider, object: &spec.target.object, fields: &target_fields },
+        &Side {
+            provider: source.provider,
+            object: &spec.source.object,
+            fields: &source_fields,
+        },
+        &Side {
+            provider: target.provider,
+            object: &spec.target.object,
+            fields: &target_fields,
+        },
     ));
-    if problems.is_empty() { Ok((source, target)) } else { Err(MappingError::Invalid(problems)) }
+    if problems.is_empty() {
+        Ok((source, target))
+    } else {
+        Err(MappingError::Invalid(problems))
+    }
 }
 
 /// The mapping `id` of organization `org_id`.
 pub fn mapping_in_org(rx: &impl Reader, org_id: &str, id: &str) -> Result<MappingRecord, MappingError> {
-    rx.get::<MappingRecord>(id)?.filter(|m| m.org_id == org_id).ok_or_else(|| MappingError::NotFound(id.to_owned()))
+    rx.get::<MappingRecord>(id)?
+        .filter(|m| m.org_id == org_id)
+        .ok_or_else(|| MappingError::NotFound(id.to_owned()))
 }
 
 /// The next scheduled run after now, for an active mapping with a schedule.
 pub fn next_run(spec: &MappingSpec, active: bool) -> Option<String> {
     let schedule = Schedule::parse(spec.schedule.as_deref()?).ok()?;
-    active.then(|| schedule.next_after(jiff::Timestamp::now()).map(rfc3339)).flatten()
+    active
+        .then(|| schedule.next_after(jiff::Timestamp::now()).map(rfc3339))
+        .flatten()
 }
 
 /// The event `data` of a mapping.
@@ -131,7 +182,12 @@ pub fn event_data(record: &MappingRecord) -> serde_json::Value {
 }
 
 /// Validates and stores a new mapping; emits `mapping.created`.
-pub async fn create(runtime: &MappingRuntime, org_id: &str, spec: MappingSpec, active: bool) -> Result<MappingRecord, MappingError> {
+pub async fn create(
+    runtime: &MappingRuntime,
+    org_id: &str,
+    spec: MappingSpec,
+    active: bool,
+) -> Result<MappingRecord, MappingError> {
     validate_spec(runtime, org_id, &spec).await?;
     let now = now_rfc3339();
     let record = MappingRecord {
@@ -152,7 +208,12 @@ pub async fn create(runtime: &MappingRuntime, org_id: &str, spec: MappingSpec, a
 }
 
 /// Validates and replaces mapping `id`'s spec; emits `mapping.updated`.
-pub async fn update(runtime: &MappingRuntime, org_id: &str, id: &str, spec: MappingSpec) -> Result<MappingRecord, MappingError> {
+pub async fn update(
+    runtime: &MappingRuntime,
+    org_id: &str,
+    id: &str,
+    spec: MappingSpec,
+) -> Result<MappingRecord, MappingError> {
     runtime.connections.store.read(|rx| mapping_in_org(rx, org_id, id))?;
     validate_spec(runtime, org_id, &spec).await?;
     runtime.connections.store.write(|tx| {
@@ -170,7 +231,12 @@ pub async fn update(runtime: &MappingRuntime, org_id: &str, id: &str, spec: Mapp
 }
 
 /// Activates or pauses mapping `id`; emits `mapping.activated` / `mapping.deactivated`.
-pub fn set_active(runtime: &MappingRuntime, org_id: &str, id: &str, active: bool) -> Result<MappingRecord, MappingError> {
+pub fn set_active(
+    runtime: &MappingRuntime,
+    org_id: &str,
+    id: &str,
+    active: bool,
+) -> Result<MappingRecord, MappingError> {
     runtime.connections.store.write(|tx| {
         let mut record = mapping_in_org(tx, org_id, id)?;
         if record.active == active {
@@ -180,7 +246,11 @@ pub fn set_active(runtime: &MappingRuntime, org_id: &str, id: &str, active: bool
         record.next_run_at = next_run(&record.spec, active);
         record.updated_at = now_rfc3339();
         tx.put(&record)?;
-        let event = if active { EventType::MappingActivated } else { EventType::MappingDeactivated };
+        let event = if active {
+            EventType::MappingActivated
+        } else {
+            EventType::MappingDeactivated
+        };
         emit(tx, org_id, event, event_data(&record))?;
         Ok(record)
     })

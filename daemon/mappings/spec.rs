@@ -78,7 +78,11 @@ pub struct FieldPair {
 impl FieldPair {
     /// The source fields feeding this pair.
     pub fn source_fields(&self) -> Vec<&str> {
-        self.source_field.split(',').map(str::trim).filter(|f| !f.is_empty()).collect()
+        self.source_field
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .collect()
     }
 }
 
@@ -120,7 +124,8 @@ pub enum MappingFileError {
 
 /// Parses a YAML or JSON mapping file (JSON is read as YAML's subset).
 pub fn parse_file(text: &str) -> Result<MappingSpec, MappingFileError> {
-    let mut value: serde_json::Value = serde_yaml_ng::from_str(text).map_err(|e| MappingFileError::Syntax(e.to_string()))?;
+    let mut value: serde_json::Value =
+        serde_yaml_ng::from_str(text).map_err(|e| MappingFileError::Syntax(e.to_string()))?;
     if let Some(map) = value.as_object_mut() {
         for key in READ_ONLY_KEYS {
             map.remove(key);
@@ -160,11 +165,14 @@ schedule: 15m
 
     #[test]
     fn unknown_keys_are_named() {
-        let error = parse_file("name: x
+        let error = parse_file(
+            "name: x
 source: {connection: a, object: b}
 target: {connection: a, object: b}
 fieldPair: []
-").unwrap_err();
+",
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("fieldPair"), "{error}");
         let error = parse_file("name: [unclosed").unwrap_err();
         assert!(matches!(error, MappingFileError::Syntax(_)));

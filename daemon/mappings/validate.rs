@@ -33,7 +33,11 @@ pub fn check_object(provider: Provider, object: &str, field: &str) -> Result<(),
     if supported.contains(&object) {
         Ok(())
     } else {
-        Err(format!("{field}: {} has no object {object:?} (supported: {})", provider.as_str(), supported.join(", ")))
+        Err(format!(
+            "{field}: {} has no object {object:?} (supported: {})",
+            provider.as_str(),
+            supported.join(", ")
+        ))
     }
 }
 
@@ -80,15 +84,15 @@ pub fn check_shape(spec: &MappingSpec) -> Vec<String> {
             Ok(_) => {}
         }
     }
-    if let Some(schedule) = &spec.schedule {
-        if let Err(error) = Schedule::parse(schedule) {
-            problems.push(format!("schedule: {error}"));
-        }
+    if let Some(Err(error)) = spec.schedule.as_deref().map(Schedule::parse) {
+        problems.push(format!("schedule: {error}"));
     }
-    if let Some(region) = &spec.default_region {
-        if region.parse::<phonenumber::country::Id>().is_err() {
-            problems.push(format!("defaultRegion: {region:?} is not a region code like US or GB"));
-        }
+    if let Some(region) = spec
+        .default_region
+        .as_ref()
+        .filter(|r| r.parse::<phonenumber::country::Id>().is_err())
+    {
+        problems.push(format!("defaultRegion: {region:?} is not a region code like US or GB"));
     }
     problems
 }
@@ -102,7 +106,10 @@ pub fn check_fields(spec: &MappingSpec, source: &Side<'_>, target: &Side<'_>) ->
     for (index, pair) in spec.field_pairs.iter().enumerate() {
         for name in pair.source_fields() {
             match source.field(name) {
-                None => problems.push(format!("fieldPairs[{index}].sourceField: unknown field {name:?} on {}", source.describe())),
+                None => problems.push(format!(
+                    "fieldPairs[{index}].sourceField: unknown field {name:?} on {}",
+                    source.describe()
+                )),
                 Some(field) if writes_source && field.read_only => problems.push(format!(
                     "fieldPairs[{index}].sourceField: {name:?} on {} is read-only, but the {} direction writes it",
                     source.describe(),
@@ -112,10 +119,16 @@ pub fn check_fields(spec: &MappingSpec, source: &Side<'_>, target: &Side<'_>) ->
             }
         }
         match target.field(pair.target_field.trim()) {
-            None => problems.push(format!("fieldPairs[{index}].targetField: unknown field {:?} on {}", pair.target_field, target.describe())),
-            Some(field) if writes_target && field.read_only => {
-                problems.push(format!("fieldPairs[{index}].targetField: {:?} on {} is read-only", pair.target_field, target.describe()))
-            }
+            None => problems.push(format!(
+                "fieldPairs[{index}].targetField: unknown field {:?} on {}",
+                pair.target_field,
+                target.describe()
+            )),
+            Some(field) if writes_target && field.read_only => problems.push(format!(
+                "fieldPairs[{index}].targetField: {:?} on {} is read-only",
+                pair.target_field,
+                target.describe()
+            )),
             Some(_) => {}
         }
     }
@@ -123,7 +136,11 @@ pub fn check_fields(spec: &MappingSpec, source: &Side<'_>, target: &Side<'_>) ->
     if writes_target {
         for field in target.fields.iter().filter(|f| f.required && !f.read_only) {
             if !mapped.contains(field.name.as_str()) {
-                problems.push(format!("fieldPairs: required target field {:?} of {} is not mapped", field.name, target.describe()));
+                problems.push(format!(
+                    "fieldPairs: required target field {:?} of {} is not mapped",
+                    field.name,
+                    target.describe()
+                ));
             }
         }
     }
@@ -131,7 +148,10 @@ pub fn check_fields(spec: &MappingSpec, source: &Side<'_>, target: &Side<'_>) ->
         Some(key) if !mapped.contains(key.as_str()) => {
             problems.push(format!("matchKey: {key:?} must be the targetField of one of the pairs"))
         }
-        None => problems.push(format!("matchKey: {} has no default match key; set matchKey", target.describe())),
+        None => problems.push(format!(
+            "matchKey: {} has no default match key; set matchKey",
+            target.describe()
+        )),
         Some(_) => {}
     }
     problems
@@ -143,7 +163,13 @@ mod tests {
     use crate::mappings::spec::{FieldPair, ObjectRef};
 
     fn field(name: &str, required: bool) -> FieldInfo {
-        FieldInfo { name: name.into(), label: name.into(), kind: "string".into(), required, read_only: false }
+        FieldInfo {
+            name: name.into(),
+            label: name.into(),
+            kind: "string".into(),
+            required,
+            read_only: false,
+        }
     }
 
     fn pair(source: &str, target: &str, transform: Option<&str>) -> FieldPair {
@@ -160,8 +186,14 @@ mod tests {
     fn spec(pairs: Vec<FieldPair>, direction: Direction) -> MappingSpec {
         MappingSpec {
             name: "m".into(),
-            source: ObjectRef { connection: "conn_a".into(), object: "contacts".into() },
-            target: ObjectRef { connection: "conn_b".into(), object: "clients".into() },
+            source: ObjectRef {
+                connection: "conn_a".into(),
+                object: "contacts".into(),
+            },
+            target: ObjectRef {
+                connection: "conn_b".into(),
+                object: "clients".into(),
+            },
             direction,
             field_pairs: pairs,
             match_key: None,
@@ -173,20 +205,58 @@ mod tests {
 
     #[test]
     fn each_problem_names_the_pair_and_field() {
-        let source_fields = [field("firstname", false), field("email", false), field("fullname", false)];
-        let target_fields = [field("firstName", false), field("lastName", true), field("email", false)];
-        let source = Side { provider: Provider::Hubspot, object: "contacts", fields: &source_fields };
-        let target = Side { provider: Provider::Jobber, object: "clients", fields: &target_fields };
+        let source_fields = [
+            field("firstname", false),
+            field("email", false),
+            field("fullname", false),
+        ];
+        let target_fields = [
+            field("firstName", false),
+            field("lastName", true),
+            field("email", false),
+        ];
+        let source = Side {
+            provider: Provider::Hubspot,
+            object: "contacts",
+            fields: &source_fields,
+        };
+        let target = Side {
+            provider: Provider::Jobber,
+            object: "clients",
+            fields: &target_fields,
+        };
         let bad = spec(
-            vec![pair("firstname", "firstName", Some("nosuch")), pair("emial", "email", None), pair("fullname", "nope", None)],
+            vec![
+                pair("firstname", "firstName", Some("nosuch")),
+                pair("emial", "email", None),
+                pair("fullname", "nope", None),
+            ],
             Direction::SourceToTarget,
         );
         let shape = check_shape(&bad);
-        assert!(shape.iter().any(|p| p.starts_with("fieldPairs[0].transform") && p.contains("nosuch")), "{shape:?}");
+        assert!(
+            shape
+                .iter()
+                .any(|p| p.starts_with("fieldPairs[0].transform") && p.contains("nosuch")),
+            "{shape:?}"
+        );
         let fields = check_fields(&bad, &source, &target);
-        assert!(fields.iter().any(|p| p.starts_with("fieldPairs[1].sourceField") && p.contains("emial")), "{fields:?}");
-        assert!(fields.iter().any(|p| p.starts_with("fieldPairs[2].targetField") && p.contains("nope")), "{fields:?}");
-        assert!(fields.iter().any(|p| p.contains("required target field \"lastName\"")), "{fields:?}");
+        assert!(
+            fields
+                .iter()
+                .any(|p| p.starts_with("fieldPairs[1].sourceField") && p.contains("emial")),
+            "{fields:?}"
+        );
+        assert!(
+            fields
+                .iter()
+                .any(|p| p.starts_with("fieldPairs[2].targetField") && p.contains("nope")),
+            "{fields:?}"
+        );
+        assert!(
+            fields.iter().any(|p| p.contains("required target field \"lastName\"")),
+            "{fields:?}"
+        );
 
         let good = spec(
             vec![
@@ -202,12 +272,18 @@ mod tests {
 
     #[test]
     fn bidirectional_pairs_need_an_inverse() {
-        let split = spec(vec![pair("fullname", "firstName", Some("split_name(part=first)"))], Direction::Bidirectional);
+        let split = spec(
+            vec![pair("fullname", "firstName", Some("split_name(part=first)"))],
+            Direction::Bidirectional,
+        );
         assert!(check_shape(&split).iter().any(|p| p.contains("reverseTransform")));
         let mut with_reverse = split.clone();
         with_reverse.field_pairs[0].reverse_transform = Some("concatenate".into());
         assert!(check_shape(&with_reverse).is_empty());
-        let lower = spec(vec![pair("email", "email", Some("lowercase"))], Direction::Bidirectional);
+        let lower = spec(
+            vec![pair("email", "email", Some("lowercase"))],
+            Direction::Bidirectional,
+        );
         assert!(check_shape(&lower).is_empty());
     }
 
@@ -220,6 +296,10 @@ mod tests {
         assert!(problems.iter().any(|p| p.starts_with("schedule:")));
         assert!(problems.iter().any(|p| p.starts_with("defaultRegion:")));
         assert!(check_object(Provider::Hubspot, "contacts", "source.object").is_ok());
-        assert!(check_object(Provider::Hubspot, "Contact", "source.object").unwrap_err().contains("supported: contacts"));
+        assert!(
+            check_object(Provider::Hubspot, "Contact", "source.object")
+                .unwrap_err()
+                .contains("supported: contacts")
+        );
     }
 }

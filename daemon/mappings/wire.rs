@@ -28,8 +28,14 @@ fn mode_to_pb(mode: MatchingMode) -> pb::MatchingMode {
 pub fn spec_to_pb(spec: &MappingSpec) -> pb::MappingSpec {
     pb::MappingSpec {
         name: spec.name.clone(),
-        source: Some(pb::ObjectRef { connection_id: spec.source.connection.clone(), object: spec.source.object.clone() }),
-        target: Some(pb::ObjectRef { connection_id: spec.target.connection.clone(), object: spec.target.object.clone() }),
+        source: Some(pb::ObjectRef {
+            connection_id: spec.source.connection.clone(),
+            object: spec.source.object.clone(),
+        }),
+        target: Some(pb::ObjectRef {
+            connection_id: spec.target.connection.clone(),
+            object: spec.target.object.clone(),
+        }),
         direction: direction_to_pb(spec.direction).into(),
         field_pairs: spec
             .field_pairs
@@ -66,7 +72,10 @@ pub fn spec_from_pb(spec: &pb::MappingSpec) -> Result<MappingSpec, String> {
     };
     let side = |side: &Option<pb::ObjectRef>, name: &str| -> Result<ObjectRef, String> {
         let side = side.as_ref().ok_or_else(|| format!("{name}: missing"))?;
-        Ok(ObjectRef { connection: side.connection_id.trim().to_owned(), object: side.object.trim().to_owned() })
+        Ok(ObjectRef {
+            connection: side.connection_id.trim().to_owned(),
+            object: side.object.trim().to_owned(),
+        })
     };
     Ok(MappingSpec {
         name: spec.name.clone(),
@@ -112,6 +121,10 @@ pub fn mapping_json(mapping: &pb::Mapping) -> Result<serde_json::Value, String> 
     value["active"] = mapping.active.into();
     value["createdAt"] = mapping.created_at.clone().into();
     value["updatedAt"] = mapping.updated_at.clone().into();
-    value["nextRunAt"] = if mapping.next_run_at.is_empty() { serde_json::Value::Null } else { mapping.next_run_at.clone().into() };
+    value["nextRunAt"] = if mapping.next_run_at.is_empty() {
+        serde_json::Value::Null
+    } else {
+        mapping.next_run_at.clone().into()
+    };
     Ok(value)
 }

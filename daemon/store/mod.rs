@@ -297,7 +297,12 @@ macro_rules! impl_reader {
                 Ok(count)
             }
 
-            fn keys_with_prefix(&self, table: BytesTable, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+            fn keys_with_prefix(
+                &self,
+                table: BytesTable,
+                prefix: &str,
+                limit: usize,
+            ) -> Result<Vec<String>, StoreError> {
                 prefix_keys(&self.txn.open_table(table)?, prefix, limit)
             }
 

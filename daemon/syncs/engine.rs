@@ -14,9 +14,9 @@ use super::records::{CursorRecord, Flow, OutcomeRecord, RetryRecord, SyncJobReco
 use crate::connections::ConnectionRecord;
 use crate::connectors::{Connector, ConnectorError, Fields, ListQuery, RemoteRecord};
 use crate::events::{EventType, emit};
+use crate::mappings::MappingRecord;
 use crate::mappings::spec::{Direction, MatchingMode};
 use crate::mappings::validate::effective_match_key;
-use crate::mappings::MappingRecord;
 use crate::store::{Reader, Store, StoreError, Tx};
 
 /// Records per listed page.
@@ -67,7 +67,11 @@ enum Step {
     Skipped(String),
     Failed(String),
     Create(Fields),
-    Update { to_id: String, values: Fields, link: Option<LinkRecord> },
+    Update {
+        to_id: String,
+        values: Fields,
+        link: Option<LinkRecord>,
+    },
 }
 
 /// Pending writes and bookkeeping of one page.
@@ -91,7 +95,13 @@ impl<'a> Job<'a> {
 
     /// (read side, written side) of `flow`: connection, connector, object.
     #[allow(clippy::type_complexity)]
-    fn sides(&self, flow: Flow) -> ((&'a ConnectionRecord, &'a Connector, &'a str), (&'a ConnectionRecord, &'a Connector, &'a str)) {
+    fn sides(
+        &self,
+        flow: Flow,
+    ) -> (
+        (&'a ConnectionRecord, &'a Connector, &'a str),
+        (&'a ConnectionRecord, &'a Connector, &'a str),
+    ) {
         let mapping: &'a MappingRecord = self.mapping;
         let source = (self.source.0, self.source.1, mapping.spec.source.object.as_str());
         let target = (self.target.0, self.target.1, mapping.spec.target.object.as_str());
@@ -108,7 +118,12 @@ impl<'a> Job<'a> {
         match flow {
             Flow::Forward => Some(key),
             Flow::Backward => {
-                let pair = self.mapping.spec.field_pairs.iter().find(|p| p.target_field.trim() == key)?;
+                let pair = self
+                    .mapping
+                    .spec
+                    .field_pairs
+                    .iter()
+                    .find(|p| p.target_field.trim() == key)?;
                 match pair.source_fields().as_slice() {
                     [single] => Some((*single).to_owned()),
                     _ => None,
@@ -131,9 +146,18 @@ impl<'a> Job<'a> {
 
     async fn pass(&mut self, flow: Flow) -> Result<(), EngineError> {
         let key = self.cursor_key(flow);
-        let mut cursor = self.store.read(|rx| rx.get::<CursorRecord>(&key))?.unwrap_or_else(|| CursorRecord { key: key.clone(), ..Default::default() });
+        let mut cursor = self
+            .store
+            .read(|rx| rx.get::<CursorRecord>(&key))?
+            .unwrap_or_else(|| CursorRecord {
+                key: key.clone(),
+                ..Default::default()
+            });
         if self.job.full {
-            cursor = CursorRecord { key: key.clone(), ..Default::default() };
+            cursor = CursorRecord {
+                key: key.clone(),
+                ..Default::default()
+            };
         }
         let (read, written) = self.sides(flow);
         let match_field = self.match_field(flow);
@@ -150,18 +174,27 @@ impl<'a> Job<'a> {
             cursor.pass_max_ms = cursor.watermark_ms;
         }
         let mut fields: Vec<String> = self.plan.read_fields(flow).to_vec();
-        if let Some(field) = match_field.as_ref().filter(|_| flow == Flow::Backward) {
-            if !fields.contains(field) {
-                fields.push(field.clone());
-            }
+        if let Some(field) = match_field
+            .as_ref()
+            .filter(|f| flow == Flow::Backward && !fields.contains(f))
+        {
+            fields.push(field.clone());
         }
-        let since = cursor.pass_since_ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok());
+        let since = cursor
+            .pass_since_ms
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok());
         let mut processed = std::collections::HashSet::new();
         loop {
             if self.cancel.is_cancelled() {
                 return Err(EngineError::Cancelled);
             }
-            let query = ListQuery { object: read.2, since, cursor: cursor.page_cursor.as_deref(), limit: PAGE_SIZE, fields: &fields };
+            let query = ListQuery {
+                object: read.2,
+                since,
+                cursor: cursor.page_cursor.as_deref(),
+                limit: PAGE_SIZE,
+                fields: &fields,
+            };
             let page = read.1.list_changed(&query).await?;
             if let Some(total) = page.total {
                 self.job.total_estimate = Some(self.job.total_estimate.unwrap_or(0).max(total));
@@ -184,14 +217,23 @@ impl<'a> Job<'a> {
     }
 
     /// Records that failed on earlier runs and were not listed in this pass: read and try again.
-    async fn retry_failed(&mut self, flow: Flow, processed: &std::collections::HashSet<String>, match_field: Option<&str>) -> Result<(), EngineError> {
+    async fn retry_failed(
+        &mut self,
+        flow: Flow,
+        processed: &std::collections::HashSet<String>,
+        match_field: Option<&str>,
+    ) -> Result<(), EngineError> {
         let prefix = format!("{}/{}/", self.mapping.id, flow.as_str());
-        let keys = self.store.read(|rx| rx.keys_with_prefix(crate::store::RETRIES, &prefix, 1000))?;
+        let keys = self
+            .store
+            .read(|rx| rx.keys_with_prefix(crate::store::RETRIES, &prefix, 1000))?;
         let (read, _) = self.sides(flow);
         let fields = self.plan.read_fields(flow).to_vec();
         let mut records = Vec::new();
         for key in keys {
-            let Some(retry) = self.store.read(|rx| rx.get::<RetryRecord>(&key))? else { continue };
+            let Some(retry) = self.store.read(|rx| rx.get::<RetryRecord>(&key))? else {
+                continue;
+            };
             if retry.attempts >= RETRY_CAP || processed.contains(&retry.record_id) {
                 continue;
             }
@@ -211,7 +253,12 @@ impl<'a> Job<'a> {
     }
 
     /// Decides and performs the writes of one page.
-    async fn process(&mut self, flow: Flow, records: &[RemoteRecord], match_field: Option<&str>) -> Result<PageWork, EngineError> {
+    async fn process(
+        &mut self,
+        flow: Flow,
+        records: &[RemoteRecord],
+        match_field: Option<&str>,
+    ) -> Result<PageWork, EngineError> {
         let mut work = PageWork::default();
         let mut creates: Vec<(&RemoteRecord, Fields)> = Vec::new();
         let mut updates: Vec<(&RemoteRecord, String, Fields, Option<LinkRecord>)> = Vec::new();
@@ -243,16 +290,23 @@ impl<'a> Job<'a> {
                         if let Some(value) = match_field.and_then(|f| values.get(f)) {
                             work.matched.push((value.clone(), new_id.clone()));
                         }
-                        work.links.push(self.link_after_write(flow, &record.id, &new_id, values));
+                        work.links
+                            .push(self.link_after_write(flow, &record.id, &new_id, values));
                         work.succeeded.push(record.id.clone());
-                        work.events.push((EventType::RecordCreated, self.record_event(flow, &record.id, &new_id, None)));
+                        work.events.push((
+                            EventType::RecordCreated,
+                            self.record_event(flow, &record.id, &new_id, None),
+                        ));
                     }
                     Err(message) => self.fail(&mut work, flow, &record.id, None, message),
                 }
             }
         }
         for chunk in updates.chunks(connector.batch_size()) {
-            let inputs: Vec<(String, Fields)> = chunk.iter().map(|(_, to_id, values, _)| (to_id.clone(), values.clone())).collect();
+            let inputs: Vec<(String, Fields)> = chunk
+                .iter()
+                .map(|(_, to_id, values, _)| (to_id.clone(), values.clone()))
+                .collect();
             let results = connector.update(written.2, &inputs).await?;
             for ((record, to_id, values, _), result) in chunk.iter().zip(results) {
                 match result {
@@ -260,7 +314,10 @@ impl<'a> Job<'a> {
                         self.job.stats.updated += 1;
                         work.links.push(self.link_after_write(flow, &record.id, to_id, values));
                         work.succeeded.push(record.id.clone());
-                        work.events.push((EventType::RecordUpdated, self.record_event(flow, &record.id, to_id, None)));
+                        work.events.push((
+                            EventType::RecordUpdated,
+                            self.record_event(flow, &record.id, to_id, None),
+                        ));
                     }
                     Err(message) => self.fail(&mut work, flow, &record.id, Some(to_id.clone()), message),
                 }
@@ -271,7 +328,10 @@ impl<'a> Job<'a> {
 
     fn fail(&mut self, work: &mut PageWork, flow: Flow, record_id: &str, linked: Option<String>, reason: String) {
         self.job.stats.failed += 1;
-        work.events.push((EventType::RecordError, self.record_event(flow, record_id, linked.as_deref().unwrap_or_default(), Some(&reason))));
+        work.events.push((
+            EventType::RecordError,
+            self.record_event(flow, record_id, linked.as_deref().unwrap_or_default(), Some(&reason)),
+        ));
         work.outcomes.push((flow, record_id.to_owned(), linked, true, reason));
     }
 
@@ -287,7 +347,9 @@ impl<'a> Job<'a> {
             Err(error) => return Ok(Step::Failed(error.0)),
         };
         let digest = hash(&values);
-        let link = self.store.read(|rx| links::find(rx, &self.mapping.id, flow, &record.id))?;
+        let link = self
+            .store
+            .read(|rx| links::find(rx, &self.mapping.id, flow, &record.id))?;
         if let Some(link) = link {
             let (last, to_id) = match flow {
                 Flow::Forward => (&link.target_hash, link.target_id.clone()),
@@ -296,23 +358,34 @@ impl<'a> Job<'a> {
             if &digest == last {
                 return Ok(Step::Unchanged);
             }
-            if self.mapping.spec.direction == Direction::Bidirectional {
-                if let Some(step) = self.resolve_conflict(flow, record, &to_id, last, &values).await? {
-                    return Ok(step);
-                }
+            if self.mapping.spec.direction == Direction::Bidirectional
+                && let Some(step) = self.resolve_conflict(flow, record, &to_id, last, &values).await?
+            {
+                return Ok(step);
             }
-            return Ok(Step::Update { to_id, values, link: Some(link) });
+            return Ok(Step::Update {
+                to_id,
+                values,
+                link: Some(link),
+            });
         }
         if self.mapping.spec.matching_mode != MatchingMode::CreateOnly {
             let key_value = match_field.and_then(|f| values.get(f));
             let found = match key_value {
-                Some(value) => self.store.read(|rx| matching::lookup(rx, &self.mapping.id, flow, value))?,
+                Some(value) => self
+                    .store
+                    .read(|rx| matching::lookup(rx, &self.mapping.id, flow, value))?,
                 None => None,
             };
             if let Some(existing) = found {
                 let already = match flow {
-                    Flow::Forward => self.store.read(|rx| links::target_linked(rx, &self.mapping.id, &existing))?,
-                    Flow::Backward => self.store.read(|rx| rx.get::<LinkRecord>(&format!("{}/s/{existing}", self.mapping.id)))?.map(|l| l.target_id),
+                    Flow::Forward => self
+                        .store
+                        .read(|rx| links::target_linked(rx, &self.mapping.id, &existing))?,
+                    Flow::Backward => self
+                        .store
+                        .read(|rx| rx.get::<LinkRecord>(&format!("{}/s/{existing}", self.mapping.id)))?
+                        .map(|l| l.target_id),
                 };
                 if already.is_some() || !claimed.insert(existing.clone()) {
                     return Ok(Step::Skipped(format!(
@@ -321,7 +394,11 @@ impl<'a> Job<'a> {
                         key_value.map(String::as_str).unwrap_or_default()
                     )));
                 }
-                return Ok(Step::Update { to_id: existing, values, link: None });
+                return Ok(Step::Update {
+                    to_id: existing,
+                    values,
+                    link: None,
+                });
             }
             if self.mapping.spec.matching_mode == MatchingMode::MatchOnly {
                 return Ok(Step::Skipped(format!(
@@ -339,12 +416,21 @@ impl<'a> Job<'a> {
 
     /// Newest wins: when the other side changed too since the last sync, the record modified
     /// later (beyond the clock-skew margin) wins; the conflict is logged with both values.
-    async fn resolve_conflict(&self, flow: Flow, record: &RemoteRecord, to_id: &str, last: &str, values: &Fields) -> Result<Option<Step>, EngineError> {
+    async fn resolve_conflict(
+        &self,
+        flow: Flow,
+        record: &RemoteRecord,
+        to_id: &str,
+        last: &str,
+        values: &Fields,
+    ) -> Result<Option<Step>, EngineError> {
         let (_, written) = self.sides(flow);
         let written_fields = self.plan.written_fields(flow).to_vec();
         let Some(other) = written.1.get(written.2, to_id, &written_fields).await? else {
             tracing::info!(mapping_id = %self.mapping.id, record_id = %record.id, linked = to_id, "linked record was deleted on the other side; deletes are not propagated");
-            return Ok(Some(Step::Skipped(format!("linked record {to_id} was deleted; deletes are not propagated"))));
+            return Ok(Some(Step::Skipped(format!(
+                "linked record {to_id} was deleted; deletes are not propagated"
+            ))));
         };
         let current = project(&other.fields, &written_fields);
         if hash(&current) == last {
@@ -365,7 +451,13 @@ impl<'a> Job<'a> {
             winner = if this_wins { "this" } else { "other" },
             "conflict: both sides changed since the last sync; newest wins"
         );
-        if this_wins { Ok(None) } else { Ok(Some(Step::Skipped(format!("conflict: {to_id} changed more recently on the other side; newest wins")))) }
+        if this_wins {
+            Ok(None)
+        } else {
+            Ok(Some(Step::Skipped(format!(
+                "conflict: {to_id} changed more recently on the other side; newest wins"
+            ))))
+        }
     }
 
     /// The link after writing `values` in `flow`, with both sides' hashes as our write left them.
@@ -421,7 +513,9 @@ impl<'a> Job<'a> {
             for (value, id) in &work.matched {
                 matching::add(tx, &mapping_id, flow, value, id)?;
             }
-            let existing = tx.keys_with_prefix(crate::store::OUTCOMES, &format!("{}/", job.id), usize::MAX)?.len();
+            let existing = tx
+                .keys_with_prefix(crate::store::OUTCOMES, &format!("{}/", job.id), usize::MAX)?
+                .len();
             for (index, (flow, record_id, linked_id, failed, message)) in work.outcomes.iter().enumerate() {
                 tx.put(&OutcomeRecord {
                     key: format!("{}/{:010}", job.id, existing + index),
@@ -434,11 +528,19 @@ impl<'a> Job<'a> {
                 if *failed {
                     let key = format!("{mapping_id}/{}/{record_id}", flow.as_str());
                     let attempts = tx.get::<RetryRecord>(&key)?.map_or(0, |r| r.attempts);
-                    tx.put(&RetryRecord { key, record_id: record_id.clone(), attempts: attempts + 1, last_error: message.clone() })?;
+                    tx.put(&RetryRecord {
+                        key,
+                        record_id: record_id.clone(),
+                        attempts: attempts + 1,
+                        last_error: message.clone(),
+                    })?;
                 }
             }
             for record_id in &work.succeeded {
-                tx.remove_key(crate::store::RETRIES, &format!("{mapping_id}/{}/{record_id}", flow.as_str()))?;
+                tx.remove_key(
+                    crate::store::RETRIES,
+                    &format!("{mapping_id}/{}/{record_id}", flow.as_str()),
+                )?;
             }
             tx.put(cursor)?;
             tx.put(job)?;

@@ -61,7 +61,9 @@ pub fn find(rx: &impl Reader, mapping_id: &str, flow: Flow, record_id: &str) -> 
 
 /// Whether `target_id` is already linked (to a different source) in `mapping_id`.
 pub fn target_linked(rx: &impl Reader, mapping_id: &str, target_id: &str) -> Result<Option<String>, StoreError> {
-    Ok(rx.get::<LinkPointer>(&target_key(mapping_id, target_id))?.map(|p| p.source_id))
+    Ok(rx
+        .get::<LinkPointer>(&target_key(mapping_id, target_id))?
+        .map(|p| p.source_id))
 }
 
 /// Stores `link` and its reverse pointer.
@@ -69,7 +71,10 @@ pub fn save(tx: &mut Tx<'_>, mapping_id: &str, link: &LinkRecord) -> Result<(), 
     let mut stored = link.clone();
     stored.key = source_key(mapping_id, &link.source_id);
     tx.put(&stored)?;
-    tx.put(&LinkPointer { key: target_key(mapping_id, &link.target_id), source_id: link.source_id.clone() })
+    tx.put(&LinkPointer {
+        key: target_key(mapping_id, &link.target_id),
+        source_id: link.source_id.clone(),
+    })
 }
 
 /// Removes a deleted mapping's links, cursors, retries and match index, in chunks.

@@ -37,7 +37,10 @@ pub fn add(tx: &mut Tx<'_>, mapping_id: &str, flow: Flow, value: &str, id: &str)
     if normalize(value).is_empty() {
         return Ok(());
     }
-    tx.index_insert(IndexTable::MatchIndex, &format!("{}{id}", prefix(mapping_id, flow, value)))
+    tx.index_insert(
+        IndexTable::MatchIndex,
+        &format!("{}{id}", prefix(mapping_id, flow, value)),
+    )
 }
 
 /// A record of the written side whose match key equals `value`.
@@ -46,7 +49,10 @@ pub fn lookup(rx: &impl Reader, mapping_id: &str, flow: Flow, value: &str) -> Re
         return Ok(None);
     }
     let prefix = prefix(mapping_id, flow, value);
-    Ok(rx.index_keys(IndexTable::MatchIndex, &prefix, 1)?.first().map(|key| key[prefix.len()..].to_owned()))
+    Ok(rx
+        .index_keys(IndexTable::MatchIndex, &prefix, 1)?
+        .first()
+        .map(|key| key[prefix.len()..].to_owned()))
 }
 
 /// Removes every index entry of `mapping_id` (both flows when `flow` is `None`).
@@ -60,20 +66,36 @@ pub fn clear(store: &Store, mapping_id: &str, flow: Option<Flow>) -> Result<(), 
         if keys.is_empty() {
             return Ok(());
         }
-        store.write(|tx| keys.iter().try_for_each(|key| tx.index_remove(IndexTable::MatchIndex, key)))?;
+        store.write(|tx| {
+            keys.iter()
+                .try_for_each(|key| tx.index_remove(IndexTable::MatchIndex, key))
+        })?;
     }
 }
 
 /// Rebuilds the index of the side `flow` writes to, listing all of `object` on `connector`
 /// and indexing `field`. Returns how many records were indexed.
-pub async fn build(store: &Store, connector: &Connector, mapping_id: &str, flow: Flow, object: &str, field: &str) -> Result<u64, MatchError> {
+pub async fn build(
+    store: &Store,
+    connector: &Connector,
+    mapping_id: &str,
+    flow: Flow,
+    object: &str,
+    field: &str,
+) -> Result<u64, MatchError> {
     clear(store, mapping_id, Some(flow))?;
     let fields = [field.to_owned()];
     let mut cursor: Option<String> = None;
     let mut indexed = 0;
     loop {
         let page = connector
-            .list_changed(&ListQuery { object, since: None, cursor: cursor.as_deref(), limit: PAGE, fields: &fields })
+            .list_changed(&ListQuery {
+                object,
+                since: None,
+                cursor: cursor.as_deref(),
+                limit: PAGE,
+                fields: &fields,
+            })
             .await?;
         store.write(|tx| {
             for record in &page.records {

@@ -67,11 +67,17 @@ impl Plan {
                 required: pair.required,
             });
         }
-        let backward = if spec.direction == Direction::SourceToTarget { Vec::new() } else { Self::backward_outputs(spec)? };
+        let backward = if spec.direction == Direction::SourceToTarget {
+            Vec::new()
+        } else {
+            Self::backward_outputs(spec)?
+        };
         Ok(Plan {
             forward,
             backward,
-            context: Context { default_region: spec.default_region.clone() },
+            context: Context {
+                default_region: spec.default_region.clone(),
+            },
             source_fields,
             target_fields,
         })
@@ -88,7 +94,11 @@ impl Plan {
                     continue;
                 }
                 done.push(single);
-                let group: Vec<&_> = spec.field_pairs.iter().filter(|p| p.source_fields() == [*single]).collect();
+                let group: Vec<&_> = spec
+                    .field_pairs
+                    .iter()
+                    .filter(|p| p.source_fields() == [*single])
+                    .collect();
                 let pipeline = match (&pair.reverse_transform, group.len()) {
                     (Some(reverse), _) => parse(reverse)?,
                     (None, 1) => parse(pair.transform.as_deref().unwrap_or_default())?
@@ -146,14 +156,22 @@ impl Plan {
         let mut mapped = Fields::new();
         let mut problems = Vec::new();
         for output in outputs {
-            let inputs: Vec<Option<&str>> = output.inputs.iter().map(|name| fields.get(name).map(String::as_str)).collect();
+            let inputs: Vec<Option<&str>> = output
+                .inputs
+                .iter()
+                .map(|name| fields.get(name).map(String::as_str))
+                .collect();
             match output.pipeline.apply(&inputs, &self.context) {
                 Err(error) => problems.push(format!("{}: {error}", output.field)),
                 Ok(Some(value)) => {
                     mapped.insert(output.field.clone(), value);
                 }
                 Ok(None) if output.required => {
-                    problems.push(format!("{}: required, but {} is empty", output.field, output.inputs.join(", ")));
+                    problems.push(format!(
+                        "{}: required, but {} is empty",
+                        output.field,
+                        output.inputs.join(", ")
+                    ));
                 }
                 Ok(None) if output.overwrite_with_empty => {
                     mapped.insert(output.field.clone(), String::new());
@@ -195,7 +213,10 @@ pub fn hash(fields: &Fields) -> String {
 
 /// The current values of `names` in `fields` (what a record holds for the mapped fields).
 pub fn project(fields: &Fields, names: &[String]) -> Fields {
-    names.iter().filter_map(|n| fields.get(n).filter(|v| !v.is_empty()).map(|v| (n.clone(), v.clone()))).collect()
+    names
+        .iter()
+        .filter_map(|n| fields.get(n).filter(|v| !v.is_empty()).map(|v| (n.clone(), v.clone())))
+        .collect()
 }
 
 #[cfg(test)]
@@ -217,8 +238,14 @@ mod tests {
     fn spec(pairs: Vec<FieldPair>) -> MappingSpec {
         MappingSpec {
             name: "m".into(),
-            source: ObjectRef { connection: "a".into(), object: "contacts".into() },
-            target: ObjectRef { connection: "b".into(), object: "clients".into() },
+            source: ObjectRef {
+                connection: "a".into(),
+                object: "contacts".into(),
+            },
+            target: ObjectRef {
+                connection: "b".into(),
+                object: "clients".into(),
+            },
             direction: Direction::Bidirectional,
             field_pairs: pairs,
             match_key: None,
@@ -240,8 +267,20 @@ mod tests {
             pair("email", "email", Some("trim|lowercase"), None),
         ]))
         .unwrap();
-        let forward = plan.map(Flow::Forward, &fields(&[("name", "Mary Ann Smith"), ("email", " Mary@X.com ")])).unwrap();
-        assert_eq!(forward, fields(&[("firstName", "Mary Ann"), ("lastName", "Smith"), ("email", "mary@x.com")]));
+        let forward = plan
+            .map(
+                Flow::Forward,
+                &fields(&[("name", "Mary Ann Smith"), ("email", " Mary@X.com ")]),
+            )
+            .unwrap();
+        assert_eq!(
+            forward,
+            fields(&[
+                ("firstName", "Mary Ann"),
+                ("lastName", "Smith"),
+                ("email", "mary@x.com")
+            ])
+        );
         let backward = plan.map(Flow::Backward, &forward).unwrap();
         assert_eq!(backward, fields(&[("name", "Mary Ann Smith"), ("email", "mary@x.com")]));
         // Echo: mapping our own write back and forth is stable.
@@ -250,18 +289,38 @@ mod tests {
 
     #[test]
     fn concatenated_sources_split_back() {
-        let plan = Plan::compile(&spec(vec![pair("firstname,lastname", "name", Some("concatenate"), Some("split_name"))])).unwrap();
-        let forward = plan.map(Flow::Forward, &fields(&[("firstname", "Ada"), ("lastname", "Lovelace")])).unwrap();
+        let plan = Plan::compile(&spec(vec![pair(
+            "firstname,lastname",
+            "name",
+            Some("concatenate"),
+            Some("split_name"),
+        )]))
+        .unwrap();
+        let forward = plan
+            .map(
+                Flow::Forward,
+                &fields(&[("firstname", "Ada"), ("lastname", "Lovelace")]),
+            )
+            .unwrap();
         assert_eq!(forward, fields(&[("name", "Ada Lovelace")]));
-        assert_eq!(plan.map(Flow::Backward, &forward).unwrap(), fields(&[("firstname", "Ada"), ("lastname", "Lovelace")]));
+        assert_eq!(
+            plan.map(Flow::Backward, &forward).unwrap(),
+            fields(&[("firstname", "Ada"), ("lastname", "Lovelace")])
+        );
     }
 
     #[test]
     fn bad_values_fail_the_record_and_empties_do_not_overwrite() {
-        let plan = Plan::compile(&spec(vec![pair("phone", "phone", Some("phone_e164"), Some("phone_e164")), pair("city", "city", None, None)])).unwrap();
+        let plan = Plan::compile(&spec(vec![
+            pair("phone", "phone", Some("phone_e164"), Some("phone_e164")),
+            pair("city", "city", None, None),
+        ]))
+        .unwrap();
         let error = plan.map(Flow::Forward, &fields(&[("phone", "12")])).unwrap_err();
         assert!(error.0.contains("phone"), "{error:?}");
-        let mapped = plan.map(Flow::Forward, &fields(&[("phone", "(415) 867-5309"), ("city", "")])).unwrap();
+        let mapped = plan
+            .map(Flow::Forward, &fields(&[("phone", "(415) 867-5309"), ("city", "")]))
+            .unwrap();
         assert_eq!(mapped, fields(&[("phone", "+14158675309")]));
     }
 }

@@ -16,10 +16,10 @@ use crate::connections::service::connection_in_org;
 use crate::connectors::ListQuery;
 use crate::events::{EventType, emit, now_rfc3339};
 use crate::ids::{IdKind, new_id};
+use crate::mappings::MappingRecord;
 use crate::mappings::service::{MappingError, MappingRuntime, mapping_in_org};
 use crate::mappings::spec::MatchingMode;
 use crate::mappings::validate::effective_match_key;
-use crate::mappings::MappingRecord;
 use crate::store::{IndexTable, Reader, Store, StoreError};
 
 /// Errors of starting or controlling jobs.
@@ -32,7 +32,11 @@ pub enum SyncError {
     #[error(
         "the first sync of this mapping would create {would_create} records in the target ({matched} of {total} source records match existing ones); confirm with --yes"
     )]
-    NeedsConfirmation { total: u64, matched: u64, would_create: u64 },
+    NeedsConfirmation {
+        total: u64,
+        matched: u64,
+        would_create: u64,
+    },
     #[error("cannot plan the first sync: {0}")]
     Planning(String),
     #[error(transparent)]
@@ -67,7 +71,9 @@ fn event_data(job: &SyncJobRecord) -> serde_json::Value {
 
 /// The job `id` of organization `org_id`.
 pub fn job_in_org(rx: &impl Reader, org_id: &str, id: &str) -> Result<SyncJobRecord, SyncError> {
-    rx.get::<SyncJobRecord>(id)?.filter(|j| j.org_id == org_id).ok_or_else(|| SyncError::JobNotFound(id.to_owned()))
+    rx.get::<SyncJobRecord>(id)?
+        .filter(|j| j.org_id == org_id)
+        .ok_or_else(|| SyncError::JobNotFound(id.to_owned()))
 }
 
 /// The jobs of `mapping_id`, oldest first.
@@ -83,7 +89,12 @@ pub fn jobs_of_mapping(rx: &impl Reader, mapping_id: &str) -> Result<Vec<SyncJob
 }
 
 impl SyncRuntime {
-    pub fn new(store: Store, mappings: Arc<MappingRuntime>, parallel: usize, confirm_threshold: u64) -> Arc<SyncRuntime> {
+    pub fn new(
+        store: Store,
+        mappings: Arc<MappingRuntime>,
+        parallel: usize,
+        confirm_threshold: u64,
+    ) -> Arc<SyncRuntime> {
         let (progress, _) = broadcast::channel(1024);
         Arc::new(SyncRuntime {
             store,
@@ -101,13 +112,22 @@ impl SyncRuntime {
     }
 
     /// Starts a sync of `mapping_id`, or returns the one already queued or running.
-    pub async fn start(self: &Arc<Self>, org_id: &str, mapping_id: &str, full: bool, confirm: bool, trigger: Trigger) -> Result<SyncJobRecord, SyncError> {
+    pub async fn start(
+        self: &Arc<Self>,
+        org_id: &str,
+        mapping_id: &str,
+        full: bool,
+        confirm: bool,
+        trigger: Trigger,
+    ) -> Result<SyncJobRecord, SyncError> {
         let mapping = self.store.read(|rx| mapping_in_org(rx, org_id, mapping_id))?;
         let jobs = self.store.read(|rx| jobs_of_mapping(rx, mapping_id))?;
         if let Some(active) = jobs.iter().find(|j| !j.status.is_finished()) {
             return Ok(active.clone());
         }
-        let first = !jobs.iter().any(|j| matches!(j.status, SyncStatus::Completed | SyncStatus::Partial));
+        let first = !jobs
+            .iter()
+            .any(|j| matches!(j.status, SyncStatus::Completed | SyncStatus::Partial));
         if first && !confirm && trigger == Trigger::Manual && self.confirm_threshold > 0 {
             self.check_first_sync(&mapping).await?;
         }
@@ -145,12 +165,25 @@ impl SyncRuntime {
         })?;
         let source = self.mappings.connector(&source_conn);
         let target = self.mappings.connector(&target_conn);
-        let match_field = effective_match_key(&mapping.spec, target_conn.provider).filter(|_| mapping.spec.matching_mode != MatchingMode::CreateOnly);
+        let match_field = effective_match_key(&mapping.spec, target_conn.provider)
+            .filter(|_| mapping.spec.matching_mode != MatchingMode::CreateOnly);
         if let Some(field) = &match_field {
-            matching::build(&self.store, &target, &mapping.id, Flow::Forward, &mapping.spec.target.object, field).await.map_err(|e| planning(&e))?;
+            matching::build(
+                &self.store,
+                &target,
+                &mapping.id,
+                Flow::Forward,
+                &mapping.spec.target.object,
+                field,
+            )
+            .await
+            .map_err(|e| planning(&e))?;
             let key = format!("{}/{}", mapping.id, Flow::Forward.as_str());
             self.store.write(|tx| {
-                let mut cursor = tx.get::<CursorRecord>(&key)?.unwrap_or_else(|| CursorRecord { key: key.clone(), ..Default::default() });
+                let mut cursor = tx.get::<CursorRecord>(&key)?.unwrap_or_else(|| CursorRecord {
+                    key: key.clone(),
+                    ..Default::default()
+                });
                 cursor.match_index_built = true;
                 tx.put(&cursor)
             })?;
@@ -158,7 +191,13 @@ impl SyncRuntime {
         let (mut total, mut matched) = (0u64, 0u64);
         let mut cursor: Option<String> = None;
         loop {
-            let query = ListQuery { object: &mapping.spec.source.object, since: None, cursor: cursor.as_deref(), limit: super::engine::PAGE_SIZE, fields: &plan.source_fields };
+            let query = ListQuery {
+                object: &mapping.spec.source.object,
+                since: None,
+                cursor: cursor.as_deref(),
+                limit: super::engine::PAGE_SIZE,
+                fields: &plan.source_fields,
+            };
             let page = source.list_changed(&query).await.map_err(|e| planning(&e))?;
             total += page.records.len() as u64;
             for record in &page.records {
@@ -166,10 +205,13 @@ impl SyncRuntime {
                     (Some(field), Ok(values)) => values.get(field).cloned(),
                     _ => None,
                 };
-                if let Some(value) = value {
-                    if self.store.read(|rx| matching::lookup(rx, &mapping.id, Flow::Forward, &value))?.is_some() {
-                        matched += 1;
-                    }
+                if let Some(value) = value
+                    && self
+                        .store
+                        .read(|rx| matching::lookup(rx, &mapping.id, Flow::Forward, &value))?
+                        .is_some()
+                {
+                    matched += 1;
                 }
             }
             match page.next {
@@ -179,7 +221,11 @@ impl SyncRuntime {
         }
         let would_create = total - matched;
         if would_create > self.confirm_threshold {
-            return Err(SyncError::NeedsConfirmation { total, matched, would_create });
+            return Err(SyncError::NeedsConfirmation {
+                total,
+                matched,
+                would_create,
+            });
         }
         Ok(())
     }
@@ -210,7 +256,12 @@ impl SyncRuntime {
     /// Restarts jobs that were queued or running when fluxd stopped; they resume from their
     /// mapping's last checkpoint.
     pub fn resume_interrupted(self: &Arc<Self>) -> Result<usize, StoreError> {
-        let interrupted: Vec<SyncJobRecord> = self.store.read(|rx| rx.list::<SyncJobRecord>())?.into_iter().filter(|j| !j.status.is_finished()).collect();
+        let interrupted: Vec<SyncJobRecord> = self
+            .store
+            .read(|rx| rx.list::<SyncJobRecord>())?
+            .into_iter()
+            .filter(|j| !j.status.is_finished())
+            .collect();
         for job in &interrupted {
             tracing::info!(job_id = %job.id, mapping_id = %job.mapping_id, "resuming an interrupted sync");
             self.spawn(job.id.clone());
@@ -233,8 +284,14 @@ impl SyncRuntime {
     }
 
     async fn run_job(&self, job_id: &str, cancel: &CancellationToken) -> Result<SyncJobRecord, EngineError> {
-        let mut job = self.store.read(|rx| rx.get::<SyncJobRecord>(job_id))?.ok_or_else(|| EngineError::Mapping(format!("job {job_id} vanished")))?;
-        let mapping = self.store.read(|rx| rx.get::<MappingRecord>(&job.mapping_id))?.ok_or_else(|| EngineError::Mapping("the mapping was deleted".into()))?;
+        let mut job = self
+            .store
+            .read(|rx| rx.get::<SyncJobRecord>(job_id))?
+            .ok_or_else(|| EngineError::Mapping(format!("job {job_id} vanished")))?;
+        let mapping = self
+            .store
+            .read(|rx| rx.get::<MappingRecord>(&job.mapping_id))?
+            .ok_or_else(|| EngineError::Mapping("the mapping was deleted".into()))?;
         let plan = Plan::compile(&mapping.spec).map_err(EngineError::Mapping)?;
         let (source_conn, target_conn) = self
             .store
@@ -279,7 +336,9 @@ impl SyncRuntime {
 
     fn finish(&self, job_id: &str, outcome: Result<SyncJobRecord, EngineError>) -> Result<(), StoreError> {
         let job = self.store.write(|tx| {
-            let Some(mut job) = tx.get::<SyncJobRecord>(job_id)? else { return Ok(None) };
+            let Some(mut job) = tx.get::<SyncJobRecord>(job_id)? else {
+                return Ok(None);
+            };
             let event = match &outcome {
                 Ok(done) => {
                     job.stats = done.stats;
