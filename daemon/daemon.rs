@@ -92,7 +92,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let mut providers = config.providers.clone();
     let mut endpoints = serde_json::json!({ "grpc": grpc_addr.to_string(), "http": http_addr.to_string() });
     if config.sandbox {
-        let sandbox_addr = Sandbox::default()
+        let sandbox = Sandbox::default();
+        sandbox.seed(config.sandbox_records);
+        let sandbox_addr = sandbox
             .spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .map_err(|error| DaemonError::Bind {

@@ -34,6 +34,9 @@ enum Command {
         /// Print the `[providers.*]` config that points fluxd at this sandbox, then serve.
         #[arg(long)]
         print_config: bool,
+        /// People records to seed per provider (a fifth of that for other objects).
+        #[arg(long, default_value_t = 50)]
+        records: usize,
     },
     RotateKey {
         /// Where to write the new key when the current one comes from FLUXD_MASTER_KEY or a
@@ -52,7 +55,11 @@ fn main() -> anyhow::Result<()> {
         Command::Run => runtime.block_on(daemon::run(config, shutdown_signal()))?,
         Command::RotateKey { new_key_file } => rotate_key(&config, new_key_file)?,
         Command::Demo => runtime.block_on(fluxcascade::demo::run(config, shutdown_signal()))?,
-        Command::Sandbox { listen, print_config } => runtime.block_on(run_sandbox(listen, print_config))?,
+        Command::Sandbox {
+            listen,
+            print_config,
+            records,
+        } => runtime.block_on(run_sandbox(listen, print_config, records))?,
     }
     Ok(())
 }
@@ -81,7 +88,9 @@ async fn shutdown_signal() {
     }
 }
 
-async fn run_sandbox(listen: std::net::SocketAddr, print_config: bool) -> anyhow::Result<()> {
+async fn run_sandbox(listen: std::net::SocketAddr, print_config: bool, records: usize) -> anyhow::Result<()> {
+    let sandbox = fluxcascade::sandbox::Sandbox::default();
+    sandbox.seed(records);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

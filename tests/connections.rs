@@ -2,12 +2,11 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::receiver::Receiver;
-use common::{TestDaemon, http_get, http_get_json, http_get_location, http_post_json, wait_for};
+use common::{StandaloneSandbox, TestDaemon, http_get, http_get_json, http_get_location, http_post_json, wait_for};
 use fluxcascade::pb::{self, connection_service_client::ConnectionServiceClient};
 use serde_json::{Value, json};
 
@@ -332,46 +331,9 @@ fn bad_input_names_the_field() {
     assert!(out.stderr().contains("providers.hubspot.client_id"), "{}", out.stderr());
 }
 
-/// A standalone sandbox, so grants outlive fluxd restarts.
-struct StandaloneSandbox {
-    child: std::process::Child,
-    config: String,
-    base: String,
-}
-
-impl StandaloneSandbox {
-    fn start() -> StandaloneSandbox {
-        let mut child = Command::new(common::FLUXD)
-            .args(["sandbox", "--listen", "127.0.0.1:0", "--print-config"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut config = String::new();
-        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut bases = 0;
-        while bases < 4 {
-            let line = lines.next().unwrap().unwrap();
-            bases += usize::from(line.starts_with("api_base_url"));
-            config.push_str(&line);
-            config.push('\n');
-        }
-        let parsed: toml::Value = toml::from_str(&config).unwrap();
-        let hubspot_base = parsed["providers"]["hubspot"]["api_base_url"].as_str().unwrap();
-        let base = hubspot_base.trim_end_matches("/hubspot").to_owned();
-        StandaloneSandbox { child, config, base }
-    }
-}
-
-impl Drop for StandaloneSandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn jobber_rotation_survives_a_daemon_restart() {
-    let sandbox = StandaloneSandbox::start();
+    let sandbox = StandaloneSandbox::start(0);
     let config_dir = tempfile::tempdir().unwrap();
     let config = config_dir.path().join("fluxd.toml");
     std::fs::write(&config, &sandbox.config).unwrap();

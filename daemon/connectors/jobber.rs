@@ -294,7 +294,7 @@ impl Jobber {
                     "jobCreate",
                 ),
                 "properties" => (
-                    "mutation Create($clientId: EncodedId!, $input: PropertyAttributes!) { propertyCreate(clientId: $clientId, input: $input) { property { id } userErrors { message path } } }",
+                    "mutation Create($clientId: EncodedId!, $input: PropertyCreateInput!) { propertyCreate(clientId: $clientId, input: $input) { property { id } userErrors { message path } } }",
                     json!({ "clientId": fields.get("clientId"), "input": plain_input(fields) }),
                     "propertyCreate",
                 ),
@@ -325,7 +325,7 @@ impl Jobber {
                     )
                 }
                 "jobs" => (
-                    "mutation Edit($jobId: EncodedId!, $input: JobEditAttributes!) { jobEdit(jobId: $jobId, input: $input) { job { id } userErrors { message path } } }",
+                    "mutation Edit($jobId: EncodedId!, $input: JobEditInput!) { jobEdit(jobId: $jobId, input: $input) { job { id } userErrors { message path } } }",
                     json!({ "jobId": id, "input": plain_input(fields) }),
                     "jobEdit",
                 ),

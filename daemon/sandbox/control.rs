@@ -6,6 +6,9 @@
 //! - `POST fail-token-calls` `{"count": N, "status": 503}` — the next N token calls fail.
 //! - `POST revoke-grants` — every refresh and access token stops working.
 //! - `POST expire-access-tokens` — access tokens stop working; refresh tokens still do.
+//!
+//! Record actions (`records/…`, `seed`, `rate-limit`, `records-stats`) are answered by
+//! `records::control`.
 
 use serde_json::json;
 
@@ -19,6 +22,9 @@ pub fn handle(sandbox: &Sandbox, path: &str, request: &SandboxRequest) -> Reply 
         return json_reply(404, json!({ "error": "unknown provider" }));
     };
     let action = parts.next().unwrap_or_default();
+    if let Some(reply) = super::records::control(sandbox, provider, action, request) {
+        return reply;
+    }
     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
     sandbox.with_state(|state| {
         let p = state.provider(provider);

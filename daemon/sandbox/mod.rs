@@ -4,10 +4,13 @@
 //! shorten token lifetimes, read counters).
 //!
 //! Paths under each base are the real ones (`/oauth/v1/token`, `/api/oauth/token`, …), so the
-//! same provider clients talk to the sandbox and to the real services.
+//! same provider clients talk to the sandbox and to the real services. Record APIs (HubSpot
+//! CRM v3, Salesforce REST/SOQL, Pipedrive v1 fields + v2, Jobber GraphQL) are answered first
+//! (see `records`), everything else by the OAuth handlers.
 
 mod control;
 mod oauth;
+mod records;
 mod request;
 mod state;
 
@@ -124,8 +127,13 @@ impl Sandbox {
         let reply = if first == "_control" {
             control::handle(self, &rest, &request)
         } else if let Some(provider) = Provider::parse(&first) {
-            let provider_base = format!("{base}/{first}");
-            oauth::handle(self, provider, &provider_base, &rest, &request).await
+            match records::handle(self, provider, &rest, &request) {
+                Some(reply) => reply,
+                None => {
+                    let provider_base = format!("{base}/{first}");
+                    oauth::handle(self, provider, &provider_base, &rest, &request).await
+                }
+            }
         } else {
             json_reply(
                 404,
@@ -133,6 +141,14 @@ impl Sandbox {
             )
         };
         reply.into_response()
+    }
+
+    /// Forgets every provider's records and seeds each with `records_per_object` people
+    /// (HubSpot contacts, Pipedrive persons, Salesforce Contacts, Jobber clients) and a fifth
+    /// as many companies and deals (and Jobber properties and jobs). Deterministic: the same
+    /// count gives the same data.
+    pub fn seed(&self, records_per_object: usize) {
+        self.with_state(|state| records::seed(&mut state.records, records_per_object));
     }
 
     fn with_state<T>(&self, f: impl FnOnce(&mut SandboxState) -> T) -> T {

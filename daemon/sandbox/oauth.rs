@@ -289,7 +289,7 @@ fn revoke_refresh_token(sandbox: &Sandbox, provider: Provider, token: &str) -> R
 }
 
 /// The account of a live bearer token, or the provider's 401.
-fn authenticated(sandbox: &Sandbox, provider: Provider, token: Option<&str>) -> Result<u32, Reply> {
+pub(super) fn authenticated(sandbox: &Sandbox, provider: Provider, token: Option<&str>) -> Result<u32, Reply> {
     let account = sandbox.with_state(|state| {
         let p = state.provider(provider);
         token

@@ -49,6 +49,8 @@ pub struct ProviderState {
 #[derive(Default)]
 pub struct SandboxState {
     pub providers: BTreeMap<Provider, ProviderState>,
+    /// The record APIs' data, per provider.
+    pub records: super::records::RecordsState,
 }
 
 impl SandboxState {

@@ -57,6 +57,9 @@ pub struct Job<'a> {
     pub source: (&'a ConnectionRecord, &'a Connector),
     pub target: (&'a ConnectionRecord, &'a Connector),
     pub cancel: &'a CancellationToken,
+    /// The job was interrupted (crash, restart) and runs again: writes of its last, unrecorded
+    /// page may exist, so the match index is rebuilt to find them instead of duplicating them.
+    pub resumed: bool,
     /// Called after each checkpoint with the job's current state.
     pub progress: &'a (dyn Fn(&SyncJobRecord) + Send + Sync),
 }
@@ -161,7 +164,7 @@ impl<'a> Job<'a> {
         }
         let (read, written) = self.sides(flow);
         let match_field = self.match_field(flow);
-        if self.mapping.spec.matching_mode != MatchingMode::CreateOnly && !cursor.match_index_built {
+        if self.mapping.spec.matching_mode != MatchingMode::CreateOnly && (!cursor.match_index_built || self.resumed) {
             if let Some(field) = &match_field {
                 let indexed = matching::build(self.store, written.1, &self.mapping.id, flow, written.2, field).await?;
                 tracing::info!(mapping_id = %self.mapping.id, flow = flow.as_str(), indexed, "match index built");

@@ -327,6 +327,7 @@ impl SyncRuntime {
             source: (&source_conn, &source),
             target: (&target_conn, &target),
             cancel,
+            resumed,
             progress: &progress,
         }
         .run()

@@ -241,6 +241,20 @@ pub fn http_get_location(url: &str) -> (u16, Option<String>) {
     })
 }
 
+/// PATCH JSON to `url`.
+pub fn http_patch_json(url: &str, body: serde_json::Value) -> u16 {
+    let url = url.to_owned();
+    on_runtime(async move {
+        let response = reqwest::Client::new()
+            .patch(&url)
+            .json(&body)
+            .send()
+            .await
+            .expect("PATCH");
+        response.status().as_u16()
+    })
+}
+
 /// GET `url` and parse JSON.
 pub fn http_get_json(url: &str) -> serde_json::Value {
     let (status, body) = http_get(url);
@@ -309,5 +323,62 @@ pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> O
             return None;
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A standalone `fluxd sandbox`, so provider state outlives fluxd restarts and kills.
+pub struct StandaloneSandbox {
+    child: Child,
+    /// The `[providers.*]` config that points fluxd at it.
+    pub config: String,
+    /// Its base URL.
+    pub base: String,
+}
+
+impl StandaloneSandbox {
+    /// Starts a sandbox seeded with `records` people per provider.
+    pub fn start(records: usize) -> StandaloneSandbox {
+        use std::io::BufRead;
+        let mut child = Command::new(FLUXD)
+            .args([
+                "sandbox",
+                "--listen",
+                "127.0.0.1:0",
+                "--print-config",
+                "--records",
+                &records.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn sandbox");
+        let mut config = String::new();
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut bases = 0;
+        while bases < 4 {
+            let line = lines.next().expect("sandbox config line").expect("utf-8");
+            bases += usize::from(line.starts_with("api_base_url"));
+            config.push_str(&line);
+            config.push('\n');
+        }
+        let parsed: toml::Value = toml::from_str(&config).expect("sandbox config");
+        let hubspot_base = parsed["providers"]["hubspot"]["api_base_url"]
+            .as_str()
+            .expect("hubspot base");
+        let base = hubspot_base.trim_end_matches("/hubspot").to_owned();
+        StandaloneSandbox { child, config, base }
+    }
+
+    /// Writes its config to a file in `dir` and returns the path.
+    pub fn config_file(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("sandbox.toml");
+        std::fs::write(&path, &self.config).expect("write config");
+        path
+    }
+}
+
+impl Drop for StandaloneSandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

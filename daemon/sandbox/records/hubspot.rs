@@ -148,10 +148,21 @@ const CONTACT_PROPS: &[Prop] = &[
     text("country", "Country/Region", "contactinformation"),
     text("jobtitle", "Job Title", "contactinformation"),
     text("website", "Website URL", "contactinformation"),
-    choice("lifecyclestage", "Lifecycle Stage", "contactinformation", LIFECYCLE_STAGES),
+    choice(
+        "lifecyclestage",
+        "Lifecycle Stage",
+        "contactinformation",
+        LIFECYCLE_STAGES,
+    ),
     system("hs_object_id", "Record ID", "number", "number", "contactinformation"),
     system("createdate", "Create Date", "datetime", "date", "contactinformation"),
-    system("lastmodifieddate", "Last Modified Date", "datetime", "date", "contactinformation"),
+    system(
+        "lastmodifieddate",
+        "Last Modified Date",
+        "datetime",
+        "date",
+        "contactinformation",
+    ),
 ];
 
 const COMPANY_PROPS: &[Prop] = &[
@@ -166,7 +177,13 @@ const COMPANY_PROPS: &[Prop] = &[
     choice("industry", "Industry", "companyinformation", INDUSTRIES),
     system("hs_object_id", "Record ID", "number", "number", "companyinformation"),
     system("createdate", "Create Date", "datetime", "date", "companyinformation"),
-    system("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", "companyinformation"),
+    system(
+        "hs_lastmodifieddate",
+        "Last Modified Date",
+        "datetime",
+        "date",
+        "companyinformation",
+    ),
 ];
 
 const DEAL_PROPS: &[Prop] = &[
@@ -177,7 +194,12 @@ const DEAL_PROPS: &[Prop] = &[
         ..text("amount", "Amount", "dealinformation")
     },
     choice("dealstage", "Deal Stage", "dealinformation", DEAL_STAGES),
-    choice("pipeline", "Pipeline", "dealinformation", &[("default", "Sales Pipeline")]),
+    choice(
+        "pipeline",
+        "Pipeline",
+        "dealinformation",
+        &[("default", "Sales Pipeline")],
+    ),
     Prop {
         kind: "datetime",
         field_type: "date",
@@ -185,7 +207,13 @@ const DEAL_PROPS: &[Prop] = &[
     },
     system("hs_object_id", "Record ID", "number", "number", "dealinformation"),
     system("createdate", "Create Date", "datetime", "date", "dealinformation"),
-    system("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", "dealinformation"),
+    system(
+        "hs_lastmodifieddate",
+        "Last Modified Date",
+        "datetime",
+        "date",
+        "dealinformation",
+    ),
 ];
 
 /// The property catalog of `object`.
@@ -203,7 +231,11 @@ fn prop(object: &str, name: &str) -> Option<&'static Prop> {
 
 /// The last-modified property of `object`.
 pub fn modified_prop(object: &str) -> &'static str {
-    if object == "contacts" { "lastmodifieddate" } else { "hs_lastmodifieddate" }
+    if object == "contacts" {
+        "lastmodifieddate"
+    } else {
+        "hs_lastmodifieddate"
+    }
 }
 
 /// Properties answered when none are asked for.
@@ -336,7 +368,11 @@ fn route(records: &mut ProviderRecords, call: &Call<'_>, segments: &[&str]) -> R
             records.store(object).and_then(|s| s.remove(id));
             empty_reply(204)
         }
-        _ => error(404, "OBJECT_NOT_FOUND", format!("no route for {} {}", method, call.path)),
+        _ => error(
+            404,
+            "OBJECT_NOT_FOUND",
+            format!("no route for {} {}", method, call.path),
+        ),
     }
 }
 
@@ -400,7 +436,10 @@ fn render(record: &Record, object: &str, requested: Option<&[String]>, all: bool
     let mut props = Map::new();
     for name in names {
         if prop(object, name).is_some() && !props.contains_key(name) {
-            props.insert(name.to_owned(), prop_value(record, name).map_or(Value::Null, Value::String));
+            props.insert(
+                name.to_owned(),
+                prop_value(record, name).map_or(Value::Null, Value::String),
+            );
         }
     }
     json!({
@@ -440,7 +479,7 @@ fn list(records: &mut ProviderRecords, object: &str, query: &HashMap<String, Str
     let Some(store) = records.store_ref(object) else {
         return not_found();
     };
-    let mut page: Vec<&Record> = store.from_seq(after).take(limit + 1).collect();
+    let mut page: Vec<&Record> = store.starting_at_seq(after).take(limit + 1).collect();
     let next = (page.len() > limit).then(|| page.pop().map(|r| r.id.clone())).flatten();
     let mut body = json!({
         "results": page.iter().map(|r| render(r, object, requested.as_deref(), false)).collect::<Vec<_>>(),
@@ -532,10 +571,9 @@ fn validate(object: &str, properties: &Value) -> Result<Vec<(String, Option<Stri
             continue;
         };
         let checked = match p.kind {
-            _ if name == "email" && !valid_email(&text) => Err((
-                "INVALID_EMAIL",
-                format!("Email address {text} is invalid"),
-            )),
+            _ if name == "email" && !valid_email(&text) => {
+                Err(("INVALID_EMAIL", format!("Email address {text} is invalid")))
+            }
             "number" => number_value(&Value::String(text.clone()))
                 .map(|_| text.trim().to_owned())
                 .ok_or(("INVALID_FLOAT", format!("{text} is not a valid number"))),
@@ -625,7 +663,11 @@ fn create_record(records: &mut ProviderRecords, object: &str, properties: &Value
 
 /// Updates one record from `properties`; the error when it fails.
 fn update_record(records: &mut ProviderRecords, object: &str, id: &str, properties: &Value) -> Result<(), WriteError> {
-    let Some(current) = records.store_ref(object).and_then(|s| s.get(id)).map(|r| r.fields.clone()) else {
+    let Some(current) = records
+        .store_ref(object)
+        .and_then(|s| s.get(id))
+        .map(|r| r.fields.clone())
+    else {
         return Err((
             "OBJECT_NOT_FOUND",
             format!(
@@ -772,13 +814,9 @@ fn batch_read(records: &mut ProviderRecords, object: &str, body: &Value) -> Repl
         Ok(inputs) => inputs,
         Err(reply) => return reply,
     };
-    let requested: Option<Vec<String>> = body["properties"].as_array().map(|props| {
-        props
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect()
-    });
+    let requested: Option<Vec<String>> = body["properties"]
+        .as_array()
+        .map(|props| props.iter().filter_map(Value::as_str).map(str::to_owned).collect());
     let id_property = body["idProperty"].as_str();
     let mut results = Vec::new();
     let mut missing = Vec::new();
@@ -817,15 +855,16 @@ fn batch_archive(records: &mut ProviderRecords, object: &str, body: &Value) -> R
     empty_reply(204)
 }
 
-/// A search filter, checked.
+/// A search filter, checked, its values parsed once.
 #[derive(Debug, Clone)]
 struct Filter {
     property: String,
     kind: &'static str,
     operator: String,
     value: Option<String>,
-    high: Option<String>,
-    values: Vec<String>,
+    target: Option<Key>,
+    high: Option<Key>,
+    values: Vec<Key>,
 }
 
 /// A comparable property value: datetimes and numbers by value, text case-insensitively.
@@ -840,6 +879,21 @@ fn key(kind: &str, text: &str) -> Option<Key> {
         "datetime" => parse_time(text).map(|t| Key::Number(t.as_millisecond() as f64)),
         "number" => text.trim().parse::<f64>().ok().map(Key::Number),
         _ => Some(Key::Text(text.to_lowercase())),
+    }
+}
+
+/// The comparable value of property `name` of `record` (computed properties without text).
+fn record_key(record: &Record, name: &str, kind: &str) -> Option<Key> {
+    match name {
+        "hs_object_id" => record.id.parse().ok().map(Key::Number),
+        "createdate" => Some(Key::Number(record.created_at.as_millisecond() as f64)),
+        "lastmodifieddate" | "hs_lastmodifieddate" => Some(Key::Number(record.updated_at.as_millisecond() as f64)),
+        _ => record
+            .fields
+            .get(name)
+            .and_then(scalar_text)
+            .filter(|v| !v.is_empty())
+            .and_then(|v| key(kind, &v)),
     }
 }
 
@@ -874,63 +928,70 @@ impl Filter {
         if !known.contains(&operator.as_str()) {
             return Err(format!("Unknown filter operator: {operator}"));
         }
-        let filter = Filter {
-            property,
-            kind,
-            value: scalar_text(&raw["value"]),
-            high: scalar_text(&raw["highValue"]),
-            values: raw["values"].as_array().into_iter().flatten().filter_map(scalar_text).collect(),
-            operator,
-        };
-        let needs_value = ["EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN"].contains(&filter.operator.as_str());
+        let value = scalar_text(&raw["value"]);
+        let needs_value = ["EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN"].contains(&operator.as_str());
+        let target = value.as_deref().and_then(|v| key(kind, v));
         if needs_value {
-            match &filter.value {
-                None => return Err(format!("Filter on {} needs a value", filter.property)),
-                Some(v) if key(kind, v).is_none() => {
-                    return Err(format!("{v} is not a valid value for {}", filter.property));
-                }
+            match &value {
+                None => return Err(format!("Filter on {property} needs a value")),
+                Some(v) if target.is_none() => return Err(format!("{v} is not a valid value for {property}")),
                 Some(_) => {}
             }
         }
-        Ok(filter)
+        let high = scalar_text(&raw["highValue"]).and_then(|h| key(kind, &h));
+        if operator == "BETWEEN" && high.is_none() {
+            return Err(format!("BETWEEN on {property} needs a valid highValue"));
+        }
+        Ok(Filter {
+            values: raw["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(scalar_text)
+                .filter_map(|v| key(kind, &v))
+                .collect(),
+            property,
+            kind,
+            operator,
+            value,
+            target,
+            high,
+        })
     }
 
     fn matches(&self, record: &Record) -> bool {
-        let value = prop_value(record, &self.property).filter(|v| !v.is_empty());
-        let actual = value.as_deref().and_then(|v| key(self.kind, v));
-        let target = self.value.as_deref().and_then(|v| key(self.kind, v));
-        let cmp = || match (&actual, &target) {
+        let actual = record_key(record, &self.property, self.kind);
+        let cmp = || match (&actual, &self.target) {
             (Some(a), Some(t)) => Some(compare(a, t)),
             _ => None,
         };
         match self.operator.as_str() {
-            "HAS_PROPERTY" => value.is_some(),
-            "NOT_HAS_PROPERTY" => value.is_none(),
+            "HAS_PROPERTY" => actual.is_some(),
+            "NOT_HAS_PROPERTY" => actual.is_none(),
             "EQ" => cmp() == Some(Ordering::Equal),
             "NEQ" => cmp() != Some(Ordering::Equal),
             "LT" => cmp() == Some(Ordering::Less),
             "LTE" => matches!(cmp(), Some(Ordering::Less | Ordering::Equal)),
             "GT" => cmp() == Some(Ordering::Greater),
             "GTE" => matches!(cmp(), Some(Ordering::Greater | Ordering::Equal)),
-            "BETWEEN" => {
-                let high = self.high.as_deref().and_then(|h| key(self.kind, h));
-                match (&actual, &target, &high) {
-                    (Some(a), Some(low), Some(high)) => compare(a, low).is_ge() && compare(a, high).is_le(),
-                    _ => false,
-                }
-            }
+            "BETWEEN" => match (&actual, &self.target, &self.high) {
+                (Some(a), Some(low), Some(high)) => compare(a, low).is_ge() && compare(a, high).is_le(),
+                _ => false,
+            },
             "IN" | "NOT_IN" => {
-                let found = actual.as_ref().is_some_and(|a| {
-                    self.values
-                        .iter()
-                        .filter_map(|v| key(self.kind, v))
-                        .any(|v| compare(a, &v) == Ordering::Equal)
-                });
+                let found = actual
+                    .as_ref()
+                    .is_some_and(|a| self.values.iter().any(|v| compare(a, v) == Ordering::Equal));
                 found == (self.operator == "IN")
             }
             _ => {
-                let token = self.value.as_deref().unwrap_or_default().trim_matches('*').to_lowercase();
-                let found = value.is_some_and(|v| v.to_lowercase().contains(&token));
+                let token = self
+                    .value
+                    .as_deref()
+                    .unwrap_or_default()
+                    .trim_matches('*')
+                    .to_lowercase();
+                let found = prop_value(record, &self.property).is_some_and(|v| v.to_lowercase().contains(&token));
                 found == (self.operator == "CONTAINS_TOKEN")
             }
         }
@@ -980,7 +1041,9 @@ fn parse_search(object: &str, body: &Value) -> Result<Search, String> {
             },
             other => (
                 other["propertyName"].as_str().unwrap_or_default().to_owned(),
-                other["direction"].as_str().is_some_and(|d| d.eq_ignore_ascii_case("DESCENDING")),
+                other["direction"]
+                    .as_str()
+                    .is_some_and(|d| d.eq_ignore_ascii_case("DESCENDING")),
             ),
         };
         let kind = match prop(object, &name) {
@@ -1016,13 +1079,9 @@ fn parse_search(object: &str, body: &Value) -> Result<Search, String> {
     Ok(Search {
         groups: parsed_groups,
         sorts,
-        properties: body["properties"].as_array().map(|props| {
-            props
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        }),
+        properties: body["properties"]
+            .as_array()
+            .map(|props| props.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
         query: body["query"].as_str().map(str::to_lowercase).filter(|q| !q.is_empty()),
         limit,
         after,
@@ -1058,12 +1117,21 @@ fn search(records: &ProviderRecords, object: &str, body: &Value) -> Reply {
         })
         .collect();
     if !search.sorts.is_empty() {
-        found.sort_by(|a, b| {
-            for (name, kind, descending) in &search.sorts {
-                let ka = prop_value(a, name).and_then(|v| key(kind, &v));
-                let kb = prop_value(b, name).and_then(|v| key(kind, &v));
-                // Records without a value come last either way.
-                let order = match (&ka, &kb) {
+        // Keys once per record, then sort; records without a value come last either way.
+        let mut keyed: Vec<(Vec<Option<Key>>, &Record)> = found
+            .into_iter()
+            .map(|r| {
+                let keys = search
+                    .sorts
+                    .iter()
+                    .map(|(name, kind, _)| record_key(r, name, kind))
+                    .collect();
+                (keys, r)
+            })
+            .collect();
+        keyed.sort_by(|(ka, a), (kb, b)| {
+            for ((x, y), (_, _, descending)) in ka.iter().zip(kb).zip(&search.sorts) {
+                let order = match (x, y) {
                     (Some(x), Some(y)) if *descending => compare(y, x),
                     (Some(x), Some(y)) => compare(x, y),
                     (Some(_), None) => Ordering::Less,
@@ -1076,6 +1144,7 @@ fn search(records: &ProviderRecords, object: &str, body: &Value) -> Reply {
             }
             a.seq.cmp(&b.seq)
         });
+        found = keyed.into_iter().map(|(_, r)| r).collect();
     }
     let total = found.len() as u64;
     let page: Vec<Value> = found
@@ -1109,7 +1178,12 @@ mod tests {
         }
     }
 
-    fn call(records: &mut ProviderRecords, method: Method, path: &str, body: Value) -> (u16, Value, Vec<(String, String)>) {
+    fn call(
+        records: &mut ProviderRecords,
+        method: Method,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value, Vec<(String, String)>) {
         let request = request(method, path, body);
         let reply = handle(
             records,
@@ -1144,8 +1218,16 @@ mod tests {
         assert_eq!(page["total"], 20, "seeded at base + i s; i >= 5");
         assert_eq!(page["results"].as_array().unwrap().len(), 8);
         assert_eq!(page["results"][0]["id"], "1006");
-        assert_eq!(page["results"][0]["properties"]["lastmodifieddate"], "2025-01-01T00:00:05.000Z");
-        assert!(page["results"][0]["properties"]["email"].as_str().unwrap().ends_with(".5@example.com"));
+        assert_eq!(
+            page["results"][0]["properties"]["lastmodifieddate"],
+            "2025-01-01T00:00:05.000Z"
+        );
+        assert!(
+            page["results"][0]["properties"]["email"]
+                .as_str()
+                .unwrap()
+                .ends_with(".5@example.com")
+        );
         assert_eq!(page["paging"]["next"]["after"], "8");
         let mut last = body;
         last["after"] = "16".into();
@@ -1174,7 +1256,12 @@ mod tests {
             json!({ "limit": 200, "after": "9800" }),
         );
         assert_eq!(status, 200);
-        let (status, _, _) = call(records, Method::POST, "/crm/v3/objects/contacts/search", json!({ "limit": 201 }));
+        let (status, _, _) = call(
+            records,
+            Method::POST,
+            "/crm/v3/objects/contacts/search",
+            json!({ "limit": 201 }),
+        );
         assert_eq!(status, 400);
     }
 
@@ -1186,7 +1273,8 @@ mod tests {
             .as_str()
             .unwrap()
             .to_uppercase();
-        let body = json!({ "filterGroups": [{ "filters": [{ "propertyName": "email", "operator": "EQ", "value": email }] }] });
+        let body =
+            json!({ "filterGroups": [{ "filters": [{ "propertyName": "email", "operator": "EQ", "value": email }] }] });
         let (_, found, _) = call(records, Method::POST, "/crm/v3/objects/contacts/search", body);
         assert_eq!(found["total"], 1);
         assert_eq!(found["results"][0]["id"], "1004");
@@ -1213,8 +1301,18 @@ mod tests {
         assert_eq!(results[1]["properties"]["firstname"], "Cy");
         assert_eq!(answer["errors"][0]["category"], "VALIDATION_ERROR");
         assert_eq!(answer["errors"][0]["context"]["objectWriteTraceId"], json!(["1"]));
-        assert!(answer["errors"][0]["message"].as_str().unwrap().starts_with("Property values were not valid: "));
-        assert!(answer["errors"][1]["message"].as_str().unwrap().contains("Contact already exists"));
+        assert!(
+            answer["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Property values were not valid: ")
+        );
+        assert!(
+            answer["errors"][1]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Contact already exists")
+        );
         assert_eq!(answer["errors"][1]["context"]["objectWriteTraceId"], json!(["2"]));
         assert_eq!(records.store_ref("contacts").unwrap().creates, 2);
 
@@ -1264,7 +1362,13 @@ mod tests {
                 },
             );
             let body: Value = serde_json::from_slice(&reply.body).unwrap();
-            seen.extend(body["results"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()));
+            seen.extend(
+                body["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["id"].as_str().unwrap().to_owned()),
+            );
             match body["paging"]["next"]["after"].as_str() {
                 Some(after) => request.query.insert("after".into(), after.to_owned()),
                 None => break,
@@ -1301,13 +1405,20 @@ mod tests {
         assert!(headers.contains(&("X-HubSpot-RateLimit-Remaining".into(), "1".into())));
         let (status, _, headers) = call(records, Method::POST, "/crm/v3/objects/contacts/search", json!({}));
         assert_eq!(status, 200);
-        assert!(!headers.iter().any(|(h, _)| h.starts_with("X-HubSpot")), "search carries none");
+        assert!(
+            !headers.iter().any(|(h, _)| h.starts_with("X-HubSpot")),
+            "search carries none"
+        );
         let (status, body, headers) = call(records, Method::GET, "/crm/v3/properties/contacts", Value::Null);
         assert_eq!(status, 429);
         assert_eq!(body["errorType"], "RATE_LIMIT");
         assert_eq!(body["policyName"], "TEN_SECONDLY_ROLLING");
         assert!(headers.contains(&("X-HubSpot-RateLimit-Remaining".into(), "0".into())));
-        assert!(headers.iter().any(|(h, v)| h == "Retry-After" && v.parse::<i64>().unwrap() >= 1));
+        assert!(
+            headers
+                .iter()
+                .any(|(h, v)| h == "Retry-After" && v.parse::<i64>().unwrap() >= 1)
+        );
         assert_eq!(records.rate_limited, 1);
     }
 

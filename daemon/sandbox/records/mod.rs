@@ -31,7 +31,9 @@ use super::oauth::authenticated;
 use super::request::{Reply, SandboxRequest};
 use crate::providers::Provider;
 
+/// The record control actions (see [`control::handle`]).
 pub use control::handle as control;
+/// Seeds every provider (see [`seed::seed`]).
 pub use seed::seed;
 
 /// One stored record.
@@ -140,7 +142,7 @@ impl ObjectStore {
     }
 
     /// Records in creation order from creation number `seq` on.
-    pub fn from_seq(&self, seq: u64) -> impl Iterator<Item = &Record> {
+    pub fn starting_at_seq(&self, seq: u64) -> impl Iterator<Item = &Record> {
         self.by_seq.range(seq..).filter_map(|(_, id)| self.records.get(id))
     }
 
@@ -366,14 +368,20 @@ pub fn iso_s(at: Timestamp) -> String {
 pub fn parse_time(text: &str) -> Option<Timestamp> {
     let text = text.trim();
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return text.parse::<i64>().ok().and_then(|ms| Timestamp::from_millisecond(ms).ok());
+        return text
+            .parse::<i64>()
+            .ok()
+            .and_then(|ms| Timestamp::from_millisecond(ms).ok());
     }
     if let Ok(at) = text.parse::<Timestamp>() {
         return Some(at);
     }
     // `+0000` / `-0500` offsets: insert the colon.
     let bytes = text.as_bytes();
-    if bytes.len() > 5 && matches!(bytes[bytes.len() - 5], b'+' | b'-') && text[text.len() - 4..].bytes().all(|b| b.is_ascii_digit()) {
+    if bytes.len() > 5
+        && matches!(bytes[bytes.len() - 5], b'+' | b'-')
+        && text[text.len() - 4..].bytes().all(|b| b.is_ascii_digit())
+    {
         let (head, offset) = text.split_at(text.len() - 2);
         if let Ok(at) = format!("{head}:{offset}").parse::<Timestamp>() {
             return Some(at);
@@ -419,9 +427,11 @@ pub fn number_value(value: &Value) -> Option<f64> {
 /// An integer from a JSON number with no fraction or integer text.
 pub fn int_value(value: &Value) -> Option<i64> {
     match value {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64)),
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+                .map(|f| f as i64)
+        }),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -534,7 +544,10 @@ mod tests {
         let id = records.create("persons", fields("a"), None).unwrap();
         let first = records.store_ref("persons").unwrap().get(&id).unwrap().updated_at;
         assert!(records.update("persons", &id, fields("a"), false));
-        assert_eq!(records.store_ref("persons").unwrap().get(&id).unwrap().updated_at, first);
+        assert_eq!(
+            records.store_ref("persons").unwrap().get(&id).unwrap().updated_at,
+            first
+        );
         assert!(records.update("persons", &id, fields("a"), true));
         assert!(records.store_ref("persons").unwrap().get(&id).unwrap().updated_at > first);
         assert!(!records.update("persons", "999", fields("a"), true));
@@ -571,5 +584,112 @@ mod tests {
         let sf = make_id(Provider::Salesforce, "Contact", 42);
         assert_eq!(sf.len(), 18);
         assert!(sf.starts_with("003"));
+    }
+}
+
+#[cfg(test)]
+mod http_tests {
+    use serde_json::{Value, json};
+
+    use crate::providers::Provider;
+    use crate::sandbox::Sandbox;
+    use crate::sandbox::state::{AccessGrant, now};
+
+    /// Serves a seeded sandbox and hands out a live token for every provider.
+    async fn serve() -> (String, reqwest::Client) {
+        let sandbox = Sandbox::default();
+        sandbox.seed(20);
+        sandbox.with_state(|state| {
+            for provider in Provider::ALL {
+                let grant = AccessGrant {
+                    account: 1,
+                    expires_at: now() + 3_600,
+                };
+                state
+                    .provider(provider)
+                    .access_tokens
+                    .insert(format!("tok-{}", provider.as_str()), grant);
+            }
+        });
+        let addr = sandbox.spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
+        (format!("http://{addr}"), reqwest::Client::new())
+    }
+
+    #[tokio::test]
+    async fn record_routes_answer_over_http_before_oauth() {
+        let (base, http) = serve().await;
+        let unauthorized = http
+            .get(format!("{base}/hubspot/crm/v3/objects/contacts"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unauthorized.status(), 401);
+        let search: Value = http
+            .post(format!("{base}/hubspot/crm/v3/objects/contacts/search"))
+            .bearer_auth("tok-hubspot")
+            .json(&json!({ "limit": 5 }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(search["total"], 20);
+        let soql: Value = http
+            .get(format!("{base}/salesforce/services/data/v62.0/query"))
+            .query(&[("q", "SELECT Id FROM Account")])
+            .bearer_auth("tok-salesforce")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(soql["totalSize"], 4);
+        let persons: Value = http
+            .get(format!("{base}/pipedrive/api/v2/persons?limit=3"))
+            .bearer_auth("tok-pipedrive")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(persons["data"].as_array().unwrap().len(), 3);
+        let clients: Value = http
+            .post(format!("{base}/jobber/api/graphql"))
+            .bearer_auth("tok-jobber")
+            .json(&json!({ "query": "query($first: Int) { clients(first: $first) { nodes { id } totalCount } }", "variables": { "first": 2 } }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(clients["data"]["clients"]["totalCount"], 20);
+        // Other GraphQL calls still reach the OAuth module.
+        let account: Value = http
+            .post(format!("{base}/jobber/api/graphql"))
+            .bearer_auth("tok-jobber")
+            .json(&json!({ "query": "query { account { id name } }" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(account["data"]["account"]["id"].is_string());
+        let stats: Value = http
+            .get(format!("{base}/_control/jobber/records-stats"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(stats["requests"], 1);
+        assert_eq!(stats["objects"]["clients"]["count"], 20);
+        let oauth_stats = http.get(format!("{base}/_control/jobber/stats")).send().await.unwrap();
+        assert_eq!(oauth_stats.status(), 200);
     }
 }

@@ -18,8 +18,21 @@ const FIRST_NAMES: &[&str] = &[
 ];
 
 const LAST_NAMES: &[&str] = &[
-    "García", "Smith", "Müller", "O'Brien", "Nguyen", "Kowalski", "Johansson", "Okafor", "Rossi", "Tanaka", "Dubois",
-    "Andersen", "Patel", "Cohen", "Lindqvist",
+    "García",
+    "Smith",
+    "Müller",
+    "O'Brien",
+    "Nguyen",
+    "Kowalski",
+    "Johansson",
+    "Okafor",
+    "Rossi",
+    "Tanaka",
+    "Dubois",
+    "Andersen",
+    "Patel",
+    "Cohen",
+    "Lindqvist",
 ];
 
 /// City, state, first three zip digits.
@@ -45,7 +58,16 @@ const JOB_TITLES: &[&str] = &[
 ];
 
 const COMPANY_WORDS: &[&str] = &[
-    "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Soylent", "Nordlys", "Café Olé", "Zürich Works",
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Vandelay",
+    "Soylent",
+    "Nordlys",
+    "Café Olé",
+    "Zürich Works",
 ];
 
 const COMPANY_TRADES: &[&str] = &["Plumbing", "Electric", "Landscaping", "Roofing", "HVAC"];
@@ -58,22 +80,39 @@ const DEAL_KINDS: &[&str] = &[
     "Landscaping plan",
 ];
 
-const SF_STAGES: &[&str] = &["Prospecting", "Qualification", "Needs Analysis", "Proposal/Price Quote", "Closed Won"];
+const SF_STAGES: &[&str] = &[
+    "Prospecting",
+    "Qualification",
+    "Needs Analysis",
+    "Proposal/Price Quote",
+    "Closed Won",
+];
 const SF_INDUSTRIES: &[&str] = &["Construction", "Technology", "Retail", "Healthcare", "Utilities"];
 
 /// A seeded person.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Person {
+    /// First name.
     pub first: &'static str,
+    /// Last name.
     pub last: &'static str,
+    /// `first.last.<i>@example.com`, lowercase ASCII.
     pub email: String,
+    /// Area code.
     pub area: u16,
+    /// Exchange (200–299, never 211).
     pub exchange: u16,
+    /// Line number.
     pub line: u16,
+    /// `<n> Main St`.
     pub street: String,
+    /// City.
     pub city: &'static str,
+    /// `CA` or `NY`.
     pub state: &'static str,
+    /// Five-digit zip.
     pub zip: String,
+    /// Job title.
     pub title: &'static str,
 }
 
@@ -162,7 +201,11 @@ pub fn company_name(i: usize) -> String {
         COMPANY_WORDS[i % COMPANY_WORDS.len()],
         COMPANY_TRADES[(i / COMPANY_WORDS.len()) % COMPANY_TRADES.len()]
     );
-    if i < combos { base } else { format!("{base} {}", i / combos + 1) }
+    if i < combos {
+        base
+    } else {
+        format!("{base} {}", i / combos + 1)
+    }
 }
 
 /// Company number `i`'s web domain.
@@ -201,7 +244,15 @@ fn object(value: Value) -> Map<String, Value> {
 pub fn seed_provider(records: &mut ProviderRecords, provider: Provider, people: usize) {
     records.reset();
     let companies = people / 5;
-    let mut put = |records: &mut ProviderRecords, name: &str, i: usize, fields: Value| {
+    // Each provider's people overlap half of the previous provider's, so a first sync between
+    // two of them both matches existing records and creates new ones.
+    let offset = match provider {
+        Provider::Hubspot => 0,
+        Provider::Jobber => people / 2,
+        Provider::Pipedrive => people,
+        Provider::Salesforce => people * 3 / 2,
+    };
+    let put = |records: &mut ProviderRecords, name: &str, i: usize, fields: Value| {
         records.create(name, object(fields), Some(ts(BASE_MS + i as i64 * 1_000)));
     };
     match provider {
@@ -221,7 +272,7 @@ pub fn seed_provider(records: &mut ProviderRecords, provider: Provider, people: 
                 );
             }
             for i in 0..people {
-                let p = person(i);
+                let p = person(i + offset);
                 let mut fields = json!({
                     "firstname": p.first, "lastname": p.last, "email": p.email, "phone": p.phone_us(),
                     "address": p.street, "city": p.city, "state": p.state, "zip": p.zip,
@@ -263,7 +314,7 @@ pub fn seed_provider(records: &mut ProviderRecords, provider: Provider, people: 
             }
             let account_id = |i: usize| super::make_id(Provider::Salesforce, "Account", i as u64 + 1);
             for i in 0..people {
-                let p = person(i);
+                let p = person(i + offset);
                 put(
                     records,
                     "Contact",
@@ -302,7 +353,7 @@ pub fn seed_provider(records: &mut ProviderRecords, provider: Provider, people: 
                 );
             }
             for i in 0..people {
-                let p = person(i);
+                let p = person(i + offset);
                 put(
                     records,
                     "persons",
@@ -333,7 +384,7 @@ pub fn seed_provider(records: &mut ProviderRecords, provider: Provider, people: 
         }
         Provider::Jobber => {
             for i in 0..people {
-                let p = person(i);
+                let p = person(i + offset);
                 let email_id = records.sub_id("Email");
                 let phone_id = records.sub_id("PhoneNumber");
                 put(
@@ -405,13 +456,24 @@ mod tests {
         assert_eq!(ascii_slug("O'Brien"), "obrien");
         for i in 0..2_000 {
             let p = person(i);
-            assert!(p.email.is_ascii() && p.email.ends_with(&format!(".{i}@example.com")), "{}", p.email);
+            assert!(
+                p.email.is_ascii() && p.email.ends_with(&format!(".{i}@example.com")),
+                "{}",
+                p.email
+            );
             assert_eq!(p.email, p.email.to_lowercase());
             let parsed = phonenumber::parse(Some(phonenumber::country::Id::US), p.phone_us()).unwrap();
-            assert!(phonenumber::is_valid(&parsed), "{} is not a valid US number", p.phone_us());
+            assert!(
+                phonenumber::is_valid(&parsed),
+                "{} is not a valid US number",
+                p.phone_us()
+            );
             assert_eq!(p.zip.len(), 5);
         }
-        assert!((0..40).any(|i| !person(i).name().is_ascii()), "some names are not ASCII");
+        assert!(
+            (0..40).any(|i| !person(i).name().is_ascii()),
+            "some names are not ASCII"
+        );
     }
 
     #[test]

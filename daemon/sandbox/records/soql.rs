@@ -86,8 +86,11 @@ pub enum Expr {
 /// One `ORDER BY` item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderBy {
+    /// The field sorted on.
     pub field: FieldRef,
+    /// `DESC`.
     pub descending: bool,
+    /// Nulls after values (`NULLS LAST`, the default with `DESC`).
     pub nulls_last: bool,
 }
 
@@ -100,9 +103,13 @@ pub struct Query {
     pub select: Vec<FieldRef>,
     /// `SELECT COUNT()`.
     pub count: bool,
+    /// The `WHERE` condition.
     pub filter: Option<Expr>,
+    /// The `ORDER BY` items.
     pub order: Vec<OrderBy>,
+    /// `LIMIT`.
     pub limit: Option<usize>,
+    /// `OFFSET`.
     pub offset: usize,
 }
 
@@ -147,7 +154,9 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, SoqlError> {
                             break;
                         }
                         Some('\\') => {
-                            let escaped = chars.get(i + 1).ok_or_else(|| malformed("unterminated string literal"))?;
+                            let escaped = chars
+                                .get(i + 1)
+                                .ok_or_else(|| malformed("unterminated string literal"))?;
                             value.push(match escaped {
                                 'n' => '\n',
                                 't' => '\t',
@@ -188,7 +197,8 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, SoqlError> {
             }
             c if c.is_alphanumeric() || matches!(c, '_' | '.' | ':' | '-' | '+') => {
                 let start = i;
-                while i < chars.len() && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '.' | ':' | '-' | '+')) {
+                while i < chars.len() && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '.' | ':' | '-' | '+'))
+                {
                     i += 1;
                 }
                 tokens.push(Tok::Word(chars[start..i].iter().collect()));
@@ -231,14 +241,20 @@ impl Parser {
         if self.eat_keyword(keyword) {
             Ok(())
         } else {
-            Err(malformed(format!("expecting '{keyword}', found {}", describe(self.peek()))))
+            Err(malformed(format!(
+                "expecting '{keyword}', found {}",
+                describe(self.peek())
+            )))
         }
     }
 
     fn word(&mut self, what: &str) -> Result<String, SoqlError> {
         match self.next() {
             Some(Tok::Word(word)) => Ok(word),
-            other => Err(malformed(format!("expecting {what}, found {}", describe(other.as_ref())))),
+            other => Err(malformed(format!(
+                "expecting {what}, found {}",
+                describe(other.as_ref())
+            ))),
         }
     }
 }
@@ -290,7 +306,9 @@ pub fn parse(text: &str) -> Result<Query, SoqlError> {
     p.expect_keyword("SELECT")?;
     let mut names = Vec::new();
     let mut count = false;
-    if p.is_keyword("COUNT") && p.tokens.get(p.at + 1) == Some(&Tok::Open) && p.tokens.get(p.at + 2) == Some(&Tok::Close)
+    if p.is_keyword("COUNT")
+        && p.tokens.get(p.at + 1) == Some(&Tok::Open)
+        && p.tokens.get(p.at + 2) == Some(&Tok::Close)
     {
         p.at += 3;
         count = true;
@@ -362,12 +380,17 @@ pub fn parse(text: &str) -> Result<Query, SoqlError> {
     let mut limit = None;
     if p.eat_keyword("LIMIT") {
         let n = p.word("a number")?;
-        limit = Some(n.parse::<usize>().map_err(|_| malformed(format!("invalid LIMIT: {n}")))?);
+        limit = Some(
+            n.parse::<usize>()
+                .map_err(|_| malformed(format!("invalid LIMIT: {n}")))?,
+        );
     }
     let mut offset = 0;
     if p.eat_keyword("OFFSET") {
         let n = p.word("a number")?;
-        offset = n.parse::<usize>().map_err(|_| malformed(format!("invalid OFFSET: {n}")))?;
+        offset = n
+            .parse::<usize>()
+            .map_err(|_| malformed(format!("invalid OFFSET: {n}")))?;
         if offset > 2_000 {
             return Err(SoqlError {
                 code: "NUMBER_OUTSIDE_VALID_RANGE",
@@ -394,7 +417,11 @@ fn parse_or(p: &mut Parser, object: &'static str) -> Result<Expr, SoqlError> {
     while p.eat_keyword("OR") {
         items.push(parse_and(p, object)?);
     }
-    Ok(if items.len() == 1 { items.remove(0) } else { Expr::Or(items) })
+    Ok(if items.len() == 1 {
+        items.remove(0)
+    } else {
+        Expr::Or(items)
+    })
 }
 
 fn parse_and(p: &mut Parser, object: &'static str) -> Result<Expr, SoqlError> {
@@ -402,7 +429,11 @@ fn parse_and(p: &mut Parser, object: &'static str) -> Result<Expr, SoqlError> {
     while p.eat_keyword("AND") {
         items.push(parse_not(p, object)?);
     }
-    Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
+    Ok(if items.len() == 1 {
+        items.remove(0)
+    } else {
+        Expr::And(items)
+    })
 }
 
 fn parse_not(p: &mut Parser, object: &'static str) -> Result<Expr, SoqlError> {
@@ -457,7 +488,9 @@ fn is_date(text: &str) -> bool {
     b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 fn literal(token: Option<Tok>) -> Result<Literal, SoqlError> {
@@ -580,7 +613,11 @@ impl Expr {
             Expr::And(items) => items.iter().all(|e| e.eval(value)),
             Expr::Or(items) => items.iter().any(|e| e.eval(value)),
             Expr::Not(inner) => !inner.eval(value),
-            Expr::Cmp { field, op, value: target } => {
+            Expr::Cmp {
+                field,
+                op,
+                value: target,
+            } => {
                 let kind = field.field().kind;
                 let actual = comparable(kind, &value(field));
                 match (op, target) {
@@ -619,10 +656,14 @@ impl Expr {
     }
 }
 
-/// Compares two records' values of an `ORDER BY` item (nulls placed as asked).
-pub fn compare(item: &OrderBy, a: &Value, b: &Value) -> Ordering {
-    let kind = item.field.field().kind;
-    match (comparable(kind, a), comparable(kind, b)) {
+/// The sort key of a value of `field` (`None` for null).
+pub fn sort_key(field: &FieldRef, value: &Value) -> Option<Literal> {
+    comparable(field.field().kind, value)
+}
+
+/// Compares two records' sort keys of an `ORDER BY` item (nulls placed as asked).
+pub fn compare_keys(item: &OrderBy, a: Option<&Literal>, b: Option<&Literal>) -> Ordering {
+    match (a, b) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => {
             if item.nulls_last {
@@ -639,7 +680,7 @@ pub fn compare(item: &OrderBy, a: &Value, b: &Value) -> Ordering {
             }
         }
         (Some(x), Some(y)) => {
-            let ordering = order(&x, &y).unwrap_or(Ordering::Equal);
+            let ordering = order(x, y).unwrap_or(Ordering::Equal);
             if item.descending { ordering.reverse() } else { ordering }
         }
     }
@@ -668,7 +709,9 @@ mod tests {
         assert_eq!(q.limit, Some(500));
         assert_eq!(q.order.len(), 2);
         assert!(!q.order[0].descending && !q.order[0].nulls_last);
-        let Some(Expr::And(items)) = &q.filter else { panic!("{:?}", q.filter) };
+        let Some(Expr::And(items)) = &q.filter else {
+            panic!("{:?}", q.filter)
+        };
         assert_eq!(
             items[0],
             Expr::Cmp {
@@ -677,19 +720,29 @@ mod tests {
                 value: Literal::DateTime("2024-01-01T00:00:00Z".parse().unwrap()),
             }
         );
-        assert!(matches!(items[1], Expr::Cmp { op: Op::Ne, value: Literal::Null, .. }));
+        assert!(matches!(
+            items[1],
+            Expr::Cmp {
+                op: Op::Ne,
+                value: Literal::Null,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn strings_unescape_and_offsets_parse() {
-        let q = parse(r"SELECT Id FROM Contact WHERE LastName = 'O\'Brien' AND LastModifiedDate > 2025-01-01T00:00:05.000+0000")
-            .unwrap();
+        let q = parse(
+            r"SELECT Id FROM Contact WHERE LastName = 'O\'Brien' AND LastModifiedDate > 2025-01-01T00:00:05.000+0000",
+        )
+        .unwrap();
         let Some(Expr::And(items)) = &q.filter else { panic!() };
         assert!(matches!(&items[0], Expr::Cmp { value: Literal::Text(t), .. } if t == "O'Brien"));
         let at: Timestamp = "2025-01-01T00:00:05Z".parse().unwrap();
         assert!(matches!(&items[1], Expr::Cmp { value: Literal::DateTime(t), .. } if *t == at));
-        let q = parse("select count() from Account where (Name like 'ac%' or Name in ('x', 'y')) and not Industry = null")
-            .unwrap();
+        let q =
+            parse("select count() from Account where (Name like 'ac%' or Name in ('x', 'y')) and not Industry = null")
+                .unwrap();
         assert!(q.count && q.select.is_empty());
         let q = parse("SELECT Name, Account.Name FROM Opportunity ORDER BY CloseDate DESC NULLS FIRST").unwrap();
         assert!(matches!(q.select[1], FieldRef::Account(f) if f.name == "Name"));
@@ -703,20 +756,30 @@ mod tests {
         assert_eq!(code("SELECT Id FROM Widget"), "INVALID_TYPE");
         assert_eq!(code("SELECT Id Contact"), "MALFORMED_QUERY");
         assert_eq!(code("SELECT Id FROM Contact WHERE"), "MALFORMED_QUERY");
-        assert_eq!(code("SELECT Id FROM Contact WHERE Email = 'unterminated"), "MALFORMED_QUERY");
+        assert_eq!(
+            code("SELECT Id FROM Contact WHERE Email = 'unterminated"),
+            "MALFORMED_QUERY"
+        );
         assert_eq!(code("SELECT Id FROM Contact LIMIT 5 garbage"), "MALFORMED_QUERY");
         assert_eq!(
             code("SELECT Id FROM Contact WHERE SystemModstamp > '2024-01-01T00:00:00Z'"),
             "INVALID_QUERY_FILTER_OPERATOR"
         );
-        assert_eq!(code("SELECT Id FROM Contact WHERE Email = 5"), "INVALID_QUERY_FILTER_OPERATOR");
-        assert_eq!(code("SELECT Id FROM Contact WHERE SystemModstamp > 2024-01-01T00:00:00"), "MALFORMED_QUERY");
+        assert_eq!(
+            code("SELECT Id FROM Contact WHERE Email = 5"),
+            "INVALID_QUERY_FILTER_OPERATOR"
+        );
+        assert_eq!(
+            code("SELECT Id FROM Contact WHERE SystemModstamp > 2024-01-01T00:00:00"),
+            "MALFORMED_QUERY"
+        );
     }
 
     #[test]
     fn conditions_evaluate() {
-        let q = parse("SELECT Id FROM Contact WHERE Email = 'ANN@example.com' AND SystemModstamp >= 2025-01-01T00:00:00Z")
-            .unwrap();
+        let q =
+            parse("SELECT Id FROM Contact WHERE Email = 'ANN@example.com' AND SystemModstamp >= 2025-01-01T00:00:00Z")
+                .unwrap();
         let filter = q.filter.unwrap();
         let record = |email: &str, stamp: &str| {
             let email = email.to_owned();

@@ -1,0 +1,205 @@
+//! Sync benchmark: `cargo bench --bench sync [-- RECORDS...]` (default 10000 100000).
+//!
+//! For each record count it starts a standalone sandbox (`fluxd sandbox --records N`) and a
+//! release `fluxd` pointed at it as separate processes, connects HubSpot and Salesforce through
+//! the OAuth flow, creates a HubSpot contacts → Salesforce Contact mapping (rate limits off),
+//! runs the first sync and reports records/s and fluxd's peak RSS (VmHWM), so the figures for
+//! different counts show whether memory stays flat.
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fluxcascade::pb;
+use tokio_stream::StreamExt;
+
+const FLUXD: &str = env!("CARGO_BIN_EXE_fluxd");
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().expect("header"));
+    request
+}
+
+async fn connect(channel: &tonic::transport::Channel, token: &str, provider: pb::Provider) -> String {
+    let mut client = pb::connection_service_client::ConnectionServiceClient::new(channel.clone());
+    let started = client
+        .create_connection(authed(
+            token,
+            pb::CreateConnectionRequest {
+                provider: provider.into(),
+                scopes: vec![],
+            },
+        ))
+        .await
+        .expect("create")
+        .into_inner();
+    let page = reqwest::get(&started.authorize_url).await.expect("authorize");
+    assert!(page.status().is_success());
+    client
+        .wait_connection(authed(
+            token,
+            pb::WaitConnectionRequest {
+                state: started.state,
+                timeout_seconds: 30,
+            },
+        ))
+        .await
+        .expect("wait")
+        .into_inner()
+        .id
+}
+
+async fn run(records: usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut sandbox = Command::new(FLUXD)
+        .args([
+            "sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--print-config",
+            "--records",
+            &records.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sandbox");
+    let mut config = String::new();
+    let mut lines = std::io::BufReader::new(sandbox.stdout.take().expect("stdout")).lines();
+    let mut bases = 0;
+    while bases < 4 {
+        let line = lines.next().expect("line").expect("utf-8");
+        bases += usize::from(line.starts_with("api_base_url"));
+        config.push_str(&line);
+        config.push('\n');
+    }
+    let _sandbox = Process(sandbox);
+    config.push_str("\n[sync]\nconfirm_threshold = 0\n");
+    let config_path = dir.path().join("fluxd.toml");
+    std::fs::write(&config_path, config).expect("config");
+    let data = dir.path().join("data");
+    let fluxd = Command::new(FLUXD)
+        .args([
+            "--config",
+            config_path.to_str().expect("path"),
+            "--data-dir",
+            data.to_str().expect("path"),
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("fluxd");
+    let pid = fluxd.id();
+    let _fluxd = Process(fluxd);
+    let endpoints = loop {
+        if let Ok(text) = std::fs::read_to_string(data.join("endpoints.json")) {
+            break serde_json::from_str::<serde_json::Value>(&text).expect("endpoints");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let token = std::fs::read_to_string(data.join("admin.token"))
+        .expect("token")
+        .trim()
+        .to_owned();
+    let channel =
+        tonic::transport::Channel::from_shared(format!("http://{}", endpoints["grpc"].as_str().expect("grpc")))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+    let hubspot = connect(&channel, &token, pb::Provider::Hubspot).await;
+    let salesforce = connect(&channel, &token, pb::Provider::Salesforce).await;
+    let text = format!(
+        "name: bench\nsource: {{connection: {hubspot}, object: contacts}}\ntarget: {{connection: {salesforce}, object: Contact}}\nmatchingMode: create_only\n\
+         fieldPairs:\n  - {{sourceField: firstname, targetField: FirstName}}\n  - {{sourceField: lastname, targetField: LastName}}\n  - {{sourceField: email, targetField: Email, transform: lowercase}}\n  - {{sourceField: phone, targetField: Phone, transform: phone_e164}}\n  - {{sourceField: address, targetField: MailingStreet}}\n  - {{sourceField: city, targetField: MailingCity}}\n  - {{sourceField: state, targetField: MailingState}}\n  - {{sourceField: zip, targetField: MailingPostalCode}}\ndefaultRegion: US\n"
+    );
+    let spec = fluxcascade::mappings::spec::parse_file(&text).expect("mapping");
+    let mut mappings = pb::mapping_service_client::MappingServiceClient::new(channel.clone());
+    let mapping = mappings
+        .create_mapping(authed(
+            &token,
+            pb::CreateMappingRequest {
+                spec: Some(fluxcascade::mappings::wire::spec_to_pb(&spec)),
+                inactive: true,
+            },
+        ))
+        .await
+        .expect("mapping")
+        .into_inner();
+    let rss_before = peak_rss_mb(pid);
+    let mut syncs = pb::sync_service_client::SyncServiceClient::new(channel.clone());
+    let started = Instant::now();
+    let job = syncs
+        .run_sync(authed(
+            &token,
+            pb::RunSyncRequest {
+                mapping_id: mapping.id,
+                full: false,
+                confirm: true,
+            },
+        ))
+        .await
+        .expect("run")
+        .into_inner();
+    let mut stream = syncs
+        .watch_sync(authed(&token, pb::WatchSyncRequest { id: job.id }))
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut last = None;
+    while let Some(update) = stream.next().await {
+        last = Some(update.expect("update"));
+    }
+    let elapsed = started.elapsed();
+    let job = last.expect("job");
+    let stats = job.stats.unwrap_or_default();
+    assert_eq!(
+        job.status,
+        pb::SyncStatus::Completed as i32,
+        "sync did not complete: {job:?}"
+    );
+    println!(
+        "sync HubSpot -> Salesforce, {records} records: {} created in {:.2} s = {:.0} records/s; fluxd peak RSS {:.1} MB (after setup {:.1} MB)",
+        stats.created,
+        elapsed.as_secs_f64(),
+        stats.fetched as f64 / elapsed.as_secs_f64(),
+        peak_rss_mb(pid),
+        rss_before,
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let counts: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let counts = if counts.is_empty() {
+        vec![10_000, 100_000]
+    } else {
+        counts
+    };
+    for records in counts {
+        run(records).await;
+    }
+}

@@ -1,0 +1,381 @@
+//! Syncs end to end through the real daemon, fluxctl and the sandbox's record APIs.
+
+mod common;
+
+use std::time::Duration;
+
+use common::receiver::{Receiver, verify_standard};
+use common::{StandaloneSandbox, TestDaemon, http_get_json, http_post_json, wait_for};
+use serde_json::{Value, json};
+
+fn sandbox(records: usize, extra: &[&str]) -> TestDaemon {
+    let count = records.to_string();
+    let mut args = vec![
+        "--sandbox",
+        "--sandbox-records",
+        count.as_str(),
+        "--allow-private-webhooks",
+    ];
+    args.extend_from_slice(extra);
+    TestDaemon::start(&args)
+}
+
+fn write(daemon: &TestDaemon, name: &str, text: &str) -> String {
+    let path = daemon.data_dir().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn create_mapping(daemon: &TestDaemon, text: &str) -> String {
+    let file = write(daemon, "mapping.yaml", text);
+    daemon.ctl_json(&["mapping", "create", "-f", &file])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn run(daemon: &TestDaemon, mapping: &str) -> Value {
+    daemon.ctl_json(&["sync", "run", mapping, "--wait", "--yes"])
+}
+
+fn stats(daemon: &TestDaemon, provider: &str) -> Value {
+    http_get_json(&format!("{}/_control/{provider}/records-stats", daemon.sandbox_url()))
+}
+
+fn object_count(daemon: &TestDaemon, provider: &str, object: &str) -> u64 {
+    stats(daemon, provider)["objects"][object]["count"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+fn hubspot_to_jobber(hubspot: &str, jobber: &str) -> String {
+    format!(
+        r#"name: HubSpot contacts to Jobber clients
+source: {{ connection: {hubspot}, object: contacts }}
+target: {{ connection: {jobber}, object: clients }}
+fieldPairs:
+  - {{ sourceField: firstname, targetField: firstName }}
+  - {{ sourceField: lastname, targetField: lastName }}
+  - {{ sourceField: email, targetField: email, transform: "trim|lowercase" }}
+  - {{ sourceField: phone, targetField: phone, transform: phone_e164 }}
+  - {{ sourceField: "address,city", targetField: billingAddress.street1, transform: 'concatenate(sep=", ")' }}
+matchKey: email
+defaultRegion: US
+"#
+    )
+}
+
+#[test]
+fn a_sync_creates_then_a_rerun_changes_nothing() {
+    let daemon = sandbox(50, &[]);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let before = object_count(&daemon, "jobber", "clients");
+    let mapping = create_mapping(&daemon, &hubspot_to_jobber(&hubspot, &jobber));
+    let first = run(&daemon, &mapping);
+    assert_eq!(first["status"], "completed", "{first}");
+    assert_eq!(first["stats"]["failed"], 0);
+    assert!(first["stats"]["created"].as_u64().unwrap() > 0, "{first}");
+    assert_eq!(first["stats"]["fetched"], 50);
+    let created = first["stats"]["created"].as_u64().unwrap();
+    assert_eq!(object_count(&daemon, "jobber", "clients"), before + created);
+
+    let second = run(&daemon, &mapping);
+    assert_eq!(second["status"], "completed");
+    assert_eq!(second["stats"]["created"], 0, "{second}");
+    assert_eq!(second["stats"]["updated"], 0, "{second}");
+    let full = daemon.ctl_json(&["sync", "run", &mapping, "--wait", "--full"]);
+    assert_eq!(
+        (full["stats"]["created"].as_u64(), full["stats"]["updated"].as_u64()),
+        (Some(0), Some(0)),
+        "{full}"
+    );
+    assert_eq!(full["stats"]["unchanged"], 50);
+    assert_eq!(
+        object_count(&daemon, "jobber", "clients"),
+        before + created,
+        "no duplicates"
+    );
+
+    let jobs = daemon.ctl_json(&["sync", "list", "--mapping", &mapping]);
+    assert_eq!(jobs.as_array().unwrap().len(), 3);
+    assert_eq!(
+        daemon.ctl_json(&["sync", "get", first["id"].as_str().unwrap()])["status"],
+        "completed"
+    );
+}
+
+/// Each provider appears once as source and once as target.
+#[test]
+fn every_provider_syncs_as_source_and_as_target() {
+    let daemon = sandbox(30, &[]);
+    let ids: Vec<String> = ["hubspot", "salesforce", "pipedrive", "jobber"]
+        .iter()
+        .map(|p| daemon.connect(p)["id"].as_str().unwrap().to_owned())
+        .collect();
+    let (hubspot, salesforce, pipedrive, jobber) = (&ids[0], &ids[1], &ids[2], &ids[3]);
+    let mappings = [
+        format!(
+            "name: hs-sf\nsource: {{connection: {hubspot}, object: contacts}}\ntarget: {{connection: {salesforce}, object: Contact}}\nfieldPairs:\n  - {{sourceField: firstname, targetField: FirstName}}\n  - {{sourceField: lastname, targetField: LastName, required: true}}\n  - {{sourceField: email, targetField: Email, transform: lowercase}}\n  - {{sourceField: phone, targetField: Phone, transform: phone_e164}}\ndefaultRegion: US\n"
+        ),
+        format!(
+            "name: sf-pd\nsource: {{connection: {salesforce}, object: Contact}}\ntarget: {{connection: {pipedrive}, object: persons}}\nfieldPairs:\n  - {{sourceField: \"FirstName,LastName\", targetField: name, transform: concatenate}}\n  - {{sourceField: Email, targetField: email}}\n  - {{sourceField: Phone, targetField: phone}}\n"
+        ),
+        format!(
+            "name: pd-jb\nsource: {{connection: {pipedrive}, object: persons}}\ntarget: {{connection: {jobber}, object: clients}}\nfieldPairs:\n  - {{sourceField: name, targetField: firstName, transform: \"split_name(part=first)\"}}\n  - {{sourceField: name, targetField: lastName, transform: \"split_name(part=last)\"}}\n  - {{sourceField: email, targetField: email}}\n"
+        ),
+        format!(
+            "name: jb-hs\nsource: {{connection: {jobber}, object: clients}}\ntarget: {{connection: {hubspot}, object: contacts}}\nfieldPairs:\n  - {{sourceField: firstName, targetField: firstname}}\n  - {{sourceField: lastName, targetField: lastname}}\n  - {{sourceField: email, targetField: email}}\n  - {{sourceField: billingAddress.city, targetField: city}}\n"
+        ),
+    ];
+    for text in mappings {
+        let mapping = create_mapping(&daemon, &text);
+        let first = run(&daemon, &mapping);
+        assert_eq!(first["status"], "completed", "{text}\n{first}");
+        assert_eq!(first["stats"]["failed"], 0, "{first}");
+        let fetched = first["stats"]["fetched"].as_u64().unwrap();
+        let written = first["stats"]["created"].as_u64().unwrap() + first["stats"]["updated"].as_u64().unwrap();
+        assert!(fetched >= 30 && written >= 30, "{text}\n{first}");
+        let again = run(&daemon, &mapping);
+        assert_eq!(
+            (again["stats"]["created"].as_u64(), again["stats"]["updated"].as_u64()),
+            (Some(0), Some(0)),
+            "{text}\n{again}"
+        );
+    }
+}
+
+#[test]
+fn a_killed_sync_resumes_after_restart_without_duplicates_or_gaps() {
+    let sandbox = StandaloneSandbox::start(1500);
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = sandbox.config_file(config_dir.path());
+    let mut daemon = TestDaemon::start(&["--config", config.to_str().unwrap()]);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let count = |provider: &str, object: &str| {
+        http_get_json(&format!("{}/_control/{provider}/records-stats", sandbox.base))["objects"][object]["count"]
+            .as_u64()
+            .unwrap()
+    };
+    let before = count("jobber", "clients");
+    let contacts = count("hubspot", "contacts");
+    let mapping = create_mapping(&daemon, &hubspot_to_jobber(&hubspot, &jobber));
+    let job = daemon.ctl_json(&["sync", "run", &mapping, "--yes"]);
+    let job_id = job["id"].as_str().unwrap().to_owned();
+    wait_for(Duration::from_secs(60), || {
+        let current = daemon.ctl_json(&["sync", "get", &job_id]);
+        (current["stats"]["created"].as_u64().unwrap_or(0) >= 300).then_some(())
+    })
+    .expect("the sync made progress");
+    daemon.kill9();
+    let created_before_kill = count("jobber", "clients") - before;
+    assert!(
+        created_before_kill < contacts,
+        "the kill landed mid-sync ({created_before_kill} of {contacts})"
+    );
+
+    daemon.launch();
+    let finished = wait_for(Duration::from_secs(120), || {
+        let current = daemon.ctl_json(&["sync", "get", &job_id]);
+        (current["status"] != "running" && current["status"] != "pending").then_some(current)
+    })
+    .expect("the resumed sync finished");
+    assert_eq!(finished["status"], "completed", "{finished}");
+    assert_eq!(
+        count("jobber", "clients"),
+        before + contacts,
+        "every contact exactly once in Jobber"
+    );
+    let again = run(&daemon, &mapping);
+    assert_eq!(
+        (again["stats"]["created"].as_u64(), again["stats"]["updated"].as_u64()),
+        (Some(0), Some(0)),
+        "{again}"
+    );
+}
+
+#[test]
+fn a_two_way_mapping_syncs_both_ways_and_then_stays_quiet() {
+    let daemon = sandbox(40, &[]);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let pipedrive = daemon.connect("pipedrive")["id"].as_str().unwrap().to_owned();
+    let text = format!(
+        "name: two-way\nsource: {{connection: {hubspot}, object: contacts}}\ntarget: {{connection: {pipedrive}, object: persons}}\ndirection: bidirectional\nfieldPairs:\n  - {{sourceField: \"firstname,lastname\", targetField: name, transform: concatenate, reverseTransform: split_name}}\n  - {{sourceField: email, targetField: email, transform: lowercase}}\n  - {{sourceField: city, targetField: job_title}}\n"
+    );
+    let mapping = create_mapping(&daemon, &text);
+    let first = run(&daemon, &mapping);
+    assert_eq!(first["status"], "completed", "{first}");
+    for round in 0..10 {
+        let quiet = run(&daemon, &mapping);
+        assert_eq!(
+            (quiet["stats"]["created"].as_u64(), quiet["stats"]["updated"].as_u64()),
+            (Some(0), Some(0)),
+            "round {round}: {quiet}"
+        );
+    }
+    let base = daemon.sandbox_url();
+    let contacts = http_get_json(&format!("{base}/_control/hubspot/records/contacts?limit=1"));
+    let contact = &contacts["records"][0];
+    let contact_id = contact["id"].as_str().unwrap();
+    let status = common::http_patch_json(
+        &format!("{base}/_control/hubspot/records/contacts/{contact_id}"),
+        json!({"city": "Reykjavik"}),
+    );
+    assert_eq!(status, 200);
+    let forward = run(&daemon, &mapping);
+    assert_eq!(forward["stats"]["updated"], 1, "{forward}");
+    let persons = http_get_json(&format!("{base}/_control/pipedrive/records/persons?limit=1000"));
+    let person = persons["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["fields"]["job_title"] == "Reykjavik")
+        .expect("the change reached Pipedrive")
+        .clone();
+    let status = common::http_patch_json(
+        &format!("{base}/_control/pipedrive/records/persons/{}", person["id"]),
+        json!({"job_title": "Oslo"}),
+    );
+    assert_eq!(status, 200);
+    let backward = run(&daemon, &mapping);
+    assert_eq!(backward["stats"]["updated"], 1, "{backward}");
+    let contact = http_get_json(&format!("{base}/_control/hubspot/records/contacts/{contact_id}"));
+    let city = contact["fields"]["city"].as_str().or(contact["city"].as_str());
+    assert_eq!(city, Some("Oslo"), "{contact}");
+    for round in 0..3 {
+        let quiet = run(&daemon, &mapping);
+        assert_eq!(
+            (quiet["stats"]["created"].as_u64(), quiet["stats"]["updated"].as_u64()),
+            (Some(0), Some(0)),
+            "after: round {round}: {quiet}"
+        );
+    }
+}
+
+#[test]
+fn rate_limited_providers_slow_the_sync_down_but_it_completes() {
+    let daemon = sandbox(60, &[]);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let base = daemon.sandbox_url();
+    assert_eq!(
+        http_post_json(
+            &format!("{base}/_control/hubspot/rate-limit"),
+            json!({"enabled": true, "max": 3, "window_ms": 1000})
+        ),
+        200
+    );
+    let mapping = create_mapping(
+        &daemon,
+        &hubspot_to_jobber(&hubspot, &jobber)
+            .replace("fieldPairs:", "fieldPairs:")
+            .replace("matchKey: email", "matchKey: email"),
+    );
+    let reverse = format!(
+        "name: back\nsource: {{connection: {jobber}, object: clients}}\ntarget: {{connection: {hubspot}, object: contacts}}\nfieldPairs:\n  - {{sourceField: firstName, targetField: firstname}}\n  - {{sourceField: email, targetField: email}}\nmatchKey: email\n"
+    );
+    let first = run(&daemon, &mapping);
+    assert_eq!(first["status"], "completed", "{first}");
+    let back = create_mapping(&daemon, &reverse);
+    let job = run(&daemon, &back);
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["stats"]["failed"], 0);
+    assert!(
+        stats(&daemon, "hubspot")["rate_limited"].as_u64().unwrap() > 0,
+        "the limit was hit"
+    );
+    assert!(daemon.log().contains("rate limited; waiting"));
+}
+
+#[test]
+fn sync_webhooks_have_the_seed_shape_and_verify() {
+    let daemon = sandbox(10, &[]);
+    let receiver = Receiver::start();
+    let endpoint = daemon.ctl_json(&[
+        "webhook",
+        "create",
+        "--url",
+        &receiver.url("/hook"),
+        "--events",
+        "sync.*",
+    ]);
+    let secret = endpoint["secret"].as_str().unwrap();
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let mapping = create_mapping(&daemon, &hubspot_to_jobber(&hubspot, &jobber));
+    let job = run(&daemon, &mapping);
+    let got = receiver.wait_for("/hook", 2, Duration::from_secs(10));
+    let started = got[0].json();
+    let completed = got[1].json();
+    assert_eq!(started["eventType"], "sync.started");
+    assert_eq!(completed["eventType"], "sync.completed");
+    for (request, body) in got.iter().zip([&started, &completed]) {
+        assert!(verify_standard(secret, request));
+        let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["data", "eventType", "metadata", "timestamp"]);
+        let data_keys: Vec<&str> = body["data"].as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(data_keys, ["jobId", "mappingId", "stats", "status"]);
+        let stat_keys: Vec<&str> = body["data"]["stats"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(stat_keys, ["created", "failed", "fetched", "updated"]);
+        assert_eq!(body["data"]["jobId"], job["id"]);
+        assert!(
+            body["metadata"]["fluxcascadeEventId"]
+                .as_str()
+                .unwrap()
+                .starts_with("evt_")
+        );
+    }
+    assert_eq!(completed["data"]["status"], "completed");
+    assert_eq!(completed["data"]["stats"]["created"], job["stats"]["created"]);
+}
+
+#[test]
+fn bad_records_fail_alone_are_listed_and_retried() {
+    let daemon = sandbox(10, &[]);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let base = daemon.sandbox_url();
+    let status = http_post_json(
+        &format!("{base}/_control/hubspot/records/contacts"),
+        json!({"firstname": "Bad", "lastname": "Phone", "email": "bad.phone@example.com", "phone": "12"}),
+    );
+    assert_eq!(status, 200);
+    let mapping = create_mapping(&daemon, &hubspot_to_jobber(&hubspot, &jobber));
+    let job = run(&daemon, &mapping);
+    assert_eq!(job["status"], "partial", "{job}");
+    assert_eq!(job["stats"]["failed"], 1);
+    assert_eq!(job["stats"]["created"], 10);
+    let errors = daemon.ctl_json(&["sync", "errors", job["id"].as_str().unwrap()]);
+    let error = &errors.as_array().unwrap()[0];
+    assert_eq!(error["state"], "failed");
+    assert!(error["message"].as_str().unwrap().contains("\"12\""), "{error}");
+    let again = run(&daemon, &mapping);
+    assert_eq!(again["stats"]["failed"], 1, "the failed record is tried again: {again}");
+}
+
+#[test]
+fn a_large_first_sync_asks_for_confirmation() {
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("fluxd.toml");
+    std::fs::write(&config, "[sync]\nconfirm_threshold = 5\n").unwrap();
+    let daemon = sandbox(20, &["--config", config.to_str().unwrap()]);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let mapping = create_mapping(&daemon, &hubspot_to_jobber(&hubspot, &jobber));
+    let refused = daemon.ctl(&["sync", "run", &mapping, "--wait"]);
+    assert!(!refused.success());
+    assert!(
+        refused.stderr().contains("would create 20 records") && refused.stderr().contains("--yes"),
+        "{}",
+        refused.stderr()
+    );
+    assert_eq!(daemon.ctl_json(&["sync", "list", "--mapping", &mapping]), json!([]));
+    let confirmed = run(&daemon, &mapping);
+    assert_eq!(confirmed["stats"]["created"], 20);
+}
