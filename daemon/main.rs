@@ -101,16 +101,21 @@ async fn run_sandbox(listen: std::net::SocketAddr, print_config: bool, records: 
             providers: fluxcascade::providers::config::ProvidersConfig,
         }
         let providers = fluxcascade::sandbox::provider_settings(&base);
-        println!("{}", toml::to_string(&ProvidersFile { providers })?);
+        say(&toml::to_string(&ProvidersFile { providers })?);
     } else {
-        println!("sandbox listening on {base}");
+        say(&format!("sandbox listening on {base}"));
     }
-    use std::io::Write as _;
-    std::io::stdout().flush()?;
     fluxcascade::sandbox::Sandbox::default()
         .serve(listener, shutdown_signal())
         .await;
     Ok(())
+}
+
+/// Prints a line to stdout; a reader that went away (closed pipe) does not stop the sandbox.
+fn say(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
 }
 
 fn rotate_key(config: &Config, new_key_file: Option<std::path::PathBuf>) -> anyhow::Result<()> {

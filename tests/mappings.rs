@@ -224,7 +224,12 @@ fn mapping_changes_emit_their_events() {
 
 #[test]
 fn a_schedule_triggers_syncs_and_survives_a_restart() {
-    let (mut daemon, hubspot, jobber) = connected();
+    let sandbox = common::StandaloneSandbox::start(20);
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = sandbox.config_file(config_dir.path());
+    let mut daemon = TestDaemon::start(&["--config", config.to_str().unwrap()]);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
     let text = mapping_file(&hubspot, &jobber, "").replace("matchKey: email", "matchKey: email\nschedule: 10s");
     let file = write(&daemon, "s.yaml", &text);
     let mapping = daemon.ctl_json(&["mapping", "create", "-f", &file]);

@@ -121,15 +121,17 @@ pub async fn validate_spec(
             return Err(MappingError::Invalid(problems));
         }
     };
+    let mut bad_objects = false;
     for (side, connection, object) in [
         ("source.object", &source, &spec.source.object),
         ("target.object", &target, &spec.target.object),
     ] {
         if let Err(problem) = validate::check_object(connection.provider, object, side) {
             problems.push(problem);
+            bad_objects = true;
         }
     }
-    if !problems.is_empty() {
+    if bad_objects {
         return Err(MappingError::Invalid(problems));
     }
     let source_fields = runtime.catalog(&source, &spec.source.object).await?;
