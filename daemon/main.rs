@@ -105,9 +105,7 @@ async fn run_sandbox(listen: std::net::SocketAddr, print_config: bool, records: 
     } else {
         say(&format!("sandbox listening on {base}"));
     }
-    fluxcascade::sandbox::Sandbox::default()
-        .serve(listener, shutdown_signal())
-        .await;
+    sandbox.serve(listener, shutdown_signal()).await;
     Ok(())
 }
 

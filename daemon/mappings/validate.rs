@@ -71,6 +71,8 @@ pub fn check_shape(spec: &MappingSpec) -> Vec<String> {
         match transform::parse(forward).and_then(|p| transform::check_inputs(&p, inputs).map(|()| p)) {
             Err(error) => problems.push(format!("fieldPairs[{index}].transform: {error}")),
             Ok(pipeline) if spec.direction != Direction::SourceToTarget => match &pair.reverse_transform {
+                // A pair fed by several fields splits back with `split_name`, one part per field.
+                Some(reverse) if inputs > 1 && reverse.trim() == "split_name" => {}
                 Some(reverse) => {
                     if let Err(error) = transform::parse(reverse) {
                         problems.push(format!("fieldPairs[{index}].reverseTransform: {error}"));
