@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -11,7 +11,15 @@ fn the_demo_syncs_and_leaves_a_completed_job_for_fluxctl() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     let mut demo = Command::new(common::FLUXD)
-        .args(["demo", "--data-dir", data, "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        .args([
+            "demo",
+            "--data-dir",
+            data,
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -24,11 +32,21 @@ fn the_demo_syncs_and_leaves_a_completed_job_for_fluxctl() {
         printed.push_str(&line);
         printed.push('\n');
     }
-    assert!(started.elapsed() < Duration::from_secs(60), "the demo took {:?}", started.elapsed());
-    assert!(printed.contains("connected HubSpot") && printed.contains("connected Jobber"), "{printed}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the demo took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        printed.contains("connected HubSpot") && printed.contains("connected Jobber"),
+        "{printed}"
+    );
     assert!(printed.contains("completed"), "{printed}");
 
-    let list = Command::new(common::FLUXCTL).args(["--data-dir", data, "sync", "list", "-o", "json"]).output().unwrap();
+    let list = Command::new(common::FLUXCTL)
+        .args(["--data-dir", data, "sync", "list", "-o", "json"])
+        .output()
+        .unwrap();
     assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
     let jobs: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     let job = &jobs[0];
@@ -36,7 +54,13 @@ fn the_demo_syncs_and_leaves_a_completed_job_for_fluxctl() {
     assert!(job["stats"]["created"].as_u64().unwrap() > 0, "{job}");
     assert_eq!(job["stats"]["failed"], 0);
 
-    assert!(Command::new("kill").args(["-TERM", &demo.id().to_string()]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &demo.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = demo.wait().unwrap();
     assert!(status.success(), "demo exited with {status}");
 }

@@ -291,12 +291,7 @@ fn rate_limited_providers_slow_the_sync_down_but_it_completes() {
         ),
         200
     );
-    let mapping = create_mapping(
-        &daemon,
-        &hubspot_to_jobber(&hubspot, &jobber)
-            .replace("fieldPairs:", "fieldPairs:")
-            .replace("matchKey: email", "matchKey: email"),
-    );
+    let mapping = create_mapping(&daemon, &hubspot_to_jobber(&hubspot, &jobber));
     let reverse = format!(
         "name: back\nsource: {{connection: {jobber}, object: clients}}\ntarget: {{connection: {hubspot}, object: contacts}}\nfieldPairs:\n  - {{sourceField: firstName, targetField: firstname}}\n  - {{sourceField: email, targetField: email}}\nmatchKey: email\n"
     );
