@@ -33,6 +33,16 @@ fn peak_rss_mb(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// User + system CPU seconds of a process so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let ticks: f64 = fields
+        .get(11..13)
+        .map_or(0.0, |f| f.iter().filter_map(|t| t.parse::<f64>().ok()).sum());
+    ticks / 100.0
+}
+
 fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request
@@ -93,6 +103,7 @@ async fn run(records: usize) {
         config.push_str(&line);
         config.push('\n');
     }
+    let sandbox_pid = sandbox.id();
     let _sandbox = Process(sandbox);
     config.push_str("\n[sync]\nconfirm_threshold = 0\n");
     let config_path = dir.path().join("fluxd.toml");
@@ -150,6 +161,7 @@ async fn run(records: usize) {
         .expect("mapping")
         .into_inner();
     let rss_before = peak_rss_mb(pid);
+    let (fluxd_cpu, sandbox_cpu) = (cpu_seconds(pid), cpu_seconds(sandbox_pid));
     let mut syncs = pb::sync_service_client::SyncServiceClient::new(channel.clone());
     let started = Instant::now();
     let job = syncs
@@ -182,12 +194,14 @@ async fn run(records: usize) {
         "sync did not complete: {job:?}"
     );
     println!(
-        "sync HubSpot -> Salesforce, {records} records: {} created in {:.2} s = {:.0} records/s; fluxd peak RSS {:.1} MB (after setup {:.1} MB)",
+        "sync HubSpot -> Salesforce, {records} records: {} created in {:.2} s = {:.0} records/s; fluxd peak RSS {:.1} MB (after setup {:.1} MB); CPU s during the sync: fluxd {:.1}, sandbox {:.1}",
         stats.created,
         elapsed.as_secs_f64(),
         stats.fetched as f64 / elapsed.as_secs_f64(),
         peak_rss_mb(pid),
         rss_before,
+        cpu_seconds(pid) - fluxd_cpu,
+        cpu_seconds(sandbox_pid) - sandbox_cpu,
     );
 }
 

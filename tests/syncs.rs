@@ -405,3 +405,28 @@ fn a_large_first_sync_asks_for_confirmation() {
     assert_eq!(confirmed["stats"]["updated"], 10);
     assert_eq!(confirmed["stats"]["created"], 10);
 }
+
+#[test]
+fn an_expired_salesforce_session_is_refreshed_once_on_its_401() {
+    let daemon = sandbox(10, &[]);
+    let salesforce = daemon.connect("salesforce")["id"].as_str().unwrap().to_owned();
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let base = daemon.sandbox_url();
+    assert_eq!(
+        http_post_json(&format!("{base}/_control/salesforce/expire-access-tokens"), json!({})),
+        200
+    );
+    let text = format!(
+        "name: sf-hs\nsource: {{connection: {salesforce}, object: Contact}}\ntarget: {{connection: {hubspot}, object: contacts}}\nfieldPairs:\n  - {{sourceField: LastName, targetField: lastname}}\n  - {{sourceField: Email, targetField: email}}\n"
+    );
+    let mapping = create_mapping(&daemon, &text);
+    let job = run(&daemon, &mapping);
+    assert_eq!(job["status"], "completed", "{job}");
+    let oauth = http_get_json(&format!("{base}/_control/salesforce/stats"));
+    assert_eq!(
+        oauth["refreshes"], 1,
+        "one refresh after the INVALID_SESSION_ID answer: {oauth}"
+    );
+    let connection = daemon.ctl_json(&["connection", "get", &salesforce]);
+    assert_eq!(connection["status"], "active");
+}

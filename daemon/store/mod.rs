@@ -24,6 +24,9 @@ use crate::events::EventRecord;
 pub use schema::SCHEMA_VERSION;
 pub use tables::*;
 
+/// redb's page cache; the OS page cache serves the rest.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 /// Name of the database file inside the data dir.
 pub const DB_FILE: &str = "fluxd.redb";
 
@@ -91,7 +94,10 @@ impl Store {
     /// Opens (or creates) `<data_dir>/fluxd.redb`, migrates it to the current schema and checks
     /// that `key` is the key the database was created with.
     pub fn open(data_dir: &Path, key: MasterKey) -> Result<Self, StoreError> {
-        let db = Database::create(data_dir.join(DB_FILE))?;
+        // A bounded page cache keeps memory flat however large the database grows.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(data_dir.join(DB_FILE))?;
         schema::migrate(&db, &key)?;
         let (events, _) = broadcast::channel(4096);
         Ok(Store {

@@ -187,18 +187,24 @@ impl<'a> Job<'a> {
             .pass_since_ms
             .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok());
         let mut processed = std::collections::HashSet::new();
+        let base = ListQuery {
+            object: read.2,
+            since,
+            cursor: None,
+            limit: PAGE_SIZE,
+            fields: &fields,
+        };
+        let mut page = read
+            .1
+            .list_changed(&ListQuery {
+                cursor: cursor.page_cursor.as_deref(),
+                ..base
+            })
+            .await?;
         loop {
             if self.cancel.is_cancelled() {
                 return Err(EngineError::Cancelled);
             }
-            let query = ListQuery {
-                object: read.2,
-                since,
-                cursor: cursor.page_cursor.as_deref(),
-                limit: PAGE_SIZE,
-                fields: &fields,
-            };
-            let page = read.1.list_changed(&query).await?;
             if let Some(total) = page.total {
                 self.job.total_estimate = Some(self.job.total_estimate.unwrap_or(0).max(total));
             }
@@ -206,14 +212,29 @@ impl<'a> Job<'a> {
             let max = page.records.iter().map(|r| r.modified_at.as_millisecond()).max();
             cursor.pass_max_ms = cursor.pass_max_ms.max(max);
             processed.extend(page.records.iter().map(|r| r.id.clone()));
-            let work = self.process(flow, &page.records, match_field.as_deref()).await?;
+            // The next page is fetched while this one is written; only this one is checkpointed.
+            let (work, next) = match page.next.as_deref() {
+                Some(next_cursor) => {
+                    let next_query = ListQuery {
+                        cursor: Some(next_cursor),
+                        ..base
+                    };
+                    let (work, next) = tokio::join!(
+                        self.process(flow, &page.records, match_field.as_deref()),
+                        read.1.list_changed(&next_query)
+                    );
+                    (work?, Some(next?))
+                }
+                None => (self.process(flow, &page.records, match_field.as_deref()).await?, None),
+            };
             cursor.page_cursor = page.next.clone();
             if page.next.is_none() {
                 cursor.watermark_ms = cursor.pass_max_ms;
             }
             self.checkpoint(flow, work, &cursor)?;
-            if page.next.is_none() {
-                break;
+            match next {
+                Some(next) => page = next,
+                None => break,
             }
         }
         self.retry_failed(flow, &processed, match_field.as_deref()).await

@@ -128,6 +128,11 @@ impl ObjectStore {
             .filter_map(|(_, id)| self.records.get(id))
     }
 
+    /// How many records were modified at or after `since`, without reading them.
+    pub fn count_modified_since(&self, since: Option<Timestamp>) -> usize {
+        self.by_updated.range((since.unwrap_or(Timestamp::MIN), 0)..).count()
+    }
+
     /// Records in `(updated_at, id)` order strictly after `key`.
     pub fn modified_after(&self, key: (Timestamp, u64)) -> impl Iterator<Item = &Record> {
         use std::ops::Bound;
