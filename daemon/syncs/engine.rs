@@ -186,7 +186,6 @@ impl<'a> Job<'a> {
         let since = cursor
             .pass_since_ms
             .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok());
-        let mut processed = std::collections::HashSet::new();
         let base = ListQuery {
             object: read.2,
             since,
@@ -211,7 +210,6 @@ impl<'a> Job<'a> {
             self.job.stats.fetched += page.records.len() as u64;
             let max = page.records.iter().map(|r| r.modified_at.as_millisecond()).max();
             cursor.pass_max_ms = cursor.pass_max_ms.max(max);
-            processed.extend(page.records.iter().map(|r| r.id.clone()));
             // The next page is fetched while this one is written; only this one is checkpointed.
             let (work, next) = match page.next.as_deref() {
                 Some(next_cursor) => {
@@ -237,16 +235,11 @@ impl<'a> Job<'a> {
                 None => break,
             }
         }
-        self.retry_failed(flow, &processed, match_field.as_deref()).await
+        self.retry_failed(flow, match_field.as_deref()).await
     }
 
-    /// Records that failed on earlier runs and were not listed in this pass: read and try again.
-    async fn retry_failed(
-        &mut self,
-        flow: Flow,
-        processed: &std::collections::HashSet<String>,
-        match_field: Option<&str>,
-    ) -> Result<(), EngineError> {
+    /// Records that failed on earlier runs and were not tried by this job: read and try again.
+    async fn retry_failed(&mut self, flow: Flow, match_field: Option<&str>) -> Result<(), EngineError> {
         let prefix = format!("{}/{}/", self.mapping.id, flow.as_str());
         let keys = self
             .store
@@ -258,7 +251,7 @@ impl<'a> Job<'a> {
             let Some(retry) = self.store.read(|rx| rx.get::<RetryRecord>(&key))? else {
                 continue;
             };
-            if retry.attempts >= RETRY_CAP || processed.contains(&retry.record_id) {
+            if retry.attempts >= RETRY_CAP || retry.last_job == self.job.id {
                 continue;
             }
             match read.1.get(read.2, &retry.record_id, &fields).await? {
@@ -557,6 +550,7 @@ impl<'a> Job<'a> {
                         record_id: record_id.clone(),
                         attempts: attempts + 1,
                         last_error: message.clone(),
+                        last_job: job.id.clone(),
                     })?;
                 }
             }

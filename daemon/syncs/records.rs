@@ -145,6 +145,9 @@ pub struct RetryRecord {
     pub record_id: String,
     pub attempts: u32,
     pub last_error: String,
+    /// The job of the last attempt: a record tried by the current job is not tried again in it.
+    #[serde(default)]
+    pub last_job: String,
 }
 
 impl Record for RetryRecord {
