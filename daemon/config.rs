@@ -68,6 +68,8 @@ pub struct Config {
     /// Records the in-process sandbox seeds per people object (a fifth of that for others).
     pub sandbox_records: usize,
     pub sync: SyncConfig,
+    /// Days events stay in the outbox (for redelivery); older ones are pruned hourly.
+    pub events_retention_days: u32,
 }
 
 /// How syncs run.
@@ -103,6 +105,7 @@ impl Default for Config {
             sandbox: false,
             sandbox_records: 50,
             sync: SyncConfig::default(),
+            events_retention_days: 30,
         }
     }
 }

@@ -157,6 +157,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         started_at: now_rfc3339(),
     });
     let stop = CancellationToken::new();
+    let retention = tokio::spawn(prune_events(store.clone(), config.events_retention_days, stop.clone()));
     let mut grpc = tokio::spawn(api::serve(
         grpc_listener,
         context,
@@ -194,6 +195,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             None => grpc.await,
         };
         let _ = http.await;
+        let _ = retention.await;
         tree.shutdown(Duration::from_secs(5)).await;
         // Attempts still in flight hold the outcome sender; what they do not record in time
         // stays queued and is sent again after the next start (at-least-once).
@@ -212,6 +214,24 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     drop(store);
     tracing::info!("fluxd stopped");
     outcome
+}
+
+/// Prunes outbox events older than the retention, a minute after start and then hourly.
+async fn prune_events(store: Store, days: u32, stop: CancellationToken) {
+    let mut next = Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(next) => {}
+            () = stop.cancelled() => return,
+        }
+        next = Duration::from_secs(3600);
+        let cutoff = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * i64::from(days));
+        match crate::events::prune_before(&store, cutoff) {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, days, "pruned old events"),
+            Err(error) => tracing::warn!(%error, "could not prune old events"),
+        }
+    }
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, DaemonError> {

@@ -13,14 +13,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::attempt::{self, AttemptRequest};
-use super::outbox::{now_ms, parse_queue_key};
+use super::outbox::{now_ms, parse_queue_key, unschedule};
 use super::recorder::{self, Outcome};
 use super::records::{DeliveryRecord, DeliveryStatus, EndpointRecord};
 use super::secrets::signing_secrets;
 use super::ssrf::{AddressPolicy, delivery_client};
 use crate::actors::ChildFactory;
 use crate::crypto::Secret;
-use crate::events::EventRecord;
+use crate::events::{EventRecord, now_rfc3339};
 use crate::store::{IndexTable, Reader, Store, StoreError};
 
 /// Shared by every endpoint actor.
@@ -170,10 +170,21 @@ impl EndpointActor {
                 return Ok(None);
             };
             let event = rx.get::<EventRecord>(&delivery.event_id)?;
-            Ok::<_, StoreError>(event.map(|event| (delivery, event)))
+            Ok::<_, StoreError>(Some((delivery, event)))
         })?;
         let Some((delivery, event)) = loaded.filter(|(d, _)| d.status == DeliveryStatus::Pending) else {
             return Ok(());
+        };
+        let Some(event) = event else {
+            // Redelivering an event older than the outbox keeps: nothing left to send.
+            return self.runtime.store.write(|tx| {
+                let mut delivery = delivery;
+                unschedule(tx, &delivery)?;
+                delivery.status = DeliveryStatus::Failed;
+                delivery.next_attempt_at_ms = None;
+                delivery.finished_at = Some(now_rfc3339());
+                tx.put(&delivery)
+            });
         };
         // Invariant: the payload is a JSON value built by `EventRecord::payload`.
         let body = Bytes::from(serde_json::to_vec(&event.payload()).expect("payload serializes"));
