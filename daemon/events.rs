@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{IdKind, new_id};
 use crate::store::{EVENTS, Reader, Record, Store, StoreError, Tx};
 use crate::webhooks::outbox;
+use crate::webhooks::records::EndpointRecord;
 
 /// The event types of the Webhooks API, plus `endpoint.disabled` and `webhook.test`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -163,6 +164,31 @@ pub fn emit(
     event_type: EventType,
     data: serde_json::Value,
 ) -> Result<Arc<EventRecord>, StoreError> {
+    let endpoints = outbox::endpoints_of(tx, org_id)?;
+    record(tx, org_id, event_type, data, &endpoints)
+}
+
+/// Records several events of one organization (a sync page's `record.*` events), reading the
+/// webhook endpoints once.
+pub fn emit_all(
+    tx: &mut Tx<'_>,
+    org_id: &str,
+    events: impl IntoIterator<Item = (EventType, serde_json::Value)>,
+) -> Result<(), StoreError> {
+    let endpoints = outbox::endpoints_of(tx, org_id)?;
+    for (event_type, data) in events {
+        record(tx, org_id, event_type, data, &endpoints)?;
+    }
+    Ok(())
+}
+
+fn record(
+    tx: &mut Tx<'_>,
+    org_id: &str,
+    event_type: EventType,
+    data: serde_json::Value,
+    endpoints: &[EndpointRecord],
+) -> Result<Arc<EventRecord>, StoreError> {
     let event = Arc::new(EventRecord {
         id: new_id(IdKind::Event),
         org_id: org_id.to_owned(),
@@ -172,7 +198,7 @@ pub fn emit(
     });
     tx.put(event.as_ref())?;
     if event_type != EventType::WebhookTest {
-        outbox::fan_out(tx, &event)?;
+        outbox::fan_out(tx, endpoints, &event)?;
     }
     tracing::debug!(event_id = %event.id, event_type = %event_type, "event recorded");
     tx.after_commit_broadcast(event.clone());

@@ -13,7 +13,7 @@ use super::plan::{Plan, hash, project};
 use super::records::{CursorRecord, Flow, OutcomeRecord, RetryRecord, SyncJobRecord};
 use crate::connections::ConnectionRecord;
 use crate::connectors::{Connector, ConnectorError, Fields, ListQuery, RemoteRecord};
-use crate::events::{EventType, emit};
+use crate::events::{EventType, emit_all};
 use crate::mappings::MappingRecord;
 use crate::mappings::spec::{Direction, MatchingMode};
 use crate::mappings::validate::effective_match_key;
@@ -280,8 +280,15 @@ impl<'a> Job<'a> {
         let mut creates: Vec<(&RemoteRecord, Fields)> = Vec::new();
         let mut updates: Vec<(&RemoteRecord, String, Fields, Option<LinkRecord>)> = Vec::new();
         let mut claimed: std::collections::HashSet<String> = std::collections::HashSet::new();
-        for record in records {
-            match self.decide(flow, record, match_field, &mut claimed).await? {
+        let mapping_id = &self.mapping.id;
+        let found: Vec<Option<LinkRecord>> = self.store.read(|rx| {
+            records
+                .iter()
+                .map(|r| links::find(rx, mapping_id, flow, &r.id))
+                .collect::<Result<_, _>>()
+        })?;
+        for (record, link) in records.iter().zip(found) {
+            match self.decide(flow, record, link, match_field, &mut claimed).await? {
                 Step::Unchanged => {
                     self.job.stats.unchanged += 1;
                     work.succeeded.push(record.id.clone());
@@ -356,6 +363,7 @@ impl<'a> Job<'a> {
         &self,
         flow: Flow,
         record: &RemoteRecord,
+        link: Option<LinkRecord>,
         match_field: Option<&str>,
         claimed: &mut std::collections::HashSet<String>,
     ) -> Result<Step, EngineError> {
@@ -364,9 +372,6 @@ impl<'a> Job<'a> {
             Err(error) => return Ok(Step::Failed(error.0)),
         };
         let digest = hash(&values);
-        let link = self
-            .store
-            .read(|rx| links::find(rx, &self.mapping.id, flow, &record.id))?;
         if let Some(link) = link {
             let (last, to_id) = match flow {
                 Flow::Forward => (&link.target_hash, link.target_id.clone()),
@@ -562,9 +567,7 @@ impl<'a> Job<'a> {
             }
             tx.put(cursor)?;
             tx.put(job)?;
-            for (event_type, data) in work.events {
-                emit(tx, &job.org_id, event_type, data)?;
-            }
+            emit_all(tx, &job.org_id, work.events)?;
             Ok::<_, StoreError>(())
         })?;
         (self.progress)(self.job);

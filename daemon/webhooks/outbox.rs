@@ -7,14 +7,22 @@ use crate::store::{IndexTable, Reader, StoreError, Tx};
 use super::records::{DeliveryRecord, DeliveryStatus, EndpointRecord};
 use super::subscription;
 
-/// Creates a pending delivery of `event` for every enabled endpoint of its organization whose
-/// subscription matches, due now.
-pub fn fan_out(tx: &mut Tx<'_>, event: &EventRecord) -> Result<usize, StoreError> {
-    let endpoints: Vec<EndpointRecord> = tx.list()?;
+/// The enabled webhook endpoints of organization `org_id`.
+pub fn endpoints_of(tx: &Tx<'_>, org_id: &str) -> Result<Vec<EndpointRecord>, StoreError> {
+    Ok(tx
+        .list::<EndpointRecord>()?
+        .into_iter()
+        .filter(|e| e.enabled && e.org_id == org_id)
+        .collect())
+}
+
+/// Creates a pending delivery of `event`, due now, for each of `endpoints` (the enabled
+/// endpoints of its organization) whose subscription matches.
+pub fn fan_out(tx: &mut Tx<'_>, endpoints: &[EndpointRecord], event: &EventRecord) -> Result<usize, StoreError> {
     let mut queued = 0;
     for endpoint in endpoints
         .iter()
-        .filter(|e| e.enabled && e.org_id == event.org_id && subscription::matches(&e.event_types, event.event_type))
+        .filter(|e| subscription::matches(&e.event_types, event.event_type))
     {
         enqueue_new(tx, endpoint, event)?;
         queued += 1;
