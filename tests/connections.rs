@@ -262,11 +262,14 @@ fn transient_token_failures_are_retried_with_backoff() {
         json!({ "count": 2, "status": 503 }),
     );
     let before = stats(&daemon, "hubspot")["token_calls"].as_u64().unwrap();
-    let refreshed = daemon.ctl_json(&["connection", "refresh", id]);
-    assert_eq!(refreshed["status"], "active", "the current token is still valid");
+    let refresh = daemon.ctl(&["connection", "refresh", id]);
+    assert!(!refresh.success(), "a failed refresh is reported as failed");
+    assert!(refresh.stderr().contains("unavailable"), "{}", refresh.stderr());
+    let current = daemon.ctl_json(&["connection", "get", id]);
+    assert_eq!(current["status"], "active", "the current token is still valid");
     assert!(
-        refreshed["last_error"].as_str().unwrap().contains("unavailable"),
-        "{refreshed}"
+        current["last_error"].as_str().unwrap().contains("unavailable"),
+        "{current}"
     );
     let recovered = wait_for(Duration::from_secs(10), || {
         let current = daemon.ctl_json(&["connection", "get", id]);

@@ -430,3 +430,23 @@ fn an_expired_salesforce_session_is_refreshed_once_on_its_401() {
     let connection = daemon.ctl_json(&["connection", "get", &salesforce]);
     assert_eq!(connection["status"], "active");
 }
+
+#[test]
+fn a_two_way_mapping_with_salesforce_matches_on_differently_named_fields() {
+    let daemon = sandbox(20, &[]);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let salesforce = daemon.connect("salesforce")["id"].as_str().unwrap().to_owned();
+    let text = format!(
+        "name: hs-sf two-way\nsource: {{connection: {hubspot}, object: contacts}}\ntarget: {{connection: {salesforce}, object: Contact}}\ndirection: bidirectional\nfieldPairs:\n  - {{sourceField: lastname, targetField: LastName}}\n  - {{sourceField: email, targetField: Email, transform: lowercase}}\nmatchKey: Email\n"
+    );
+    let mapping = create_mapping(&daemon, &text);
+    let first = run(&daemon, &mapping);
+    assert_eq!(first["status"], "completed", "{first}");
+    assert_eq!(first["stats"]["failed"], 0, "{first}");
+    let quiet = run(&daemon, &mapping);
+    assert_eq!(
+        (quiet["stats"]["created"].as_u64(), quiet["stats"]["updated"].as_u64()),
+        (Some(0), Some(0)),
+        "{quiet}"
+    );
+}

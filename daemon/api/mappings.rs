@@ -18,6 +18,7 @@ use crate::store::Reader;
 use crate::syncs::links::purge_mapping;
 use crate::syncs::plan::Plan;
 use crate::syncs::records::Flow;
+use crate::syncs::runner::jobs_of_mapping;
 
 /// Most records a preview fetches.
 const MAX_PREVIEW: u32 = 50;
@@ -46,6 +47,25 @@ impl From<MappingError> for Status {
 
 fn spec_of(spec: Option<&pb::MappingSpec>) -> Result<crate::mappings::MappingSpec, Status> {
     spec_from_pb(spec.ok_or_else(|| Status::invalid_argument("spec: missing"))?).map_err(Status::invalid_argument)
+}
+
+impl MappingApi {
+    /// Cancels the mapping's queued or running job and waits (up to 10 s) for it to stop, so
+    /// nothing it writes afterwards outlives the mapping.
+    async fn stop_jobs(&self, org_id: &str, mapping_id: &str) -> Result<(), Status> {
+        for _ in 0..100 {
+            let active = self
+                .context
+                .store
+                .read(|rx| jobs_of_mapping(rx, mapping_id))?
+                .into_iter()
+                .find(|j| !j.status.is_finished());
+            let Some(job) = active else { return Ok(()) };
+            self.context.syncs.cancel(org_id, &job.id)?;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Err(Status::unavailable("the mapping's sync did not stop; try again"))
+    }
 }
 
 #[tonic::async_trait]
@@ -117,6 +137,7 @@ impl MappingService for MappingApi {
         let id = request.into_inner().id;
         self.context.store.read(|rx| mapping_in_org(rx, &caller.org_id, &id))?;
         stop_child(SupervisedKind::Mappings, &id).await;
+        self.stop_jobs(&caller.org_id, &id).await?;
         service::delete(&self.context.mappings, &caller.org_id, &id)?;
         purge_mapping(&self.context.store, &id)?;
         Ok(Response::new(pb::DeleteMappingResponse {}))

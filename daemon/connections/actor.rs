@@ -137,7 +137,7 @@ impl ConnectionActor {
         let Some(refresh_token) = state.refresh.clone() else {
             // No refresh token (an imported access token): nothing to refresh with.
             let reason = "this connection has no refresh token; import a new access token".to_owned();
-            self.answer_waiters(state, Err(reason));
+            self.answer_waiters(state, Err(reason), None);
             return;
         };
         state.refreshing = true;
@@ -150,7 +150,9 @@ impl ConnectionActor {
         });
     }
 
-    fn answer_waiters(&self, state: &mut ConnectionState, outcome: Result<(), String>) {
+    /// Answers everyone waiting: token askers with `outcome`; refresh askers with the record, or
+    /// with `refresh_failed` when the refresh itself failed.
+    fn answer_waiters(&self, state: &mut ConnectionState, outcome: Result<(), String>, refresh_failed: Option<String>) {
         for waiter in std::mem::take(&mut state.waiters) {
             match waiter {
                 Waiter::Token(reply) => {
@@ -162,7 +164,11 @@ impl ConnectionActor {
                     let _ = reply.send(answer);
                 }
                 Waiter::Record(reply) => {
-                    let _ = reply.send(outcome.clone().map(|()| state.record.clone()));
+                    let answer = match &refresh_failed {
+                        Some(reason) => Err(reason.clone()),
+                        None => outcome.clone().map(|()| state.record.clone()),
+                    };
+                    let _ = reply.send(answer);
                 }
             }
         }
@@ -351,26 +357,27 @@ impl Actor for ConnectionActor {
                     Ok(()) => {
                         state.failures = 0;
                         state.schedule_proactive(&myself);
-                        self.answer_waiters(state, Ok(()));
+                        self.answer_waiters(state, Ok(()), None);
                     }
                     Err(error) if error.is_transient() => {
                         let delay = retry_delay(state.failures);
                         state.failures += 1;
                         state.set_timer(&myself, delay);
-                        // Callers still get the current token while it has not expired.
+                        // Callers still get the current token while it has not expired; someone
+                        // who asked for the refresh itself learns that it failed.
                         let outcome = if state.token_usable() {
                             Ok(())
                         } else {
                             Err(error.to_string())
                         };
-                        self.answer_waiters(state, outcome);
+                        self.answer_waiters(state, outcome, Some(error.to_string()));
                     }
                     Err(error) => {
                         // A revoked grant or a protocol error: no retry storm, wait for the user.
                         if let Some(timer) = state.timer.take() {
                             timer.abort();
                         }
-                        self.answer_waiters(state, Err(error.to_string()));
+                        self.answer_waiters(state, Err(error.to_string()), None);
                     }
                 }
             }
@@ -386,7 +393,7 @@ impl Actor for ConnectionActor {
         if let Some(timer) = state.timer.take() {
             timer.abort();
         }
-        self.answer_waiters(state, Err("the connection is shutting down".into()));
+        self.answer_waiters(state, Err("the connection is shutting down".into()), None);
         Ok(())
     }
 }

@@ -173,7 +173,7 @@ impl ApiClient {
                 Err(error) => {
                     return Err(ConnectorError::Transport {
                         provider,
-                        reason: error.to_string(),
+                        reason: error.without_url().to_string(),
                     });
                 }
             };
@@ -181,7 +181,7 @@ impl ApiClient {
             let headers = response.headers().clone();
             let body = response.bytes().await.map_err(|e| ConnectorError::Transport {
                 provider,
-                reason: e.to_string(),
+                reason: e.without_url().to_string(),
             })?;
             if let Some(wait) = proactive_wait(provider, &headers) {
                 self.close_gate_for(wait);

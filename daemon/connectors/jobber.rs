@@ -305,8 +305,7 @@ impl Jobber {
                     });
                 }
             };
-            let data = self.graphql(text, variables).await?;
-            results.push(payload_result(&data[payload]));
+            results.push(per_record(self.graphql(text, variables).await, payload)?);
         }
         Ok(results)
     }
@@ -341,10 +340,21 @@ impl Jobber {
                     });
                 }
             };
-            let data = self.graphql(text, variables).await?;
-            results.push(payload_result(&data[payload]).map(|_| id.clone()));
+            results.push(per_record(self.graphql(text, variables).await, payload)?.map(|_| id.clone()));
         }
         Ok(results)
+    }
+}
+
+/// A mutation's outcome for its one record: GraphQL errors about the input (HTTP 200) fail
+/// that record only; transport, auth and throttling failures fail the job.
+fn per_record(answer: Result<Value, ConnectorError>, payload: &str) -> Result<WriteResult, ConnectorError> {
+    match answer {
+        Ok(data) => Ok(payload_result(&data[payload])),
+        Err(ConnectorError::Http {
+            status: 200, message, ..
+        }) => Ok(Err(message)),
+        Err(error) => Err(error),
     }
 }
 

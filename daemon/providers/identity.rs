@@ -46,7 +46,8 @@ pub async fn whoami(
             .bearer_auth(access_token.expose()),
     };
     let failed = |reason: String| IdentityError::Failed { provider, reason };
-    let response = request.send().await.map_err(|e| failed(e.to_string()))?;
+    // Errors without their URL: HubSpot's lookup carries the token in the path.
+    let response = request.send().await.map_err(|e| failed(e.without_url().to_string()))?;
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED {
         return Err(IdentityError::Unauthorized(provider));
@@ -54,8 +55,9 @@ pub async fn whoami(
     if !status.is_success() {
         return Err(failed(format!("HTTP {status}")));
     }
-    let body: serde_json::Value = response.json().await.map_err(|e| failed(e.to_string()))?;
-    parse_account(provider, &body).ok_or_else(|| failed(format!("unexpected answer: {body}")))
+    let body: serde_json::Value = response.json().await.map_err(|e| failed(e.without_url().to_string()))?;
+    // Not the body itself: HubSpot's answer echoes the token.
+    parse_account(provider, &body).ok_or_else(|| failed("the answer has no account id and name".into()))
 }
 
 fn text(value: &serde_json::Value) -> Option<String> {

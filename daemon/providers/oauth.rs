@@ -278,9 +278,10 @@ impl OAuthClient {
     /// provider confirmed.
     pub async fn revoke(&self, refresh_token: Option<&Secret>, access_token: &Secret) -> Result<bool, OAuthError> {
         let provider = self.provider();
+        // Without the URL: HubSpot's revoke URL carries the refresh token.
         let transient = |error: reqwest::Error| OAuthError::Transient {
             provider,
-            reason: error.to_string(),
+            reason: error.without_url().to_string(),
         };
         let request = match (provider, refresh_token) {
             (Provider::Hubspot, Some(refresh)) => self.http.delete(format!(
@@ -322,7 +323,7 @@ fn classify(
     match error {
         RequestTokenError::Request(error) => OAuthError::Transient {
             provider,
-            reason: error.to_string(),
+            reason: error.without_url().to_string(),
         },
         _ if transient_status => OAuthError::Transient {
             provider,

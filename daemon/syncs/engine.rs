@@ -26,6 +26,20 @@ pub const CLOCK_SKEW_MARGIN: Duration = Duration::from_secs(2);
 /// Failed records are retried on this many later runs, then left for a person to look at.
 pub const RETRY_CAP: u32 = 3;
 
+/// How far before a pass's start the next pass re-reads: records changed while a pass was
+/// paging (which offset- or unsorted listings can miss) and late index updates are listed again;
+/// unchanged ones cost only a hash comparison.
+pub const RELIST_MARGIN_MS: i64 = 5 * 60 * 1000;
+
+/// The watermark after a finished pass: the newest change seen, but never later than the
+/// pass's start minus [`RELIST_MARGIN_MS`].
+fn finished_watermark(cursor: &CursorRecord) -> Option<i64> {
+    match (cursor.pass_max_ms, cursor.pass_started_ms) {
+        (Some(max), Some(started)) => Some(max.min(started - RELIST_MARGIN_MS)),
+        (max, _) => max,
+    }
+}
+
 /// Errors that fail a whole job.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -175,14 +189,9 @@ impl<'a> Job<'a> {
         if cursor.page_cursor.is_none() {
             cursor.pass_since_ms = cursor.watermark_ms;
             cursor.pass_max_ms = cursor.watermark_ms;
+            cursor.pass_started_ms = Some(jiff::Timestamp::now().as_millisecond());
         }
-        let mut fields: Vec<String> = self.plan.read_fields(flow).to_vec();
-        if let Some(field) = match_field
-            .as_ref()
-            .filter(|f| flow == Flow::Backward && !fields.contains(f))
-        {
-            fields.push(field.clone());
-        }
+        let fields: Vec<String> = self.plan.read_fields(flow).to_vec();
         let since = cursor
             .pass_since_ms
             .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok());
@@ -193,13 +202,23 @@ impl<'a> Job<'a> {
             limit: PAGE_SIZE,
             fields: &fields,
         };
-        let mut page = read
-            .1
-            .list_changed(&ListQuery {
-                cursor: cursor.page_cursor.as_deref(),
-                ..base
-            })
-            .await?;
+        let saved = ListQuery {
+            cursor: cursor.page_cursor.as_deref(),
+            ..base
+        };
+        let mut page = match read.1.list_changed(&saved).await {
+            // A saved provider cursor can expire (Salesforce query locators do): list the pass
+            // again from its start; records already written are recognised by their links.
+            Err(ConnectorError::Http {
+                status: 400..=499,
+                message,
+                ..
+            }) if saved.cursor.is_some() => {
+                tracing::info!(mapping_id = %self.mapping.id, %message, "saved page cursor refused; listing the pass again");
+                read.1.list_changed(&base).await?
+            }
+            result => result?,
+        };
         loop {
             if self.cancel.is_cancelled() {
                 return Err(EngineError::Cancelled);
@@ -210,7 +229,8 @@ impl<'a> Job<'a> {
             self.job.stats.fetched += page.records.len() as u64;
             let max = page.records.iter().map(|r| r.modified_at.as_millisecond()).max();
             cursor.pass_max_ms = cursor.pass_max_ms.max(max);
-            // The next page is fetched while this one is written; only this one is checkpointed.
+            // The next page is fetched while this one is written; only this one is checkpointed,
+            // and it is checkpointed even when fetching the next one failed.
             let (work, next) = match page.next.as_deref() {
                 Some(next_cursor) => {
                     let next_query = ListQuery {
@@ -221,15 +241,16 @@ impl<'a> Job<'a> {
                         self.process(flow, &page.records, match_field.as_deref()),
                         read.1.list_changed(&next_query)
                     );
-                    (work?, Some(next?))
+                    (work?, Some(next))
                 }
                 None => (self.process(flow, &page.records, match_field.as_deref()).await?, None),
             };
             cursor.page_cursor = page.next.clone();
             if page.next.is_none() {
-                cursor.watermark_ms = cursor.pass_max_ms;
+                cursor.watermark_ms = finished_watermark(&cursor);
             }
             self.checkpoint(flow, work, &cursor)?;
+            let next = next.transpose()?;
             match next {
                 Some(next) => page = next,
                 None => break,

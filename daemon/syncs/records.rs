@@ -107,6 +107,9 @@ pub struct CursorRecord {
     pub pass_max_ms: Option<i64>,
     /// The pass started listing from this watermark (kept while the pass is unfinished).
     pub pass_since_ms: Option<i64>,
+    /// When (our clock, Unix ms) the unfinished pass started.
+    #[serde(default)]
+    pub pass_started_ms: Option<i64>,
     /// The match index of the written side is built for this mapping.
     pub match_index_built: bool,
 }

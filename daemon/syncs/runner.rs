@@ -50,6 +50,8 @@ pub struct SyncRuntime {
     permits: Arc<Semaphore>,
     running: Mutex<HashMap<String, CancellationToken>>,
     progress: broadcast::Sender<SyncJobRecord>,
+    /// Held while a job is being started, so two starts cannot both see "no active job".
+    starting: tokio::sync::Mutex<()>,
     /// A first sync that would create more records than this asks for confirmation.
     pub confirm_threshold: u64,
 }
@@ -102,6 +104,7 @@ impl SyncRuntime {
             permits: Arc::new(Semaphore::new(parallel.max(1))),
             running: Mutex::default(),
             progress,
+            starting: tokio::sync::Mutex::new(()),
             confirm_threshold,
         })
     }
@@ -120,6 +123,7 @@ impl SyncRuntime {
         confirm: bool,
         trigger: Trigger,
     ) -> Result<SyncJobRecord, SyncError> {
+        let _starting = self.starting.lock().await;
         let mapping = self.store.read(|rx| mapping_in_org(rx, org_id, mapping_id))?;
         let jobs = self.store.read(|rx| jobs_of_mapping(rx, mapping_id))?;
         if let Some(active) = jobs.iter().find(|j| !j.status.is_finished()) {
@@ -304,12 +308,21 @@ impl SyncRuntime {
             .map_err(|e| EngineError::Mapping(e.to_string()))?;
         let source = self.mappings.connector(&source_conn);
         let target = self.mappings.connector(&target_conn);
-        let resumed = job.status == SyncStatus::Running;
+        // A job interrupted by a crash, or one after a job that failed or was cancelled midway,
+        // may find writes whose links were never recorded: it rebuilds the match index first.
+        let previous = self
+            .store
+            .read(|rx| jobs_of_mapping(rx, &job.mapping_id))?
+            .into_iter()
+            .rfind(|j| j.id < job.id);
+        let interrupted = job.status == SyncStatus::Running;
+        let resumed =
+            interrupted || previous.is_some_and(|p| matches!(p.status, SyncStatus::Failed | SyncStatus::Cancelled));
         job.status = SyncStatus::Running;
         job.started_at.get_or_insert_with(now_rfc3339);
         self.store.write(|tx| {
             tx.put(&job)?;
-            if !resumed {
+            if !interrupted {
                 emit(tx, &job.org_id, EventType::SyncStarted, event_data(&job))?;
             }
             Ok::<_, StoreError>(())
