@@ -146,8 +146,26 @@ impl ApiClient {
     }
 
     /// Sends the request `build` makes from the API base and a bearer token. Retries on 401
-    /// (once, with a refreshed token), rate limits and 5xx; returns every other answer.
+    /// (once, with a refreshed token), rate limits, 5xx and network errors; returns every other
+    /// answer. For reads and idempotent writes.
     pub async fn send<F>(&self, build: F) -> Result<Answer, ConnectorError>
+    where
+        F: Fn(&reqwest::Client, &str, &str) -> reqwest::RequestBuilder,
+    {
+        self.send_with(build, true).await
+    }
+
+    /// Like [`ApiClient::send`] for a request that creates records: it is sent again only when
+    /// the provider surely did not act on it (connection refused, 401, rate limited), never
+    /// after a timeout or a 5xx, which could mean the records exist without their answer.
+    pub async fn send_create<F>(&self, build: F) -> Result<Answer, ConnectorError>
+    where
+        F: Fn(&reqwest::Client, &str, &str) -> reqwest::RequestBuilder,
+    {
+        self.send_with(build, false).await
+    }
+
+    async fn send_with<F>(&self, build: F, repeatable: bool) -> Result<Answer, ConnectorError>
     where
         F: Fn(&reqwest::Client, &str, &str) -> reqwest::RequestBuilder,
     {
@@ -165,8 +183,8 @@ impl ApiClient {
             .await;
             let response = match sent {
                 Ok(response) => response,
-                Err(error) if attempt + 1 < MAX_ATTEMPTS => {
-                    tracing::debug!(%error, provider = provider.as_str(), "request failed; retrying");
+                Err(error) if attempt + 1 < MAX_ATTEMPTS && (repeatable || error.is_connect()) => {
+                    tracing::debug!(error = %error.without_url(), provider = provider.as_str(), "request failed; retrying");
                     tokio::time::sleep(backoff(attempt)).await;
                     continue;
                 }
@@ -201,7 +219,9 @@ impl ApiClient {
                         return Err(ConnectorError::RateLimited { provider });
                     }
                 }
-                Outcome::ServerError if attempt + 1 < MAX_ATTEMPTS => tokio::time::sleep(backoff(attempt)).await,
+                Outcome::ServerError if repeatable && attempt + 1 < MAX_ATTEMPTS => {
+                    tokio::time::sleep(backoff(attempt)).await
+                }
                 Outcome::ServerError => return Ok(Answer { status, headers, body }),
             }
         }

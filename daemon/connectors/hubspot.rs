@@ -148,7 +148,7 @@ impl Hubspot {
         let path = format!("/crm/v3/objects/{object}/batch/create");
         let answer = self
             .api
-            .send(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body))
+            .send_create(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body))
             .await?;
         if !(answer.status.is_success()) {
             let message = error_message(&answer.body);
@@ -168,18 +168,31 @@ impl Hubspot {
                 }
             }
         }
-        let mut created = body["results"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        // Results name their input by trace id where HubSpot echoes it; otherwise they come back
+        // in input order.
+        let results: Vec<&Value> = body["results"].as_array().into_iter().flatten().collect();
+        let traced: std::collections::HashMap<usize, String> = results
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r["objectWriteTraceId"].as_str()?.parse().ok()?,
+                    r["id"].as_str()?.to_owned(),
+                ))
+            })
+            .collect();
+        let mut untraced = results
+            .iter()
+            .filter(|r| r["objectWriteTraceId"].is_null())
             .filter_map(|r| r["id"].as_str());
         Ok(failed
             .into_iter()
-            .map(|failure| match failure {
+            .enumerate()
+            .map(|(index, failure)| match failure {
                 Some(message) => Err(message),
-                None => created
-                    .next()
-                    .map(str::to_owned)
+                None => traced
+                    .get(&index)
+                    .cloned()
+                    .or_else(|| untraced.next().map(str::to_owned))
                     .ok_or_else(|| "HubSpot returned no result for this input".to_owned()),
             })
             .collect())

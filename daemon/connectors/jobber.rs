@@ -98,19 +98,31 @@ fn throttle_wait(body: &Value) -> Option<Duration> {
 }
 
 impl Jobber {
-    /// Runs one GraphQL operation, waiting out throttling; returns `data`.
+    /// Runs one GraphQL query, waiting out throttling; returns `data`.
     async fn graphql(&self, query: &str, variables: Value) -> Result<Value, ConnectorError> {
+        self.operation(query, variables, true).await
+    }
+
+    /// Runs one mutation: like [`Jobber::graphql`], but never sent again after a lost answer.
+    async fn mutation(&self, query: &str, variables: Value) -> Result<Value, ConnectorError> {
+        self.operation(query, variables, false).await
+    }
+
+    async fn operation(&self, query: &str, variables: Value, repeatable: bool) -> Result<Value, ConnectorError> {
         let body = json!({ "query": query, "variables": variables });
         for _ in 0..THROTTLE_RETRIES {
-            let answer = self
-                .api
-                .json(|http, base, token| {
-                    http.post(format!("{base}/graphql"))
-                        .bearer_auth(token)
-                        .header("X-JOBBER-GRAPHQL-VERSION", JOBBER_GRAPHQL_VERSION)
-                        .json(&body)
-                })
-                .await?;
+            let build = |http: &reqwest::Client, base: &str, token: &str| {
+                http.post(format!("{base}/graphql"))
+                    .bearer_auth(token)
+                    .header("X-JOBBER-GRAPHQL-VERSION", JOBBER_GRAPHQL_VERSION)
+                    .json(&body)
+            };
+            let answer = if repeatable {
+                self.api.send(build).await?
+            } else {
+                self.api.send_create(build).await?
+            };
+            let answer = answer.ok(Provider::Jobber)?.json(Provider::Jobber)?;
             if let Some(wait) = throttle_wait(&answer) {
                 tracing::info!(
                     wait_ms = wait.as_millis() as u64,
@@ -305,7 +317,7 @@ impl Jobber {
                     });
                 }
             };
-            results.push(per_record(self.graphql(text, variables).await, payload)?);
+            results.push(per_record(self.mutation(text, variables).await, payload)?);
         }
         Ok(results)
     }

@@ -162,7 +162,7 @@ impl Pipedrive {
             let body = to_wire(fields);
             let answer = self
                 .api
-                .send(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body))
+                .send_create(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body))
                 .await?;
             results.push(write_result(&answer.body, answer.status.is_success()));
         }

@@ -182,17 +182,20 @@ impl Salesforce {
         body: Value,
         count: usize,
     ) -> Result<Vec<WriteResult>, ConnectorError> {
-        let answer = self
-            .api
-            .send(|http, base, token| {
-                http.request(
-                    method.clone(),
-                    format!("{base}/services/data/{API_VERSION}/composite/sobjects"),
-                )
-                .bearer_auth(token)
-                .json(&body)
-            })
-            .await?;
+        let build = |http: &reqwest::Client, base: &str, token: &str| {
+            http.request(
+                method.clone(),
+                format!("{base}/services/data/{API_VERSION}/composite/sobjects"),
+            )
+            .bearer_auth(token)
+            .json(&body)
+        };
+        // Creating (POST) is not repeatable after a lost answer; updating (PATCH) is.
+        let answer = if method == http::Method::POST {
+            self.api.send_create(build).await?
+        } else {
+            self.api.send(build).await?
+        };
         if !answer.status.is_success() {
             let message = error_message(&answer.body);
             return Ok((0..count).map(|_| Err(message.clone())).collect());

@@ -272,7 +272,13 @@ impl<'a> Job<'a> {
             let Some(retry) = self.store.read(|rx| rx.get::<RetryRecord>(&key))? else {
                 continue;
             };
-            if retry.attempts >= RETRY_CAP || retry.last_job == self.job.id {
+            if retry.attempts >= RETRY_CAP {
+                // Given up on: forget it, so the scan stays short; a later change to the record
+                // lists it again.
+                self.store.write(|tx| tx.remove::<RetryRecord>(&key).map(|_| ()))?;
+                continue;
+            }
+            if retry.last_job == self.job.id {
                 continue;
             }
             match read.1.get(read.2, &retry.record_id, &fields).await? {

@@ -308,16 +308,22 @@ impl SyncRuntime {
             .map_err(|e| EngineError::Mapping(e.to_string()))?;
         let source = self.mappings.connector(&source_conn);
         let target = self.mappings.connector(&target_conn);
-        // A job interrupted by a crash, or one after a job that failed or was cancelled midway,
-        // may find writes whose links were never recorded: it rebuilds the match index first.
+        // A job interrupted by a crash, or one after a job that failed, was cancelled or had
+        // failed writes (a create may have landed without its answer), may find records whose
+        // links were never recorded: it rebuilds the match index first.
         let previous = self
             .store
             .read(|rx| jobs_of_mapping(rx, &job.mapping_id))?
             .into_iter()
             .rfind(|j| j.id < job.id);
         let interrupted = job.status == SyncStatus::Running;
-        let resumed =
-            interrupted || previous.is_some_and(|p| matches!(p.status, SyncStatus::Failed | SyncStatus::Cancelled));
+        let resumed = interrupted
+            || previous.is_some_and(|p| {
+                matches!(
+                    p.status,
+                    SyncStatus::Failed | SyncStatus::Cancelled | SyncStatus::Partial
+                )
+            });
         job.status = SyncStatus::Running;
         job.started_at.get_or_insert_with(now_rfc3339);
         self.store.write(|tx| {
