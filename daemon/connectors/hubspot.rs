@@ -38,6 +38,27 @@ fn parse_cursor(cursor: Option<&str>, since: Option<jiff::Timestamp>) -> (Option
     )
 }
 
+/// Keyset paging: the next window starts at the page's last modification time, skipping the
+/// records of that millisecond already read. Offsets stay tiny, so the search API's 10 000
+/// result cap is never reached, and a record edited mid-listing moves forward instead of
+/// shifting an unread one back past the offset.
+fn next_cursor(window: Option<i64>, offset: usize, records: &[RemoteRecord], last_ms: i64) -> String {
+    let at_last = records
+        .iter()
+        .filter(|r| r.modified_at.as_millisecond() == last_ms)
+        .count();
+    let skip = if window == Some(last_ms) {
+        offset + at_last
+    } else {
+        at_last
+    };
+    if skip + SEARCH_PAGE > SEARCH_CAP {
+        // Over ten thousand records share one millisecond: step past it rather than fail.
+        return format!("{}:0", last_ms + 1);
+    }
+    format!("{last_ms}:{skip}")
+}
+
 impl Hubspot {
     fn provider(&self) -> Provider {
         Provider::Hubspot
@@ -91,10 +112,8 @@ impl Hubspot {
         let records = records(&answer)?;
         let has_more = answer["paging"]["next"]["after"].is_string();
         let next = match records.last() {
-            _ if !has_more => None,
-            // Re-window from the last modification time before the search API's result cap.
-            Some(last) if offset + 2 * limit > SEARCH_CAP => Some(format!("{}:0", last.modified_at.as_millisecond())),
-            _ => Some(format!("{}:{}", window.unwrap_or(-1), offset + records.len())),
+            Some(last) if has_more => Some(next_cursor(window, offset, &records, last.modified_at.as_millisecond())),
+            _ => None,
         };
         Ok(Page {
             records,
@@ -290,6 +309,19 @@ fn record(value: &Value) -> Result<RemoteRecord, ConnectorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyset_cursors_skip_only_the_last_millisecond_read() {
+        let at = |ms: i64| RemoteRecord {
+            id: ms.to_string(),
+            modified_at: jiff::Timestamp::from_millisecond(ms).unwrap(),
+            fields: Fields::new(),
+        };
+        let page = [at(10), at(20), at(20)];
+        assert_eq!(next_cursor(Some(5), 0, &page, 20), "20:2");
+        let same = [at(20), at(20)];
+        assert_eq!(next_cursor(Some(20), 2, &same, 20), "20:4");
+    }
 
     #[test]
     fn cursors_carry_the_window_and_offset() {
