@@ -173,7 +173,7 @@ pub fn create(
         tx.put_secret(&endpoint.id, CURRENT, &secret)?;
         Ok::<_, WebhookError>(())
     })?;
-    tracing::info!(endpoint_id = %endpoint.id, url = %endpoint.url, "webhook endpoint created");
+    tracing::info!(endpoint_id = %endpoint.id, url = %super::ssrf::loggable(&endpoint.url), "webhook endpoint created");
     Ok((endpoint, secret))
 }
 

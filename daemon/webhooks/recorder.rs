@@ -141,7 +141,7 @@ fn disable(tx: &mut Tx<'_>, endpoint: &mut EndpointRecord, reason: String) -> Re
     if !endpoint.enabled {
         return Ok(false);
     }
-    tracing::warn!(endpoint_id = %endpoint.id, url = %endpoint.url, %reason, "webhook endpoint disabled");
+    tracing::warn!(endpoint_id = %endpoint.id, url = %super::ssrf::loggable(&endpoint.url), %reason, "webhook endpoint disabled");
     endpoint.enabled = false;
     endpoint.disabled_reason = Some(reason.clone());
     // Written before the event fans out, so the disabled endpoint does not receive it.

@@ -98,6 +98,20 @@ fn is_internal_v6(ip: Ipv6Addr) -> bool {
         || ip.to_ipv4().is_some_and(is_internal_v4)
 }
 
+/// `url` for logs: scheme, host, port and path only — query strings and user info can carry
+/// receivers' tokens.
+pub fn loggable(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) => {
+            parsed.set_query(None);
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Err(_) => "[unparseable url]".to_owned(),
+    }
+}
+
 /// DNS resolver for the delivery client: resolves with the system resolver and drops every
 /// address the policy forbids; fails when none is left.
 pub struct GuardedResolver {
@@ -197,6 +211,14 @@ mod tests {
             allow_http: false,
         };
         assert!(open.check_url("http://127.0.0.1:9000/hook").is_ok());
+    }
+
+    #[test]
+    fn logged_urls_lose_queries_and_credentials() {
+        assert_eq!(
+            loggable("https://user:pw@hooks.example.com/in?token=abc"),
+            "https://hooks.example.com/in"
+        );
     }
 
     #[tokio::test]
