@@ -14,7 +14,6 @@ use crate::connections::{ConnectionRecord, ConnectionRuntime};
 use crate::connectors::{ApiClient, Connector, ConnectorError, FieldInfo};
 use crate::events::{EventType, emit, now_rfc3339, rfc3339};
 use crate::ids::{IdKind, new_id};
-use crate::providers::Provider;
 use crate::store::{Reader, StoreError};
 
 /// How long a fetched field catalog is reused.
@@ -266,9 +265,4 @@ pub fn delete(runtime: &MappingRuntime, org_id: &str, id: &str) -> Result<Mappin
         emit(tx, org_id, EventType::MappingDeleted, event_data(&record))?;
         Ok(record)
     })
-}
-
-/// The provider of each side, for messages.
-pub fn providers(source: &ConnectionRecord, target: &ConnectionRecord) -> (Provider, Provider) {
-    (source.provider, target.provider)
 }
