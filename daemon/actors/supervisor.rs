@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent};
 
+use crate::store::{Reader, Record, Store};
+
 /// First restart delay; doubles per consecutive crash up to [`MAX_BACKOFF`].
 const BASE_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -26,6 +28,35 @@ pub trait ChildFactory: Send + Sync + 'static {
     fn initial_ids(&self) -> Vec<String>;
     /// Spawns the actor for `id`, linked to `supervisor`.
     fn spawn(&self, id: String, supervisor: ActorCell) -> BoxFuture<'static, Result<ActorCell, SpawnErr>>;
+}
+
+/// The ids of every stored `R`, for [`ChildFactory::initial_ids`]; a store error is logged and
+/// leaves the supervisor empty rather than failing the daemon.
+pub fn stored_ids<R: Record>(store: &Store, kind: &str) -> Vec<String> {
+    match store.read(|rx| rx.list::<R>()) {
+        Ok(records) => records.iter().map(|r| r.id().to_owned()).collect(),
+        Err(error) => {
+            tracing::error!(kind, %error, "cannot list stored entities");
+            Vec::new()
+        }
+    }
+}
+
+/// Spawns `actor` for entity `id` under `name`, linked to `supervisor`, for
+/// [`ChildFactory::spawn`].
+pub fn spawn_child<A>(
+    name: String,
+    actor: A,
+    id: String,
+    supervisor: ActorCell,
+) -> BoxFuture<'static, Result<ActorCell, SpawnErr>>
+where
+    A: Actor<Arguments = String>,
+{
+    Box::pin(async move {
+        let (actor, _) = Actor::spawn_linked(Some(name), actor, id, supervisor).await?;
+        Ok(actor.get_cell())
+    })
 }
 
 /// Factory for an entity kind whose actors are not built yet: it supervises nothing.

@@ -14,6 +14,7 @@ use super::records::{ACCESS_TOKEN, ConnectionRecord, ConnectionStatus, REFRESH_T
 use super::runtime::ConnectionRuntime;
 use super::service::ConnectionError;
 use crate::actors::ChildFactory;
+use crate::actors::supervisor::{spawn_child, stored_ids};
 use crate::crypto::Secret;
 use crate::events::{EventType, emit, now_rfc3339, rfc3339};
 use crate::providers::oauth::{OAuthError, TokenSet};
@@ -409,23 +410,14 @@ impl ChildFactory for ConnectionFactory {
     }
 
     fn initial_ids(&self) -> Vec<String> {
-        match self.runtime.store.read(|rx| rx.list::<ConnectionRecord>()) {
-            Ok(records) => records.into_iter().map(|r| r.id).collect(),
-            Err(error) => {
-                tracing::error!(%error, "cannot list connections");
-                Vec::new()
-            }
-        }
+        stored_ids::<ConnectionRecord>(&self.runtime.store, "connection")
     }
 
     fn spawn(&self, id: String, supervisor: ActorCell) -> BoxFuture<'static, Result<ActorCell, SpawnErr>> {
         let actor = ConnectionActor {
             runtime: self.runtime.clone(),
         };
-        Box::pin(async move {
-            let (actor, _) = Actor::spawn_linked(Some(actor_name(&id)), actor, id, supervisor).await?;
-            Ok(actor.get_cell())
-        })
+        spawn_child(actor_name(&id), actor, id, supervisor)
     }
 }
 

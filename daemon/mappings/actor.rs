@@ -12,6 +12,7 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr};
 use super::records::MappingRecord;
 use super::schedule::Schedule;
 use crate::actors::ChildFactory;
+use crate::actors::supervisor::{spawn_child, stored_ids};
 use crate::events::rfc3339;
 use crate::store::{Reader, StoreError};
 use crate::syncs::SyncRuntime;
@@ -164,22 +165,13 @@ impl ChildFactory for MappingFactory {
     }
 
     fn initial_ids(&self) -> Vec<String> {
-        match self.syncs.store.read(|rx| rx.list::<MappingRecord>()) {
-            Ok(records) => records.into_iter().map(|r| r.id).collect(),
-            Err(error) => {
-                tracing::error!(%error, "cannot list mappings");
-                Vec::new()
-            }
-        }
+        stored_ids::<MappingRecord>(&self.syncs.store, "mapping")
     }
 
     fn spawn(&self, id: String, supervisor: ActorCell) -> BoxFuture<'static, Result<ActorCell, SpawnErr>> {
         let actor = MappingActor {
             syncs: self.syncs.clone(),
         };
-        Box::pin(async move {
-            let (actor, _) = Actor::spawn_linked(Some(actor_name(&id)), actor, id, supervisor).await?;
-            Ok(actor.get_cell())
-        })
+        spawn_child(actor_name(&id), actor, id, supervisor)
     }
 }

@@ -19,6 +19,7 @@ use super::records::{DeliveryRecord, DeliveryStatus, EndpointRecord};
 use super::secrets::signing_secrets;
 use super::ssrf::{AddressPolicy, delivery_client};
 use crate::actors::ChildFactory;
+use crate::actors::supervisor::{spawn_child, stored_ids};
 use crate::crypto::Secret;
 use crate::events::{EventRecord, now_rfc3339};
 use crate::store::{IndexTable, Reader, Store, StoreError};
@@ -278,22 +279,13 @@ impl ChildFactory for EndpointFactory {
     }
 
     fn initial_ids(&self) -> Vec<String> {
-        match self.runtime.store.read(|rx| rx.list::<EndpointRecord>()) {
-            Ok(endpoints) => endpoints.into_iter().map(|e| e.id).collect(),
-            Err(error) => {
-                tracing::error!(%error, "cannot list webhook endpoints");
-                Vec::new()
-            }
-        }
+        stored_ids::<EndpointRecord>(&self.runtime.store, "webhook endpoint")
     }
 
     fn spawn(&self, id: String, supervisor: ActorCell) -> BoxFuture<'static, Result<ActorCell, SpawnErr>> {
         let actor = EndpointActor {
             runtime: self.runtime.clone(),
         };
-        Box::pin(async move {
-            let (actor, _) = Actor::spawn_linked(Some(actor_name(&id)), actor, id, supervisor).await?;
-            Ok(actor.get_cell())
-        })
+        spawn_child(actor_name(&id), actor, id, supervisor)
     }
 }
