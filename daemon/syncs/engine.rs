@@ -562,9 +562,10 @@ impl<'a> Job<'a> {
             for (value, id) in &work.matched {
                 matching::add(tx, &mapping_id, flow, value, id)?;
             }
-            let existing = tx
-                .keys_with_prefix(crate::store::OUTCOMES, &format!("{}/", job.id), usize::MAX)?
-                .len();
+            // Every skipped or failed record has exactly one outcome, and the stats already count
+            // this page's: the ones stored before are the rest (no scan of the job's outcomes).
+            let existing =
+                usize::try_from(job.stats.skipped + job.stats.failed).unwrap_or(usize::MAX) - work.outcomes.len();
             for (index, (flow, record_id, linked_id, failed, message)) in work.outcomes.iter().enumerate() {
                 tx.put(&OutcomeRecord {
                     key: format!("{}/{:010}", job.id, existing + index),
