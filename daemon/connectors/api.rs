@@ -60,6 +60,16 @@ impl Answer {
         })
     }
 
+    /// For a batch write the provider refused as a whole (non-2xx): one failure per input, each
+    /// with the provider's message. `None` when the call succeeded.
+    pub fn refused_batch(&self, inputs: usize) -> Option<Vec<super::WriteResult>> {
+        if self.status.is_success() {
+            return None;
+        }
+        let message = error_message(&self.body);
+        Some((0..inputs).map(|_| Err(message.clone())).collect())
+    }
+
     /// Fails with the provider's message unless the status is 2xx.
     pub fn ok(self, provider: Provider) -> Result<Answer, ConnectorError> {
         if self.status.is_success() {

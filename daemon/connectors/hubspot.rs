@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::api::{ApiClient, ConnectorError, error_message};
+use super::api::{ApiClient, ConnectorError};
 use super::{FieldInfo, Fields, ListQuery, Page, RemoteRecord, WriteResult, parse_time, scalar_text};
 use crate::providers::Provider;
 
@@ -169,9 +169,8 @@ impl Hubspot {
             .api
             .send_create(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body))
             .await?;
-        if !(answer.status.is_success()) {
-            let message = error_message(&answer.body);
-            return Ok(inputs.iter().map(|_| Err(message.clone())).collect());
+        if let Some(refused) = answer.refused_batch(inputs.len()) {
+            return Ok(refused);
         }
         let body = answer.json(self.provider())?;
         // Failed inputs are named by their trace id; the successes come back in input order.
@@ -226,9 +225,8 @@ impl Hubspot {
             .api
             .send(|http, base, token| http.post(format!("{base}{path}")).bearer_auth(token).json(&body))
             .await?;
-        if !answer.status.is_success() {
-            let message = error_message(&answer.body);
-            return Ok(inputs.iter().map(|_| Err(message.clone())).collect());
+        if let Some(refused) = answer.refused_batch(inputs.len()) {
+            return Ok(refused);
         }
         let body = answer.json(self.provider())?;
         let mut failures = std::collections::HashMap::new();

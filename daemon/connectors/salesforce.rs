@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::api::{ApiClient, ConnectorError, error_message};
+use super::api::{ApiClient, ConnectorError};
 use super::{FieldInfo, Fields, ListQuery, Page, RemoteRecord, WriteResult, parse_time, scalar_text};
 use crate::providers::Provider;
 
@@ -196,9 +196,8 @@ impl Salesforce {
         } else {
             self.api.send(build).await?
         };
-        if !answer.status.is_success() {
-            let message = error_message(&answer.body);
-            return Ok((0..count).map(|_| Err(message.clone())).collect());
+        if let Some(refused) = answer.refused_batch(count) {
+            return Ok(refused);
         }
         let results = answer.json(self.provider())?;
         let results = results
