@@ -6,14 +6,16 @@
 //! runs the first sync and reports records/s and fluxd's peak RSS (VmHWM), so the figures for
 //! different counts show whether memory stays flat.
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use fluxcascade::pb;
 use tokio_stream::StreamExt;
 
-const FLUXD: &str = env!("CARGO_BIN_EXE_fluxd");
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::FLUXD;
 
 struct Process(Child);
 
@@ -82,30 +84,9 @@ async fn connect(channel: &tonic::transport::Channel, token: &str, provider: pb:
 
 async fn run(records: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut sandbox = Command::new(FLUXD)
-        .args([
-            "sandbox",
-            "--listen",
-            "127.0.0.1:0",
-            "--print-config",
-            "--records",
-            &records.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sandbox");
-    let mut config = String::new();
-    let mut lines = std::io::BufReader::new(sandbox.stdout.take().expect("stdout")).lines();
-    let mut bases = 0;
-    while bases < 4 {
-        let line = lines.next().expect("line").expect("utf-8");
-        bases += usize::from(line.starts_with("api_base_url"));
-        config.push_str(&line);
-        config.push('\n');
-    }
-    let sandbox_pid = sandbox.id();
-    let _sandbox = Process(sandbox);
-    config.push_str("\n[sync]\nconfirm_threshold = 0\n");
+    let sandbox = common::StandaloneSandbox::start(records);
+    let sandbox_pid = sandbox.pid();
+    let config = format!("{}\n[sync]\nconfirm_threshold = 0\n", sandbox.config);
     let config_path = dir.path().join("fluxd.toml");
     std::fs::write(&config_path, config).expect("config");
     let data = dir.path().join("data");

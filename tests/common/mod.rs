@@ -368,6 +368,11 @@ impl StandaloneSandbox {
         StandaloneSandbox { child, config, base }
     }
 
+    /// The sandbox process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Writes its config to a file in `dir` and returns the path.
     pub fn config_file(&self, dir: &Path) -> PathBuf {
         let path = dir.join("sandbox.toml");
