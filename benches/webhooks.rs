@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use fluxcascade::actors::{self, Factories, NoChildren};
+use fluxcascade::actors::{self, Directory, Factories, NoChildren};
 use fluxcascade::crypto::MasterKey;
 use fluxcascade::events::{EventType, emit};
 use fluxcascade::store::{Store, StoreError};
@@ -89,7 +89,8 @@ async fn main() {
         allow_private: true,
         allow_http: true,
     };
-    let (runtime, _recorder) = WebhookRuntime::start(store.clone(), policy, 1_000_000).expect("runtime");
+    let directory = Directory::default();
+    let runtime = WebhookRuntime::start(store.clone(), policy, 1_000_000, directory.clone()).expect("runtime");
 
     let arrivals: Arrivals = Arc::default();
     let addr = start_receiver(arrivals.clone()).await;
@@ -103,15 +104,20 @@ async fn main() {
                 ..SettingsChange::default()
             },
         };
-        endpoints::create(&store, policy, "org_bench", new).expect("endpoint");
+        endpoints::create(&store, policy, "org_bench", new)
+            .await
+            .expect("endpoint");
     }
-    let tree = actors::start_tree(Factories {
-        connections: Arc::new(NoChildren("connection")),
-        mappings: Arc::new(NoChildren("mapping")),
-        webhook_endpoints: Arc::new(EndpointFactory {
-            runtime: runtime.clone(),
-        }),
-    })
+    let tree = actors::start_tree(
+        Factories {
+            connections: Arc::new(NoChildren("connection")),
+            mappings: Arc::new(NoChildren("mapping")),
+            webhook_endpoints: Arc::new(EndpointFactory {
+                runtime: runtime.clone(),
+            }),
+        },
+        directory,
+    )
     .await
     .expect("actors");
 
@@ -120,13 +126,14 @@ async fn main() {
     let started = Instant::now();
     for chunk in 0..BACKLOG_EVENTS / 500 {
         store
-            .write(|tx| {
+            .write(move |tx| {
                 for n in 0..500 {
                     let data = serde_json::json!({ "jobId": format!("job_{chunk}_{n}"), "status": "completed" });
                     emit(tx, "org_bench", EventType::SyncCompleted, data)?;
                 }
                 Ok::<_, StoreError>(())
             })
+            .await
             .expect("emit");
     }
     let enqueued = started.elapsed();
@@ -157,7 +164,7 @@ async fn main() {
         ticker.tick().await;
         let enqueued_at = Instant::now();
         let event = store
-            .write(|tx| {
+            .write(move |tx| {
                 emit(
                     tx,
                     "org_bench",
@@ -165,6 +172,7 @@ async fn main() {
                     serde_json::json!({ "jobId": format!("job_l{n}") }),
                 )
             })
+            .await
             .expect("emit");
         committed.insert(event.id.clone(), enqueued_at);
     }

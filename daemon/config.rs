@@ -132,10 +132,13 @@ pub struct Overrides {
     #[arg(long, env = "FLUXD_ALLOW_PRIVATE_WEBHOOKS", global = true)]
     pub allow_private_webhooks: bool,
     /// Run local simulators of HubSpot, Jobber, Pipedrive and Salesforce and connect to them
-    /// instead of the real services (no accounts or network needed).
+    /// instead of the real services (no accounts or network needed). A data dir is either a
+    /// sandbox one or a live one, never both.
+    #[cfg(feature = "sandbox")]
     #[arg(long, env = "FLUXD_SANDBOX", global = true)]
     pub sandbox: bool,
     /// Records the sandbox seeds per people object [default: 50].
+    #[cfg(feature = "sandbox")]
     #[arg(long, env = "FLUXD_SANDBOX_RECORDS", global = true)]
     pub sandbox_records: Option<usize>,
 }
@@ -162,11 +165,14 @@ impl Config {
         if overrides.allow_private_webhooks {
             config.webhooks.allow_private = true;
         }
-        if overrides.sandbox {
-            config.sandbox = true;
-        }
-        if let Some(records) = overrides.sandbox_records {
-            config.sandbox_records = records;
+        #[cfg(feature = "sandbox")]
+        {
+            if overrides.sandbox {
+                config.sandbox = true;
+            }
+            if let Some(records) = overrides.sandbox_records {
+                config.sandbox_records = records;
+            }
         }
         Ok(config)
     }

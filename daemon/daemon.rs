@@ -1,4 +1,8 @@
 //! Wiring: config → store → crypto → actors → servers, and shutdown in reverse.
+//!
+//! The caller binds the listeners and owns the shutdown signal ([`Listeners`], [`start`],
+//! [`Running::serve_until`]), so tests, the demo and the benches boot a daemon on sockets
+//! they bound, and several daemons can share a process: nothing here is process-wide.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,22 +12,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::{self, Factories};
+use crate::actors::{self, ActorTree, Directory, Factories};
 use crate::api::{self, Context};
 use crate::auth::bootstrap;
 use crate::config::Config;
 use crate::connections::ConnectionRuntime;
 use crate::connections::actor::ConnectionFactory;
+use crate::connections::runtime::RefreshLocks;
 use crate::crypto::{CryptoError, MasterKey, write_private_file};
 use crate::events::now_rfc3339;
 use crate::mappings::actor::MappingFactory;
 use crate::mappings::service::MappingRuntime;
 use crate::metrics::Metrics;
-use crate::sandbox::{self, Sandbox};
-use crate::store::{Store, StoreError};
-use crate::syncs::SyncRuntime;
+use crate::store::{Reader, Store, StoreError};
+use crate::syncs::{SyncRuntime, SyncSettings};
 use crate::web::{self, WebState};
 use crate::webhooks::actor::{EndpointFactory, WebhookRuntime};
 use crate::webhooks::ssrf::AddressPolicy;
@@ -33,6 +38,8 @@ use crate::webhooks::ssrf::AddressPolicy;
 pub const ENDPOINTS_FILE: &str = "endpoints.json";
 /// How long a graceful shutdown may take before fluxd exits anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+/// The `meta` key recording whether a data dir is a sandbox one.
+const MODE_KEY: &str = "data_dir_mode";
 
 /// Errors that stop the daemon.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +64,20 @@ pub enum DaemonError {
     Grpc(#[from] api::ServeError),
     #[error("cannot build the webhook HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error(
+        "data dir {path} holds {stored} data ({connections} connection(s)) and fluxd was started {requested}; \
+         sandbox and real connections never share a data dir: use another --data-dir"
+    )]
+    ModeMismatch {
+        path: String,
+        stored: &'static str,
+        requested: &'static str,
+        connections: u64,
+    },
+    #[error(
+        "this fluxd was built without the sandbox (the `sandbox` cargo feature); remove `sandbox` from its configuration"
+    )]
+    SandboxNotBuilt,
 }
 
 /// Creates the data dir (mode 0700) if needed.
@@ -78,94 +99,127 @@ pub fn open_store(config: &Config) -> Result<Store, DaemonError> {
     Ok(Store::open(&config.data_dir, key)?)
 }
 
-/// Runs the daemon until `shutdown` resolves, then stops accepting, lets in-flight work
-/// finish, stops the actors and closes the store.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+/// The two listeners a daemon serves, bound by its caller.
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub http: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the addresses `config` names.
+    pub async fn bind(config: &Config) -> Result<Listeners, DaemonError> {
+        Ok(Listeners {
+            grpc: bind("gRPC", config.grpc_listen).await?,
+            http: bind("HTTP", config.http_listen).await?,
+        })
+    }
+}
+
+/// Runs the daemon on `listeners` until `shutdown` resolves, then stops accepting, lets
+/// in-flight work finish, stops the actors and closes the store.
+pub async fn run(listeners: Listeners, config: Config, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    start(listeners, config).await?.serve_until(shutdown).await
+}
+
+/// A started daemon: serving, with every actor running.
+pub struct Running {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    /// Base URL of the in-process sandbox, with `--sandbox`.
+    pub sandbox_url: Option<String>,
+    store: Store,
+    tree: ActorTree,
+    syncs: Arc<SyncRuntime>,
+    stop: CancellationToken,
+    grpc: JoinHandle<Result<(), api::ServeError>>,
+    http: JoinHandle<()>,
+    retention: JoinHandle<()>,
+}
+
+/// Opens the store and starts the actors and both servers; returns once fluxd is ready.
+pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, DaemonError> {
+    let grpc_addr = local_addr(&listeners.grpc, config.grpc_listen);
+    let http_addr = local_addr(&listeners.http, config.http_listen);
     let store = open_store(&config)?;
-    bootstrap::ensure_first_org(&store, &config.data_dir)?;
+    check_mode(&store, &config).await?;
+    bootstrap::ensure_first_org(&store, &config.data_dir).await?;
 
-    let grpc_listener = bind("gRPC", config.grpc_listen).await?;
-    let http_listener = bind("HTTP", config.http_listen).await?;
-    let grpc_addr = local_addr(&grpc_listener, config.grpc_listen);
-    let http_addr = local_addr(&http_listener, config.http_listen);
-
-    let mut providers = config.providers.clone();
+    let sandbox_url = start_sandbox(&mut config).await?;
     let mut endpoints = serde_json::json!({ "grpc": grpc_addr.to_string(), "http": http_addr.to_string() });
-    if config.sandbox {
-        let sandbox = Sandbox::default();
-        sandbox.seed(config.sandbox_records);
-        let sandbox_addr = sandbox
-            .spawn(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .map_err(|error| DaemonError::Bind {
-                what: "sandbox",
-                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-                error,
-            })?;
-        let base = format!("http://{sandbox_addr}");
-        tracing::info!(%base, "sandbox providers listening; all four providers point at it");
-        providers = sandbox::provider_settings(&base);
-        endpoints["sandbox"] = base.into();
+    if let Some(url) = &sandbox_url {
+        endpoints["sandbox"] = url.clone().into();
     }
     let public_url = config
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{http_addr}"));
+    let directory = Directory::default();
     let connections = Arc::new(ConnectionRuntime {
         store: store.clone(),
         http: ConnectionRuntime::http_client()?,
-        providers,
+        providers: config.providers.clone(),
         redirect_uri: format!("{}/oauth/callback", public_url.trim_end_matches('/')),
+        directory: directory.clone(),
+        refresh_locks: RefreshLocks::default(),
     });
 
     let policy = AddressPolicy {
         allow_private: config.webhooks.allow_private,
         allow_http: config.webhooks.allow_http,
     };
-    let (webhooks, recorder) = WebhookRuntime::start(store.clone(), policy, config.webhooks.delivery_retention)?;
+    let webhooks = WebhookRuntime::start(
+        store.clone(),
+        policy,
+        config.webhooks.delivery_retention,
+        directory.clone(),
+    )?;
 
     let mappings = Arc::new(MappingRuntime::new(connections.clone()));
     let syncs = SyncRuntime::new(
         store.clone(),
         mappings.clone(),
-        config.sync.max_parallel,
-        config.sync.confirm_threshold,
+        SyncSettings {
+            max_parallel: config.sync.max_parallel,
+            confirm_threshold: config.sync.confirm_threshold,
+        },
     );
 
-    let tree = actors::start_tree(Factories {
-        connections: Arc::new(ConnectionFactory {
-            runtime: connections.clone(),
-        }),
-        mappings: Arc::new(MappingFactory { syncs: syncs.clone() }),
-        webhook_endpoints: Arc::new(EndpointFactory {
-            runtime: webhooks.clone(),
-        }),
-    })
+    let tree = actors::start_tree(
+        Factories {
+            connections: Arc::new(ConnectionFactory {
+                runtime: connections.clone(),
+            }),
+            mappings: Arc::new(MappingFactory { syncs: syncs.clone() }),
+            webhook_endpoints: Arc::new(EndpointFactory { runtime: webhooks }),
+        },
+        directory.clone(),
+    )
     .await?;
     let metrics = Metrics::new(&tree.live);
-    syncs.resume_interrupted()?;
+    syncs.resume_interrupted().await?;
 
     let context = Arc::new(Context {
         store: store.clone(),
         config: config.clone(),
         live: tree.live.clone(),
+        directory,
         webhook_policy: policy,
         connections: connections.clone(),
         mappings,
-        syncs,
+        syncs: syncs.clone(),
         started: Instant::now(),
         started_at: now_rfc3339(),
     });
     let stop = CancellationToken::new();
     let retention = tokio::spawn(prune_events(store.clone(), config.events_retention_days, stop.clone()));
-    let mut grpc = tokio::spawn(api::serve(
-        grpc_listener,
+    let grpc = tokio::spawn(api::serve(
+        listeners.grpc,
         context,
         metrics.clone(),
         stop.clone().cancelled_owned(),
     ));
     let http = tokio::spawn(web::serve(
-        http_listener,
+        listeners.http,
         Arc::new(WebState { metrics, connections }),
         stop.clone().cancelled_owned(),
     ));
@@ -179,41 +233,122 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     tracing::info!(grpc = %grpc_addr, http = %http_addr, data_dir = %config.data_dir.display(), "fluxd ready");
     // Not under systemd (no NOTIFY_SOCKET) this is a no-op.
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    Ok(Running {
+        grpc_addr,
+        http_addr,
+        sandbox_url,
+        store,
+        tree,
+        syncs,
+        stop,
+        grpc,
+        http,
+        retention,
+    })
+}
 
-    let early_exit = tokio::select! {
-        () = shutdown => {
-            tracing::info!("shutting down");
-            None
-        }
-        result = &mut grpc => Some(result),
-    };
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
-    stop.cancel();
-    let graceful = async {
-        let grpc_result = match early_exit {
-            Some(result) => result,
-            None => grpc.await,
+impl Running {
+    /// Serves until `shutdown` resolves (or the gRPC server fails), then stops gracefully.
+    pub async fn serve_until(mut self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+        let early_exit = tokio::select! {
+            () = shutdown => {
+                tracing::info!("shutting down");
+                None
+            }
+            result = &mut self.grpc => Some(result),
         };
-        let _ = http.await;
-        let _ = retention.await;
-        tree.shutdown(Duration::from_secs(5)).await;
-        // Attempts still in flight hold the outcome sender; what they do not record in time
-        // stays queued and is sent again after the next start (at-least-once).
-        drop(webhooks);
-        let _ = tokio::time::timeout(Duration::from_secs(2), recorder).await;
-        grpc_result
-    };
-    let outcome = match tokio::time::timeout(SHUTDOWN_GRACE, graceful).await {
-        Ok(Ok(Err(error))) => Err(DaemonError::Grpc(error)),
-        Ok(_) => Ok(()),
-        Err(_) => {
-            tracing::warn!("graceful shutdown took too long; exiting anyway");
-            Ok(())
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+        self.stop.cancel();
+        let Running {
+            store,
+            tree,
+            syncs,
+            grpc,
+            http,
+            retention,
+            ..
+        } = self;
+        let graceful = async {
+            let grpc_result = match early_exit {
+                Some(result) => result,
+                None => grpc.await,
+            };
+            let _ = http.await;
+            let _ = retention.await;
+            syncs.shutdown(Duration::from_secs(3)).await;
+            tree.shutdown(Duration::from_secs(3)).await;
+            grpc_result
+        };
+        let outcome = match tokio::time::timeout(SHUTDOWN_GRACE, graceful).await {
+            Ok(Ok(Err(error))) => Err(DaemonError::Grpc(error)),
+            Ok(_) => Ok(()),
+            Err(_) => {
+                tracing::warn!("graceful shutdown took too long; exiting anyway");
+                Ok(())
+            }
+        };
+        // Closing the store waits for the writer to finish what it holds.
+        tokio::task::spawn_blocking(move || drop(store)).await.ok();
+        tracing::info!("fluxd stopped");
+        outcome
+    }
+}
+
+/// Refuses to mix sandbox and real connections in one data dir: the first start records
+/// which kind the dir is, later starts of the other kind fail with the reason.
+async fn check_mode(store: &Store, config: &Config) -> Result<(), DaemonError> {
+    let requested = if config.sandbox { "sandbox" } else { "live" };
+    let stored = store.read(|rx| rx.meta(MODE_KEY))?;
+    match stored.as_deref() {
+        Some(mode) if mode == requested.as_bytes() => Ok(()),
+        Some(_) => Err(DaemonError::ModeMismatch {
+            path: config.data_dir.display().to_string(),
+            stored: if config.sandbox {
+                "live (non-sandbox)"
+            } else {
+                "sandbox"
+            },
+            requested: if config.sandbox {
+                "with --sandbox"
+            } else {
+                "without --sandbox"
+            },
+            connections: store.read(|rx| rx.count::<crate::connections::ConnectionRecord>())?,
+        }),
+        None => {
+            let mode = requested.as_bytes().to_vec();
+            Ok(store.write(move |tx| tx.set_meta(MODE_KEY, &mode)).await?)
         }
-    };
-    drop(store);
-    tracing::info!("fluxd stopped");
-    outcome
+    }
+}
+
+/// With `sandbox` set, starts the provider simulators on loopback and points every
+/// provider at them; returns their base URL.
+#[cfg(feature = "sandbox")]
+async fn start_sandbox(config: &mut Config) -> Result<Option<String>, DaemonError> {
+    if !config.sandbox {
+        return Ok(None);
+    }
+    let sandbox = crate::sandbox::Sandbox::default();
+    sandbox.seed(config.sandbox_records);
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let addr = sandbox.spawn(loopback).await.map_err(|error| DaemonError::Bind {
+        what: "sandbox",
+        addr: loopback,
+        error,
+    })?;
+    let base = format!("http://{addr}");
+    tracing::info!(%base, "sandbox providers listening; all four providers point at it");
+    config.providers = crate::sandbox::provider_settings(&base);
+    Ok(Some(base))
+}
+
+#[cfg(not(feature = "sandbox"))]
+async fn start_sandbox(config: &mut Config) -> Result<Option<String>, DaemonError> {
+    if config.sandbox {
+        return Err(DaemonError::SandboxNotBuilt);
+    }
+    Ok(None)
 }
 
 /// Prunes outbox events older than the retention, a minute after start and then hourly.
@@ -226,7 +361,7 @@ async fn prune_events(store: Store, days: u32, stop: CancellationToken) {
         }
         next = Duration::from_secs(3600);
         let cutoff = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * i64::from(days));
-        match crate::events::prune_before(&store, cutoff) {
+        match crate::events::prune_before(&store, cutoff).await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, days, "pruned old events"),
             Err(error) => tracing::warn!(%error, "could not prune old events"),

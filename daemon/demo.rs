@@ -5,13 +5,12 @@
 
 use std::future::Future;
 use std::io::IsTerminal;
-use std::time::Duration;
 
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
 use crate::config::Config;
-use crate::daemon::{self, ENDPOINTS_FILE};
+use crate::daemon::{self, Listeners};
 use crate::pb;
 
 /// Errors of the demo.
@@ -61,51 +60,40 @@ impl Session {
     }
 }
 
-/// Runs the demo until `shutdown` resolves.
-pub async fn run(mut config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), DemoError> {
+/// Runs the demo on `listeners` until `shutdown` resolves.
+pub async fn run(
+    listeners: Listeners,
+    mut config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DemoError> {
     config.sandbox = true;
     let data_dir = config.data_dir.clone();
-    let _ = std::fs::remove_file(data_dir.join(ENDPOINTS_FILE));
-    let daemon = tokio::spawn(daemon::run(config, shutdown));
-    let session = match connect(&data_dir).await {
-        Ok(session) => session,
-        Err(error) => {
-            if daemon.is_finished()
-                && let Ok(Err(daemon_error)) = daemon.await
-            {
-                return Err(daemon_error.into());
+    let running = daemon::start(listeners, config).await?;
+    let session = connect(running.grpc_addr, &data_dir).await?;
+    tokio::pin!(shutdown);
+    tokio::select! {
+        driven = drive(&session, &data_dir) => {
+            if let Err(error) = driven {
+                eprintln!("demo failed: {error}");
             }
-            return Err(error);
         }
-    };
-    if let Err(error) = drive(&session, &data_dir).await {
-        eprintln!("demo failed: {error}");
+        () = &mut shutdown => return Ok(running.serve_until(std::future::ready(())).await?),
     }
-    daemon.await.map_err(|e| DemoError::Start(e.to_string()))??;
-    Ok(())
+    Ok(running.serve_until(shutdown).await?)
 }
 
-async fn connect(data_dir: &std::path::Path) -> Result<Session, DemoError> {
-    let endpoints = data_dir.join(ENDPOINTS_FILE);
-    for _ in 0..200 {
-        if let Ok(text) = std::fs::read_to_string(&endpoints) {
-            let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| DemoError::Start(e.to_string()))?;
-            let grpc = json["grpc"].as_str().unwrap_or_default().to_owned();
-            let token = std::fs::read_to_string(data_dir.join(crate::auth::bootstrap::ADMIN_TOKEN_FILE))
-                .map_err(|e| DemoError::Start(e.to_string()))?;
-            let channel = Channel::from_shared(format!("http://{grpc}"))
-                .map_err(|e| DemoError::Start(e.to_string()))?
-                .connect()
-                .await
-                .map_err(|e| DemoError::Start(e.to_string()))?;
-            let token = format!("Bearer {}", token.trim())
-                .parse()
-                .map_err(|_| DemoError::Start("admin token is not ASCII".into()))?;
-            return Ok(Session { channel, token });
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err(DemoError::Start(format!("{} did not appear", endpoints.display())))
+async fn connect(grpc: std::net::SocketAddr, data_dir: &std::path::Path) -> Result<Session, DemoError> {
+    let token = std::fs::read_to_string(data_dir.join(crate::auth::bootstrap::ADMIN_TOKEN_FILE))
+        .map_err(|e| DemoError::Start(e.to_string()))?;
+    let channel = Channel::from_shared(format!("http://{grpc}"))
+        .map_err(|e| DemoError::Start(e.to_string()))?
+        .connect()
+        .await
+        .map_err(|e| DemoError::Start(e.to_string()))?;
+    let token = format!("Bearer {}", token.trim())
+        .parse()
+        .map_err(|_| DemoError::Start("admin token is not ASCII".into()))?;
+    Ok(Session { channel, token })
 }
 
 async fn connect_provider(session: &Session, provider: pb::Provider) -> Result<pb::Connection, DemoError> {

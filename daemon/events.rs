@@ -210,19 +210,23 @@ const PRUNE_CHUNK: usize = 5_000;
 
 /// Removes the events recorded before `cutoff` from the outbox; returns how many. Event ids
 /// are UUIDv7, whose first 48 bits are the creation time in ms, so the oldest come first.
-pub fn prune_before(store: &Store, cutoff: jiff::Timestamp) -> Result<usize, StoreError> {
+pub async fn prune_before(store: &Store, cutoff: jiff::Timestamp) -> Result<usize, StoreError> {
     let bound = format!("{}_{:012x}", IdKind::Event.prefix(), cutoff.as_millisecond().max(0));
     let prefix = format!("{}_", IdKind::Event.prefix());
     let mut removed = 0;
     loop {
         let keys = store.read(|rx| rx.keys_with_prefix(EVENTS, &prefix, PRUNE_CHUNK))?;
-        let old: Vec<&String> = keys.iter().filter(|k| k.as_str() < bound.as_str()).collect();
+        let listed = keys.len();
+        let old: Vec<String> = keys.into_iter().filter(|k| k.as_str() < bound.as_str()).collect();
         if old.is_empty() {
             return Ok(removed);
         }
-        store.write(|tx| old.iter().try_for_each(|key| tx.remove_key(EVENTS, key)))?;
-        removed += old.len();
-        if old.len() < keys.len() {
+        let count = old.len();
+        store
+            .write(move |tx| old.iter().try_for_each(|key| tx.remove_key(EVENTS, key)))
+            .await?;
+        removed += count;
+        if count < listed {
             return Ok(removed);
         }
     }
@@ -261,20 +265,22 @@ mod tests {
         );
     }
 
-    #[test]
-    fn pruning_removes_only_older_events() {
+    #[tokio::test]
+    async fn pruning_removes_only_older_events() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), crate::crypto::MasterKey::generate()).unwrap();
         store
             .write(|tx| emit(tx, "org", EventType::MappingCreated, serde_json::json!({})).map(|_| ()))
+            .await
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(5));
         let cutoff = jiff::Timestamp::now();
         std::thread::sleep(std::time::Duration::from_millis(5));
         let kept = store
             .write(|tx| emit(tx, "org", EventType::MappingUpdated, serde_json::json!({})))
+            .await
             .unwrap();
-        assert_eq!(prune_before(&store, cutoff).unwrap(), 1);
+        assert_eq!(prune_before(&store, cutoff).await.unwrap(), 1);
         let left = store.read(|rx| rx.list::<EventRecord>()).unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].id, kept.id);

@@ -12,12 +12,14 @@ pub mod connections;
 pub mod connectors;
 pub mod crypto;
 pub mod daemon;
+#[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod events;
 pub mod ids;
 pub mod mappings;
 pub mod metrics;
 pub mod providers;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod store;
 pub mod syncs;

@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use fluxcascade::config::{Config, LogFormat, Overrides};
 use fluxcascade::crypto::{KeySource, MasterKey, write_private_file};
-use fluxcascade::daemon;
+use fluxcascade::daemon::{self, Listeners};
 use tracing_subscriber::EnvFilter;
 
 /// FluxCascade daemon: keeps HubSpot, Jobber, Pipedrive and Salesforce in step.
@@ -21,16 +21,19 @@ struct Cli {
 enum Command {
     /// Run the daemon (the default).
     Run,
-    /// Re-encrypt every stored secret under a new master key, in one transaction.
-    /// Run it while fluxd is stopped.
     /// Start fluxd with sandbox providers, connect HubSpot and Jobber, create a mapping and
     /// run its first sync; keeps serving until Ctrl-C.
+    #[cfg(feature = "sandbox")]
     Demo,
     /// Run only the provider simulators (the sandbox), e.g. for a fluxd started elsewhere.
+    #[cfg(feature = "sandbox")]
     Sandbox {
-        /// Address to listen on.
+        /// Address to listen on (loopback only, unless --allow-remote).
         #[arg(long, default_value = "127.0.0.1:8790")]
         listen: std::net::SocketAddr,
+        /// Allow a non-loopback --listen address (the simulators have no authentication).
+        #[arg(long)]
+        allow_remote: bool,
         /// Print the `[providers.*]` config that points fluxd at this sandbox, then serve.
         #[arg(long)]
         print_config: bool,
@@ -38,6 +41,8 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         records: usize,
     },
+    /// Re-encrypt every stored secret under a new master key, in one transaction.
+    /// Run it while fluxd is stopped.
     RotateKey {
         /// Where to write the new key when the current one comes from FLUXD_MASTER_KEY or a
         /// systemd credential (with a key file in the data dir, that file is replaced).
@@ -52,14 +57,23 @@ fn main() -> anyhow::Result<()> {
     init_tracing(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command.unwrap_or(Command::Run) {
-        Command::Run => runtime.block_on(daemon::run(config, shutdown_signal()))?,
+        Command::Run => runtime.block_on(async {
+            let listeners = Listeners::bind(&config).await?;
+            daemon::run(listeners, config, shutdown_signal()).await
+        })?,
         Command::RotateKey { new_key_file } => rotate_key(&config, new_key_file)?,
-        Command::Demo => runtime.block_on(fluxcascade::demo::run(config, shutdown_signal()))?,
+        #[cfg(feature = "sandbox")]
+        Command::Demo => runtime.block_on(async {
+            let listeners = Listeners::bind(&config).await?;
+            fluxcascade::demo::run(listeners, config, shutdown_signal()).await
+        })?,
+        #[cfg(feature = "sandbox")]
         Command::Sandbox {
             listen,
+            allow_remote,
             print_config,
             records,
-        } => runtime.block_on(run_sandbox(listen, print_config, records))?,
+        } => runtime.block_on(run_sandbox(listen, allow_remote, print_config, records))?,
     }
     Ok(())
 }
@@ -88,7 +102,18 @@ async fn shutdown_signal() {
     }
 }
 
-async fn run_sandbox(listen: std::net::SocketAddr, print_config: bool, records: usize) -> anyhow::Result<()> {
+#[cfg(feature = "sandbox")]
+async fn run_sandbox(
+    listen: std::net::SocketAddr,
+    allow_remote: bool,
+    print_config: bool,
+    records: usize,
+) -> anyhow::Result<()> {
+    if !listen.ip().is_loopback() && !allow_remote {
+        anyhow::bail!(
+            "--listen {listen} is not a loopback address: the simulators answer anyone without authentication; pass --allow-remote to serve it anyway"
+        );
+    }
     let sandbox = fluxcascade::sandbox::Sandbox::default();
     sandbox.seed(records);
     let listener = tokio::net::TcpListener::bind(listen)
@@ -110,6 +135,7 @@ async fn run_sandbox(listen: std::net::SocketAddr, print_config: bool, records: 
 }
 
 /// Prints a line to stdout; a reader that went away (closed pipe) does not stop the sandbox.
+#[cfg(feature = "sandbox")]
 fn say(text: &str) {
     use std::io::Write as _;
     let mut stdout = std::io::stdout();

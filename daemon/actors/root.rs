@@ -7,10 +7,11 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
 use tokio::task::JoinHandle;
 
-use super::supervisor::{ActorCounter, ChildFactory, EntitySupervisor, SupervisorArgs, SupervisorMsg};
+use super::directory::Directory;
+use super::supervisor::{ActorCounter, ChildFactory, EntitySupervisor, SupervisorArgs};
 
 /// The entity kinds with a supervisor of their own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SupervisedKind {
     Connections,
     Mappings,
@@ -24,13 +25,12 @@ impl SupervisedKind {
         SupervisedKind::WebhookEndpoints,
     ];
 
-    fn supervisor_name(self) -> String {
+    fn supervisor_name(self) -> &'static str {
         match self {
-            SupervisedKind::Connections => "supervisor:connections",
-            SupervisedKind::Mappings => "supervisor:mappings",
-            SupervisedKind::WebhookEndpoints => "supervisor:webhook_endpoints",
+            SupervisedKind::Connections => "connections",
+            SupervisedKind::Mappings => "mappings",
+            SupervisedKind::WebhookEndpoints => "webhook_endpoints",
         }
-        .to_owned()
     }
 }
 
@@ -84,6 +84,9 @@ struct RootSupervisor;
 struct RootState {
     factories: Factories,
     live: LiveCounts,
+    directory: Directory,
+    /// Which supervisor each child actor is.
+    kinds: Vec<(ractor::ActorId, SupervisedKind)>,
 }
 
 enum RootMsg {
@@ -91,12 +94,17 @@ enum RootMsg {
 }
 
 impl RootState {
-    async fn spawn(&self, myself: &ActorRef<RootMsg>, kind: SupervisedKind) -> Result<(), SpawnErr> {
+    async fn spawn(&mut self, myself: &ActorRef<RootMsg>, kind: SupervisedKind) -> Result<(), SpawnErr> {
         let args = SupervisorArgs {
+            kind,
             factory: self.factories.get(kind),
             live: self.live.get(kind),
+            directory: self.directory.clone(),
         };
-        Actor::spawn_linked(Some(kind.supervisor_name()), EntitySupervisor, args, myself.get_cell()).await?;
+        let (supervisor, _) = Actor::spawn_linked(None, EntitySupervisor, args, myself.get_cell()).await?;
+        self.kinds.retain(|(_, k)| *k != kind);
+        self.kinds.push((supervisor.get_id(), kind));
+        self.directory.set_supervisor(kind, supervisor);
         Ok(())
     }
 }
@@ -104,14 +112,19 @@ impl RootState {
 impl Actor for RootSupervisor {
     type Msg = RootMsg;
     type State = RootState;
-    type Arguments = (Factories, LiveCounts);
+    type Arguments = (Factories, LiveCounts, Directory);
 
     async fn pre_start(
         &self,
         myself: ActorRef<RootMsg>,
-        (factories, live): Self::Arguments,
+        (factories, live, directory): Self::Arguments,
     ) -> Result<RootState, ActorProcessingErr> {
-        let state = RootState { factories, live };
+        let mut state = RootState {
+            factories,
+            live,
+            directory,
+            kinds: Vec::new(),
+        };
         for kind in SupervisedKind::ALL {
             state.spawn(&myself, kind).await?;
         }
@@ -136,38 +149,15 @@ impl Actor for RootSupervisor {
         &self,
         myself: ActorRef<RootMsg>,
         event: SupervisionEvent,
-        _state: &mut RootState,
+        state: &mut RootState,
     ) -> Result<(), ActorProcessingErr> {
-        if let SupervisionEvent::ActorFailed(cell, error) = event {
-            let name = cell.get_name().unwrap_or_default();
-            tracing::error!(supervisor = name, %error, "supervisor crashed; restarting");
-            if let Some(kind) = SupervisedKind::ALL.into_iter().find(|k| k.supervisor_name() == name) {
-                myself.send_after(Duration::from_secs(1), move || RootMsg::Respawn(kind));
-            }
+        if let SupervisionEvent::ActorFailed(cell, error) = event
+            && let Some((_, kind)) = state.kinds.iter().find(|(id, _)| *id == cell.get_id()).copied()
+        {
+            tracing::error!(supervisor = kind.supervisor_name(), %error, "supervisor crashed; restarting");
+            myself.send_after(Duration::from_secs(1), move || RootMsg::Respawn(kind));
         }
         Ok(())
-    }
-}
-
-/// The running supervisor of `kind`.
-pub fn supervisor(kind: SupervisedKind) -> Option<ActorRef<SupervisorMsg>> {
-    ractor::registry::where_is(kind.supervisor_name()).map(ActorRef::from)
-}
-
-/// Asks the supervisor of `kind` to run an actor for entity `id`.
-pub fn start_child(kind: SupervisedKind, id: &str) {
-    match supervisor(kind) {
-        Some(supervisor) => {
-            let _ = supervisor.send_message(SupervisorMsg::Start(id.to_owned()));
-        }
-        None => tracing::error!(?kind, id, "no supervisor to start the actor"),
-    }
-}
-
-/// Stops the actor of entity `id` and waits until it has stopped.
-pub async fn stop_child(kind: SupervisedKind, id: &str) {
-    if let Some(supervisor) = supervisor(kind) {
-        let _ = ractor::call!(supervisor, |reply| SupervisorMsg::Stop(id.to_owned(), reply));
     }
 }
 
@@ -176,27 +166,27 @@ pub struct ActorTree {
     root: ActorRef<RootMsg>,
     join: JoinHandle<()>,
     pub live: LiveCounts,
+    directory: Directory,
 }
 
-/// Starts the tree: every supervisor spawns one actor per stored entity before this returns.
-pub async fn start_tree(factories: Factories) -> Result<ActorTree, SpawnErr> {
+/// Starts the tree: every supervisor spawns one actor per stored entity before this returns,
+/// and registers itself and its actors in `directory`.
+pub async fn start_tree(factories: Factories, directory: Directory) -> Result<ActorTree, SpawnErr> {
     let live = LiveCounts::default();
-    let (root, join) = Actor::spawn(
-        Some("supervisor:root".into()),
-        RootSupervisor,
-        (factories, live.clone()),
-    )
-    .await?;
-    Ok(ActorTree { root, join, live })
+    let (root, join) = Actor::spawn(None, RootSupervisor, (factories, live.clone(), directory.clone())).await?;
+    Ok(ActorTree {
+        root,
+        join,
+        live,
+        directory,
+    })
 }
 
 impl ActorTree {
     /// Stops every actor: each finishes the messages it already has, then the tree exits.
     pub async fn shutdown(self, timeout: Duration) {
-        for kind in SupervisedKind::ALL {
-            if let Some(supervisor) = supervisor(kind) {
-                supervisor.get_cell().drain_children_and_wait(Some(timeout)).await;
-            }
+        for supervisor in self.directory.supervisors() {
+            supervisor.get_cell().drain_children_and_wait(Some(timeout)).await;
         }
         self.root
             .get_cell()

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent};
 
+use super::directory::Directory;
+use super::root::SupervisedKind;
 use crate::store::{Reader, Record, Store};
 
 /// First restart delay; doubles per consecutive crash up to [`MAX_BACKOFF`].
@@ -42,19 +44,13 @@ pub fn stored_ids<R: Record>(store: &Store, kind: &str) -> Vec<String> {
     }
 }
 
-/// Spawns `actor` for entity `id` under `name`, linked to `supervisor`, for
-/// [`ChildFactory::spawn`].
-pub fn spawn_child<A>(
-    name: String,
-    actor: A,
-    id: String,
-    supervisor: ActorCell,
-) -> BoxFuture<'static, Result<ActorCell, SpawnErr>>
+/// Spawns `actor` for entity `id`, linked to `supervisor`, for [`ChildFactory::spawn`].
+pub fn spawn_child<A>(actor: A, id: String, supervisor: ActorCell) -> BoxFuture<'static, Result<ActorCell, SpawnErr>>
 where
     A: Actor<Arguments = String>,
 {
     Box::pin(async move {
-        let (actor, _) = Actor::spawn_linked(Some(name), actor, id, supervisor).await?;
+        let (actor, _) = Actor::spawn_linked(None, actor, id, supervisor).await?;
         Ok(actor.get_cell())
     })
 }
@@ -92,13 +88,18 @@ pub struct EntitySupervisor;
 
 /// Arguments of [`EntitySupervisor`].
 pub struct SupervisorArgs {
+    pub kind: SupervisedKind,
     pub factory: Arc<dyn ChildFactory>,
     pub live: ActorCounter,
+    /// Where the children are registered while they run.
+    pub directory: Directory,
 }
 
 pub struct SupervisorState {
+    kind: SupervisedKind,
     factory: Arc<dyn ChildFactory>,
     live: ActorCounter,
+    directory: Directory,
     children: HashMap<String, ChildEntry>,
     by_actor: HashMap<ActorId, String>,
 }
@@ -122,6 +123,7 @@ impl SupervisorState {
         match self.factory.spawn(id.to_owned(), myself.get_cell()).await {
             Ok(cell) => {
                 self.by_actor.insert(cell.get_id(), id.to_owned());
+                self.directory.insert(self.kind, id, cell.clone());
                 if let Some(entry) = self.children.get_mut(id) {
                     entry.cell = Some(cell);
                     entry.started = Instant::now();
@@ -149,6 +151,7 @@ impl SupervisorState {
     /// Forgets the exited actor `cell`; returns its entity id if it was one of ours.
     fn forget(&mut self, cell: &ActorCell) -> Option<String> {
         let id = self.by_actor.remove(&cell.get_id())?;
+        self.directory.remove(self.kind, &id, cell.get_id());
         if let Some(entry) = self.children.get_mut(&id) {
             entry.cell = None;
         }
@@ -173,8 +176,10 @@ impl Actor for EntitySupervisor {
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let mut state = SupervisorState {
+            kind: args.kind,
             factory: args.factory,
             live: args.live,
+            directory: args.directory,
             children: HashMap::new(),
             by_actor: HashMap::new(),
         };
@@ -201,6 +206,7 @@ impl Actor for EntitySupervisor {
                 if let Some(ChildEntry { cell: Some(cell), .. }) = state.children.remove(&id) {
                     // The exit event arrives later; forget the child now so it is not restarted.
                     state.by_actor.remove(&cell.get_id());
+                    state.directory.remove(state.kind, &id, cell.get_id());
                     state.live.fetch_sub(1, Ordering::Relaxed);
                     if let Err(error) = cell
                         .stop_and_wait(Some("entity deleted".into()), Some(Duration::from_secs(5)))
@@ -292,8 +298,8 @@ mod tests {
         fn spawn(&self, id: String, supervisor: ActorCell) -> BoxFuture<'static, Result<ActorCell, SpawnErr>> {
             let starts = self.starts.clone();
             Box::pin(async move {
-                let name = format!("fragile-test:{id}:{}", uuid::Uuid::new_v4());
-                let (actor, _) = Actor::spawn_linked(Some(name), Fragile { starts }, (), supervisor).await?;
+                let (actor, _) = Actor::spawn_linked(None, Fragile { starts }, (), supervisor).await?;
+                drop(id);
                 Ok(actor.get_cell())
             })
         }
@@ -304,8 +310,10 @@ mod tests {
         let starts = Arc::new(AtomicU32::new(0));
         let live = ActorCounter::default();
         let args = SupervisorArgs {
+            kind: SupervisedKind::Mappings,
             factory: Arc::new(FragileFactory { starts: starts.clone() }),
             live: live.clone(),
+            directory: Directory::default(),
         };
         let (supervisor, handle) = Actor::spawn(None, EntitySupervisor, args).await.unwrap();
         assert_eq!(starts.load(Ordering::SeqCst), 1);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tonic::{Request, Response, Status};
 
 use super::Context;
-use crate::actors::{SupervisedKind, start_child, stop_child};
+use crate::actors::SupervisedKind;
 use crate::auth::{Action, Caller};
 use crate::connections::records::ConnectionRecord;
 use crate::connections::service::{self, ConnectionError};
@@ -109,7 +109,8 @@ impl ConnectionService for ConnectionApi {
         caller.require(Action::Configure)?;
         let body = request.get_ref();
         let provider = provider_from_pb(body.provider)?;
-        let started = authorize::begin(&self.context.connections, &caller.org_id, provider, body.scopes.clone())?;
+        let started =
+            authorize::begin(&self.context.connections, &caller.org_id, provider, body.scopes.clone()).await?;
         Ok(Response::new(pb::CreateConnectionResponse {
             authorize_url: started.authorize_url,
             state: started.state,
@@ -160,7 +161,9 @@ impl ConnectionService for ConnectionApi {
             base,
         )
         .await?;
-        start_child(SupervisedKind::Connections, &record.id);
+        self.context
+            .directory
+            .start_child(SupervisedKind::Connections, &record.id);
         Ok(Response::new(connection_to_pb(&record)))
     }
 
@@ -207,8 +210,11 @@ impl ConnectionService for ConnectionApi {
         self.context
             .store
             .read(|rx| service::connection_in_org(rx, &caller.org_id, &id))?;
-        stop_child(SupervisedKind::Connections, &id).await;
-        let (record, access, refresh) = service::remove(runtime, &caller.org_id, &id)?;
+        self.context
+            .directory
+            .stop_child(SupervisedKind::Connections, &id)
+            .await;
+        let (record, access, refresh) = service::remove(runtime, &caller.org_id, &id).await?;
         let grant_revoked = match (runtime.oauth(record.provider), access) {
             (Ok(oauth), Some(access)) => match oauth.revoke(refresh.as_ref(), &access).await {
                 Ok(revoked) => revoked,
@@ -233,7 +239,7 @@ impl ConnectionService for ConnectionApi {
         self.context
             .store
             .read(|rx| service::connection_in_org(rx, &caller.org_id, &id))?;
-        match actor::refresh_now(&id).await? {
+        match actor::refresh_now(&self.context.directory, &id).await? {
             Ok(record) => Ok(Response::new(connection_to_pb(&record))),
             Err(reason) => Err(Status::failed_precondition(format!("refresh failed: {reason}"))),
         }

@@ -5,20 +5,18 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::Context;
-use crate::actors::{SupervisedKind, start_child, stop_child};
+use crate::actors::SupervisedKind;
 use crate::auth::{Action, Caller};
 use crate::connections::service::connection_in_org;
 use crate::connectors::ListQuery;
 use crate::mappings::MappingRecord;
-use crate::mappings::actor::reload;
+use crate::mappings::actor::MappingMsg;
 use crate::mappings::service::{self, MappingError, mapping_in_org};
 use crate::mappings::wire::{mapping_to_pb, spec_from_pb};
 use crate::pb::{self, mapping_service_server::MappingService};
 use crate::store::Reader;
-use crate::syncs::links::purge_mapping;
 use crate::syncs::plan::Plan;
 use crate::syncs::records::Flow;
-use crate::syncs::runner::jobs_of_mapping;
 
 /// Most records a preview fetches.
 const MAX_PREVIEW: u32 = 50;
@@ -49,25 +47,6 @@ fn spec_of(spec: Option<&pb::MappingSpec>) -> Result<crate::mappings::MappingSpe
     spec_from_pb(spec.ok_or_else(|| Status::invalid_argument("spec: missing"))?).map_err(Status::invalid_argument)
 }
 
-impl MappingApi {
-    /// Cancels the mapping's queued or running job and waits (up to 10 s) for it to stop, so
-    /// nothing it writes afterwards outlives the mapping.
-    async fn stop_jobs(&self, org_id: &str, mapping_id: &str) -> Result<(), Status> {
-        for _ in 0..100 {
-            let active = self
-                .context
-                .store
-                .read(|rx| jobs_of_mapping(rx, mapping_id))?
-                .into_iter()
-                .find(|j| !j.status.is_finished());
-            let Some(job) = active else { return Ok(()) };
-            self.context.syncs.cancel(org_id, &job.id)?;
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        Err(Status::unavailable("the mapping's sync did not stop; try again"))
-    }
-}
-
 #[tonic::async_trait]
 impl MappingService for MappingApi {
     async fn create_mapping(
@@ -84,7 +63,7 @@ impl MappingService for MappingApi {
             !request.get_ref().inactive,
         )
         .await?;
-        start_child(SupervisedKind::Mappings, &record.id);
+        self.context.directory.start_child(SupervisedKind::Mappings, &record.id);
         Ok(Response::new(mapping_to_pb(&record)))
     }
 
@@ -96,7 +75,9 @@ impl MappingService for MappingApi {
         caller.require(Action::Configure)?;
         let spec = spec_of(request.get_ref().spec.as_ref())?;
         let record = service::update(&self.context.mappings, &caller.org_id, &request.get_ref().id, spec).await?;
-        reload(&record.id);
+        self.context
+            .directory
+            .send(SupervisedKind::Mappings, &record.id, MappingMsg::Reload);
         Ok(Response::new(mapping_to_pb(&record)))
     }
 
@@ -136,10 +117,9 @@ impl MappingService for MappingApi {
         caller.require(Action::Configure)?;
         let id = request.into_inner().id;
         self.context.store.read(|rx| mapping_in_org(rx, &caller.org_id, &id))?;
-        stop_child(SupervisedKind::Mappings, &id).await;
-        self.stop_jobs(&caller.org_id, &id).await?;
-        service::delete(&self.context.mappings, &caller.org_id, &id)?;
-        purge_mapping(&self.context.store, &id)?;
+        self.context.directory.stop_child(SupervisedKind::Mappings, &id).await;
+        self.context.syncs.stop_mapping(&id).await;
+        service::delete(&self.context.mappings, &caller.org_id, &id).await?;
         Ok(Response::new(pb::DeleteMappingResponse {}))
     }
 
@@ -149,8 +129,10 @@ impl MappingService for MappingApi {
     ) -> Result<Response<pb::Mapping>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Configure)?;
-        let record = service::set_active(&self.context.mappings, &caller.org_id, &request.get_ref().id, true)?;
-        reload(&record.id);
+        let record = service::set_active(&self.context.mappings, &caller.org_id, &request.get_ref().id, true).await?;
+        self.context
+            .directory
+            .send(SupervisedKind::Mappings, &record.id, MappingMsg::Reload);
         Ok(Response::new(mapping_to_pb(&record)))
     }
 
@@ -160,8 +142,10 @@ impl MappingService for MappingApi {
     ) -> Result<Response<pb::Mapping>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Configure)?;
-        let record = service::set_active(&self.context.mappings, &caller.org_id, &request.get_ref().id, false)?;
-        reload(&record.id);
+        let record = service::set_active(&self.context.mappings, &caller.org_id, &request.get_ref().id, false).await?;
+        self.context
+            .directory
+            .send(SupervisedKind::Mappings, &record.id, MappingMsg::Reload);
         Ok(Response::new(mapping_to_pb(&record)))
     }
 

@@ -17,7 +17,7 @@ use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::actors::LiveCounts;
+use crate::actors::{Directory, LiveCounts};
 use crate::auth::AuthInterceptor;
 use crate::config::Config;
 use crate::connections::ConnectionRuntime;
@@ -33,6 +33,7 @@ pub struct Context {
     pub store: Store,
     pub config: Config,
     pub live: LiveCounts,
+    pub directory: Directory,
     pub webhook_policy: AddressPolicy,
     pub connections: Arc<ConnectionRuntime>,
     pub mappings: Arc<MappingRuntime>,

@@ -79,18 +79,23 @@ impl OrganizationService for OrganizationApi {
     ) -> Result<Response<pb::Organization>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::ManageOwners)?;
-        let name = request.get_ref().name.trim();
+        let name = request.get_ref().name.trim().to_owned();
         if name.is_empty() || name.len() > 200 {
             return Err(invalid("name", "must be 1 to 200 characters"));
         }
-        let org = self.context.store.write(|tx| {
-            let mut org = tx
-                .get::<OrganizationRecord>(&caller.org_id)?
-                .ok_or_else(|| not_found("organization", &caller.org_id))?;
-            org.name = name.to_owned();
-            tx.put(&org)?;
-            Ok::<_, Status>(org)
-        })?;
+        let org_id = caller.org_id.clone();
+        let org = self
+            .context
+            .store
+            .write(move |tx| {
+                let mut org = tx
+                    .get::<OrganizationRecord>(&org_id)?
+                    .ok_or_else(|| not_found("organization", &org_id))?;
+                org.name = name;
+                tx.put(&org)?;
+                Ok::<_, Status>(org)
+            })
+            .await?;
         Ok(Response::new(convert::organization(&org)))
     }
 
@@ -121,24 +126,29 @@ impl OrganizationService for OrganizationApi {
         if role == Role::Owner {
             caller.require(Action::ManageOwners)?;
         }
-        let member = self.context.store.write(|tx| {
-            if tx
-                .list::<MemberRecord>()?
-                .iter()
-                .any(|m| m.org_id == caller.org_id && m.email == email)
-            {
-                return Err(Status::already_exists(format!("email: {email:?} is already a member")));
-            }
-            let member = MemberRecord {
-                id: new_id(IdKind::Member),
-                org_id: caller.org_id.clone(),
-                email: email.clone(),
-                role,
-                created_at: now_rfc3339(),
-            };
-            tx.put(&member)?;
-            Ok(member)
-        })?;
+        let org_id = caller.org_id.clone();
+        let member = self
+            .context
+            .store
+            .write(move |tx| {
+                if tx
+                    .list::<MemberRecord>()?
+                    .iter()
+                    .any(|m| m.org_id == org_id && m.email == email)
+                {
+                    return Err(Status::already_exists(format!("email: {email:?} is already a member")));
+                }
+                let member = MemberRecord {
+                    id: new_id(IdKind::Member),
+                    org_id,
+                    email,
+                    role,
+                    created_at: now_rfc3339(),
+                };
+                tx.put(&member)?;
+                Ok(member)
+            })
+            .await?;
         Ok(Response::new(convert::member(&member)))
     }
 
@@ -150,18 +160,23 @@ impl OrganizationService for OrganizationApi {
         caller.require(Action::ManageMembers)?;
         let body = request.get_ref();
         let role = convert::role_from_pb(body.role).ok_or_else(|| invalid("role", "must be owner, admin or member"))?;
-        let member = self.context.store.write(|tx| {
-            let mut member = member_in_org(tx, caller, &body.member_id)?;
-            if member.role == Role::Owner || role == Role::Owner {
-                caller.require(Action::ManageOwners)?;
-            }
-            if member.role == Role::Owner && role != Role::Owner {
-                ensure_other_owner(tx, &member)?;
-            }
-            member.role = role;
-            tx.put(&member)?;
-            Ok::<_, Status>(member)
-        })?;
+        let (caller, member_id) = (caller.clone(), body.member_id.clone());
+        let member = self
+            .context
+            .store
+            .write(move |tx| {
+                let mut member = member_in_org(tx, &caller, &member_id)?;
+                if member.role == Role::Owner || role == Role::Owner {
+                    caller.require(Action::ManageOwners)?;
+                }
+                if member.role == Role::Owner && role != Role::Owner {
+                    ensure_other_owner(tx, &member)?;
+                }
+                member.role = role;
+                tx.put(&member)?;
+                Ok::<_, Status>(member)
+            })
+            .await?;
         Ok(Response::new(convert::member(&member)))
     }
 
@@ -172,22 +187,26 @@ impl OrganizationService for OrganizationApi {
         let caller = Caller::of(&request)?;
         caller.require(Action::ManageMembers)?;
         let id = request.get_ref().member_id.clone();
-        self.context.store.write(|tx| {
-            let member = member_in_org(tx, caller, &id)?;
-            if member.role == Role::Owner {
-                caller.require(Action::ManageOwners)?;
-                ensure_other_owner(tx, &member)?;
-            }
-            for token in tx
-                .list::<ApiTokenRecord>()?
-                .into_iter()
-                .filter(|t| t.member_id == member.id)
-            {
-                tokens::revoke(tx, &token.id)?;
-            }
-            tx.remove::<MemberRecord>(&member.id)?;
-            Ok::<_, Status>(())
-        })?;
+        let caller = caller.clone();
+        self.context
+            .store
+            .write(move |tx| {
+                let member = member_in_org(tx, &caller, &id)?;
+                if member.role == Role::Owner {
+                    caller.require(Action::ManageOwners)?;
+                    ensure_other_owner(tx, &member)?;
+                }
+                for token in tx
+                    .list::<ApiTokenRecord>()?
+                    .into_iter()
+                    .filter(|t| t.member_id == member.id)
+                {
+                    tokens::revoke(tx, &token.id)?;
+                }
+                tx.remove::<MemberRecord>(&member.id)?;
+                Ok::<_, Status>(())
+            })
+            .await?;
         Ok(Response::new(pb::RemoveMemberResponse {}))
     }
 
@@ -197,7 +216,7 @@ impl OrganizationService for OrganizationApi {
     ) -> Result<Response<pb::CreateApiTokenResponse>, Status> {
         let caller = Caller::of(&request)?;
         let body = request.get_ref();
-        let name = body.name.trim();
+        let name = body.name.trim().to_owned();
         if name.is_empty() || name.len() > 200 {
             return Err(invalid("name", "must be 1 to 200 characters"));
         }
@@ -209,14 +228,19 @@ impl OrganizationService for OrganizationApi {
         if member_id != caller.member_id {
             caller.require(Action::ManageMembers)?;
         }
-        let (record, role, token) = self.context.store.write(|tx| {
-            let member = member_in_org(tx, caller, &member_id)?;
-            if member.role == Role::Owner && member.id != caller.member_id {
-                caller.require(Action::ManageOwners)?;
-            }
-            let (record, token) = tokens::issue(tx, &caller.org_id, &member.id, name)?;
-            Ok::<_, Status>((record, member.role, token))
-        })?;
+        let caller = caller.clone();
+        let (record, role, token) = self
+            .context
+            .store
+            .write(move |tx| {
+                let member = member_in_org(tx, &caller, &member_id)?;
+                if member.role == Role::Owner && member.id != caller.member_id {
+                    caller.require(Action::ManageOwners)?;
+                }
+                let (record, token) = tokens::issue(tx, &caller.org_id, &member.id, &name)?;
+                Ok::<_, Status>((record, member.role, token))
+            })
+            .await?;
         Ok(Response::new(pb::CreateApiTokenResponse {
             token: Some(convert::api_token(&record, role)),
             secret: token.expose().to_owned(),
@@ -252,17 +276,21 @@ impl OrganizationService for OrganizationApi {
     ) -> Result<Response<pb::RevokeApiTokenResponse>, Status> {
         let caller = Caller::of(&request)?;
         let id = request.get_ref().id.clone();
-        self.context.store.write(|tx| {
-            let token = tx
-                .get::<ApiTokenRecord>(&id)?
-                .filter(|t| t.org_id == caller.org_id)
-                .ok_or_else(|| not_found("API token", &id))?;
-            if token.member_id != caller.member_id {
-                caller.require(Action::ManageMembers)?;
-            }
-            tokens::revoke(tx, &token.id)?;
-            Ok::<_, Status>(())
-        })?;
+        let caller = caller.clone();
+        self.context
+            .store
+            .write(move |tx| {
+                let token = tx
+                    .get::<ApiTokenRecord>(&id)?
+                    .filter(|t| t.org_id == caller.org_id)
+                    .ok_or_else(|| not_found("API token", &id))?;
+                if token.member_id != caller.member_id {
+                    caller.require(Action::ManageMembers)?;
+                }
+                tokens::revoke(tx, &token.id)?;
+                Ok::<_, Status>(())
+            })
+            .await?;
         Ok(Response::new(pb::RevokeApiTokenResponse {}))
     }
 }

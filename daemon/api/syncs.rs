@@ -12,7 +12,7 @@ use crate::mappings::service::mapping_in_org;
 use crate::pb::{self, sync_service_server::SyncService};
 use crate::store::{OUTCOMES, Reader};
 use crate::syncs::records::{OutcomeRecord, Trigger};
-use crate::syncs::runner::{SyncError, job_in_org, jobs_of_mapping};
+use crate::syncs::runner::{SyncError, job_in_org, recent_jobs};
 use crate::syncs::{SyncJobRecord, SyncStatus};
 
 /// Jobs listed when no limit is given, and the most that may be asked for.
@@ -36,7 +36,7 @@ impl From<SyncError> for Status {
             SyncError::Mapping(error) => error.into(),
             SyncError::JobNotFound(_) => Status::not_found(message),
             SyncError::NeedsConfirmation { .. } => Status::failed_precondition(message),
-            SyncError::Planning(_) => Status::unavailable(message),
+            SyncError::Planning(_) | SyncError::ShuttingDown => Status::unavailable(message),
             SyncError::Store(error) => error.into(),
         }
     }
@@ -121,19 +121,24 @@ impl SyncService for SyncApi {
             0 => DEFAULT_LIMIT,
             n => n.min(MAX_LIMIT),
         };
-        let mut jobs = self.context.store.read(|rx| {
-            if body.mapping_id.is_empty() {
-                Ok::<_, Status>(
-                    rx.list::<SyncJobRecord>()?
-                        .into_iter()
-                        .filter(|j| j.org_id == caller.org_id)
-                        .collect::<Vec<_>>(),
-                )
-            } else {
-                mapping_in_org(rx, &caller.org_id, &body.mapping_id)?;
-                Ok(jobs_of_mapping(rx, &body.mapping_id)?)
-            }
-        })?;
+        let (org_id, mapping_id) = (caller.org_id.clone(), body.mapping_id.clone());
+        let mut jobs = self
+            .context
+            .store
+            .scan(move |rx| {
+                if mapping_id.is_empty() {
+                    Ok::<_, Status>(
+                        rx.list::<SyncJobRecord>()?
+                            .into_iter()
+                            .filter(|j| j.org_id == org_id)
+                            .collect::<Vec<_>>(),
+                    )
+                } else {
+                    mapping_in_org(rx, &org_id, &mapping_id)?;
+                    Ok(recent_jobs(rx, &mapping_id, limit)?)
+                }
+            })
+            .await?;
         jobs.sort_by(|a, b| b.id.cmp(&a.id));
         jobs.truncate(limit);
         Ok(Response::new(pb::ListSyncsResponse {
@@ -155,24 +160,24 @@ impl SyncService for SyncApi {
         // Subscribe before reading, so no update between the two is missed.
         let mut updates = self.context.syncs.subscribe();
         let current = self.context.store.read(|rx| job_in_org(rx, &caller.org_id, &id))?;
+        let store = self.context.store.clone();
+        let org_id = caller.org_id.clone();
         let stream = async_stream::try_stream! {
-            let finished = current.status.is_finished();
+            let mut finished = current.status.is_finished();
             yield job_to_pb(&current);
-            if !finished {
-                loop {
-                    match updates.recv().await {
-                        Ok(job) if job.id == id => {
-                            let done = job.status.is_finished();
-                            yield job_to_pb(&job);
-                            if done {
-                                break;
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            while !finished {
+                let job = match updates.recv().await {
+                    Ok(job) if job.id == id => job,
+                    Ok(_) => continue,
+                    // Updates were dropped while this watcher was slow: the store has the
+                    // latest state (the final one included, which is stored before it is sent).
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        store.read(|rx| job_in_org(rx, &org_id, &id))?
                     }
-                }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                };
+                finished = job.status.is_finished();
+                yield job_to_pb(&job);
             }
         };
         Ok(Response::new(Box::pin(stream)))

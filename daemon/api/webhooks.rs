@@ -5,10 +5,10 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::Context;
-use crate::actors::{SupervisedKind, start_child, stop_child};
+use crate::actors::SupervisedKind;
 use crate::auth::{Action, Caller};
 use crate::pb::{self, webhook_service_server::WebhookService};
-use crate::webhooks::actor::{EndpointMsg, notify_endpoint};
+use crate::webhooks::actor::EndpointMsg;
 use crate::webhooks::endpoints::{self, EndpointChange, NewEndpoint, SettingsChange, WebhookError};
 use crate::webhooks::records::{DeliveryRecord, DeliveryStatus, EndpointRecord};
 
@@ -125,8 +125,10 @@ impl WebhookService for WebhookApi {
             settings: settings_change(body.settings),
         };
         let (endpoint, secret) =
-            endpoints::create(&self.context.store, self.context.webhook_policy, &caller.org_id, new)?;
-        start_child(SupervisedKind::WebhookEndpoints, &endpoint.id);
+            endpoints::create(&self.context.store, self.context.webhook_policy, &caller.org_id, new).await?;
+        self.context
+            .directory
+            .start_child(SupervisedKind::WebhookEndpoints, &endpoint.id);
         Ok(Response::new(pb::CreateWebhookEndpointResponse {
             endpoint: Some(endpoint_to_pb(&endpoint)),
             secret: secret.expose().to_owned(),
@@ -152,8 +154,11 @@ impl WebhookService for WebhookApi {
             &caller.org_id,
             &body.id,
             change,
-        )?;
-        notify_endpoint(&endpoint.id, EndpointMsg::Reload);
+        )
+        .await?;
+        self.context
+            .directory
+            .send(SupervisedKind::WebhookEndpoints, &endpoint.id, EndpointMsg::Reload);
         Ok(Response::new(endpoint_to_pb(&endpoint)))
     }
 
@@ -199,8 +204,11 @@ impl WebhookService for WebhookApi {
         self.context
             .store
             .read(|rx| endpoints::endpoint_in_org(rx, &caller.org_id, &id))?;
-        stop_child(SupervisedKind::WebhookEndpoints, &id).await;
-        endpoints::delete(&self.context.store, &caller.org_id, &id)?;
+        self.context
+            .directory
+            .stop_child(SupervisedKind::WebhookEndpoints, &id)
+            .await;
+        endpoints::delete(&self.context.store, &caller.org_id, &id).await?;
         Ok(Response::new(pb::DeleteWebhookEndpointResponse {}))
     }
 
@@ -210,8 +218,10 @@ impl WebhookService for WebhookApi {
     ) -> Result<Response<pb::WebhookEndpoint>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Configure)?;
-        let endpoint = endpoints::set_enabled(&self.context.store, &caller.org_id, &request.get_ref().id, true)?;
-        notify_endpoint(&endpoint.id, EndpointMsg::Reload);
+        let endpoint = endpoints::set_enabled(&self.context.store, &caller.org_id, &request.get_ref().id, true).await?;
+        self.context
+            .directory
+            .send(SupervisedKind::WebhookEndpoints, &endpoint.id, EndpointMsg::Reload);
         Ok(Response::new(endpoint_to_pb(&endpoint)))
     }
 
@@ -221,8 +231,11 @@ impl WebhookService for WebhookApi {
     ) -> Result<Response<pb::WebhookEndpoint>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Configure)?;
-        let endpoint = endpoints::set_enabled(&self.context.store, &caller.org_id, &request.get_ref().id, false)?;
-        notify_endpoint(&endpoint.id, EndpointMsg::Reload);
+        let endpoint =
+            endpoints::set_enabled(&self.context.store, &caller.org_id, &request.get_ref().id, false).await?;
+        self.context
+            .directory
+            .send(SupervisedKind::WebhookEndpoints, &endpoint.id, EndpointMsg::Reload);
         Ok(Response::new(endpoint_to_pb(&endpoint)))
     }
 
@@ -245,8 +258,10 @@ impl WebhookService for WebhookApi {
         let caller = Caller::of(&request)?;
         caller.require(Action::Configure)?;
         let id = &request.get_ref().id;
-        let (secret, expires) = endpoints::rotate_secret(&self.context.store, &caller.org_id, id)?;
-        notify_endpoint(id, EndpointMsg::Reload);
+        let (secret, expires) = endpoints::rotate_secret(&self.context.store, &caller.org_id, id).await?;
+        self.context
+            .directory
+            .send(SupervisedKind::WebhookEndpoints, id, EndpointMsg::Reload);
         Ok(Response::new(pb::RotateWebhookSecretResponse {
             secret: secret.expose().to_owned(),
             previous_secret_expires_at: expires,
@@ -259,7 +274,7 @@ impl WebhookService for WebhookApi {
     ) -> Result<Response<pb::WebhookDelivery>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Operate)?;
-        let delivery = endpoints::send_test(&self.context.store, &caller.org_id, &request.get_ref().id)?;
+        let delivery = endpoints::send_test(&self.context.store, &caller.org_id, &request.get_ref().id).await?;
         Ok(Response::new(delivery_to_pb(&delivery)))
     }
 
@@ -309,7 +324,8 @@ impl WebhookService for WebhookApi {
     ) -> Result<Response<pb::WebhookDelivery>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Operate)?;
-        let delivery = endpoints::redeliver(&self.context.store, &caller.org_id, &request.get_ref().delivery_id)?;
+        let delivery =
+            endpoints::redeliver(&self.context.store, &caller.org_id, &request.get_ref().delivery_id).await?;
         Ok(Response::new(delivery_to_pb(&delivery)))
     }
 
@@ -324,7 +340,7 @@ impl WebhookService for WebhookApi {
             .since
             .parse::<jiff::Timestamp>()
             .map_err(|e| Status::invalid_argument(format!("since: not an RFC 3339 time ({e})")))?;
-        let requeued = endpoints::recover(&self.context.store, &caller.org_id, &body.endpoint_id, since)?;
+        let requeued = endpoints::recover(&self.context.store, &caller.org_id, &body.endpoint_id, since).await?;
         Ok(Response::new(pb::RecoverWebhookDeliveriesResponse { requeued }))
     }
 }

@@ -26,11 +26,12 @@ pub enum BootstrapError {
 /// Creates the first organization and owner token if the store has no organization yet.
 /// Returns whether it did. The token file is written before the commit, so a crash in
 /// between leaves no organization without a usable token on disk (the next start redoes it).
-pub fn ensure_first_org(store: &Store, data_dir: &Path) -> Result<bool, BootstrapError> {
+pub async fn ensure_first_org(store: &Store, data_dir: &Path) -> Result<bool, BootstrapError> {
     if store.read(|rx| rx.count::<OrganizationRecord>())? > 0 {
         return Ok(false);
     }
-    store.write(|tx| {
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    store.write(move |tx| {
         let now = now_rfc3339();
         let org = OrganizationRecord {
             id: new_id(IdKind::Organization),
@@ -47,7 +48,6 @@ pub fn ensure_first_org(store: &Store, data_dir: &Path) -> Result<bool, Bootstra
         tx.put(&org)?;
         tx.put(&owner)?;
         let (_, token) = tokens::issue(tx, &org.id, &owner.id, "admin (created on first start)")?;
-        let path = data_dir.join(ADMIN_TOKEN_FILE);
         write_private_file(&path, format!("{}\n", token.expose()).as_bytes()).map_err(|error| {
             BootstrapError::TokenFile {
                 path: path.display().to_string(),
@@ -57,4 +57,5 @@ pub fn ensure_first_org(store: &Store, data_dir: &Path) -> Result<bool, Bootstra
         tracing::info!(org_id = %org.id, path = %path.display(), "created the first organization and its owner token");
         Ok(true)
     })
+    .await
 }

@@ -13,8 +13,8 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, Spawn
 use super::records::{ACCESS_TOKEN, ConnectionRecord, ConnectionStatus, REFRESH_TOKEN};
 use super::runtime::ConnectionRuntime;
 use super::service::ConnectionError;
-use crate::actors::ChildFactory;
 use crate::actors::supervisor::{spawn_child, stored_ids};
+use crate::actors::{ChildFactory, Directory, SupervisedKind};
 use crate::crypto::Secret;
 use crate::events::{EventType, emit, now_rfc3339, rfc3339};
 use crate::providers::oauth::{OAuthError, TokenSet};
@@ -48,27 +48,14 @@ pub enum ConnectionMsg {
     RefreshDone(Result<(), OAuthError>),
 }
 
-/// The actor name of connection `id`.
-pub fn actor_name(connection_id: &str) -> String {
-    format!("connection:{connection_id}")
-}
-
-/// Asks connection `id`'s actor for a valid access token.
-pub async fn access_token(connection_id: &str) -> Result<AccessToken, ConnectionError> {
-    let actor = ractor::registry::where_is(actor_name(connection_id)).ok_or(ConnectionError::ActorUnavailable)?;
-    let actor: ActorRef<ConnectionMsg> = actor.into();
-    let reply = ractor::call!(actor, ConnectionMsg::AccessToken).map_err(|_| ConnectionError::ActorUnavailable)?;
-    reply.map_err(|reason| ConnectionError::Unusable {
-        id: connection_id.to_owned(),
-        status: ConnectionStatus::Error,
-        reason,
-    })
-}
-
 /// Asks connection `id`'s actor to refresh now and returns the record afterwards.
-pub async fn refresh_now(connection_id: &str) -> Result<Result<ConnectionRecord, String>, ConnectionError> {
-    let actor = ractor::registry::where_is(actor_name(connection_id)).ok_or(ConnectionError::ActorUnavailable)?;
-    let actor: ActorRef<ConnectionMsg> = actor.into();
+pub async fn refresh_now(
+    directory: &Directory,
+    connection_id: &str,
+) -> Result<Result<ConnectionRecord, String>, ConnectionError> {
+    let actor = directory
+        .actor::<ConnectionMsg>(SupervisedKind::Connections, connection_id)
+        .ok_or(ConnectionError::ActorUnavailable)?;
     ractor::call!(actor, ConnectionMsg::Refresh).map_err(|_| ConnectionError::ActorUnavailable)
 }
 
@@ -135,18 +122,28 @@ impl ConnectionActor {
         if state.refreshing {
             return;
         }
-        let Some(refresh_token) = state.refresh.clone() else {
+        if state.refresh.is_none() {
             // No refresh token (an imported access token): nothing to refresh with.
             let reason = "this connection has no refresh token; import a new access token".to_owned();
             self.answer_waiters(state, Err(reason), None);
             return;
-        };
+        }
         state.refreshing = true;
         let runtime = self.runtime.clone();
         let record = state.record.clone();
         let myself = myself.clone();
+        // Whatever happens to the refresh, a panic included, the actor hears of its end, so
+        // callers waiting for a token are always answered. It is not aborted when the actor
+        // stops: a rotated refresh token must reach the store once the provider issued it.
         tokio::spawn(async move {
-            let result = refresh_and_store(&runtime, &record, &refresh_token).await;
+            let refresh = std::panic::AssertUnwindSafe(refresh_and_store(&runtime, &record));
+            let result = futures::FutureExt::catch_unwind(refresh).await.unwrap_or_else(|_| {
+                tracing::error!(connection_id = %record.id, "the token refresh failed unexpectedly; it is retried");
+                Err(OAuthError::Transient {
+                    provider: record.provider,
+                    reason: "the refresh failed unexpectedly".into(),
+                })
+            });
             let _ = myself.send_message(ConnectionMsg::RefreshDone(result));
         });
     }
@@ -197,18 +194,32 @@ impl ConnectionActor {
 /// Refreshes with the provider and stores the outcome: new tokens (keeping the old refresh
 /// token when none came back) and `connection.refreshed`; or `expired` and
 /// `connection.expired` for a revoked grant; or `error` once the token has really expired.
-async fn refresh_and_store(
-    runtime: &ConnectionRuntime,
-    record: &ConnectionRecord,
-    refresh_token: &Secret,
-) -> Result<(), OAuthError> {
+///
+/// One refresh per connection at a time, across actor restarts: the refresh token is read
+/// from the store under the connection's refresh lock, so a refresh that starts after another
+/// one rotated the token uses the new one.
+async fn refresh_and_store(runtime: &ConnectionRuntime, record: &ConnectionRecord) -> Result<(), OAuthError> {
+    let _refreshing = runtime.refresh_locks.lock(&record.id).await;
     let oauth = runtime.oauth(record.provider).map_err(|error| OAuthError::Protocol {
         provider: record.provider,
         reason: error.to_string(),
     })?;
-    let result = oauth.refresh(refresh_token).await;
-    let stored = runtime.store.write(|tx| {
-        let Some(mut current) = tx.get::<ConnectionRecord>(&record.id)? else { return Ok(()) };
+    let refresh_token = runtime
+        .store
+        .read(|rx| rx.secret(&record.id, REFRESH_TOKEN))
+        .map_err(|error| OAuthError::Transient {
+            provider: record.provider,
+            reason: format!("store: {error}"),
+        })?
+        .ok_or_else(|| OAuthError::Protocol {
+            provider: record.provider,
+            reason: "the connection has no refresh token".into(),
+        })?;
+    let result = oauth.refresh(&refresh_token).await;
+    let (id, outcome) = (record.id.clone(), result.clone());
+    let stored = runtime.store.write(move |tx| {
+        let result = outcome;
+        let Some(mut current) = tx.get::<ConnectionRecord>(&id)? else { return Ok(()) };
         let now = now_rfc3339();
         current.updated_at = now.clone();
         match &result {
@@ -241,7 +252,7 @@ async fn refresh_and_store(
             }
         }
         Ok::<_, StoreError>(())
-    });
+    }).await;
     if let Err(error) = stored {
         tracing::error!(connection_id = %record.id, %error, "could not store the refresh outcome");
         return Err(OAuthError::Transient {
@@ -417,7 +428,7 @@ impl ChildFactory for ConnectionFactory {
         let actor = ConnectionActor {
             runtime: self.runtime.clone(),
         };
-        spawn_child(actor_name(&id), actor, id, supervisor)
+        spawn_child(actor, id, supervisor)
     }
 }
 

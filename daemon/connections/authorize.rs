@@ -50,7 +50,7 @@ fn state_hash(state: &str) -> String {
 }
 
 /// Starts an authorization of `provider` for `org_id`.
-pub fn begin(
+pub async fn begin(
     runtime: &ConnectionRuntime,
     org_id: &str,
     provider: Provider,
@@ -73,20 +73,24 @@ pub fn begin(
         expires_at_ms,
         outcome: AuthorizationOutcome::Pending,
     };
-    runtime.store.write(|tx| {
-        // Forget authorizations that expired more than an hour ago.
-        for old in tx.list::<AuthorizationRecord>()? {
-            if old.expires_at_ms < now_ms - 3_600_000 {
-                tx.remove::<AuthorizationRecord>(&old.state_hash)?;
-                tx.remove_secret(&old.state_hash, PKCE_VERIFIER)?;
+    let verifier = pkce.map(|pkce| pkce.verifier);
+    runtime
+        .store
+        .write(move |tx| {
+            // Forget authorizations that expired more than an hour ago.
+            for old in tx.list::<AuthorizationRecord>()? {
+                if old.expires_at_ms < now_ms - 3_600_000 {
+                    tx.remove::<AuthorizationRecord>(&old.state_hash)?;
+                    tx.remove_secret(&old.state_hash, PKCE_VERIFIER)?;
+                }
             }
-        }
-        tx.put(&record)?;
-        if let Some(pkce) = &pkce {
-            tx.put_secret(&record.state_hash, PKCE_VERIFIER, &pkce.verifier)?;
-        }
-        Ok::<_, StoreError>(())
-    })?;
+            tx.put(&record)?;
+            if let Some(verifier) = &verifier {
+                tx.put_secret(&record.state_hash, PKCE_VERIFIER, verifier)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await?;
     let expires_at = jiff::Timestamp::from_millisecond(expires_at_ms)
         .map(|t| t.to_string())
         .unwrap_or_default();
@@ -99,28 +103,34 @@ pub fn begin(
 
 /// Claims `state` for this callback: it must exist, be pending and unexpired. Returns the
 /// authorization and its PKCE verifier. Claiming is one transaction, so a state is used once.
-fn claim(runtime: &ConnectionRuntime, state: &str) -> Result<(AuthorizationRecord, Option<Secret>), CallbackError> {
+async fn claim(
+    runtime: &ConnectionRuntime,
+    state: &str,
+) -> Result<(AuthorizationRecord, Option<Secret>), CallbackError> {
     let hash = state_hash(state);
-    runtime.store.write(|tx| {
-        let mut record = tx
-            .get::<AuthorizationRecord>(&hash)?
-            .ok_or(CallbackError::UnknownState)?;
-        if record.outcome != AuthorizationOutcome::Pending {
-            return Err(CallbackError::Replayed);
-        }
-        if record.expires_at_ms < jiff::Timestamp::now().as_millisecond() {
-            record.outcome = AuthorizationOutcome::Failed {
-                error: CallbackError::Expired.to_string(),
-            };
+    runtime
+        .store
+        .write(move |tx| {
+            let mut record = tx
+                .get::<AuthorizationRecord>(&hash)?
+                .ok_or(CallbackError::UnknownState)?;
+            if record.outcome != AuthorizationOutcome::Pending {
+                return Err(CallbackError::Replayed);
+            }
+            if record.expires_at_ms < jiff::Timestamp::now().as_millisecond() {
+                record.outcome = AuthorizationOutcome::Failed {
+                    error: CallbackError::Expired.to_string(),
+                };
+                tx.put(&record)?;
+                return Ok(Err(CallbackError::Expired));
+            }
+            let verifier = tx.secret(&hash, PKCE_VERIFIER)?;
+            tx.remove_secret(&hash, PKCE_VERIFIER)?;
+            record.outcome = AuthorizationOutcome::Consumed;
             tx.put(&record)?;
-            return Ok(Err(CallbackError::Expired));
-        }
-        let verifier = tx.secret(&hash, PKCE_VERIFIER)?;
-        tx.remove_secret(&hash, PKCE_VERIFIER)?;
-        record.outcome = AuthorizationOutcome::Consumed;
-        tx.put(&record)?;
-        Ok(Ok((record, verifier)))
-    })?
+            Ok(Ok((record, verifier)))
+        })
+        .await?
 }
 
 impl From<StoreError> for CallbackError {
@@ -138,7 +148,7 @@ pub async fn complete(
     code: Option<&str>,
     provider_error: Option<&str>,
 ) -> Result<ConnectionRecord, CallbackError> {
-    let (authorization, verifier) = claim(runtime, state)?;
+    let (authorization, verifier) = claim(runtime, state).await?;
     let result = exchange(runtime, &authorization, code, provider_error, verifier.as_ref()).await;
     let outcome = match &result {
         Ok(record) => AuthorizationOutcome::Connected {
@@ -148,11 +158,9 @@ pub async fn complete(
             error: error.to_string(),
         },
     };
-    runtime.store.write(|tx| {
-        let mut record = authorization.clone();
-        record.outcome = outcome;
-        tx.put(&record)
-    })?;
+    let mut record = authorization;
+    record.outcome = outcome;
+    runtime.store.write(move |tx| tx.put(&record)).await?;
     result
 }
 
@@ -181,9 +189,11 @@ async fn exchange(
     let account = identity::whoami(&runtime.http, provider, &whoami_base, &tokens.access_token)
         .await
         .map_err(ConnectionError::from)?;
+    let org_id = authorization.org_id.clone();
     let record = runtime
         .store
-        .write(|tx| insert_connection(tx, &authorization.org_id, provider, &account, &tokens, base))?;
+        .write(move |tx| insert_connection(tx, &org_id, provider, &account, &tokens, base))
+        .await?;
     tracing::info!(connection_id = %record.id, provider = provider.as_str(), account = %record.account_name, "connection created");
     Ok(record)
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::authorize::{self, CallbackError};
 use super::runtime::ConnectionRuntime;
 use super::service::ConnectionError;
-use crate::actors::{SupervisedKind, start_child};
+use crate::actors::SupervisedKind;
 
 /// The status and a short HTML page for the browser.
 pub struct CallbackPage {
@@ -53,7 +53,7 @@ pub async fn handle(runtime: &Arc<ConnectionRuntime>, query: &HashMap<String, St
     .await
     {
         Ok(record) => {
-            start_child(SupervisedKind::Connections, &record.id);
+            runtime.directory.start_child(SupervisedKind::Connections, &record.id);
             let message = format!(
                 "{} account {} is connected as {}. You can close this window.",
                 record.provider, record.account_name, record.id

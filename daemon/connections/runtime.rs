@@ -1,5 +1,9 @@
 //! What connection code shares: the store, an HTTP client and the providers' OAuth apps.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::actors::Directory;
 use crate::providers::Provider;
 use crate::providers::config::{self, ProviderConfigError, ProvidersConfig};
 use crate::providers::oauth::OAuthClient;
@@ -12,6 +16,36 @@ pub struct ConnectionRuntime {
     pub providers: ProvidersConfig,
     /// `<public http url>/oauth/callback`.
     pub redirect_uri: String,
+    /// This daemon's actors, to reach each connection's.
+    pub directory: Directory,
+    /// One token refresh per connection at a time.
+    pub refresh_locks: RefreshLocks,
+}
+
+/// Per-connection locks, held while a refresh talks to the provider and stores its answer.
+#[derive(Default)]
+pub struct RefreshLocks {
+    locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl RefreshLocks {
+    /// Waits for connection `id`'s lock. Locks nobody holds are forgotten, so the map stays
+    /// as small as the number of refreshes in flight.
+    pub async fn lock(&self, id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            locks.retain(|_, lock| lock.strong_count() > 0);
+            match locks.get(id).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    locks.insert(id.to_owned(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
 }
 
 impl ConnectionRuntime {

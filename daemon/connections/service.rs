@@ -142,16 +142,18 @@ pub async fn import(
         base.clone()
     };
     let account = identity::whoami(&runtime.http, provider, &whoami_base, &tokens.access_token).await?;
+    let org = org_id.to_owned();
     let record = runtime
         .store
-        .write(|tx| insert_connection(tx, org_id, provider, &account, &tokens, base))?;
+        .write(move |tx| insert_connection(tx, &org, provider, &account, &tokens, base))
+        .await?;
     tracing::info!(connection_id = %record.id, provider = provider.as_str(), account = %record.account_name, "connection imported");
     Ok(record)
 }
 
 /// Removes connection `id` and its tokens and emits `connection.deleted`; returns the removed
 /// record and its tokens (for revocation at the provider).
-pub fn remove(
+pub async fn remove(
     runtime: &ConnectionRuntime,
     org_id: &str,
     id: &str,
@@ -163,15 +165,17 @@ pub fn remove(
     ),
     ConnectionError,
 > {
-    runtime.store.write(|tx| {
-        let record = connection_in_org(tx, org_id, id)?;
+    let (org_id, id) = (org_id.to_owned(), id.to_owned());
+    runtime.store.write(move |tx| {
+        let record = connection_in_org(tx, &org_id, &id)?;
         let access = tx.secret(&record.id, ACCESS_TOKEN)?;
         let refresh = tx.secret(&record.id, REFRESH_TOKEN)?;
         tx.remove_secret(&record.id, ACCESS_TOKEN)?;
         tx.remove_secret(&record.id, REFRESH_TOKEN)?;
         tx.remove::<ConnectionRecord>(&record.id)?;
         let data = serde_json::json!({ "connectionId": record.id, "provider": record.provider, "accountName": record.account_name });
-        emit(tx, org_id, EventType::ConnectionDeleted, data)?;
+        emit(tx, &org_id, EventType::ConnectionDeleted, data)?;
         Ok((record, access, refresh))
     })
+    .await
 }

@@ -4,7 +4,7 @@
 //! retries with backoff on 5xx and network errors.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,7 +12,8 @@ use http::{HeaderMap, StatusCode};
 use ractor::ActorRef;
 use tokio::time::Instant;
 
-use crate::connections::actor::{AccessToken, ConnectionMsg, actor_name};
+use crate::actors::{Directory, SupervisedKind};
+use crate::connections::actor::{AccessToken, ConnectionMsg};
 use crate::crypto::Secret;
 use crate::providers::Provider;
 
@@ -99,10 +100,30 @@ pub fn error_message(body: &[u8]) -> String {
     text.chars().take(300).collect()
 }
 
-/// When each connection may send its next request (after a rate-limit answer).
-fn gates() -> &'static Mutex<HashMap<String, Instant>> {
-    static GATES: OnceLock<Mutex<HashMap<String, Instant>>> = OnceLock::new();
-    GATES.get_or_init(Mutex::default)
+/// When each connection may send its next request, after a provider asked it to slow down.
+/// Entries whose time has passed are dropped as new ones arrive, so the map holds only the
+/// connections being held back right now.
+#[derive(Clone, Default)]
+pub struct RateGates {
+    until: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+impl RateGates {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.until.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn open_at(&self, connection_id: &str) -> Option<Instant> {
+        self.lock().get(connection_id).copied()
+    }
+
+    fn close_until(&self, connection_id: &str, until: Instant) {
+        let mut gates = self.lock();
+        let now = Instant::now();
+        gates.retain(|_, open_at| *open_at > now);
+        let entry = gates.entry(connection_id.to_owned()).or_insert(until);
+        *entry = (*entry).max(until);
+    }
 }
 
 /// A provider API client for one connection.
@@ -111,20 +132,15 @@ pub struct ApiClient {
     pub http: reqwest::Client,
     pub connection_id: String,
     pub provider: Provider,
+    /// Where the connection's actor (the token holder) runs.
+    pub directory: Directory,
+    pub gates: RateGates,
 }
 
 impl ApiClient {
-    pub fn new(http: reqwest::Client, connection_id: &str, provider: Provider) -> ApiClient {
-        ApiClient {
-            http,
-            connection_id: connection_id.to_owned(),
-            provider,
-        }
-    }
-
     fn actor(&self) -> Result<ActorRef<ConnectionMsg>, ConnectorError> {
-        ractor::registry::where_is(actor_name(&self.connection_id))
-            .map(ActorRef::from)
+        self.directory
+            .actor(SupervisedKind::Connections, &self.connection_id)
             .ok_or_else(|| ConnectorError::Token(self.connection_id.clone(), "its actor is not running".into()))
     }
 
@@ -141,18 +157,15 @@ impl ApiClient {
     }
 
     async fn wait_gate(&self) {
-        let until = gates().lock().ok().and_then(|g| g.get(&self.connection_id).copied());
+        let until = self.gates.open_at(&self.connection_id);
         if let Some(until) = until.filter(|u| *u > Instant::now()) {
             tokio::time::sleep_until(until).await;
         }
     }
 
     fn close_gate_for(&self, wait: Duration) {
-        if let Ok(mut gates) = gates().lock() {
-            let until = Instant::now() + wait.min(MAX_WAIT);
-            let entry = gates.entry(self.connection_id.clone()).or_insert(until);
-            *entry = (*entry).max(until);
-        }
+        self.gates
+            .close_until(&self.connection_id, Instant::now() + wait.min(MAX_WAIT));
     }
 
     /// Sends the request `build` makes from the API base and a bearer token. Retries on 401

@@ -27,18 +27,6 @@ pub enum MappingMsg {
     Tick,
 }
 
-/// The actor name of mapping `id`.
-pub fn actor_name(mapping_id: &str) -> String {
-    format!("mapping:{mapping_id}")
-}
-
-/// Tells mapping `id`'s actor to reload.
-pub fn reload(mapping_id: &str) {
-    if let Some(cell) = ractor::registry::where_is(actor_name(mapping_id)) {
-        let _ = cell.send_message(MappingMsg::Reload);
-    }
-}
-
 pub struct MappingActor {
     syncs: Arc<SyncRuntime>,
 }
@@ -79,9 +67,6 @@ impl MappingActor {
         let Some(record) = state.record.clone().filter(|r| r.active) else {
             return Ok(());
         };
-        let Some(schedule) = record.spec.schedule.as_deref().and_then(|s| Schedule::parse(s).ok()) else {
-            return Ok(());
-        };
         let due = record
             .next_run_at
             .as_deref()
@@ -90,24 +75,42 @@ impl MappingActor {
         if !due {
             return Ok(());
         }
-        match self
-            .syncs
-            .start(&record.org_id, &record.id, false, true, Trigger::Schedule)
-            .await
-        {
-            Ok(job) => tracing::info!(mapping_id = %record.id, job_id = %job.id, "scheduled sync triggered"),
-            Err(error) => tracing::warn!(mapping_id = %record.id, %error, "scheduled sync could not start"),
+        let schedule = match record.spec.schedule.as_deref().map(Schedule::parse) {
+            Some(Ok(schedule)) => Some(schedule),
+            Some(Err(error)) => {
+                // Stored by an older fluxd that accepted it: stop the schedule rather than
+                // firing in a loop; updating the mapping with a valid schedule restarts it.
+                tracing::warn!(mapping_id = %record.id, %error, "the mapping's schedule no longer parses; it stays paused until the schedule is fixed");
+                None
+            }
+            None => None,
+        };
+        if schedule.is_some() {
+            match self
+                .syncs
+                .start(&record.org_id, &record.id, false, true, Trigger::Schedule)
+                .await
+            {
+                Ok(job) => tracing::info!(mapping_id = %record.id, job_id = %job.id, "scheduled sync triggered"),
+                Err(error) => tracing::warn!(mapping_id = %record.id, %error, "scheduled sync could not start"),
+            }
         }
-        let next = schedule.next_after(jiff::Timestamp::now()).map(rfc3339);
+        let next = schedule
+            .and_then(|schedule| schedule.next_after(jiff::Timestamp::now()))
+            .map(rfc3339);
         let id = record.id.clone();
-        state.record = self.syncs.store.write(|tx| {
-            let Some(mut current) = tx.get::<MappingRecord>(&id)? else {
-                return Ok::<_, StoreError>(None);
-            };
-            current.next_run_at = next.clone();
-            tx.put(&current)?;
-            Ok(Some(current))
-        })?;
+        state.record = self
+            .syncs
+            .store
+            .write(move |tx| {
+                let Some(mut current) = tx.get::<MappingRecord>(&id)? else {
+                    return Ok::<_, StoreError>(None);
+                };
+                current.next_run_at = next;
+                tx.put(&current)?;
+                Ok(Some(current))
+            })
+            .await?;
         Ok(())
     }
 }
@@ -172,6 +175,6 @@ impl ChildFactory for MappingFactory {
         let actor = MappingActor {
             syncs: self.syncs.clone(),
         };
-        spawn_child(actor_name(&id), actor, id, supervisor)
+        spawn_child(actor, id, supervisor)
     }
 }

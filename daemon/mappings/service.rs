@@ -11,6 +11,7 @@ use super::spec::MappingSpec;
 use super::validate::{self, Side};
 use crate::connections::service::{ConnectionError, connection_in_org};
 use crate::connections::{ConnectionRecord, ConnectionRuntime};
+use crate::connectors::api::RateGates;
 use crate::connectors::{ApiClient, Connector, ConnectorError, FieldInfo};
 use crate::events::{EventType, emit, now_rfc3339, rfc3339};
 use crate::ids::{IdKind, new_id};
@@ -41,6 +42,8 @@ type CachedCatalog = (Instant, Arc<Vec<FieldInfo>>);
 pub struct MappingRuntime {
     pub connections: Arc<ConnectionRuntime>,
     catalogs: Mutex<HashMap<CatalogKey, CachedCatalog>>,
+    /// Per connection, how long providers asked it to wait.
+    gates: RateGates,
 }
 
 impl MappingRuntime {
@@ -48,6 +51,7 @@ impl MappingRuntime {
         MappingRuntime {
             connections,
             catalogs: Mutex::default(),
+            gates: RateGates::default(),
         }
     }
 
@@ -55,7 +59,13 @@ impl MappingRuntime {
     pub fn connector(&self, connection: &ConnectionRecord) -> Connector {
         Connector::new(
             connection.provider,
-            ApiClient::new(self.connections.http.clone(), &connection.id, connection.provider),
+            ApiClient {
+                http: self.connections.http.clone(),
+                connection_id: connection.id.clone(),
+                provider: connection.provider,
+                directory: self.connections.directory.clone(),
+                gates: self.gates.clone(),
+            },
         )
     }
 
@@ -81,6 +91,8 @@ impl MappingRuntime {
             })?;
         let fields = Arc::new(fields);
         if let Ok(mut cache) = self.catalogs.lock() {
+            // Expired catalogs go as new ones arrive: the cache holds what was used lately.
+            cache.retain(|_, (fetched, _)| fetched.elapsed() < CATALOG_TTL);
             cache.insert(key, (Instant::now(), fields.clone()));
         }
         Ok(fields)
@@ -200,11 +212,16 @@ pub async fn create(
         created_at: now.clone(),
         updated_at: now,
     };
-    runtime.connections.store.write(|tx| {
-        tx.put(&record)?;
-        emit(tx, org_id, EventType::MappingCreated, event_data(&record))?;
-        Ok::<_, StoreError>(())
-    })?;
+    let stored = record.clone();
+    runtime
+        .connections
+        .store
+        .write(move |tx| {
+            tx.put(&stored)?;
+            emit(tx, &stored.org_id, EventType::MappingCreated, event_data(&stored))?;
+            Ok::<_, StoreError>(())
+        })
+        .await?;
     Ok(record)
 }
 
@@ -217,52 +234,69 @@ pub async fn update(
 ) -> Result<MappingRecord, MappingError> {
     runtime.connections.store.read(|rx| mapping_in_org(rx, org_id, id))?;
     validate_spec(runtime, org_id, &spec).await?;
-    runtime.connections.store.write(|tx| {
-        let mut record = mapping_in_org(tx, org_id, id)?;
-        let schedule_changed = record.spec.schedule != spec.schedule;
-        record.spec = spec;
-        if schedule_changed || record.next_run_at.is_none() {
-            record.next_run_at = next_run(&record.spec, record.active);
-        }
-        record.updated_at = now_rfc3339();
-        tx.put(&record)?;
-        emit(tx, org_id, EventType::MappingUpdated, event_data(&record))?;
-        Ok(record)
-    })
+    let (org_id, id) = (org_id.to_owned(), id.to_owned());
+    runtime
+        .connections
+        .store
+        .write(move |tx| {
+            let mut record = mapping_in_org(tx, &org_id, &id)?;
+            let schedule_changed = record.spec.schedule != spec.schedule;
+            record.spec = spec;
+            if schedule_changed || record.next_run_at.is_none() {
+                record.next_run_at = next_run(&record.spec, record.active);
+            }
+            record.updated_at = now_rfc3339();
+            tx.put(&record)?;
+            emit(tx, &org_id, EventType::MappingUpdated, event_data(&record))?;
+            Ok(record)
+        })
+        .await
 }
 
 /// Activates or pauses mapping `id`; emits `mapping.activated` / `mapping.deactivated`.
-pub fn set_active(
+pub async fn set_active(
     runtime: &MappingRuntime,
     org_id: &str,
     id: &str,
     active: bool,
 ) -> Result<MappingRecord, MappingError> {
-    runtime.connections.store.write(|tx| {
-        let mut record = mapping_in_org(tx, org_id, id)?;
-        if record.active == active {
-            return Ok(record);
-        }
-        record.active = active;
-        record.next_run_at = next_run(&record.spec, active);
-        record.updated_at = now_rfc3339();
-        tx.put(&record)?;
-        let event = if active {
-            EventType::MappingActivated
-        } else {
-            EventType::MappingDeactivated
-        };
-        emit(tx, org_id, event, event_data(&record))?;
-        Ok(record)
-    })
+    let (org_id, id) = (org_id.to_owned(), id.to_owned());
+    runtime
+        .connections
+        .store
+        .write(move |tx| {
+            let mut record = mapping_in_org(tx, &org_id, &id)?;
+            if record.active == active {
+                return Ok(record);
+            }
+            record.active = active;
+            record.next_run_at = next_run(&record.spec, active);
+            record.updated_at = now_rfc3339();
+            tx.put(&record)?;
+            let event = if active {
+                EventType::MappingActivated
+            } else {
+                EventType::MappingDeactivated
+            };
+            emit(tx, &org_id, event, event_data(&record))?;
+            Ok(record)
+        })
+        .await
 }
 
-/// Deletes mapping `id`; emits `mapping.deleted`.
-pub fn delete(runtime: &MappingRuntime, org_id: &str, id: &str) -> Result<MappingRecord, MappingError> {
-    runtime.connections.store.write(|tx| {
-        let record = mapping_in_org(tx, org_id, id)?;
-        tx.remove::<MappingRecord>(&record.id)?;
-        emit(tx, org_id, EventType::MappingDeleted, event_data(&record))?;
-        Ok(record)
-    })
+/// Deletes mapping `id` with everything its syncs kept (jobs, outcomes, links, cursors,
+/// retries, match index), in one transaction; emits `mapping.deleted`.
+pub async fn delete(runtime: &MappingRuntime, org_id: &str, id: &str) -> Result<MappingRecord, MappingError> {
+    let (org_id, id) = (org_id.to_owned(), id.to_owned());
+    runtime
+        .connections
+        .store
+        .write(move |tx| {
+            let record = mapping_in_org(tx, &org_id, &id)?;
+            tx.remove::<MappingRecord>(&record.id)?;
+            crate::syncs::retention::remove_mapping_data(tx, &record.id)?;
+            emit(tx, &org_id, EventType::MappingDeleted, event_data(&record))?;
+            Ok(record)
+        })
+        .await
 }

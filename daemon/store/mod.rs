@@ -3,11 +3,14 @@
 //!
 //! All state lives in one file, `<data-dir>/fluxd.redb`. Records are JSON values in per-kind
 //! tables keyed by their prefixed id; secondary orderings live in index tables whose values are
-//! empty. A change and the events it emits commit in one [`Tx`]; after the commit, committed
-//! events are broadcast in-process and the webhook endpoints that got new deliveries are woken.
+//! empty. A change and the events it emits commit in one [`Tx`], run by the writer thread
+//! (see `writer`: group commit, nothing on async workers); once it is durable, its events are
+//! broadcast in-process and the webhook endpoints that got new deliveries are woken. Reads are
+//! snapshots that never wait for a writer.
 
 mod schema;
 mod tables;
+mod writer;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -16,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::crypto::{CryptoError, MasterKey, Secret};
 use crate::events::EventRecord;
@@ -47,6 +50,16 @@ pub enum StoreError {
     WrongMasterKey,
     #[error("database schema version {found} is newer than this fluxd supports ({supported})")]
     SchemaTooNew { found: u32, supported: u32 },
+    #[error("the change was committed but could not be made durable: {0}")]
+    NotDurable(String),
+    #[error("the store is closed")]
+    Closed,
+    #[error("the change failed unexpectedly and was rolled back")]
+    ChangePanicked,
+    #[error("the change was rolled back with its transaction: {0}")]
+    GroupFailed(String),
+    #[error("database file: {0}")]
+    Io(String),
 }
 
 macro_rules! redb_error_from {
@@ -76,94 +89,187 @@ pub trait Record: Serialize + DeserializeOwned {
 
 type WakeHook = Box<dyn Fn(&str) + Send + Sync>;
 
-/// Shared handle to the database; cheap to clone.
+/// Shared handle to the database; cheap to clone. The last clone to drop stops the writer
+/// thread and closes the file.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<StoreInner>,
 }
 
 struct StoreInner {
+    shared: Arc<Shared>,
+    /// Changes for the writer thread; `None` once closing.
+    queue: Option<mpsc::Sender<Box<dyn writer::Change>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What the writer thread and the readers share.
+struct Shared {
     db: Database,
     key: MasterKey,
     events: broadcast::Sender<Arc<EventRecord>>,
-    /// Called after a commit for each webhook endpoint that got new due deliveries.
+    /// Called after a flush for each webhook endpoint that got new due deliveries.
     wake_endpoint: OnceLock<WakeHook>,
 }
 
+impl Drop for StoreInner {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer once it has flushed what it holds; waiting for it
+        // releases the file, so the same process can open it again.
+        self.queue.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 impl Store {
-    /// Opens (or creates) `<data_dir>/fluxd.redb`, migrates it to the current schema and checks
-    /// that `key` is the key the database was created with.
+    /// Opens (or creates) `<data_dir>/fluxd.redb`, migrates it to the current schema, checks
+    /// that `key` is the key the database was created with, and starts the writer thread.
     pub fn open(data_dir: &Path, key: MasterKey) -> Result<Self, StoreError> {
         // A bounded page cache keeps memory flat however large the database grows.
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(data_dir.join(DB_FILE))?;
+        let path = data_dir.join(DB_FILE);
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(&path)?;
+        restrict_mode(&path)?;
         schema::migrate(&db, &key)?;
         let (events, _) = broadcast::channel(4096);
+        let shared = Arc::new(Shared {
+            db,
+            key,
+            events,
+            wake_endpoint: OnceLock::new(),
+        });
+        let (queue, changes) = mpsc::channel(writer::QUEUE_DEPTH);
+        let thread = std::thread::Builder::new()
+            .name("fluxd-store-writer".into())
+            .spawn({
+                let shared = shared.clone();
+                move || writer::run(shared, changes)
+            })
+            .map_err(|error| StoreError::Io(error.to_string()))?;
         Ok(Store {
             inner: Arc::new(StoreInner {
-                db,
-                key,
-                events,
-                wake_endpoint: OnceLock::new(),
+                shared,
+                queue: Some(queue),
+                thread: Some(thread),
             }),
         })
     }
 
-    /// Runs `change` in one write transaction; commits when it returns `Ok`.
-    pub fn write<T, E>(&self, change: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
-    where
-        E: From<StoreError>,
-    {
-        let txn = self.inner.db.begin_write().map_err(StoreError::from)?;
-        let mut tx = Tx {
-            txn,
-            key: &self.inner.key,
-            events: Vec::new(),
-            woken: BTreeSet::new(),
-        };
-        let value = change(&mut tx)?;
-        let Tx { txn, events, woken, .. } = tx;
-        txn.commit().map_err(StoreError::from)?;
-        for event in events {
-            // No receivers is fine: nobody is waiting for events right now.
-            let _ = self.inner.events.send(event);
-        }
-        if let Some(wake) = self.inner.wake_endpoint.get() {
-            woken.iter().for_each(|endpoint| wake(endpoint));
-        }
-        Ok(value)
+    fn queue(&self) -> Result<&mpsc::Sender<Box<dyn writer::Change>>, StoreError> {
+        self.inner.queue.as_ref().ok_or(StoreError::Closed)
     }
 
-    /// Runs `query` against a consistent snapshot.
+    /// Runs `change` in a write transaction of its own on the writer thread; resolves once it
+    /// is durable (or rolled back, when it returns `Err`). Its events are broadcast and the
+    /// endpoints it queued deliveries for are woken before this returns.
+    pub async fn write<T, E, F>(&self, change: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.submit(change, false).await
+    }
+
+    /// [`Store::write`] for a change that fails only when the store does (its only errors are
+    /// [`StoreError`]s): it may share a transaction with other such changes, and then commits
+    /// or rolls back with them. Many small writes a second (delivery outcomes, accepted
+    /// inbound webhooks) cost one transaction per group instead of one each.
+    pub async fn write_shared<T, F>(&self, change: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit(change, true).await
+    }
+
+    async fn submit<T, E, F>(&self, change: F, shared: bool) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.queue()?
+            .send(Box::new(writer::Pending { change, reply, shared }))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::ChangePanicked)?
+    }
+
+    /// [`Store::write`] for code that is not async (start-up, command-line tools, tests):
+    /// blocks the calling thread. Never call it on an async worker.
+    pub fn write_blocking<T, E, F>(&self, change: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.queue()?
+            .blocking_send(Box::new(writer::Pending {
+                change,
+                reply,
+                shared: false,
+            }))
+            .map_err(|_| StoreError::Closed)?;
+        answer.blocking_recv().map_err(|_| StoreError::ChangePanicked)?
+    }
+
+    /// Runs `query` against a consistent snapshot, on the calling thread. Snapshots never wait
+    /// for a commit; keep these to point lookups and bounded range scans, and use
+    /// [`Store::scan`] for reads that may touch many records.
     pub fn read<T, E>(&self, query: impl FnOnce(&Rx) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
-        let txn = self.inner.db.begin_read().map_err(StoreError::from)?;
+        let txn = self.inner.shared.db.begin_read().map_err(StoreError::from)?;
         query(&Rx {
             txn,
-            key: &self.inner.key,
+            key: &self.inner.shared.key,
         })
     }
 
-    /// Committed events, as they commit.
+    /// [`Store::read`] on the blocking pool, for reads of unbounded size.
+    pub async fn scan<T, E, F>(&self, query: F) -> Result<T, E>
+    where
+        F: FnOnce(&Rx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.read(query))
+            .await
+            .map_err(|_| StoreError::ChangePanicked)?
+    }
+
+    /// Committed events, as they become durable.
     pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<EventRecord>> {
-        self.inner.events.subscribe()
+        self.inner.shared.events.subscribe()
     }
 
     /// Installs the hook that wakes a webhook endpoint's actor after new deliveries commit.
     pub fn set_wake_endpoint_hook(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
-        let _ = self.inner.wake_endpoint.set(Box::new(hook));
+        let _ = self.inner.shared.wake_endpoint.set(Box::new(hook));
     }
 
-    /// Re-encrypts every secret under `new_key` in one transaction and records the new key check.
+    /// Re-encrypts every secret under `new_key` in one transaction and records the new key
+    /// check. For `fluxd rotate-key`, with the daemon stopped.
     pub fn rotate_master_key(&self, new_key: &MasterKey) -> Result<usize, StoreError> {
-        let txn = self.inner.db.begin_write()?;
-        let count = schema::reseal_all(&txn, &self.inner.key, new_key)?;
+        let txn = self.inner.shared.db.begin_write()?;
+        let count = schema::reseal_all(&txn, &self.inner.shared.key, new_key)?;
         txn.commit()?;
         Ok(count)
     }
+}
+
+/// Makes the database file readable by its owner only (it holds sealed secrets and every
+/// record).
+fn restrict_mode(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|error| StoreError::Io(error.to_string()))
 }
 
 /// Reads shared by [`Tx`] and [`Rx`].
@@ -180,6 +286,17 @@ pub trait Reader {
     fn keys_with_prefix(&self, table: BytesTable, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError>;
     /// Keys of `index` that start with `prefix`, in order, at most `limit`.
     fn index_keys(&self, index: IndexTable, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+    /// Number of keys of `index` that start with `prefix`.
+    fn index_count(&self, index: IndexTable, prefix: &str) -> Result<u64, StoreError>;
+    /// Keys of `index` that start with `prefix`, last first, at most `limit`; with `before`,
+    /// only keys sorting before it.
+    fn index_keys_rev(
+        &self,
+        index: IndexTable,
+        prefix: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
     /// The secret `name` of record `owner`, decrypted.
     fn secret(&self, owner: &str, name: &str) -> Result<Option<Secret>, StoreError>;
     /// A value of the `meta` table.
@@ -316,6 +433,28 @@ macro_rules! impl_reader {
                 prefix_keys(&self.txn.open_table(index.definition())?, prefix, limit)
             }
 
+            fn index_count(&self, index: IndexTable, prefix: &str) -> Result<u64, StoreError> {
+                let table = self.txn.open_table(index.definition())?;
+                let mut count = 0;
+                for entry in table.range(prefix..)? {
+                    if !entry?.0.value().starts_with(prefix) {
+                        break;
+                    }
+                    count += 1;
+                }
+                Ok(count)
+            }
+
+            fn index_keys_rev(
+                &self,
+                index: IndexTable,
+                prefix: &str,
+                before: Option<&str>,
+                limit: usize,
+            ) -> Result<Vec<String>, StoreError> {
+                prefix_keys_rev(&self.txn.open_table(index.definition())?, prefix, before, limit)
+            }
+
             fn secret(&self, owner: &str, name: &str) -> Result<Option<Secret>, StoreError> {
                 let key = secret_key(owner, name);
                 let table = self.txn.open_table(SECRETS)?;
@@ -350,6 +489,27 @@ where
             break;
         }
         out.push(key.to_owned());
+    }
+    Ok(out)
+}
+
+/// Keys of `table` starting with `prefix` (and before `before`, when given), last first, at
+/// most `limit`.
+fn prefix_keys_rev<T>(table: &T, prefix: &str, before: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError>
+where
+    T: ReadableTable<&'static str, &'static [u8]>,
+{
+    // Every key with the prefix sorts below the prefix followed by the highest code point.
+    let end = match before {
+        Some(before) if before.starts_with(prefix) => before.to_owned(),
+        _ => format!("{prefix}\u{10FFFF}"),
+    };
+    let mut out = Vec::new();
+    for entry in table.range(prefix..end.as_str())?.rev() {
+        if out.len() >= limit {
+            break;
+        }
+        out.push(entry?.0.value().to_owned());
     }
     Ok(out)
 }

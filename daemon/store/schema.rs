@@ -2,12 +2,12 @@
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
-use super::{IndexTable, META, RECORD_TABLES, SECRETS, StoreError};
+use super::{IndexTable, META, RECORD_TABLES, SECRETS, SYNC_JOBS, SYNC_STATES, StoreError};
 use crate::crypto::MasterKey;
 
 /// The schema this build writes. Bump it and add a step to [`migrate_step`] when a stored
 /// shape changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const VERSION_KEY: &str = "schema_version";
 const KEY_CHECK_KEY: &str = "key_check";
@@ -66,10 +66,55 @@ fn read_version(db: &Database) -> Result<u32, StoreError> {
 }
 
 /// The migration hook: converts stored records from `version` to `version + 1` inside the
-/// opening transaction. Version 0 is a new file whose tables were just created, so version 1
-/// needs no conversion; later versions add their step here.
-fn migrate_step(_txn: &redb::WriteTransaction, version: u32) -> Result<(), StoreError> {
+/// opening transaction. Steps work on the stored JSON, so the store needs none of the types
+/// it keeps.
+fn migrate_step(txn: &redb::WriteTransaction, version: u32) -> Result<(), StoreError> {
     tracing::info!(from = version, to = version + 1, "migrating store schema");
+    match version {
+        // Version 0 is a new file whose tables were just created.
+        0 => Ok(()),
+        1 => derive_sync_states(txn),
+        _ => Ok(()),
+    }
+}
+
+/// Version 2 keeps, per mapping, its active job, its last finished job and whether one ever
+/// completed; version 1 derived that from every job of the mapping.
+fn derive_sync_states(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    use std::collections::BTreeMap;
+    let mut states: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    {
+        let jobs = txn.open_table(SYNC_JOBS)?;
+        // Job ids are time-ordered, so the table's order is each mapping's history in order.
+        for entry in jobs.iter()? {
+            let (_, value) = entry?;
+            let Ok(job) = serde_json::from_slice::<serde_json::Value>(value.value()) else {
+                continue;
+            };
+            let (Some(mapping), Some(id), Some(status)) =
+                (job["mapping_id"].as_str(), job["id"].as_str(), job["status"].as_str())
+            else {
+                continue;
+            };
+            let state = states.entry(mapping.to_owned()).or_insert_with(|| {
+                serde_json::json!({ "mapping_id": mapping, "active_job": null, "last_job": null,
+                                    "last_status": null, "succeeded_once": false })
+            });
+            if matches!(status, "pending" | "running") {
+                state["active_job"] = id.into();
+            } else {
+                state["last_job"] = id.into();
+                state["last_status"] = status.into();
+            }
+            if matches!(status, "completed" | "partial") {
+                state["succeeded_once"] = true.into();
+            }
+        }
+    }
+    let mut table = txn.open_table(SYNC_STATES)?;
+    for (mapping, state) in states {
+        table.insert(mapping.as_str(), state.to_string().as_bytes())?;
+    }
     Ok(())
 }
 

@@ -19,6 +19,8 @@ pub const CONNECTIONS: BytesTable = TableDefinition::new("connections");
 pub const AUTHORIZATIONS: BytesTable = TableDefinition::new("authorizations");
 pub const MAPPINGS: BytesTable = TableDefinition::new("mappings");
 pub const SYNC_JOBS: BytesTable = TableDefinition::new("sync_jobs");
+/// Per mapping: its active job, its last finished job, whether it ever completed.
+pub const SYNC_STATES: BytesTable = TableDefinition::new("sync_states");
 /// Identity links, keyed `<mapping>/s/<source id>` and `<mapping>/t/<target id>`.
 pub const LINKS: BytesTable = TableDefinition::new("links");
 /// Incremental cursors, keyed `<mapping>/<direction>`.
@@ -64,7 +66,7 @@ impl IndexTable {
 }
 
 /// Every record table, so that opening the store creates them all.
-pub(crate) const RECORD_TABLES: [BytesTable; 17] = [
+pub(crate) const RECORD_TABLES: [BytesTable; 18] = [
     META,
     SECRETS,
     ORGANIZATIONS,
@@ -75,6 +77,7 @@ pub(crate) const RECORD_TABLES: [BytesTable; 17] = [
     AUTHORIZATIONS,
     MAPPINGS,
     SYNC_JOBS,
+    SYNC_STATES,
     LINKS,
     CURSORS,
     OUTCOMES,

@@ -19,7 +19,7 @@ fn org(id: &str) -> OrganizationRecord {
 #[test]
 fn failed_change_commits_nothing() {
     let (_dir, store, _) = open_temp();
-    let result: Result<(), StoreError> = store.write(|tx| {
+    let result: Result<(), StoreError> = store.write_blocking(|tx| {
         tx.put(&org("org_a"))?;
         Err(StoreError::WrongMasterKey)
     });
@@ -32,7 +32,7 @@ fn secrets_are_sealed_on_disk_and_survive_reopen_and_key_rotation() {
     let (dir, store, key) = open_temp();
     let plaintext = "whsec_plaintext_marker_0123456789";
     store
-        .write(|tx| tx.put_secret("wh_1", "signing", &Secret::new(plaintext)))
+        .write_blocking(move |tx| tx.put_secret("wh_1", "signing", &Secret::new(plaintext)))
         .unwrap();
     drop(store);
     let bytes = std::fs::read(dir.path().join(DB_FILE)).unwrap();
@@ -61,7 +61,7 @@ fn a_wrong_master_key_is_refused_at_open() {
 fn index_scans_respect_prefix_and_limit() {
     let (_dir, store, _) = open_temp();
     store
-        .write(|tx| {
+        .write_blocking(|tx| {
             for key in ["a/1", "a/2", "a/3", "b/1"] {
                 tx.index_insert(IndexTable::MappingJobs, key)?;
             }
@@ -82,7 +82,7 @@ fn index_scans_respect_prefix_and_limit() {
 fn events_broadcast_only_after_commit() {
     let (_dir, store, _) = open_temp();
     let mut events = store.subscribe_events();
-    let _: Result<(), StoreError> = store.write(|tx| {
+    let _: Result<(), StoreError> = store.write_blocking(|tx| {
         crate::events::emit(
             tx,
             "org_1",
@@ -93,7 +93,7 @@ fn events_broadcast_only_after_commit() {
     });
     assert!(events.try_recv().is_err(), "aborted change broadcast nothing");
     store
-        .write(|tx| {
+        .write_blocking(|tx| {
             crate::events::emit(
                 tx,
                 "org_1",
@@ -106,4 +106,74 @@ fn events_broadcast_only_after_commit() {
         events.try_recv().unwrap().event_type,
         crate::events::EventType::MappingCreated
     );
+}
+
+#[test]
+fn reverse_index_scans_start_from_the_end_or_before_a_key() {
+    let (_dir, store, _) = open_temp();
+    store
+        .write_blocking(|tx| {
+            for key in ["a/1", "a/2", "a/3", "b/1"] {
+                tx.index_insert(IndexTable::MappingJobs, key)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    let newest = store
+        .read(|rx| rx.index_keys_rev(IndexTable::MappingJobs, "a/", None, 2))
+        .unwrap();
+    assert_eq!(newest, vec!["a/3", "a/2"]);
+    let older = store
+        .read(|rx| rx.index_keys_rev(IndexTable::MappingJobs, "a/", Some("a/2"), 10))
+        .unwrap();
+    assert_eq!(older, vec!["a/1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_changes_commit_independently_in_groups() {
+    let (dir, store, key) = open_temp();
+    // A hundred writers at once: the writer groups them, yet each commits or rolls back alone.
+    let writes = (0..100).map(|n| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .write(move |tx| {
+                    tx.put(&org(&format!("org_{n:03}")))?;
+                    if n % 10 == 0 {
+                        return Err(StoreError::WrongMasterKey);
+                    }
+                    Ok(())
+                })
+                .await
+        })
+    });
+    let results = futures::future::join_all(writes).await;
+    let failed = results.iter().filter(|r| r.as_ref().unwrap().is_err()).count();
+    assert_eq!(failed, 10);
+    // A change that panics is rolled back and reported; the writer carries on.
+    let panicked: Result<(), StoreError> = store
+        .write(|tx| {
+            tx.put(&org("org_panic"))?;
+            panic!("deliberate");
+        })
+        .await;
+    assert!(matches!(panicked, Err(StoreError::ChangePanicked)));
+    store.write(|tx| tx.put(&org("org_after"))).await.unwrap();
+    // Everything acknowledged is durable: it is there after reopening.
+    drop(store);
+    let store = Store::open(dir.path(), key).unwrap();
+    let orgs = store.read(|rx| rx.list::<OrganizationRecord>()).unwrap();
+    assert_eq!(orgs.len(), 91, "90 committed writes and the one after the panic");
+    assert!(orgs.iter().all(|o| o.id != "org_panic" && o.id != "org_000"));
+}
+
+#[test]
+fn the_database_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, _store, _) = open_temp();
+    let mode = std::fs::metadata(dir.path().join(DB_FILE))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
 }

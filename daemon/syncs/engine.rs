@@ -11,6 +11,7 @@ use super::links::{self, LinkRecord};
 use super::matching;
 use super::plan::{Plan, hash, project};
 use super::records::{CursorRecord, Flow, OutcomeRecord, RetryRecord, SyncJobRecord};
+use super::retention;
 use crate::connections::ConnectionRecord;
 use crate::connectors::{Connector, ConnectorError, Fields, ListQuery, RemoteRecord};
 use crate::events::{EventType, emit_all};
@@ -49,6 +50,8 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("cancelled")]
     Cancelled,
+    #[error("the first sync needs confirmation")]
+    NotConfirmed,
     #[error("{0}")]
     Mapping(String),
 }
@@ -184,7 +187,8 @@ impl<'a> Job<'a> {
                 tracing::info!(mapping_id = %self.mapping.id, flow = flow.as_str(), indexed, "match index built");
             }
             cursor.match_index_built = true;
-            self.store.write(|tx| tx.put(&cursor))?;
+            let built = cursor.clone();
+            self.store.write(move |tx| tx.put(&built)).await?;
         }
         if cursor.page_cursor.is_none() {
             cursor.pass_since_ms = cursor.watermark_ms;
@@ -249,7 +253,7 @@ impl<'a> Job<'a> {
             if page.next.is_none() {
                 cursor.watermark_ms = finished_watermark(&cursor);
             }
-            self.checkpoint(flow, work, &cursor)?;
+            self.checkpoint(flow, work, &cursor).await?;
             let next = next.transpose()?;
             match next {
                 Some(next) => page = next,
@@ -275,7 +279,9 @@ impl<'a> Job<'a> {
             if retry.attempts >= RETRY_CAP {
                 // Given up on: forget it, so the scan stays short; a later change to the record
                 // lists it again.
-                self.store.write(|tx| tx.remove::<RetryRecord>(&key).map(|_| ()))?;
+                self.store
+                    .write(move |tx| tx.remove::<RetryRecord>(&key).map(|_| ()))
+                    .await?;
                 continue;
             }
             if retry.last_job == self.job.id {
@@ -283,7 +289,11 @@ impl<'a> Job<'a> {
             }
             match read.1.get(read.2, &retry.record_id, &fields).await? {
                 Some(record) => records.push(record),
-                None => self.store.write(|tx| tx.remove::<RetryRecord>(&key).map(|_| ()))?,
+                None => {
+                    self.store
+                        .write(move |tx| tx.remove::<RetryRecord>(&key).map(|_| ()))
+                        .await?
+                }
             }
         }
         if records.is_empty() {
@@ -293,7 +303,7 @@ impl<'a> Job<'a> {
         let work = self.process(flow, &records, match_field).await?;
         let key = self.cursor_key(flow);
         let cursor = self.store.read(|rx| rx.get::<CursorRecord>(&key))?.unwrap_or_default();
-        self.checkpoint(flow, work, &cursor)
+        self.checkpoint(flow, work, &cursor).await
     }
 
     /// Decides and performs the writes of one page.
@@ -552,52 +562,58 @@ impl<'a> Job<'a> {
     }
 
     /// One transaction: links, match index entries, outcomes, retries, cursor, job, events.
-    fn checkpoint(&mut self, flow: Flow, work: PageWork, cursor: &CursorRecord) -> Result<(), EngineError> {
+    async fn checkpoint(&mut self, flow: Flow, work: PageWork, cursor: &CursorRecord) -> Result<(), EngineError> {
         let mapping_id = self.mapping.id.clone();
-        let job = &*self.job;
-        self.store.write(|tx: &mut Tx<'_>| {
-            for link in &work.links {
-                links::save(tx, &mapping_id, link)?;
-            }
-            for (value, id) in &work.matched {
-                matching::add(tx, &mapping_id, flow, value, id)?;
-            }
-            // Every skipped or failed record has exactly one outcome, and the stats already count
-            // this page's: the ones stored before are the rest (no scan of the job's outcomes).
-            let existing =
-                usize::try_from(job.stats.skipped + job.stats.failed).unwrap_or(usize::MAX) - work.outcomes.len();
-            for (index, (flow, record_id, linked_id, failed, message)) in work.outcomes.iter().enumerate() {
-                tx.put(&OutcomeRecord {
-                    key: format!("{}/{:010}", job.id, existing + index),
-                    flow: *flow,
-                    record_id: record_id.clone(),
-                    linked_id: linked_id.clone(),
-                    failed: *failed,
-                    message: message.clone(),
-                })?;
-                if *failed {
-                    let key = format!("{mapping_id}/{}/{record_id}", flow.as_str());
-                    let attempts = tx.get::<RetryRecord>(&key)?.map_or(0, |r| r.attempts);
-                    tx.put(&RetryRecord {
-                        key,
-                        record_id: record_id.clone(),
-                        attempts: attempts + 1,
-                        last_error: message.clone(),
-                        last_job: job.id.clone(),
-                    })?;
+        let job = self.job.clone();
+        let cursor = cursor.clone();
+        self.store
+            .write(move |tx: &mut Tx<'_>| {
+                for link in &work.links {
+                    links::save(tx, &mapping_id, link)?;
                 }
-            }
-            for record_id in &work.succeeded {
-                tx.remove_key(
-                    crate::store::RETRIES,
-                    &format!("{mapping_id}/{}/{record_id}", flow.as_str()),
-                )?;
-            }
-            tx.put(cursor)?;
-            tx.put(job)?;
-            emit_all(tx, &job.org_id, work.events)?;
-            Ok::<_, StoreError>(())
-        })?;
+                for (value, id) in &work.matched {
+                    matching::add(tx, &mapping_id, flow, value, id)?;
+                }
+                // Every skipped or failed record has one outcome number, and the stats already
+                // count this page's: the ones numbered before are the rest (no scan of the job's
+                // outcomes). Past the retention cap they are counted, not stored.
+                let existing = (job.stats.skipped + job.stats.failed).saturating_sub(work.outcomes.len() as u64);
+                for (index, (flow, record_id, linked_id, failed, message)) in work.outcomes.iter().enumerate() {
+                    let number = existing + index as u64;
+                    if retention::keeps_outcome(number) {
+                        tx.put(&OutcomeRecord {
+                            key: format!("{}/{:010}", job.id, number),
+                            flow: *flow,
+                            record_id: record_id.clone(),
+                            linked_id: linked_id.clone(),
+                            failed: *failed,
+                            message: message.clone(),
+                        })?;
+                    }
+                    if *failed {
+                        let key = format!("{mapping_id}/{}/{record_id}", flow.as_str());
+                        let attempts = tx.get::<RetryRecord>(&key)?.map_or(0, |r| r.attempts);
+                        tx.put(&RetryRecord {
+                            key,
+                            record_id: record_id.clone(),
+                            attempts: attempts + 1,
+                            last_error: message.clone(),
+                            last_job: job.id.clone(),
+                        })?;
+                    }
+                }
+                for record_id in &work.succeeded {
+                    tx.remove_key(
+                        crate::store::RETRIES,
+                        &format!("{mapping_id}/{}/{record_id}", flow.as_str()),
+                    )?;
+                }
+                tx.put(&cursor)?;
+                tx.put(&job)?;
+                emit_all(tx, &job.org_id, work.events)?;
+                Ok::<_, StoreError>(())
+            })
+            .await?;
         (self.progress)(self.job);
         Ok(())
     }

@@ -76,19 +76,3 @@ pub fn save(tx: &mut Tx<'_>, mapping_id: &str, link: &LinkRecord) -> Result<(), 
         source_id: link.source_id.clone(),
     })
 }
-
-/// Removes a deleted mapping's links, cursors, retries and match index, in chunks.
-pub fn purge_mapping(store: &crate::store::Store, mapping_id: &str) -> Result<(), StoreError> {
-    use crate::store::{CURSORS, RETRIES};
-    let prefix = format!("{mapping_id}/");
-    for table in [LINKS, CURSORS, RETRIES] {
-        loop {
-            let keys = store.read(|rx| rx.keys_with_prefix(table, &prefix, 10_000))?;
-            if keys.is_empty() {
-                break;
-            }
-            store.write(|tx| keys.iter().try_for_each(|key| tx.remove_key(table, key)))?;
-        }
-    }
-    super::matching::clear(store, mapping_id, None)
-}

@@ -55,21 +55,20 @@ pub fn lookup(rx: &impl Reader, mapping_id: &str, flow: Flow, value: &str) -> Re
         .map(|key| key[prefix.len()..].to_owned()))
 }
 
-/// Removes every index entry of `mapping_id` (both flows when `flow` is `None`).
-pub fn clear(store: &Store, mapping_id: &str, flow: Option<Flow>) -> Result<(), StoreError> {
-    let prefix = match flow {
-        Some(flow) => format!("{mapping_id}/{}/", flow.as_str()),
-        None => format!("{mapping_id}/"),
-    };
+/// Removes every index entry of `mapping_id` for `flow`, a chunk per transaction.
+async fn clear(store: &Store, mapping_id: &str, flow: Flow) -> Result<(), StoreError> {
+    let prefix = format!("{mapping_id}/{}/", flow.as_str());
     loop {
         let keys = store.read(|rx| rx.index_keys(IndexTable::MatchIndex, &prefix, CLEAR_CHUNK))?;
         if keys.is_empty() {
             return Ok(());
         }
-        store.write(|tx| {
-            keys.iter()
-                .try_for_each(|key| tx.index_remove(IndexTable::MatchIndex, key))
-        })?;
+        store
+            .write(move |tx| {
+                keys.iter()
+                    .try_for_each(|key| tx.index_remove(IndexTable::MatchIndex, key))
+            })
+            .await?;
     }
 }
 
@@ -83,7 +82,7 @@ pub async fn build(
     object: &str,
     field: &str,
 ) -> Result<u64, MatchError> {
-    clear(store, mapping_id, Some(flow))?;
+    clear(store, mapping_id, flow).await?;
     let fields = [field.to_owned()];
     let mut cursor: Option<String> = None;
     let mut indexed = 0;
@@ -97,15 +96,20 @@ pub async fn build(
                 fields: &fields,
             })
             .await?;
-        store.write(|tx| {
-            for record in &page.records {
-                if let Some(value) = record.fields.get(field) {
-                    add(tx, mapping_id, flow, value, &record.id)?;
-                }
-            }
-            Ok::<_, StoreError>(())
-        })?;
         indexed += page.records.len() as u64;
+        let entries: Vec<(String, String)> = page
+            .records
+            .into_iter()
+            .filter_map(|mut record| Some((record.fields.remove(field)?, record.id)))
+            .collect();
+        let mapping = mapping_id.to_owned();
+        store
+            .write(move |tx| {
+                entries
+                    .iter()
+                    .try_for_each(|(value, id)| add(tx, &mapping, flow, value, id))
+            })
+            .await?;
         match page.next {
             Some(next) => cursor = Some(next),
             None => return Ok(indexed),

@@ -8,7 +8,8 @@ pub mod links;
 pub mod matching;
 pub mod plan;
 pub mod records;
+pub mod retention;
 pub mod runner;
 
 pub use records::{SyncJobRecord, SyncStats, SyncStatus};
-pub use runner::{SyncError, SyncRuntime};
+pub use runner::{SyncError, SyncRuntime, SyncSettings};

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{BytesTable, CURSORS, OUTCOMES, RETRIES, Record, SYNC_JOBS};
+use crate::store::{BytesTable, CURSORS, OUTCOMES, RETRIES, Record, SYNC_JOBS, SYNC_STATES};
 
 /// The seed's sync statuses, plus `cancelled`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,5 +157,26 @@ impl Record for RetryRecord {
     const TABLE: BytesTable = RETRIES;
     fn id(&self) -> &str {
         &self.key
+    }
+}
+
+/// Where a mapping's syncs stand, so starting one reads one record instead of the mapping's
+/// whole job history.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct SyncStateRecord {
+    pub mapping_id: String,
+    /// The queued or running job, if any.
+    pub active_job: Option<String>,
+    /// The last job that finished, and how.
+    pub last_job: Option<String>,
+    pub last_status: Option<SyncStatus>,
+    /// A job of this mapping completed (fully or partly): later runs are not first syncs.
+    pub succeeded_once: bool,
+}
+
+impl Record for SyncStateRecord {
+    const TABLE: BytesTable = SYNC_STATES;
+    fn id(&self) -> &str {
+        &self.mapping_id
     }
 }

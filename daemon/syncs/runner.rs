@@ -1,19 +1,29 @@
 //! Queues and runs sync jobs: one at a time per mapping (a second request joins the running
 //! job), a bounded number in parallel overall, cancellation, progress for watchers, and the
 //! resumption of jobs a crash or restart interrupted.
+//!
+//! Locking is per mapping only: starting a job touches that mapping's entry in the registry
+//! of active jobs and nothing else, and a first sync's planning (the match index and the
+//! count of records it would create) runs inside its own job. Every job runs under a
+//! supervising task: a job that panics ends `failed` with the reason, and the next run of its
+//! mapping resumes from the last checkpoint.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{Semaphore, broadcast};
+use futures::FutureExt as _;
+use tokio::sync::{Semaphore, broadcast, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::engine::{EngineError, Job};
 use super::matching;
 use super::plan::Plan;
-use super::records::{CursorRecord, Flow, SyncJobRecord, SyncStats, SyncStatus, Trigger};
+use super::records::{CursorRecord, Flow, SyncJobRecord, SyncStateRecord, SyncStats, SyncStatus, Trigger};
+use super::retention;
+use crate::connections::ConnectionRecord;
 use crate::connections::service::connection_in_org;
-use crate::connectors::ListQuery;
+use crate::connectors::{Connector, ListQuery};
 use crate::events::{EventType, emit, now_rfc3339};
 use crate::ids::{IdKind, new_id};
 use crate::mappings::MappingRecord;
@@ -39,21 +49,41 @@ pub enum SyncError {
     },
     #[error("cannot plan the first sync: {0}")]
     Planning(String),
+    #[error("fluxd is shutting down")]
+    ShuttingDown,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// How jobs are run.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncSettings {
+    /// Jobs running at once across all mappings.
+    pub max_parallel: usize,
+    /// A first sync that would create more records than this asks for confirmation.
+    pub confirm_threshold: u64,
+}
+
+/// A queued or running job, as the registry of active jobs knows it.
+struct ActiveJob {
+    job: SyncJobRecord,
+    cancel: CancellationToken,
+    /// Turns `true` once the job's end is stored.
+    finished: watch::Receiver<bool>,
 }
 
 /// Shared by the sync service, the mapping actors and the jobs.
 pub struct SyncRuntime {
     pub store: Store,
     pub mappings: Arc<MappingRuntime>,
+    settings: SyncSettings,
     permits: Arc<Semaphore>,
-    running: Mutex<HashMap<String, CancellationToken>>,
+    /// Active jobs by mapping id: the only lock a start takes, held for a map lookup.
+    active: Mutex<HashMap<String, ActiveJob>>,
     progress: broadcast::Sender<SyncJobRecord>,
-    /// Held while a job is being started, so two starts cannot both see "no active job".
-    starting: tokio::sync::Mutex<()>,
-    /// A first sync that would create more records than this asks for confirmation.
-    pub confirm_threshold: u64,
+    /// Cancelled when the daemon stops: every job's token is its child, and a job it
+    /// interrupts stays `running` in the store, to resume at the next start.
+    stopping: CancellationToken,
 }
 
 /// The seed's `data` of `sync.*` events.
@@ -78,11 +108,11 @@ pub fn job_in_org(rx: &impl Reader, org_id: &str, id: &str) -> Result<SyncJobRec
         .ok_or_else(|| SyncError::JobNotFound(id.to_owned()))
 }
 
-/// The jobs of `mapping_id`, oldest first.
-pub fn jobs_of_mapping(rx: &impl Reader, mapping_id: &str) -> Result<Vec<SyncJobRecord>, StoreError> {
+/// The jobs of `mapping_id`, newest first, at most `limit`.
+pub fn recent_jobs(rx: &impl Reader, mapping_id: &str, limit: usize) -> Result<Vec<SyncJobRecord>, StoreError> {
     let prefix = format!("{mapping_id}/");
     let mut jobs = Vec::new();
-    for key in rx.index_keys(IndexTable::MappingJobs, &prefix, usize::MAX)? {
+    for key in rx.index_keys_rev(IndexTable::MappingJobs, &prefix, None, limit)? {
         if let Some(job) = rx.get::<SyncJobRecord>(&key[prefix.len()..])? {
             jobs.push(job);
         }
@@ -90,23 +120,36 @@ pub fn jobs_of_mapping(rx: &impl Reader, mapping_id: &str) -> Result<Vec<SyncJob
     Ok(jobs)
 }
 
+/// What a job needs to plan a first sync and to tell its starter the outcome.
+struct Planning {
+    answer: oneshot::Sender<Result<(), SyncError>>,
+}
+
 impl SyncRuntime {
-    pub fn new(
-        store: Store,
-        mappings: Arc<MappingRuntime>,
-        parallel: usize,
-        confirm_threshold: u64,
-    ) -> Arc<SyncRuntime> {
+    pub fn new(store: Store, mappings: Arc<MappingRuntime>, settings: SyncSettings) -> Arc<SyncRuntime> {
         let (progress, _) = broadcast::channel(1024);
         Arc::new(SyncRuntime {
             store,
             mappings,
-            permits: Arc::new(Semaphore::new(parallel.max(1))),
-            running: Mutex::default(),
+            settings,
+            permits: Arc::new(Semaphore::new(settings.max_parallel.max(1))),
+            active: Mutex::default(),
             progress,
-            starting: tokio::sync::Mutex::new(()),
-            confirm_threshold,
+            stopping: CancellationToken::new(),
         })
+    }
+
+    /// Interrupts every job (each stays resumable) and waits, up to `timeout`, until they
+    /// have stopped; starts after this are refused.
+    pub async fn shutdown(&self, timeout: std::time::Duration) {
+        self.stopping.cancel();
+        let waits: Vec<watch::Receiver<bool>> = self.active().values().map(|a| a.finished.clone()).collect();
+        let all = futures::future::join_all(waits.into_iter().map(|mut finished| async move {
+            let _ = finished.wait_for(|done| *done).await;
+        }));
+        if tokio::time::timeout(timeout, all).await.is_err() {
+            tracing::warn!("sync jobs did not stop in time; they resume at the next start");
+        }
     }
 
     /// Job snapshots as they change.
@@ -114,7 +157,15 @@ impl SyncRuntime {
         self.progress.subscribe()
     }
 
-    /// Starts a sync of `mapping_id`, or returns the one already queued or running.
+    fn active(&self) -> std::sync::MutexGuard<'_, HashMap<String, ActiveJob>> {
+        // A panic while the map was held cannot leave it half-updated (single inserts and
+        // removes), so a poisoned lock is still usable.
+        self.active.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Starts a sync of `mapping_id`, or returns the one already queued or running. A manual
+    /// first sync is planned first (inside its job) and refused with
+    /// [`SyncError::NeedsConfirmation`] above the threshold unless `confirm`.
     pub async fn start(
         self: &Arc<Self>,
         org_id: &str,
@@ -123,18 +174,11 @@ impl SyncRuntime {
         confirm: bool,
         trigger: Trigger,
     ) -> Result<SyncJobRecord, SyncError> {
-        let _starting = self.starting.lock().await;
         let mapping = self.store.read(|rx| mapping_in_org(rx, org_id, mapping_id))?;
-        let jobs = self.store.read(|rx| jobs_of_mapping(rx, mapping_id))?;
-        if let Some(active) = jobs.iter().find(|j| !j.status.is_finished()) {
-            return Ok(active.clone());
-        }
-        let first = !jobs
-            .iter()
-            .any(|j| matches!(j.status, SyncStatus::Completed | SyncStatus::Partial));
-        if first && !confirm && trigger == Trigger::Manual && self.confirm_threshold > 0 {
-            self.check_first_sync(&mapping).await?;
-        }
+        let state = self
+            .store
+            .read(|rx| rx.get::<SyncStateRecord>(mapping_id))?
+            .unwrap_or_default();
         let job = SyncJobRecord {
             id: new_id(IdKind::Job),
             org_id: org_id.to_owned(),
@@ -149,145 +193,172 @@ impl SyncRuntime {
             trigger,
             total_estimate: None,
         };
-        self.store.write(|tx| {
-            tx.put(&job)?;
-            tx.index_insert(IndexTable::MappingJobs, &format!("{mapping_id}/{}", job.id))
-        })?;
-        self.spawn(job.id.clone());
-        Ok(job)
+        if self.stopping.is_cancelled() {
+            return Err(SyncError::ShuttingDown);
+        }
+        let cancel = self.stopping.child_token();
+        let (finished_tx, finished) = watch::channel(false);
+        {
+            let mut active = self.active();
+            if let Some(running) = active.get(mapping_id) {
+                return Ok(running.job.clone());
+            }
+            active.insert(
+                mapping_id.to_owned(),
+                ActiveJob {
+                    job: job.clone(),
+                    cancel: cancel.clone(),
+                    finished,
+                },
+            );
+        }
+        let stored = job.clone();
+        let created = self
+            .store
+            .write(move |tx| {
+                tx.put(&stored)?;
+                tx.index_insert(IndexTable::MappingJobs, &format!("{}/{}", stored.mapping_id, stored.id))?;
+                let mut state = tx
+                    .get::<SyncStateRecord>(&stored.mapping_id)?
+                    .unwrap_or_else(|| SyncStateRecord {
+                        mapping_id: stored.mapping_id.clone(),
+                        ..Default::default()
+                    });
+                state.active_job = Some(stored.id.clone());
+                tx.put(&state)
+            })
+            .await;
+        if let Err(error) = created {
+            self.active().remove(mapping_id);
+            return Err(error.into());
+        }
+        let needs_plan = !state.succeeded_once
+            && !confirm
+            && trigger == Trigger::Manual
+            && self.settings.confirm_threshold > 0
+            && mapping.spec.matching_mode != MatchingMode::MatchOnly;
+        if !needs_plan {
+            self.supervise(job.clone(), cancel, finished_tx, None);
+            return Ok(job);
+        }
+        let (answer, planned) = oneshot::channel();
+        self.supervise(job.clone(), cancel, finished_tx, Some(Planning { answer }));
+        match planned.await {
+            Ok(Ok(())) => Ok(job),
+            Ok(Err(refusal)) => Err(refusal),
+            Err(_) => Err(SyncError::Planning("the job stopped while planning".into())),
+        }
     }
 
-    /// Counts what a first sync would create; refuses above the threshold.
-    async fn check_first_sync(&self, mapping: &MappingRecord) -> Result<(), SyncError> {
-        let planning = |e: &dyn std::fmt::Display| SyncError::Planning(e.to_string());
-        let plan = Plan::compile(&mapping.spec).map_err(|e| planning(&e))?;
-        let (source_conn, target_conn) = self.store.read(|rx| {
-            Ok::<_, SyncError>((
-                connection_in_org(rx, &mapping.org_id, &mapping.spec.source.connection).map_err(|e| planning(&e))?,
-                connection_in_org(rx, &mapping.org_id, &mapping.spec.target.connection).map_err(|e| planning(&e))?,
-            ))
-        })?;
-        let source = self.mappings.connector(&source_conn);
-        let target = self.mappings.connector(&target_conn);
-        let match_field = effective_match_key(&mapping.spec, target_conn.provider)
-            .filter(|_| mapping.spec.matching_mode != MatchingMode::CreateOnly);
-        if let Some(field) = &match_field {
-            matching::build(
-                &self.store,
-                &target,
-                &mapping.id,
-                Flow::Forward,
-                &mapping.spec.target.object,
-                field,
-            )
-            .await
-            .map_err(|e| planning(&e))?;
-            let key = format!("{}/{}", mapping.id, Flow::Forward.as_str());
-            self.store.write(|tx| {
-                let mut cursor = tx.get::<CursorRecord>(&key)?.unwrap_or_else(|| CursorRecord {
-                    key: key.clone(),
-                    ..Default::default()
-                });
-                cursor.match_index_built = true;
-                tx.put(&cursor)
-            })?;
-        }
-        let (mut total, mut matched) = (0u64, 0u64);
-        let mut cursor: Option<String> = None;
-        loop {
-            let query = ListQuery {
-                object: &mapping.spec.source.object,
-                since: None,
-                cursor: cursor.as_deref(),
-                limit: super::engine::PAGE_SIZE,
-                fields: &plan.source_fields,
-            };
-            let page = source.list_changed(&query).await.map_err(|e| planning(&e))?;
-            total += page.records.len() as u64;
-            for record in &page.records {
-                let value = match (&match_field, plan.map(Flow::Forward, &record.fields)) {
-                    (Some(field), Ok(values)) => values.get(field).cloned(),
-                    _ => None,
-                };
-                if let Some(value) = value
-                    && self
-                        .store
-                        .read(|rx| matching::lookup(rx, &mapping.id, Flow::Forward, &value))?
-                        .is_some()
-                {
-                    matched += 1;
-                }
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-        let would_create = total - matched;
-        if would_create > self.confirm_threshold {
-            return Err(SyncError::NeedsConfirmation {
-                total,
-                matched,
-                would_create,
-            });
-        }
-        Ok(())
-    }
-
-    fn spawn(self: &Arc<Self>, job_id: String) {
-        let cancel = CancellationToken::new();
-        if let Ok(mut running) = self.running.lock() {
-            running.insert(job_id.clone(), cancel.clone());
-        }
+    /// Runs job `job` on a task of its own under a supervising task that stores its end,
+    /// whatever it was (a panic included), and removes it from the active registry.
+    fn supervise(
+        self: &Arc<Self>,
+        job: SyncJobRecord,
+        cancel: CancellationToken,
+        finished: watch::Sender<bool>,
+        planning: Option<Planning>,
+    ) {
         let runtime = self.clone();
         tokio::spawn(async move {
-            runtime.execute(&job_id, cancel).await;
-            if let Ok(mut running) = runtime.running.lock() {
-                running.remove(&job_id);
+            let run = AssertUnwindSafe(runtime.execute(&job.id, &cancel, planning));
+            let outcome = match run.catch_unwind().await {
+                Ok(outcome) => outcome,
+                Err(panic) => Err(EngineError::Mapping(format!(
+                    "the sync job failed unexpectedly ({}); the next run resumes from its last checkpoint",
+                    panic_message(&*panic)
+                ))),
+            };
+            let interrupted = runtime.stopping.is_cancelled() && matches!(outcome, Err(EngineError::Cancelled));
+            if interrupted {
+                tracing::info!(job_id = %job.id, "sync interrupted by shutdown; it resumes at the next start");
+            } else if let Err(error) = runtime.finish(&job, outcome).await {
+                tracing::error!(job_id = %job.id, %error, "could not record the end of a sync; it resumes at the next start");
             }
+            runtime.active().remove(&job.mapping_id);
+            let _ = finished.send(true);
         });
     }
 
     /// Cancels job `id` if it is queued or running; returns its record.
     pub fn cancel(&self, org_id: &str, id: &str) -> Result<SyncJobRecord, SyncError> {
         let job = self.store.read(|rx| job_in_org(rx, org_id, id))?;
-        if let Some(token) = self.running.lock().ok().and_then(|r| r.get(id).cloned()) {
-            token.cancel();
+        if let Some(active) = self.active().get(&job.mapping_id).filter(|a| a.job.id == id) {
+            active.cancel.cancel();
         }
         Ok(job)
     }
 
+    /// Cancels the active job of `mapping_id`, if any, and waits until its end is stored.
+    pub async fn stop_mapping(&self, mapping_id: &str) {
+        let finished = self.active().get(mapping_id).map(|active| {
+            active.cancel.cancel();
+            active.finished.clone()
+        });
+        if let Some(mut finished) = finished {
+            let _ = finished.wait_for(|done| *done).await;
+        }
+    }
+
     /// Restarts jobs that were queued or running when fluxd stopped; they resume from their
     /// mapping's last checkpoint.
-    pub fn resume_interrupted(self: &Arc<Self>) -> Result<usize, StoreError> {
+    pub async fn resume_interrupted(self: &Arc<Self>) -> Result<usize, StoreError> {
         let interrupted: Vec<SyncJobRecord> = self
             .store
-            .read(|rx| rx.list::<SyncJobRecord>())?
-            .into_iter()
-            .filter(|j| !j.status.is_finished())
-            .collect();
+            .scan(|rx| {
+                let mut jobs = Vec::new();
+                for state in rx.list::<SyncStateRecord>()? {
+                    if let Some(job) = state.active_job.as_deref().map(|id| rx.get::<SyncJobRecord>(id)) {
+                        jobs.extend(job?.filter(|j| !j.status.is_finished()));
+                    }
+                }
+                Ok::<_, StoreError>(jobs)
+            })
+            .await?;
         for job in &interrupted {
             tracing::info!(job_id = %job.id, mapping_id = %job.mapping_id, "resuming an interrupted sync");
-            self.spawn(job.id.clone());
+            let cancel = self.stopping.child_token();
+            let (finished_tx, finished) = watch::channel(false);
+            self.active().insert(
+                job.mapping_id.clone(),
+                ActiveJob {
+                    job: job.clone(),
+                    cancel: cancel.clone(),
+                    finished,
+                },
+            );
+            self.supervise(job.clone(), cancel, finished_tx, None);
         }
         Ok(interrupted.len())
     }
 
-    async fn execute(&self, job_id: &str, cancel: CancellationToken) {
+    async fn execute(
+        &self,
+        job_id: &str,
+        cancel: &CancellationToken,
+        planning: Option<Planning>,
+    ) -> Result<SyncJobRecord, EngineError> {
         let permit = tokio::select! {
             permit = self.permits.clone().acquire_owned() => permit.ok(),
             () = cancel.cancelled() => None,
         };
-        let outcome = match permit {
-            Some(_permit) => self.run_job(job_id, &cancel).await,
-            None => Err(EngineError::Cancelled),
+        let Some(_permit) = permit else {
+            if let Some(planning) = planning {
+                let _ = planning
+                    .answer
+                    .send(Err(SyncError::Planning("the sync was cancelled".into())));
+            }
+            return Err(EngineError::Cancelled);
         };
-        if let Err(error) = self.finish(job_id, outcome) {
-            tracing::error!(job_id, %error, "could not record the end of a sync");
-        }
+        self.run_job(job_id, cancel, planning).await
     }
 
-    async fn run_job(&self, job_id: &str, cancel: &CancellationToken) -> Result<SyncJobRecord, EngineError> {
+    async fn run_job(
+        &self,
+        job_id: &str,
+        cancel: &CancellationToken,
+        planning: Option<Planning>,
+    ) -> Result<SyncJobRecord, EngineError> {
         let mut job = self
             .store
             .read(|rx| rx.get::<SyncJobRecord>(job_id))?
@@ -308,31 +379,40 @@ impl SyncRuntime {
             .map_err(|e| EngineError::Mapping(e.to_string()))?;
         let source = self.mappings.connector(&source_conn);
         let target = self.mappings.connector(&target_conn);
+        if let Some(planning) = planning {
+            let verdict = self
+                .plan_first_sync(&mapping, &plan, (&target_conn, &target), &source, cancel)
+                .await;
+            let refused = verdict.is_err();
+            let _ = planning.answer.send(verdict);
+            if refused {
+                return Err(EngineError::NotConfirmed);
+            }
+        }
         // A job interrupted by a crash, or one after a job that failed, was cancelled or had
         // failed writes (a create may have landed without its answer), may find records whose
         // links were never recorded: it rebuilds the match index first.
-        let previous = self
+        let state = self
             .store
-            .read(|rx| jobs_of_mapping(rx, &job.mapping_id))?
-            .into_iter()
-            .rfind(|j| j.id < job.id);
+            .read(|rx| rx.get::<SyncStateRecord>(&job.mapping_id))?
+            .unwrap_or_default();
         let interrupted = job.status == SyncStatus::Running;
         let resumed = interrupted
-            || previous.is_some_and(|p| {
-                matches!(
-                    p.status,
-                    SyncStatus::Failed | SyncStatus::Cancelled | SyncStatus::Partial
-                )
+            || state.last_status.is_some_and(|status| {
+                matches!(status, SyncStatus::Failed | SyncStatus::Cancelled | SyncStatus::Partial)
             });
         job.status = SyncStatus::Running;
         job.started_at.get_or_insert_with(now_rfc3339);
-        self.store.write(|tx| {
-            tx.put(&job)?;
-            if !interrupted {
-                emit(tx, &job.org_id, EventType::SyncStarted, event_data(&job))?;
-            }
-            Ok::<_, StoreError>(())
-        })?;
+        let started = job.clone();
+        self.store
+            .write(move |tx| {
+                tx.put(&started)?;
+                if !interrupted {
+                    emit(tx, &started.org_id, EventType::SyncStarted, event_data(&started))?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await?;
         let _ = self.progress.send(job.clone());
         tracing::info!(job_id = %job.id, mapping_id = %mapping.id, resumed, "sync started");
         let progress = |snapshot: &SyncJobRecord| {
@@ -354,43 +434,171 @@ impl SyncRuntime {
         result.map(|()| job)
     }
 
-    fn finish(&self, job_id: &str, outcome: Result<SyncJobRecord, EngineError>) -> Result<(), StoreError> {
-        let job = self.store.write(|tx| {
-            let Some(mut job) = tx.get::<SyncJobRecord>(job_id)? else {
-                return Ok(None);
+    /// A manual first sync: builds the match index of the target and counts what the sync
+    /// would create; refuses above the confirmation threshold.
+    async fn plan_first_sync(
+        &self,
+        mapping: &MappingRecord,
+        plan: &Plan,
+        target: (&ConnectionRecord, &Connector),
+        source: &Connector,
+        cancel: &CancellationToken,
+    ) -> Result<(), SyncError> {
+        let planning = |e: &dyn std::fmt::Display| SyncError::Planning(e.to_string());
+        let match_field = effective_match_key(&mapping.spec, target.0.provider)
+            .filter(|_| mapping.spec.matching_mode != MatchingMode::CreateOnly);
+        if let Some(field) = &match_field {
+            matching::build(
+                &self.store,
+                target.1,
+                &mapping.id,
+                Flow::Forward,
+                &mapping.spec.target.object,
+                field,
+            )
+            .await
+            .map_err(|e| planning(&e))?;
+            let key = format!("{}/{}", mapping.id, Flow::Forward.as_str());
+            self.store
+                .write(move |tx| {
+                    let mut cursor = tx.get::<CursorRecord>(&key)?.unwrap_or_else(|| CursorRecord {
+                        key: key.clone(),
+                        ..Default::default()
+                    });
+                    cursor.match_index_built = true;
+                    tx.put(&cursor)
+                })
+                .await?;
+        }
+        let (mut total, mut matched) = (0u64, 0u64);
+        let mut cursor: Option<String> = None;
+        loop {
+            if cancel.is_cancelled() {
+                return Err(SyncError::Planning("the sync was cancelled".into()));
+            }
+            let query = ListQuery {
+                object: &mapping.spec.source.object,
+                since: None,
+                cursor: cursor.as_deref(),
+                limit: super::engine::PAGE_SIZE,
+                fields: &plan.source_fields,
             };
-            let event = match &outcome {
-                Ok(done) => {
-                    job.stats = done.stats;
-                    job.total_estimate = done.total_estimate;
-                    if job.stats.failed > 0 {
-                        job.status = SyncStatus::Partial;
-                        EventType::SyncPartial
-                    } else {
-                        job.status = SyncStatus::Completed;
-                        EventType::SyncCompleted
+            let page = source.list_changed(&query).await.map_err(|e| planning(&e))?;
+            total += page.records.len() as u64;
+            let values: Vec<String> = page
+                .records
+                .iter()
+                .filter_map(|record| match (&match_field, plan.map(Flow::Forward, &record.fields)) {
+                    (Some(field), Ok(values)) => values.get(field).cloned(),
+                    _ => None,
+                })
+                .collect();
+            // One snapshot per page, not one per record.
+            matched += self.store.read(|rx| {
+                values.iter().try_fold(0u64, |found, value| {
+                    matching::lookup(rx, &mapping.id, Flow::Forward, value).map(|hit| found + u64::from(hit.is_some()))
+                })
+            })?;
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let would_create = total - matched;
+        if would_create > self.settings.confirm_threshold {
+            return Err(SyncError::NeedsConfirmation {
+                total,
+                matched,
+                would_create,
+            });
+        }
+        Ok(())
+    }
+
+    /// Stores the end of `job` with `outcome`, emits its event, and prunes the mapping's
+    /// older jobs.
+    async fn finish(&self, job: &SyncJobRecord, outcome: Result<SyncJobRecord, EngineError>) -> Result<(), StoreError> {
+        let job_id = job.id.clone();
+        let finished = self
+            .store
+            .write(move |tx| {
+                let Some(mut job) = tx.get::<SyncJobRecord>(&job_id)? else {
+                    return Ok(None);
+                };
+                let event = match &outcome {
+                    Ok(done) => {
+                        job.stats = done.stats;
+                        job.total_estimate = done.total_estimate;
+                        if job.stats.failed > 0 {
+                            job.status = SyncStatus::Partial;
+                            Some(EventType::SyncPartial)
+                        } else {
+                            job.status = SyncStatus::Completed;
+                            Some(EventType::SyncCompleted)
+                        }
                     }
+                    Err(EngineError::NotConfirmed) => {
+                        job.status = SyncStatus::Cancelled;
+                        job.error = Some("not started: the first sync needs confirmation (--yes)".into());
+                        None
+                    }
+                    Err(EngineError::Cancelled) => {
+                        job.status = SyncStatus::Cancelled;
+                        job.error = Some("cancelled".into());
+                        Some(EventType::SyncFailed)
+                    }
+                    Err(error) => {
+                        job.status = SyncStatus::Failed;
+                        job.error = Some(error.to_string());
+                        Some(EventType::SyncFailed)
+                    }
+                };
+                job.finished_at = Some(now_rfc3339());
+                tx.put(&job)?;
+                let mut state = tx
+                    .get::<SyncStateRecord>(&job.mapping_id)?
+                    .unwrap_or_else(|| SyncStateRecord {
+                        mapping_id: job.mapping_id.clone(),
+                        ..Default::default()
+                    });
+                if state.active_job.as_deref() == Some(job.id.as_str()) {
+                    state.active_job = None;
                 }
-                Err(EngineError::Cancelled) => {
-                    job.status = SyncStatus::Cancelled;
-                    job.error = Some("cancelled".into());
-                    EventType::SyncFailed
+                state.last_job = Some(job.id.clone());
+                state.last_status = Some(job.status);
+                state.succeeded_once |= matches!(job.status, SyncStatus::Completed | SyncStatus::Partial);
+                tx.put(&state)?;
+                if let Some(event) = event {
+                    emit(tx, &job.org_id, event, event_data(&job))?;
                 }
-                Err(error) => {
-                    job.status = SyncStatus::Failed;
-                    job.error = Some(error.to_string());
-                    EventType::SyncFailed
-                }
-            };
-            job.finished_at = Some(now_rfc3339());
-            tx.put(&job)?;
-            emit(tx, &job.org_id, event, event_data(&job))?;
-            Ok::<_, StoreError>(Some(job))
-        })?;
-        if let Some(job) = job {
-            tracing::info!(job_id = %job.id, status = job.status.as_str(), stats = ?job.stats, error = ?job.error, "sync finished");
+                retention::prune_jobs(tx, &job.mapping_id)?;
+                Ok::<_, StoreError>(Some(job))
+            })
+            .await?;
+        if let Some(job) = finished {
+            tracing::info!(
+                job_id = %job.id,
+                status = job.status.as_str(),
+                fetched = job.stats.fetched,
+                created = job.stats.created,
+                updated = job.stats.updated,
+                unchanged = job.stats.unchanged,
+                skipped = job.stats.skipped,
+                failed = job.stats.failed,
+                error = job.error.as_deref().unwrap_or_default(),
+                "sync finished"
+            );
             let _ = self.progress.send(job);
         }
         Ok(())
     }
+}
+
+/// The text of a panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned())
 }

@@ -1,57 +1,65 @@
 //! One actor per webhook endpoint: picks due deliveries from the durable queue, runs up to
-//! `max_concurrency` attempts at once (one, in order, in FIFO mode) and sleeps until the next
-//! due time. Outcomes are recorded by the recorder, which tells the actor when a slot frees.
+//! `max_concurrency` attempts at once (one, in order, in FIFO mode), records their outcomes in
+//! batches (one store write for every outcome that arrived while the previous one ran) and
+//! sleeps until the next due time.
+//!
+//! The attempts and the batch write are the actor's own tasks: when the actor stops or
+//! crashes they are aborted with it, and its successor starts from the store, where every
+//! delivery not yet recorded is still queued (so it is sent again: at least once).
 
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 
-use super::attempt::{self, AttemptRequest};
+use super::attempt::{self, AttemptRequest, AttemptResult};
 use super::outbox::{now_ms, parse_queue_key, unschedule};
-use super::recorder::{self, Outcome};
+use super::outcomes::{self, Outcome};
 use super::records::{DeliveryRecord, DeliveryStatus, EndpointRecord};
 use super::secrets::signing_secrets;
 use super::ssrf::{AddressPolicy, delivery_client};
-use crate::actors::ChildFactory;
 use crate::actors::supervisor::{spawn_child, stored_ids};
+use crate::actors::{ChildFactory, Directory, SupervisedKind};
 use crate::crypto::Secret;
 use crate::events::{EventRecord, now_rfc3339};
 use crate::store::{IndexTable, Reader, Store, StoreError};
+
+/// Outcomes recorded for an endpoint between two prunings of its delivery history.
+const PRUNE_EVERY: usize = 500;
+/// Wait before a batch the store refused is tried again.
+const RECORD_RETRY: Duration = Duration::from_millis(500);
 
 /// Shared by every endpoint actor.
 pub struct WebhookRuntime {
     pub store: Store,
     pub client: reqwest::Client,
-    pub outcomes: mpsc::Sender<Outcome>,
+    /// Finished deliveries kept per endpoint.
+    pub retention: usize,
 }
 
 impl WebhookRuntime {
-    /// Builds the delivery client, starts the outcome recorder and installs the store's hook
-    /// that wakes endpoint actors after new deliveries commit. The recorder ends once the
-    /// runtime and every in-flight attempt are dropped.
+    /// Builds the delivery client and installs the store's hook that wakes endpoint actors
+    /// once new deliveries are durable.
     pub fn start(
         store: Store,
         policy: AddressPolicy,
         retention: usize,
-    ) -> Result<(Arc<Self>, JoinHandle<()>), reqwest::Error> {
-        let (outcomes, outcome_queue) = mpsc::channel(8192);
-        let recorder = tokio::spawn(recorder::run(store.clone(), outcome_queue, retention));
-        store.set_wake_endpoint_hook(|endpoint_id| notify_endpoint(endpoint_id, EndpointMsg::Wake));
-        let client = delivery_client(policy)?;
-        Ok((
-            Arc::new(WebhookRuntime {
-                store,
-                client,
-                outcomes,
-            }),
-            recorder,
-        ))
+        directory: Directory,
+    ) -> Result<Arc<Self>, reqwest::Error> {
+        store.set_wake_endpoint_hook(move |endpoint_id| {
+            directory.send(SupervisedKind::WebhookEndpoints, endpoint_id, EndpointMsg::Wake);
+        });
+        Ok(Arc::new(WebhookRuntime {
+            store,
+            client: delivery_client(policy)?,
+            retention,
+        }))
     }
 }
 
@@ -62,20 +70,13 @@ pub enum EndpointMsg {
     Wake,
     /// The endpoint's record or secrets changed.
     Reload,
-    /// An attempt's outcome was recorded; its slot is free.
-    Recorded(String),
-}
-
-/// The actor name of endpoint `id`.
-pub fn actor_name(endpoint_id: &str) -> String {
-    format!("webhook_endpoint:{endpoint_id}")
-}
-
-/// Sends `message` to endpoint `id`'s actor, if it runs.
-pub fn notify_endpoint(endpoint_id: &str, message: EndpointMsg) {
-    if let Some(cell) = ractor::registry::where_is(actor_name(endpoint_id)) {
-        let _ = cell.send_message(message);
-    }
+    /// Internal: an attempt ended.
+    Attempted(Outcome),
+    /// Internal: a batch of outcomes was stored (or could not be).
+    Recorded {
+        deliveries: Vec<String>,
+        endpoint_changed: bool,
+    },
 }
 
 pub struct EndpointActor {
@@ -86,7 +87,16 @@ pub struct EndpointState {
     id: String,
     endpoint: Option<EndpointRecord>,
     secrets: Vec<Secret>,
+    /// Deliveries being attempted or whose outcome is not stored yet.
     in_flight: HashSet<String>,
+    /// Outcomes waiting for the next batch write.
+    unrecorded: Vec<Outcome>,
+    /// A batch write is running.
+    recording: bool,
+    /// Outcomes stored since the delivery history was last pruned.
+    since_prune: usize,
+    /// Attempts and batch writes; aborted when the actor stops.
+    tasks: JoinSet<()>,
     /// Unix ms of the pending timer's wake-up, if one is set.
     timer_at: Option<i64>,
 }
@@ -107,7 +117,7 @@ impl EndpointActor {
         Ok(())
     }
 
-    fn dispatch(&self, myself: &ActorRef<EndpointMsg>, state: &mut EndpointState) -> Result<(), StoreError> {
+    async fn dispatch(&self, myself: &ActorRef<EndpointMsg>, state: &mut EndpointState) -> Result<(), StoreError> {
         let Some(endpoint) = state.endpoint.clone().filter(|e| e.enabled) else {
             return Ok(());
         };
@@ -120,7 +130,11 @@ impl EndpointActor {
             return Ok(());
         }
         let prefix = format!("{}/", endpoint.id);
-        let scan = if endpoint.ordered { 10_000 } else { limit + 1 };
+        let scan = if endpoint.ordered {
+            10_000
+        } else {
+            limit + state.in_flight.len() + 1
+        };
         let keys = self
             .runtime
             .store
@@ -140,28 +154,20 @@ impl EndpointActor {
                 continue;
             }
             if due > now {
-                self.set_timer(myself, state, due, now);
+                set_timer(myself, state, due, now);
                 break;
             }
             if state.in_flight.len() >= limit {
                 break;
             }
-            self.start_attempt(&endpoint, state, delivery_id)?;
+            self.start_attempt(myself, &endpoint, state, delivery_id).await?;
         }
         Ok(())
     }
 
-    fn set_timer(&self, myself: &ActorRef<EndpointMsg>, state: &mut EndpointState, due: i64, now: i64) {
-        if state.timer_at.is_some_and(|at| at <= due && at > now) {
-            return;
-        }
-        state.timer_at = Some(due);
-        let delay = Duration::from_millis(u64::try_from(due - now).unwrap_or(0));
-        myself.send_after(delay, || EndpointMsg::Wake);
-    }
-
-    fn start_attempt(
+    async fn start_attempt(
         &self,
+        myself: &ActorRef<EndpointMsg>,
         endpoint: &EndpointRecord,
         state: &mut EndpointState,
         delivery_id: String,
@@ -178,14 +184,18 @@ impl EndpointActor {
         };
         let Some(event) = event else {
             // Redelivering an event older than the outbox keeps: nothing left to send.
-            return self.runtime.store.write(|tx| {
-                let mut delivery = delivery;
-                unschedule(tx, &delivery)?;
-                delivery.status = DeliveryStatus::Failed;
-                delivery.next_attempt_at_ms = None;
-                delivery.finished_at = Some(now_rfc3339());
-                tx.put(&delivery)
-            });
+            return self
+                .runtime
+                .store
+                .write(move |tx| {
+                    let mut delivery = delivery;
+                    unschedule(tx, &delivery)?;
+                    delivery.status = DeliveryStatus::Failed;
+                    delivery.next_attempt_at_ms = None;
+                    delivery.finished_at = Some(now_rfc3339());
+                    tx.put(&delivery)
+                })
+                .await;
         };
         // Invariant: the payload is a JSON value built by `EventRecord::payload`.
         let body = Bytes::from(serde_json::to_vec(&event.payload()).expect("payload serializes"));
@@ -200,21 +210,65 @@ impl EndpointActor {
             timeout: Duration::from_secs(u64::from(endpoint.timeout_seconds.max(1))),
         };
         state.in_flight.insert(delivery.id.clone());
-        let runtime = self.runtime.clone();
+        let client = self.runtime.client.clone();
+        let myself = myself.clone();
         let endpoint_id = endpoint.id.clone();
-        tokio::spawn(async move {
-            let result = attempt::send(&runtime.client, request).await;
-            let outcome = Outcome {
+        state.tasks.spawn(async move {
+            let result = AssertUnwindSafe(attempt::send(&client, request))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| AttemptResult::internal_error("the attempt failed unexpectedly"));
+            let _ = myself.send_message(EndpointMsg::Attempted(Outcome {
                 delivery_id: delivery.id,
                 endpoint_id,
                 result,
-            };
-            if runtime.outcomes.send(outcome).await.is_err() {
-                tracing::debug!("recorder stopped; the delivery stays queued and is retried after restart");
-            }
+            }));
         });
         Ok(())
     }
+
+    /// Writes every outcome waiting, as one batch, unless a batch write is already running.
+    fn record(&self, myself: &ActorRef<EndpointMsg>, state: &mut EndpointState) {
+        if state.recording || state.unrecorded.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut state.unrecorded);
+        state.since_prune += batch.len();
+        let prune_to = (state.since_prune >= PRUNE_EVERY).then_some(self.runtime.retention);
+        if prune_to.is_some() {
+            state.since_prune = 0;
+        }
+        state.recording = true;
+        let store = self.runtime.store.clone();
+        let myself = myself.clone();
+        state.tasks.spawn(async move {
+            let deliveries: Vec<String> = batch.iter().map(|o| o.delivery_id.clone()).collect();
+            let stored = store.write(move |tx| outcomes::record(tx, &batch, prune_to)).await;
+            let endpoint_changed = match stored {
+                Ok(changed) => changed,
+                Err(error) => {
+                    // The deliveries stay queued with their old due time, so they are sent
+                    // again: at least once holds even when recording fails.
+                    tracing::error!(%error, outcomes = deliveries.len(), "could not record webhook attempts");
+                    tokio::time::sleep(RECORD_RETRY).await;
+                    false
+                }
+            };
+            let _ = myself.send_message(EndpointMsg::Recorded {
+                deliveries,
+                endpoint_changed,
+            });
+        });
+    }
+}
+
+fn set_timer(myself: &ActorRef<EndpointMsg>, state: &mut EndpointState, due: i64, now: i64) {
+    if state.timer_at.is_some_and(|at| at <= due && at > now) {
+        return;
+    }
+    state.timer_at = Some(due);
+    let delay = Duration::from_millis(u64::try_from(due - now).unwrap_or(0));
+    myself.send_after(delay, || EndpointMsg::Wake);
 }
 
 /// The loaded secrets, without the previous one once its overlap window has passed.
@@ -239,6 +293,10 @@ impl Actor for EndpointActor {
             endpoint: None,
             secrets: Vec::new(),
             in_flight: HashSet::new(),
+            unrecorded: Vec::new(),
+            recording: false,
+            since_prune: 0,
+            tasks: JoinSet::new(),
             timer_at: None,
         };
         self.load(&mut state)?;
@@ -252,6 +310,8 @@ impl Actor for EndpointActor {
         message: EndpointMsg,
         state: &mut EndpointState,
     ) -> Result<(), ActorProcessingErr> {
+        // Finished tasks have told the actor what they did; let their handles go.
+        while state.tasks.try_join_next().is_some() {}
         match message {
             EndpointMsg::Wake => {
                 if state.timer_at.is_some_and(|at| at <= now_ms()) {
@@ -259,11 +319,26 @@ impl Actor for EndpointActor {
                 }
             }
             EndpointMsg::Reload => self.load(state)?,
-            EndpointMsg::Recorded(delivery_id) => {
-                state.in_flight.remove(&delivery_id);
+            EndpointMsg::Attempted(outcome) => {
+                state.unrecorded.push(outcome);
+                self.record(&myself, state);
+                return Ok(());
+            }
+            EndpointMsg::Recorded {
+                deliveries,
+                endpoint_changed,
+            } => {
+                state.recording = false;
+                for delivery in &deliveries {
+                    state.in_flight.remove(delivery);
+                }
+                if endpoint_changed {
+                    self.load(state)?;
+                }
+                self.record(&myself, state);
             }
         }
-        self.dispatch(&myself, state)?;
+        self.dispatch(&myself, state).await?;
         Ok(())
     }
 }
@@ -286,6 +361,6 @@ impl ChildFactory for EndpointFactory {
         let actor = EndpointActor {
             runtime: self.runtime.clone(),
         };
-        spawn_child(actor_name(&id), actor, id, supervisor)
+        spawn_child(actor, id, supervisor)
     }
 }

@@ -49,6 +49,18 @@ impl AttemptResult {
     pub fn gone(&self) -> bool {
         self.status_code == Some(410)
     }
+
+    /// An attempt that ended in fluxd itself, before any answer.
+    pub fn internal_error(reason: &str) -> AttemptResult {
+        AttemptResult {
+            at: now_rfc3339(),
+            status_code: None,
+            latency_ms: 0,
+            error: Some(reason.to_owned()),
+            response_body: String::new(),
+            retry_after: None,
+        }
+    }
 }
 
 /// Sends `request` with `client` and classifies the answer; never fails, errors are results.

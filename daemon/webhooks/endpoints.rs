@@ -138,7 +138,7 @@ fn delivery_in_org(rx: &impl Reader, org_id: &str, id: &str) -> Result<DeliveryR
 }
 
 /// Creates an endpoint and its secret; returns both (the secret is shown this once).
-pub fn create(
+pub async fn create(
     store: &Store,
     policy: AddressPolicy,
     org_id: &str,
@@ -168,17 +168,20 @@ pub fn create(
     };
     apply_settings(&mut endpoint, &new.settings)?;
     let secret = generate_secret();
-    store.write(|tx| {
-        tx.put(&endpoint)?;
-        tx.put_secret(&endpoint.id, CURRENT, &secret)?;
-        Ok::<_, WebhookError>(())
-    })?;
+    let (stored, sealed) = (endpoint.clone(), secret.clone());
+    store
+        .write(move |tx| {
+            tx.put(&stored)?;
+            tx.put_secret(&stored.id, CURRENT, &sealed)?;
+            Ok::<_, WebhookError>(())
+        })
+        .await?;
     tracing::info!(endpoint_id = %endpoint.id, url = %super::ssrf::loggable(&endpoint.url), "webhook endpoint created");
     Ok((endpoint, secret))
 }
 
 /// Applies `change` to endpoint `id`.
-pub fn update(
+pub async fn update(
     store: &Store,
     policy: AddressPolicy,
     org_id: &str,
@@ -196,60 +199,69 @@ pub fn update(
     if let Some(description) = &change.description {
         check_description(description)?;
     }
-    store.write(|tx| {
-        let mut endpoint = endpoint_in_org(tx, org_id, id)?;
-        if let Some(url) = url {
-            endpoint.url = url.to_string();
-        }
-        if let Some(description) = change.description {
-            endpoint.description = description;
-        }
-        if let Some(types) = change.event_types {
-            endpoint.event_types = types;
-        }
-        apply_settings(&mut endpoint, &change.settings)?;
-        endpoint.updated_at = now_rfc3339();
-        tx.put(&endpoint)?;
-        Ok(endpoint)
-    })
+    let (org_id, id) = (org_id.to_owned(), id.to_owned());
+    store
+        .write(move |tx| {
+            let mut endpoint = endpoint_in_org(tx, &org_id, &id)?;
+            if let Some(url) = url {
+                endpoint.url = url.to_string();
+            }
+            if let Some(description) = change.description {
+                endpoint.description = description;
+            }
+            if let Some(types) = change.event_types {
+                endpoint.event_types = types;
+            }
+            apply_settings(&mut endpoint, &change.settings)?;
+            endpoint.updated_at = now_rfc3339();
+            tx.put(&endpoint)?;
+            Ok(endpoint)
+        })
+        .await
 }
 
 /// Deletes endpoint `id`, its secrets, queue and delivery history.
-pub fn delete(store: &Store, org_id: &str, id: &str) -> Result<(), WebhookError> {
-    store.write(|tx| {
-        let endpoint = endpoint_in_org(tx, org_id, id)?;
-        let prefix = format!("{}/", endpoint.id);
-        for key in tx.index_keys(IndexTable::DeliveryQueue, &prefix, usize::MAX)? {
-            tx.index_remove(IndexTable::DeliveryQueue, &key)?;
-        }
-        for key in tx.index_keys(IndexTable::EndpointDeliveries, &prefix, usize::MAX)? {
-            tx.index_remove(IndexTable::EndpointDeliveries, &key)?;
-            if let Some(delivery_id) = key.strip_prefix(&prefix) {
-                tx.remove::<DeliveryRecord>(delivery_id)?;
+pub async fn delete(store: &Store, org_id: &str, id: &str) -> Result<(), WebhookError> {
+    let (org_id, id) = (org_id.to_owned(), id.to_owned());
+    store
+        .write(move |tx| {
+            let endpoint = endpoint_in_org(tx, &org_id, &id)?;
+            let prefix = format!("{}/", endpoint.id);
+            for key in tx.index_keys(IndexTable::DeliveryQueue, &prefix, usize::MAX)? {
+                tx.index_remove(IndexTable::DeliveryQueue, &key)?;
             }
-        }
-        tx.remove_secret(&endpoint.id, CURRENT)?;
-        tx.remove_secret(&endpoint.id, PREVIOUS)?;
-        tx.remove::<EndpointRecord>(&endpoint.id)?;
-        Ok(())
-    })
+            for key in tx.index_keys(IndexTable::EndpointDeliveries, &prefix, usize::MAX)? {
+                tx.index_remove(IndexTable::EndpointDeliveries, &key)?;
+                if let Some(delivery_id) = key.strip_prefix(&prefix) {
+                    tx.remove::<DeliveryRecord>(delivery_id)?;
+                }
+            }
+            tx.remove_secret(&endpoint.id, CURRENT)?;
+            tx.remove_secret(&endpoint.id, PREVIOUS)?;
+            tx.remove::<EndpointRecord>(&endpoint.id)?;
+            Ok(())
+        })
+        .await
 }
 
 /// Enables or disables endpoint `id`. Enabling resets the failure count.
-pub fn set_enabled(store: &Store, org_id: &str, id: &str, enabled: bool) -> Result<EndpointRecord, WebhookError> {
-    store.write(|tx| {
-        let mut endpoint = endpoint_in_org(tx, org_id, id)?;
-        endpoint.enabled = enabled;
-        if enabled {
-            endpoint.consecutive_failures = 0;
-            endpoint.disabled_reason = None;
-        } else {
-            endpoint.disabled_reason = Some("disabled by a user".into());
-        }
-        endpoint.updated_at = now_rfc3339();
-        tx.put(&endpoint)?;
-        Ok(endpoint)
-    })
+pub async fn set_enabled(store: &Store, org_id: &str, id: &str, enabled: bool) -> Result<EndpointRecord, WebhookError> {
+    let (org_id, id) = (org_id.to_owned(), id.to_owned());
+    store
+        .write(move |tx| {
+            let mut endpoint = endpoint_in_org(tx, &org_id, &id)?;
+            endpoint.enabled = enabled;
+            if enabled {
+                endpoint.consecutive_failures = 0;
+                endpoint.disabled_reason = None;
+            } else {
+                endpoint.disabled_reason = Some("disabled by a user".into());
+            }
+            endpoint.updated_at = now_rfc3339();
+            tx.put(&endpoint)?;
+            Ok(endpoint)
+        })
+        .await
 }
 
 /// The current secret of endpoint `id`.
@@ -265,35 +277,41 @@ pub fn reveal_secret(store: &Store, org_id: &str, id: &str) -> Result<Secret, We
 
 /// Replaces the secret; the old one keeps signing for [`ROTATION_OVERLAP`]. Returns the new
 /// secret and when the old one stops signing.
-pub fn rotate_secret(store: &Store, org_id: &str, id: &str) -> Result<(Secret, String), WebhookError> {
+pub async fn rotate_secret(store: &Store, org_id: &str, id: &str) -> Result<(Secret, String), WebhookError> {
     let secret = generate_secret();
     let expires = rfc3339(jiff::Timestamp::now() + ROTATION_OVERLAP);
-    store.write(|tx| {
-        let mut endpoint = endpoint_in_org(tx, org_id, id)?;
-        if let Some(old) = tx.secret(&endpoint.id, CURRENT)? {
-            tx.put_secret(&endpoint.id, PREVIOUS, &old)?;
-        }
-        tx.put_secret(&endpoint.id, CURRENT, &secret)?;
-        endpoint.previous_secret_expires_at = Some(expires.clone());
-        endpoint.updated_at = now_rfc3339();
-        tx.put(&endpoint)?;
-        Ok::<_, WebhookError>(())
-    })?;
+    let (org_id, id, sealed, until) = (org_id.to_owned(), id.to_owned(), secret.clone(), expires.clone());
+    store
+        .write(move |tx| {
+            let mut endpoint = endpoint_in_org(tx, &org_id, &id)?;
+            if let Some(old) = tx.secret(&endpoint.id, CURRENT)? {
+                tx.put_secret(&endpoint.id, PREVIOUS, &old)?;
+            }
+            tx.put_secret(&endpoint.id, CURRENT, &sealed)?;
+            endpoint.previous_secret_expires_at = Some(until);
+            endpoint.updated_at = now_rfc3339();
+            tx.put(&endpoint)?;
+            Ok::<_, WebhookError>(())
+        })
+        .await?;
     Ok((secret, expires))
 }
 
 /// Queues a `webhook.test` event for endpoint `id` only.
-pub fn send_test(store: &Store, org_id: &str, id: &str) -> Result<DeliveryRecord, WebhookError> {
-    store.write(|tx| {
-        let endpoint = endpoint_in_org(tx, org_id, id)?;
-        if !endpoint.enabled {
-            return Err(WebhookError::Disabled(endpoint.id));
-        }
-        let data =
-            serde_json::json!({ "endpointId": endpoint.id, "message": "This is a test event from FluxCascade." });
-        let event = emit(tx, org_id, EventType::WebhookTest, data)?;
-        Ok(enqueue_new(tx, &endpoint, &event)?)
-    })
+pub async fn send_test(store: &Store, org_id: &str, id: &str) -> Result<DeliveryRecord, WebhookError> {
+    let (org_id, id) = (org_id.to_owned(), id.to_owned());
+    store
+        .write(move |tx| {
+            let endpoint = endpoint_in_org(tx, &org_id, &id)?;
+            if !endpoint.enabled {
+                return Err(WebhookError::Disabled(endpoint.id));
+            }
+            let data =
+                serde_json::json!({ "endpointId": endpoint.id, "message": "This is a test event from FluxCascade." });
+            let event = emit(tx, &org_id, EventType::WebhookTest, data)?;
+            Ok(enqueue_new(tx, &endpoint, &event)?)
+        })
+        .await
 }
 
 /// Deliveries of endpoint `id`, newest first, optionally only those with `status`.
@@ -342,40 +360,49 @@ fn requeue(tx: &mut Tx<'_>, mut delivery: DeliveryRecord) -> Result<DeliveryReco
 }
 
 /// Sends delivery `id` again.
-pub fn redeliver(store: &Store, org_id: &str, id: &str) -> Result<DeliveryRecord, WebhookError> {
-    store.write(|tx| {
-        let delivery = delivery_in_org(tx, org_id, id)?;
-        requeue(tx, delivery)
-    })
+pub async fn redeliver(store: &Store, org_id: &str, id: &str) -> Result<DeliveryRecord, WebhookError> {
+    let (org_id, id) = (org_id.to_owned(), id.to_owned());
+    store
+        .write(move |tx| {
+            let delivery = delivery_in_org(tx, &org_id, &id)?;
+            requeue(tx, delivery)
+        })
+        .await
 }
 
 /// Sends again every delivery of endpoint `id` that failed and was created at or after `since`.
-pub fn recover(store: &Store, org_id: &str, id: &str, since: jiff::Timestamp) -> Result<u32, WebhookError> {
-    store.write(|tx| {
-        let endpoint = endpoint_in_org(tx, org_id, id)?;
-        let prefix = format!("{}/", endpoint.id);
-        let mut requeued = 0;
-        for key in tx.index_keys(IndexTable::EndpointDeliveries, &prefix, usize::MAX)? {
-            let Some(delivery) = tx.get::<DeliveryRecord>(&key[prefix.len()..])? else {
-                continue;
-            };
-            let created = delivery.created_at.parse::<jiff::Timestamp>().ok();
-            if delivery.status == DeliveryStatus::Failed && created.is_some_and(|c| c >= since) {
-                requeue(tx, delivery)?;
-                requeued += 1;
+pub async fn recover(store: &Store, org_id: &str, id: &str, since: jiff::Timestamp) -> Result<u32, WebhookError> {
+    let (org_id, id) = (org_id.to_owned(), id.to_owned());
+    store
+        .write(move |tx| {
+            let endpoint = endpoint_in_org(tx, &org_id, &id)?;
+            let prefix = format!("{}/", endpoint.id);
+            let mut requeued = 0;
+            for key in tx.index_keys(IndexTable::EndpointDeliveries, &prefix, usize::MAX)? {
+                let Some(delivery) = tx.get::<DeliveryRecord>(&key[prefix.len()..])? else {
+                    continue;
+                };
+                let created = delivery.created_at.parse::<jiff::Timestamp>().ok();
+                if delivery.status == DeliveryStatus::Failed && created.is_some_and(|c| c >= since) {
+                    requeue(tx, delivery)?;
+                    requeued += 1;
+                }
             }
-        }
-        Ok(requeued)
-    })
+            Ok(requeued)
+        })
+        .await
 }
 
 /// Deletes the oldest finished deliveries of endpoint `id` beyond the newest `keep`.
 pub fn prune_deliveries(tx: &mut Tx<'_>, endpoint_id: &str, keep: usize) -> Result<usize, StoreError> {
     let prefix = format!("{endpoint_id}/");
-    let keys = tx.index_keys(IndexTable::EndpointDeliveries, &prefix, usize::MAX)?;
-    let excess = keys.len().saturating_sub(keep);
+    let count = usize::try_from(tx.index_count(IndexTable::EndpointDeliveries, &prefix)?).unwrap_or(usize::MAX);
+    let excess = count.saturating_sub(keep);
+    if excess == 0 {
+        return Ok(0);
+    }
     let mut pruned = 0;
-    for key in keys.into_iter().take(excess) {
+    for key in tx.index_keys(IndexTable::EndpointDeliveries, &prefix, excess)? {
         let id = &key[prefix.len()..];
         if tx
             .get::<DeliveryRecord>(id)?

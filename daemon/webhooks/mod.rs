@@ -5,7 +5,7 @@ pub mod actor;
 pub mod attempt;
 pub mod endpoints;
 pub mod outbox;
-pub mod recorder;
+pub mod outcomes;
 pub mod records;
 pub mod secrets;
 pub mod signing;

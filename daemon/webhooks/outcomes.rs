@@ -1,82 +1,50 @@
-//! Records attempt outcomes in group commits: one write transaction for every outcome that
-//! arrived while the previous commit ran, so delivery throughput is not bound by fsyncs.
-//! It applies the retry policy and the auto-disable rule.
+//! Records attempt outcomes: the retry policy (the endpoint's schedule, `Retry-After`), the
+//! auto-disable rule (`410 Gone`, too many consecutive failures) and the pruning of finished
+//! deliveries, applied in the transaction that stores an endpoint's batch of outcomes.
 
-use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-
-use super::actor::{EndpointMsg, notify_endpoint};
 use super::attempt::AttemptResult;
 use super::endpoints::prune_deliveries;
 use super::outbox::{now_ms, schedule, unschedule};
 use super::records::{AttemptRecord, DeliveryRecord, DeliveryStatus, EndpointRecord};
 use crate::events::{EventType, emit, now_rfc3339};
-use crate::store::{Reader, Store, StoreError, Tx};
-
-/// Most outcomes folded into one transaction.
-const MAX_BATCH: usize = 1024;
+use crate::store::{Reader, StoreError, Tx};
 
 /// The result of one attempt, on its way to the store.
+#[derive(Debug)]
 pub struct Outcome {
     pub delivery_id: String,
     pub endpoint_id: String,
     pub result: AttemptResult,
 }
 
-/// Outcomes recorded for an endpoint between two prunings of its delivery history.
-const PRUNE_EVERY: usize = 500;
-
-/// Runs until every sender is dropped. Keeps at most `retention` finished deliveries per
-/// endpoint.
-pub async fn run(store: Store, mut outcomes: mpsc::Receiver<Outcome>, retention: usize) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut since_prune: HashMap<String, usize> = HashMap::new();
-    while outcomes.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let result = store.write(|tx| {
-            let mut changed_endpoints = BTreeSet::new();
-            for outcome in &batch {
-                if apply(tx, outcome)? {
-                    changed_endpoints.insert(outcome.endpoint_id.clone());
-                }
-                let count = since_prune.entry(outcome.endpoint_id.clone()).or_default();
-                *count += 1;
-                if *count >= PRUNE_EVERY {
-                    *count = 0;
-                    prune_deliveries(tx, &outcome.endpoint_id, retention)?;
-                }
-            }
-            Ok::<_, StoreError>(changed_endpoints)
-        });
-        match result {
-            Ok(changed) => {
-                for endpoint in &changed {
-                    notify_endpoint(endpoint, EndpointMsg::Reload);
-                }
-                for outcome in batch.drain(..) {
-                    notify_endpoint(&outcome.endpoint_id, EndpointMsg::Recorded(outcome.delivery_id));
-                }
-            }
-            Err(error) => {
-                // The deliveries stay queued with their old due time, so they are retried:
-                // at-least-once holds even when recording fails.
-                tracing::error!(%error, outcomes = batch.len(), "could not record webhook attempts");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                for outcome in batch.drain(..) {
-                    notify_endpoint(&outcome.endpoint_id, EndpointMsg::Recorded(outcome.delivery_id));
-                }
-            }
-        }
-    }
-}
-
-/// Applies one outcome; returns whether the endpoint record changed.
-fn apply(tx: &mut Tx<'_>, outcome: &Outcome) -> Result<bool, StoreError> {
-    let Some(mut delivery) = tx.get::<DeliveryRecord>(&outcome.delivery_id)? else {
+/// Stores `outcomes` (all of one endpoint) and, when `prune_to` is given, prunes the endpoint's
+/// finished deliveries to that many; returns whether the endpoint record changed.
+pub fn record(tx: &mut Tx<'_>, outcomes: &[Outcome], prune_to: Option<usize>) -> Result<bool, StoreError> {
+    let Some(first) = outcomes.first() else {
         return Ok(false);
     };
-    let Some(mut endpoint) = tx.get::<EndpointRecord>(&outcome.endpoint_id)? else {
+    let Some(mut endpoint) = tx.get::<EndpointRecord>(&first.endpoint_id)? else {
+        return Ok(false);
+    };
+    let mut changed = false;
+    for outcome in outcomes {
+        changed |= apply(tx, &mut endpoint, outcome)?;
+    }
+    if changed {
+        endpoint.updated_at = now_rfc3339();
+        tx.put(&endpoint)?;
+    }
+    if let Some(keep) = prune_to {
+        prune_deliveries(tx, &endpoint.id, keep)?;
+    }
+    Ok(changed)
+}
+
+/// Applies one outcome; returns whether `endpoint` changed.
+fn apply(tx: &mut Tx<'_>, endpoint: &mut EndpointRecord, outcome: &Outcome) -> Result<bool, StoreError> {
+    let Some(mut delivery) = tx.get::<DeliveryRecord>(&outcome.delivery_id)? else {
         return Ok(false);
     };
     if delivery.status != DeliveryStatus::Pending {
@@ -102,8 +70,8 @@ fn apply(tx: &mut Tx<'_>, outcome: &Outcome) -> Result<bool, StoreError> {
         }
     } else if result.gone() {
         finish(&mut delivery, DeliveryStatus::Failed);
-        endpoint_changed = disable(tx, &mut endpoint, "the receiver answered 410 Gone".into())?;
-    } else if let Some(delay) = retry_delay(&endpoint, &delivery, result) {
+        endpoint_changed = disable(tx, endpoint, "the receiver answered 410 Gone".into())?;
+    } else if let Some(delay) = retry_delay(endpoint, &delivery, result) {
         delivery.next_attempt_at_ms = Some(now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
         schedule(tx, &delivery)?;
     } else {
@@ -112,12 +80,8 @@ fn apply(tx: &mut Tx<'_>, outcome: &Outcome) -> Result<bool, StoreError> {
         endpoint_changed = true;
         if endpoint.consecutive_failures >= endpoint.failure_threshold {
             let reason = format!("{} consecutive failed deliveries", endpoint.consecutive_failures);
-            disable(tx, &mut endpoint, reason)?;
+            disable(tx, endpoint, reason)?;
         }
-    }
-    if endpoint_changed {
-        endpoint.updated_at = now_rfc3339();
-        tx.put(&endpoint)?;
     }
     tx.put(&delivery)?;
     Ok(endpoint_changed)

@@ -1,0 +1,101 @@
+//! Where one daemon's actors are: its entity supervisors and every running entity actor, by
+//! kind and id. ractor's registry is process-wide (a name can exist once per process), so
+//! each daemon keeps its own directory and two daemons can share a process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use ractor::{ActorCell, ActorId, ActorRef, Message};
+
+use super::root::SupervisedKind;
+use super::supervisor::SupervisorMsg;
+
+/// How long a deleted entity's actor gets to stop.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Cheap to clone; every clone sees the same actors.
+#[derive(Clone, Default)]
+pub struct Directory {
+    inner: Arc<RwLock<Entries>>,
+}
+
+#[derive(Default)]
+struct Entries {
+    supervisors: HashMap<SupervisedKind, ActorRef<SupervisorMsg>>,
+    actors: HashMap<(SupervisedKind, String), ActorCell>,
+}
+
+impl Directory {
+    fn read(&self) -> RwLockReadGuard<'_, Entries> {
+        // Entries are single inserts and removes: a panic elsewhere cannot leave them torn.
+        self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Entries> {
+        self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The running actor of entity `id`, typed by the message it takes.
+    pub fn actor<M: Message>(&self, kind: SupervisedKind, id: &str) -> Option<ActorRef<M>> {
+        self.read()
+            .actors
+            .get(&(kind, id.to_owned()))
+            .cloned()
+            .map(ActorRef::from)
+    }
+
+    /// Sends `message` to entity `id`'s actor, if it runs.
+    pub fn send<M: Message>(&self, kind: SupervisedKind, id: &str, message: M) {
+        if let Some(actor) = self.actor::<M>(kind, id) {
+            let _ = actor.send_message(message);
+        }
+    }
+
+    /// Asks the supervisor of `kind` to run an actor for entity `id`.
+    pub fn start_child(&self, kind: SupervisedKind, id: &str) {
+        match self.read().supervisors.get(&kind) {
+            Some(supervisor) => {
+                let _ = supervisor.send_message(SupervisorMsg::Start(id.to_owned()));
+            }
+            None => tracing::error!(?kind, id, "no supervisor to start the actor"),
+        }
+    }
+
+    /// Stops the actor of entity `id` and waits until it has stopped.
+    pub async fn stop_child(&self, kind: SupervisedKind, id: &str) {
+        let supervisor = self.read().supervisors.get(&kind).cloned();
+        if let Some(supervisor) = supervisor {
+            let stopped = ractor::call_t!(
+                supervisor,
+                |reply| SupervisorMsg::Stop(id.to_owned(), reply),
+                u64::try_from(STOP_TIMEOUT.as_millis()).unwrap_or(u64::MAX)
+            );
+            if let Err(error) = stopped {
+                tracing::warn!(?kind, id, %error, "the actor's supervisor did not confirm the stop");
+            }
+        }
+    }
+
+    /// The supervisors, for shutdown.
+    pub(super) fn supervisors(&self) -> Vec<ActorRef<SupervisorMsg>> {
+        self.read().supervisors.values().cloned().collect()
+    }
+
+    pub(super) fn set_supervisor(&self, kind: SupervisedKind, supervisor: ActorRef<SupervisorMsg>) {
+        self.write().supervisors.insert(kind, supervisor);
+    }
+
+    pub(super) fn insert(&self, kind: SupervisedKind, id: &str, cell: ActorCell) {
+        self.write().actors.insert((kind, id.to_owned()), cell);
+    }
+
+    /// Forgets entity `id`'s actor if it is still `actor` (a restarted one stays).
+    pub(super) fn remove(&self, kind: SupervisedKind, id: &str, actor: ActorId) {
+        let mut entries = self.write();
+        let key = (kind, id.to_owned());
+        if entries.actors.get(&key).is_some_and(|cell| cell.get_id() == actor) {
+            entries.actors.remove(&key);
+        }
+    }
+}
