@@ -27,6 +27,7 @@ use crate::events::now_rfc3339;
 use crate::mappings::actor::MappingFactory;
 use crate::mappings::service::MappingRuntime;
 use crate::metrics::Metrics;
+use crate::providers::config::{ProviderConfigError, resolve_all};
 use crate::store::{Reader, Store, StoreError};
 use crate::syncs::{SyncRuntime, SyncSettings};
 use crate::web::{self, WebState};
@@ -58,6 +59,8 @@ pub enum DaemonError {
         addr: SocketAddr,
         error: std::io::Error,
     },
+    #[error(transparent)]
+    Providers(#[from] ProviderConfigError),
     #[error("cannot start actors: {0}")]
     Actors(#[from] ractor::SpawnErr),
     #[error(transparent)]
@@ -140,11 +143,13 @@ pub struct Running {
 pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, DaemonError> {
     let grpc_addr = local_addr(&listeners.grpc, config.grpc_listen);
     let http_addr = local_addr(&listeners.http, config.http_listen);
+    // Everything that can be refused without touching the data dir is checked first.
+    let sandbox_url = start_sandbox(&mut config).await?;
+    let apps = resolve_all(&config.providers)?;
     let store = open_store(&config)?;
     check_mode(&store, &config).await?;
     bootstrap::ensure_first_org(&store, &config.data_dir).await?;
 
-    let sandbox_url = start_sandbox(&mut config).await?;
     let mut endpoints = serde_json::json!({ "grpc": grpc_addr.to_string(), "http": http_addr.to_string() });
     if let Some(url) = &sandbox_url {
         endpoints["sandbox"] = url.clone().into();
@@ -157,7 +162,7 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
     let connections = Arc::new(ConnectionRuntime {
         store: store.clone(),
         http: ConnectionRuntime::http_client()?,
-        providers: config.providers.clone(),
+        apps,
         redirect_uri: format!("{}/oauth/callback", public_url.trim_end_matches('/')),
         directory: directory.clone(),
         refresh_locks: RefreshLocks::default(),

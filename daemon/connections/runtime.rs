@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use crate::actors::Directory;
 use crate::providers::Provider;
-use crate::providers::config::{self, ProviderConfigError, ProvidersConfig};
+use crate::providers::config::{OAuthApps, ProviderConfigError};
 use crate::providers::oauth::OAuthClient;
 use crate::store::Store;
 
@@ -13,7 +13,8 @@ use crate::store::Store;
 pub struct ConnectionRuntime {
     pub store: Store,
     pub http: reqwest::Client,
-    pub providers: ProvidersConfig,
+    /// The configured providers' OAuth apps.
+    pub apps: OAuthApps,
     /// `<public http url>/oauth/callback`.
     pub redirect_uri: String,
     /// This daemon's actors, to reach each connection's.
@@ -60,7 +61,14 @@ impl ConnectionRuntime {
 
     /// The OAuth client of `provider`.
     pub fn oauth(&self, provider: Provider) -> Result<OAuthClient, ProviderConfigError> {
-        let app = config::resolve(&self.providers, provider)?;
+        let app = self
+            .apps
+            .get(&provider)
+            .cloned()
+            .ok_or(ProviderConfigError::NotConfigured {
+                provider,
+                key: provider.as_str(),
+            })?;
         Ok(OAuthClient::new(app, self.http.clone(), self.redirect_uri.clone()))
     }
 }

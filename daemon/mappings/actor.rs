@@ -59,7 +59,10 @@ impl MappingActor {
         else {
             return;
         };
-        let wait = next.duration_since(jiff::Timestamp::now()).as_secs_f64().max(0.0);
+        let wait = next
+            .duration_since(self.syncs.store.clock().now())
+            .as_secs_f64()
+            .max(0.0);
         state.timer = Some(myself.send_after(Duration::from_secs_f64(wait), || MappingMsg::Tick));
     }
 
@@ -71,7 +74,7 @@ impl MappingActor {
             .next_run_at
             .as_deref()
             .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-            .is_none_or(|t| t <= jiff::Timestamp::now());
+            .is_none_or(|t| t <= self.syncs.store.clock().now());
         if !due {
             return Ok(());
         }
@@ -96,7 +99,7 @@ impl MappingActor {
             }
         }
         let next = schedule
-            .and_then(|schedule| schedule.next_after(jiff::Timestamp::now()))
+            .and_then(|schedule| schedule.next_after(self.syncs.store.clock().now()))
             .map(rfc3339);
         let id = record.id.clone();
         state.record = self
@@ -176,5 +179,109 @@ impl ChildFactory for MappingFactory {
             syncs: self.syncs.clone(),
         };
         spawn_child(actor, id, supervisor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::actors::{ActorTree, Directory, Factories, NoChildren, start_tree};
+    use crate::clock::Clock;
+    use crate::connections::ConnectionRuntime;
+    use crate::crypto::MasterKey;
+    use crate::mappings::service::MappingRuntime;
+    use crate::store::Store;
+    use crate::syncs::{SyncJobRecord, SyncSettings};
+
+    /// A daemon's mapping side on paused time, with one mapping on `schedule` whose next run
+    /// is `first_run` from now. Its syncs fail at once (its connections do not exist), which
+    /// is enough to see when the schedule starts them.
+    async fn scheduled(schedule: &str, first_run: Duration) -> (tempfile::TempDir, Store, ActorTree) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_on_caller(
+            dir.path(),
+            MasterKey::generate(),
+            Clock::following_tokio(whole_second()),
+        )
+        .unwrap();
+        let directory = Directory::default();
+        let connections = Arc::new(ConnectionRuntime {
+            store: store.clone(),
+            http: ConnectionRuntime::http_client().unwrap(),
+            apps: Default::default(),
+            redirect_uri: "http://127.0.0.1:9/oauth/callback".into(),
+            directory: directory.clone(),
+            refresh_locks: Default::default(),
+        });
+        let syncs = SyncRuntime::new(
+            store.clone(),
+            Arc::new(MappingRuntime::new(connections)),
+            SyncSettings {
+                max_parallel: 1,
+                confirm_threshold: 0,
+            },
+        );
+        let spec: crate::mappings::MappingSpec = crate::mappings::spec::parse_file(&format!(
+            "name: m\nsource: {{connection: conn_a, object: contacts}}\ntarget: {{connection: conn_b, object: clients}}\nfieldPairs:\n  - {{sourceField: email, targetField: email}}\nschedule: \"{schedule}\"\n"
+        ))
+        .unwrap();
+        let record = MappingRecord {
+            id: "map_1".into(),
+            org_id: "org_1".into(),
+            spec,
+            active: true,
+            created_at: rfc3339(store.clock().now()),
+            updated_at: rfc3339(store.clock().now()),
+            next_run_at: Some(rfc3339(
+                store.clock().now() + jiff::SignedDuration::try_from(first_run).unwrap(),
+            )),
+        };
+        store.write(move |tx| tx.put(&record)).await.unwrap();
+        let tree = start_tree(
+            Factories {
+                connections: Arc::new(NoChildren("connection")),
+                mappings: Arc::new(MappingFactory { syncs }),
+                webhook_endpoints: Arc::new(NoChildren("webhook endpoint")),
+            },
+            directory,
+        )
+        .await
+        .unwrap();
+        (dir, store, tree)
+    }
+
+    fn jobs(store: &Store) -> usize {
+        store.read(|rx| rx.list::<SyncJobRecord>()).unwrap().len()
+    }
+
+    /// Now, to the second: stored times have second precision, so the clock starts on one.
+    fn whole_second() -> jiff::Timestamp {
+        jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interval_schedule_starts_a_sync_at_each_interval() {
+        let (_dir, store, tree) = scheduled("10s", Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_millis(9_990)).await;
+        assert_eq!(jobs(&store), 0, "not before the first run");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(jobs(&store), 1, "the first run at 10 s");
+        tokio::time::sleep(Duration::from_millis(9_980)).await;
+        assert_eq!(jobs(&store), 1);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(jobs(&store), 2, "the second at 20 s");
+        tree.shutdown(Duration::from_secs(1)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_schedule_that_no_longer_parses_pauses_instead_of_firing_in_a_loop() {
+        let (_dir, store, tree) = scheduled("every now and then", Duration::ZERO).await;
+        tokio::time::sleep(Duration::from_secs(3_600)).await;
+        assert_eq!(jobs(&store), 0);
+        let mapping = store.read(|rx| rx.get::<MappingRecord>("map_1")).unwrap().unwrap();
+        assert_eq!(mapping.next_run_at, None, "the schedule is paused until fixed");
+        tree.shutdown(Duration::from_secs(1)).await;
     }
 }

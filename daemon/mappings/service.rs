@@ -175,11 +175,9 @@ pub fn mapping_in_org(rx: &impl Reader, org_id: &str, id: &str) -> Result<Mappin
 }
 
 /// The next scheduled run after now, for an active mapping with a schedule.
-pub fn next_run(spec: &MappingSpec, active: bool) -> Option<String> {
+pub fn next_run(spec: &MappingSpec, active: bool, now: jiff::Timestamp) -> Option<String> {
     let schedule = Schedule::parse(spec.schedule.as_deref()?).ok()?;
-    active
-        .then(|| schedule.next_after(jiff::Timestamp::now()).map(rfc3339))
-        .flatten()
+    active.then(|| schedule.next_after(now).map(rfc3339)).flatten()
 }
 
 /// The event `data` of a mapping.
@@ -206,7 +204,7 @@ pub async fn create(
     let record = MappingRecord {
         id: new_id(IdKind::Mapping),
         org_id: org_id.to_owned(),
-        next_run_at: next_run(&spec, active),
+        next_run_at: next_run(&spec, active, runtime.connections.store.clock().now()),
         spec,
         active,
         created_at: now.clone(),
@@ -243,7 +241,7 @@ pub async fn update(
             let schedule_changed = record.spec.schedule != spec.schedule;
             record.spec = spec;
             if schedule_changed || record.next_run_at.is_none() {
-                record.next_run_at = next_run(&record.spec, record.active);
+                record.next_run_at = next_run(&record.spec, record.active, tx.clock().now());
             }
             record.updated_at = now_rfc3339();
             tx.put(&record)?;
@@ -270,7 +268,7 @@ pub async fn set_active(
                 return Ok(record);
             }
             record.active = active;
-            record.next_run_at = next_run(&record.spec, active);
+            record.next_run_at = next_run(&record.spec, active, tx.clock().now());
             record.updated_at = now_rfc3339();
             tx.put(&record)?;
             let event = if active {

@@ -54,6 +54,16 @@ impl std::fmt::Debug for ProviderSettings {
 pub enum ProviderConfigError {
     #[error("{provider} is not configured: set providers.{key}.client_id and its client secret")]
     NotConfigured { provider: Provider, key: &'static str },
+    #[error(
+        "providers.{key}.client_id is set but {provider} has no client secret: set providers.{key}.client_secret_file, providers.{key}.client_secret or {env}"
+    )]
+    MissingSecret {
+        provider: Provider,
+        key: &'static str,
+        env: String,
+    },
+    #[error("providers.{key} has a client secret but no client_id")]
+    MissingClientId { key: &'static str },
     #[error("cannot read the {provider} client secret from {path}: {error}")]
     SecretFile {
         provider: Provider,
@@ -140,42 +150,109 @@ impl Provider {
 /// The `[providers.*]` tables of the config.
 pub type ProvidersConfig = BTreeMap<Provider, ProviderSettings>;
 
-/// Resolves the OAuth app of `provider`.
-pub fn resolve(providers: &ProvidersConfig, provider: Provider) -> Result<OAuthApp, ProviderConfigError> {
-    let settings = providers.get(&provider).cloned().unwrap_or_default();
-    let not_configured = || ProviderConfigError::NotConfigured {
-        provider,
-        key: provider.as_str(),
-    };
-    let client_id = settings.client_id.clone().ok_or_else(not_configured)?;
-    let client_secret = match (
-        &settings.client_secret,
-        &settings.client_secret_file,
-        std::env::var(provider.env_secret_name()),
-    ) {
-        (_, _, Ok(from_env)) => from_env,
-        (Some(inline), _, _) => inline.clone(),
-        (None, Some(path), _) => std::fs::read_to_string(path)
+/// The OAuth apps of the configured providers, resolved once (secret files read, environment
+/// consulted) so that no OAuth call reads a file.
+pub type OAuthApps = BTreeMap<Provider, OAuthApp>;
+
+/// Resolves every configured provider. A provider with nothing configured is left out (it is
+/// reported when someone tries to connect it); one configured by halves is an error naming
+/// the key to set.
+pub fn resolve_all(providers: &ProvidersConfig) -> Result<OAuthApps, ProviderConfigError> {
+    let mut apps = OAuthApps::new();
+    for provider in Provider::ALL {
+        let settings = providers.get(&provider).cloned().unwrap_or_default();
+        let key = provider.as_str();
+        let secret = client_secret(provider, &settings)?;
+        let client_id = match (settings.client_id.clone(), &secret) {
+            (Some(id), Some(_)) => id,
+            (Some(_), None) => {
+                return Err(ProviderConfigError::MissingSecret {
+                    provider,
+                    key,
+                    env: provider.env_secret_name(),
+                });
+            }
+            // A secret in the environment alone configures nothing.
+            (None, Some(_)) if settings.client_secret.is_some() || settings.client_secret_file.is_some() => {
+                return Err(ProviderConfigError::MissingClientId { key });
+            }
+            (None, _) => continue,
+        };
+        let defaults = provider.defaults();
+        apps.insert(
+            provider,
+            OAuthApp {
+                provider,
+                client_id,
+                client_secret: Secret::new(secret.unwrap_or_default()),
+                scopes: settings
+                    .scopes
+                    .unwrap_or_else(|| defaults.scopes.iter().map(|s| s.to_string()).collect()),
+                auth_url: settings.auth_url.unwrap_or_else(|| defaults.auth_url.into()),
+                token_url: settings.token_url.unwrap_or_else(|| defaults.token_url.into()),
+                revoke_url: settings.revoke_url.unwrap_or_else(|| defaults.revoke_url.into()),
+                api_base_url: settings.api_base_url.unwrap_or_else(|| defaults.api_base_url.into()),
+            },
+        );
+    }
+    Ok(apps)
+}
+
+/// The client secret from the environment, inline, or its file, in that order.
+fn client_secret(provider: Provider, settings: &ProviderSettings) -> Result<Option<String>, ProviderConfigError> {
+    if let Ok(from_env) = std::env::var(provider.env_secret_name()) {
+        return Ok(Some(from_env));
+    }
+    match (&settings.client_secret, &settings.client_secret_file) {
+        (Some(inline), _) => Ok(Some(inline.clone())),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map(|text| Some(text.trim().to_owned()))
             .map_err(|error| ProviderConfigError::SecretFile {
                 provider,
                 path: path.clone(),
                 error,
-            })?
-            .trim()
-            .to_owned(),
-        (None, None, _) => return Err(not_configured()),
-    };
-    let defaults = provider.defaults();
-    Ok(OAuthApp {
-        provider,
-        client_id,
-        client_secret: Secret::new(client_secret),
-        scopes: settings
-            .scopes
-            .unwrap_or_else(|| defaults.scopes.iter().map(|s| s.to_string()).collect()),
-        auth_url: settings.auth_url.unwrap_or_else(|| defaults.auth_url.into()),
-        token_url: settings.token_url.unwrap_or_else(|| defaults.token_url.into()),
-        revoke_url: settings.revoke_url.unwrap_or_else(|| defaults.revoke_url.into()),
-        api_base_url: settings.api_base_url.unwrap_or_else(|| defaults.api_base_url.into()),
-    })
+            }),
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(client_id: Option<&str>, secret: Option<&str>) -> ProviderSettings {
+        ProviderSettings {
+            client_id: client_id.map(str::to_owned),
+            client_secret: secret.map(str::to_owned),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn half_configured_providers_are_refused_with_the_key_to_set() {
+        let mut providers = ProvidersConfig::new();
+        providers.insert(Provider::Pipedrive, settings(Some("id"), None));
+        let error = resolve_all(&providers).unwrap_err().to_string();
+        assert!(error.contains("providers.pipedrive.client_id is set"), "{error}");
+        assert!(error.contains("providers.pipedrive.client_secret_file"), "{error}");
+        providers.insert(Provider::Pipedrive, settings(None, Some("s")));
+        let error = resolve_all(&providers).unwrap_err().to_string();
+        assert!(
+            error.contains("providers.pipedrive has a client secret but no client_id"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn configured_providers_resolve_and_others_are_left_out() {
+        let mut providers = ProvidersConfig::new();
+        providers.insert(Provider::Hubspot, settings(Some("id"), Some("secret")));
+        let apps = resolve_all(&providers).unwrap();
+        assert_eq!(apps.len(), 1);
+        assert_eq!(
+            apps[&Provider::Hubspot].token_url,
+            "https://api.hubapi.com/oauth/v1/token"
+        );
+        assert_eq!(apps[&Provider::Hubspot].client_secret.expose(), "secret");
+    }
 }

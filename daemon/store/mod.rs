@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::clock::Clock;
 use crate::crypto::{CryptoError, MasterKey, Secret};
 use crate::events::EventRecord;
 
@@ -98,7 +99,8 @@ pub struct Store {
 
 struct StoreInner {
     shared: Arc<Shared>,
-    /// Changes for the writer thread; `None` once closing.
+    /// Changes for the writer thread; `None` once closing, and in a test store that commits
+    /// on the caller's thread.
     queue: Option<mpsc::Sender<Box<dyn writer::Change>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -107,6 +109,7 @@ struct StoreInner {
 struct Shared {
     db: Database,
     key: MasterKey,
+    clock: Clock,
     events: broadcast::Sender<Arc<EventRecord>>,
     /// Called after a flush for each webhook endpoint that got new due deliveries.
     wake_endpoint: OnceLock<WakeHook>,
@@ -127,18 +130,7 @@ impl Store {
     /// Opens (or creates) `<data_dir>/fluxd.redb`, migrates it to the current schema, checks
     /// that `key` is the key the database was created with, and starts the writer thread.
     pub fn open(data_dir: &Path, key: MasterKey) -> Result<Self, StoreError> {
-        // A bounded page cache keeps memory flat however large the database grows.
-        let path = data_dir.join(DB_FILE);
-        let db = Database::builder().set_cache_size(CACHE_BYTES).create(&path)?;
-        restrict_mode(&path)?;
-        schema::migrate(&db, &key)?;
-        let (events, _) = broadcast::channel(4096);
-        let shared = Arc::new(Shared {
-            db,
-            key,
-            events,
-            wake_endpoint: OnceLock::new(),
-        });
+        let shared = Self::open_shared(data_dir, key, Clock::System)?;
         let (queue, changes) = mpsc::channel(writer::QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("fluxd-store-writer".into())
@@ -156,8 +148,46 @@ impl Store {
         })
     }
 
-    fn queue(&self) -> Result<&mpsc::Sender<Box<dyn writer::Change>>, StoreError> {
-        self.inner.queue.as_ref().ok_or(StoreError::Closed)
+    /// A store whose changes commit on the calling task instead of the writer thread, with
+    /// `clock` for the times changes schedule by: for tests on tokio's paused time, where a
+    /// write must never leave the runtime idle (paused time would jump ahead while the disk
+    /// works).
+    #[cfg(test)]
+    pub fn open_on_caller(data_dir: &Path, key: MasterKey, clock: Clock) -> Result<Self, StoreError> {
+        Ok(Store {
+            inner: Arc::new(StoreInner {
+                shared: Self::open_shared(data_dir, key, clock)?,
+                queue: None,
+                thread: None,
+            }),
+        })
+    }
+
+    fn open_shared(data_dir: &Path, key: MasterKey, clock: Clock) -> Result<Arc<Shared>, StoreError> {
+        // A bounded page cache keeps memory flat however large the database grows.
+        let path = data_dir.join(DB_FILE);
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(&path)?;
+        restrict_mode(&path)?;
+        schema::migrate(&db, &key)?;
+        let (events, _) = broadcast::channel(4096);
+        Ok(Arc::new(Shared {
+            db,
+            key,
+            clock,
+            events,
+            wake_endpoint: OnceLock::new(),
+        }))
+    }
+
+    /// Hands `change` to the writer thread (or, in a test store without one, commits it here).
+    async fn enqueue(&self, change: Box<dyn writer::Change>) -> Result<(), StoreError> {
+        match &self.inner.queue {
+            Some(queue) => queue.send(change).await.map_err(|_| StoreError::Closed),
+            None => {
+                writer::commit_group(&self.inner.shared, vec![change]);
+                Ok(())
+            }
+        }
     }
 
     /// Runs `change` in a write transaction of its own on the writer thread; resolves once it
@@ -191,10 +221,8 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.queue()?
-            .send(Box::new(writer::Pending { change, reply, shared }))
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        self.enqueue(Box::new(writer::Pending { change, reply, shared }))
+            .await?;
         answer.await.map_err(|_| StoreError::ChangePanicked)?
     }
 
@@ -207,13 +235,15 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.queue()?
-            .blocking_send(Box::new(writer::Pending {
-                change,
-                reply,
-                shared: false,
-            }))
-            .map_err(|_| StoreError::Closed)?;
+        let change = Box::new(writer::Pending {
+            change,
+            reply,
+            shared: false,
+        });
+        match &self.inner.queue {
+            Some(queue) => queue.blocking_send(change).map_err(|_| StoreError::Closed)?,
+            None => writer::commit_group(&self.inner.shared, vec![change]),
+        }
         answer.blocking_recv().map_err(|_| StoreError::ChangePanicked)?
     }
 
@@ -242,6 +272,11 @@ impl Store {
         tokio::task::spawn_blocking(move || store.read(query))
             .await
             .map_err(|_| StoreError::ChangePanicked)?
+    }
+
+    /// The clock scheduling decisions use.
+    pub fn clock(&self) -> Clock {
+        self.inner.shared.clock
     }
 
     /// Committed events, as they become durable.
@@ -307,6 +342,7 @@ pub trait Reader {
 pub struct Tx<'s> {
     txn: redb::WriteTransaction,
     key: &'s MasterKey,
+    clock: Clock,
     events: Vec<Arc<EventRecord>>,
     woken: BTreeSet<String>,
 }
@@ -318,6 +354,11 @@ pub struct Rx<'s> {
 }
 
 impl Tx<'_> {
+    /// The store's clock, for times a change schedules by.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
     /// Inserts or replaces `record`.
     pub fn put<R: Record>(&mut self, record: &R) -> Result<(), StoreError> {
         let bytes = encode(record);

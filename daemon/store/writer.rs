@@ -99,31 +99,37 @@ pub(super) fn run(shared: Arc<Shared>, mut queue: mpsc::Receiver<Box<dyn Change>
                 Err(_) => break,
             }
         }
-        let (together, alone): (Vec<_>, Vec<_>) = group.drain(..).partition(|change| change.shared());
-        let mut committed: Vec<Committed> = alone.into_iter().filter_map(|change| apply(&shared, change)).collect();
-        committed.extend(apply_together(&shared, together));
-        if committed.is_empty() {
-            continue;
-        }
-        match flush(&shared) {
-            Ok(()) => {
-                for done in committed {
-                    for event in done.events {
-                        // No receivers is fine: nobody is waiting for events right now.
-                        let _ = shared.events.send(event);
-                    }
-                    if let Some(wake) = shared.wake_endpoint.get() {
-                        done.woken.iter().for_each(|endpoint| wake(endpoint));
-                    }
-                    (done.reply)(None);
+        commit_group(&shared, group.drain(..).collect());
+    }
+}
+
+/// Commits `group` (each change alone, the shared ones together), flushes once, then answers
+/// every caller and publishes the events.
+pub(super) fn commit_group(shared: &Shared, group: Vec<Box<dyn Change>>) {
+    let (together, alone): (Vec<_>, Vec<_>) = group.into_iter().partition(|change| change.shared());
+    let mut committed: Vec<Committed> = alone.into_iter().filter_map(|change| apply(shared, change)).collect();
+    committed.extend(apply_together(shared, together));
+    if committed.is_empty() {
+        return;
+    }
+    match flush(shared) {
+        Ok(()) => {
+            for done in committed {
+                for event in done.events {
+                    // No receivers is fine: nobody is waiting for events right now.
+                    let _ = shared.events.send(event);
                 }
+                if let Some(wake) = shared.wake_endpoint.get() {
+                    done.woken.iter().for_each(|endpoint| wake(endpoint));
+                }
+                (done.reply)(None);
             }
-            Err(error) => {
-                tracing::error!(%error, changes = committed.len(), "store flush failed; the changes are not durable");
-                let message = error.to_string();
-                for done in committed {
-                    (done.reply)(Some(StoreError::NotDurable(message.clone())));
-                }
+        }
+        Err(error) => {
+            tracing::error!(%error, changes = committed.len(), "store flush failed; the changes are not durable");
+            let message = error.to_string();
+            for done in committed {
+                (done.reply)(Some(StoreError::NotDurable(message.clone())));
             }
         }
     }
@@ -145,6 +151,7 @@ fn apply(shared: &Shared, change: Box<dyn Change>) -> Option<Committed> {
     let mut tx = Tx {
         txn,
         key: &shared.key,
+        clock: shared.clock,
         events: Vec::new(),
         woken: BTreeSet::new(),
     };
@@ -202,6 +209,7 @@ fn apply_together(shared: &Shared, changes: Vec<Box<dyn Change>>) -> Vec<Committ
     let mut tx = Tx {
         txn,
         key: &shared.key,
+        clock: shared.clock,
         events: Vec::new(),
         woken: BTreeSet::new(),
     };

@@ -261,14 +261,7 @@ impl SyncRuntime {
     ) {
         let runtime = self.clone();
         tokio::spawn(async move {
-            let run = AssertUnwindSafe(runtime.execute(&job.id, &cancel, planning));
-            let outcome = match run.catch_unwind().await {
-                Ok(outcome) => outcome,
-                Err(panic) => Err(EngineError::Mapping(format!(
-                    "the sync job failed unexpectedly ({}); the next run resumes from its last checkpoint",
-                    panic_message(&*panic)
-                ))),
-            };
+            let outcome = panics_as_failures(runtime.execute(&job.id, &cancel, planning)).await;
             let interrupted = runtime.stopping.is_cancelled() && matches!(outcome, Err(EngineError::Cancelled));
             if interrupted {
                 tracing::info!(job_id = %job.id, "sync interrupted by shutdown; it resumes at the next start");
@@ -594,6 +587,19 @@ impl SyncRuntime {
     }
 }
 
+/// Runs a job's future; a panic in it becomes a failure with the reason, like any other.
+async fn panics_as_failures(
+    job: impl std::future::Future<Output = Result<SyncJobRecord, EngineError>>,
+) -> Result<SyncJobRecord, EngineError> {
+    match AssertUnwindSafe(job).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => Err(EngineError::Mapping(format!(
+            "the sync job failed unexpectedly ({}); the next run resumes from its last checkpoint",
+            panic_message(&*panic)
+        ))),
+    }
+}
+
 /// The text of a panic's payload.
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
@@ -601,4 +607,26 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "panic".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_job_that_panics_fails_with_the_reason() {
+        let outcome = panics_as_failures(async {
+            let records: Vec<u32> = Vec::new();
+            // A bug in a job, as it would surface.
+            let _ = records[3];
+            unreachable!()
+        })
+        .await;
+        let message = outcome.unwrap_err().to_string();
+        assert!(
+            message.contains("failed unexpectedly") && message.contains("index out of bounds"),
+            "{message}"
+        );
+        assert!(message.contains("resumes from its last checkpoint"), "{message}");
+    }
 }

@@ -18,8 +18,8 @@ use futures::future::BoxFuture;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr};
 use tokio::task::JoinSet;
 
-use super::attempt::{self, AttemptRequest, AttemptResult};
-use super::outbox::{now_ms, parse_queue_key, unschedule};
+use super::attempt::{AttemptRequest, AttemptResult, HttpTransport, Transport};
+use super::outbox::{parse_queue_key, unschedule};
 use super::outcomes::{self, Outcome};
 use super::records::{DeliveryRecord, DeliveryStatus, EndpointRecord};
 use super::secrets::signing_secrets;
@@ -38,7 +38,7 @@ const RECORD_RETRY: Duration = Duration::from_millis(500);
 /// Shared by every endpoint actor.
 pub struct WebhookRuntime {
     pub store: Store,
-    pub client: reqwest::Client,
+    pub transport: Arc<dyn Transport>,
     /// Finished deliveries kept per endpoint.
     pub retention: usize,
 }
@@ -52,14 +52,27 @@ impl WebhookRuntime {
         retention: usize,
         directory: Directory,
     ) -> Result<Arc<Self>, reqwest::Error> {
+        let transport = Arc::new(HttpTransport {
+            client: delivery_client(policy)?,
+        });
+        Ok(Self::with_transport(store, transport, retention, directory))
+    }
+
+    /// [`WebhookRuntime::start`] with another way of sending attempts.
+    pub fn with_transport(
+        store: Store,
+        transport: Arc<dyn Transport>,
+        retention: usize,
+        directory: Directory,
+    ) -> Arc<Self> {
         store.set_wake_endpoint_hook(move |endpoint_id| {
             directory.send(SupervisedKind::WebhookEndpoints, endpoint_id, EndpointMsg::Wake);
         });
-        Ok(Arc::new(WebhookRuntime {
+        Arc::new(WebhookRuntime {
             store,
-            client: delivery_client(policy)?,
+            transport,
             retention,
-        }))
+        })
     }
 }
 
@@ -148,7 +161,7 @@ impl EndpointActor {
             queue.sort_by(|a, b| a.1.cmp(&b.1));
             queue.truncate(1);
         }
-        let now = now_ms();
+        let now = self.runtime.store.clock().now_ms();
         for (due, delivery_id) in queue {
             if state.in_flight.contains(&delivery_id) {
                 continue;
@@ -210,11 +223,11 @@ impl EndpointActor {
             timeout: Duration::from_secs(u64::from(endpoint.timeout_seconds.max(1))),
         };
         state.in_flight.insert(delivery.id.clone());
-        let client = self.runtime.client.clone();
+        let attempt = self.runtime.transport.send(request);
         let myself = myself.clone();
         let endpoint_id = endpoint.id.clone();
         state.tasks.spawn(async move {
-            let result = AssertUnwindSafe(attempt::send(&client, request))
+            let result = AssertUnwindSafe(attempt)
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| AttemptResult::internal_error("the attempt failed unexpectedly"));
@@ -314,7 +327,10 @@ impl Actor for EndpointActor {
         while state.tasks.try_join_next().is_some() {}
         match message {
             EndpointMsg::Wake => {
-                if state.timer_at.is_some_and(|at| at <= now_ms()) {
+                if state
+                    .timer_at
+                    .is_some_and(|at| at <= self.runtime.store.clock().now_ms())
+                {
                     state.timer_at = None;
                 }
             }
@@ -362,5 +378,155 @@ impl ChildFactory for EndpointFactory {
             runtime: self.runtime.clone(),
         };
         spawn_child(actor, id, supervisor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::actors::{Factories, NoChildren, start_tree};
+    use crate::clock::Clock;
+    use crate::crypto::MasterKey;
+    use crate::events::{EventType, emit};
+    use crate::webhooks::endpoints::{self, NewEndpoint, SettingsChange};
+
+    /// Answers every attempt the same way and notes when each one started.
+    struct Scripted {
+        status: u16,
+        retry_after: Option<Duration>,
+        started: Mutex<Vec<Instant>>,
+    }
+
+    impl Transport for Scripted {
+        fn send(&self, _request: AttemptRequest) -> BoxFuture<'static, AttemptResult> {
+            self.started.lock().unwrap().push(Instant::now());
+            let mut result = AttemptResult::internal_error("scripted");
+            result.status_code = Some(self.status);
+            result.retry_after = self.retry_after;
+            Box::pin(std::future::ready(result))
+        }
+    }
+
+    impl Scripted {
+        fn attempts(&self) -> Vec<Instant> {
+            self.started.lock().unwrap().clone()
+        }
+    }
+
+    /// An endpoint with `schedule` (seconds) whose receiver answers `status`, one event sent
+    /// to it, on paused time; returns the attempt log and the delivery's store.
+    async fn one_delivery(
+        status: u16,
+        retry_after: Option<Duration>,
+        schedule: Vec<u32>,
+    ) -> (tempfile::TempDir, Store, Arc<Scripted>, crate::actors::ActorTree) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_on_caller(
+            dir.path(),
+            MasterKey::generate(),
+            Clock::following_tokio(whole_second()),
+        )
+        .unwrap();
+        let transport = Arc::new(Scripted {
+            status,
+            retry_after,
+            started: Mutex::default(),
+        });
+        let directory = Directory::default();
+        let runtime = WebhookRuntime::with_transport(store.clone(), transport.clone(), 100, directory.clone());
+        let policy = AddressPolicy {
+            allow_private: true,
+            allow_http: true,
+        };
+        let new = NewEndpoint {
+            url: "http://127.0.0.1:9/hook".into(),
+            description: String::new(),
+            event_types: vec!["sync.*".into()],
+            settings: SettingsChange {
+                retry_schedule_seconds: Some(schedule),
+                ..SettingsChange::default()
+            },
+        };
+        endpoints::create(&store, policy, "org_1", new).await.unwrap();
+        let tree = start_tree(
+            Factories {
+                connections: Arc::new(NoChildren("connection")),
+                mappings: Arc::new(NoChildren("mapping")),
+                webhook_endpoints: Arc::new(EndpointFactory { runtime }),
+            },
+            directory,
+        )
+        .await
+        .unwrap();
+        store
+            .write(|tx| {
+                emit(
+                    tx,
+                    "org_1",
+                    EventType::SyncCompleted,
+                    serde_json::json!({"jobId": "job_1"}),
+                )
+            })
+            .await
+            .unwrap();
+        (dir, store, transport, tree)
+    }
+
+    async fn settled_delivery(store: &Store) -> DeliveryRecord {
+        loop {
+            let deliveries = store.read(|rx| rx.list::<DeliveryRecord>()).unwrap();
+            if let Some(done) = deliveries.into_iter().find(|d| d.status != DeliveryStatus::Pending) {
+                return done;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn gaps_ms(attempts: &[Instant]) -> Vec<u128> {
+        attempts.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect()
+    }
+
+    /// Now, to the second: stored times have second precision, so the clock starts on one.
+    fn whole_second() -> jiff::Timestamp {
+        jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_receiver_is_retried_1_2_and_4_seconds_apart_then_given_up() {
+        let (_dir, store, transport, tree) = one_delivery(500, None, vec![1, 2, 4]).await;
+        let delivery = settled_delivery(&store).await;
+        assert_eq!(delivery.status, DeliveryStatus::Failed);
+        assert_eq!(delivery.attempts.len(), 4);
+        assert_eq!(gaps_ms(&transport.attempts()), [1000, 2000, 4000]);
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert_eq!(
+            transport.attempts().len(),
+            4,
+            "no attempt after the schedule is used up"
+        );
+        tree.shutdown(Duration::from_secs(1)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_on_429_outweighs_a_shorter_schedule() {
+        let (_dir, store, transport, tree) = one_delivery(429, Some(Duration::from_secs(3)), vec![1]).await;
+        let delivery = settled_delivery(&store).await;
+        assert_eq!(delivery.attempts.len(), 2);
+        assert_eq!(gaps_ms(&transport.attempts()), [3000]);
+        tree.shutdown(Duration::from_secs(1)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_receiver_that_succeeds_gets_one_attempt() {
+        let (_dir, store, transport, tree) = one_delivery(204, None, vec![1, 2, 4]).await;
+        let delivery = settled_delivery(&store).await;
+        assert_eq!(delivery.status, DeliveryStatus::Succeeded);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(transport.attempts().len(), 1);
+        tree.shutdown(Duration::from_secs(1)).await;
     }
 }

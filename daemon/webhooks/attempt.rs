@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use http::HeaderMap;
 
 use super::signing::{self, SigningError};
@@ -60,6 +61,25 @@ impl AttemptResult {
             response_body: String::new(),
             retry_after: None,
         }
+    }
+}
+
+/// How attempts reach receivers: HTTP in the daemon; tests script answers to check the retry
+/// policy on paused time.
+pub trait Transport: Send + Sync + 'static {
+    /// Sends one attempt; never fails, errors are results.
+    fn send(&self, request: AttemptRequest) -> BoxFuture<'static, AttemptResult>;
+}
+
+/// Signed HTTP POSTs with the (address-guarded) delivery client.
+pub struct HttpTransport {
+    pub client: reqwest::Client,
+}
+
+impl Transport for HttpTransport {
+    fn send(&self, request: AttemptRequest) -> BoxFuture<'static, AttemptResult> {
+        let client = self.client.clone();
+        Box::pin(async move { send(&client, request).await })
     }
 }
 

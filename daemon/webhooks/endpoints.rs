@@ -1,7 +1,7 @@
 //! Operations on webhook endpoints and deliveries, each one transaction. The gRPC adapter
 //! calls these, then tells the endpoint's actor what changed.
 
-use super::outbox::{enqueue_new, now_ms, schedule, unschedule};
+use super::outbox::{enqueue_new, schedule, unschedule};
 use super::records::{
     DEFAULT_FAILURE_THRESHOLD, DEFAULT_MAX_CONCURRENCY, DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT_SECONDS,
     DeliveryRecord, DeliveryStatus, EndpointRecord,
@@ -353,7 +353,7 @@ fn requeue(tx: &mut Tx<'_>, mut delivery: DeliveryRecord) -> Result<DeliveryReco
     delivery.status = DeliveryStatus::Pending;
     delivery.series_attempts = 0;
     delivery.finished_at = None;
-    delivery.next_attempt_at_ms = Some(now_ms());
+    delivery.next_attempt_at_ms = Some(tx.clock().now_ms());
     schedule(tx, &delivery)?;
     tx.put(&delivery)?;
     Ok(delivery)

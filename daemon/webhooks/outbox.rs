@@ -44,7 +44,7 @@ pub fn enqueue_new(
         event_type: event.event_type.as_str().to_owned(),
         status: DeliveryStatus::Pending,
         created_at: event.timestamp.clone(),
-        next_attempt_at_ms: Some(now_ms()),
+        next_attempt_at_ms: Some(tx.clock().now_ms()),
         attempts: Vec::new(),
         series_attempts: 0,
         finished_at: None,
@@ -92,11 +92,6 @@ pub fn parse_queue_key(key: &str) -> Option<(i64, &str)> {
     let delivery = parts.next()?;
     let due = parts.next()?.parse().ok()?;
     Some((due, delivery))
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::attempt::AttemptResult;
 use super::endpoints::prune_deliveries;
-use super::outbox::{now_ms, schedule, unschedule};
+use super::outbox::{schedule, unschedule};
 use super::records::{AttemptRecord, DeliveryRecord, DeliveryStatus, EndpointRecord};
 use crate::events::{EventType, emit, now_rfc3339};
 use crate::store::{Reader, StoreError, Tx};
@@ -72,7 +72,11 @@ fn apply(tx: &mut Tx<'_>, endpoint: &mut EndpointRecord, outcome: &Outcome) -> R
         finish(&mut delivery, DeliveryStatus::Failed);
         endpoint_changed = disable(tx, endpoint, "the receiver answered 410 Gone".into())?;
     } else if let Some(delay) = retry_delay(endpoint, &delivery, result) {
-        delivery.next_attempt_at_ms = Some(now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+        let due = tx
+            .clock()
+            .now_ms()
+            .saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+        delivery.next_attempt_at_ms = Some(due);
         schedule(tx, &delivery)?;
     } else {
         finish(&mut delivery, DeliveryStatus::Failed);
