@@ -90,16 +90,15 @@ struct Committed {
 
 /// Runs until every sender is gone.
 pub(super) fn run(shared: Arc<Shared>, mut queue: mpsc::Receiver<Box<dyn Change>>) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = queue.blocking_recv() {
-        group.push(first);
+        let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match queue.try_recv() {
                 Ok(change) => group.push(change),
                 Err(_) => break,
             }
         }
-        commit_group(&shared, group.drain(..).collect());
+        commit_group(&shared, group);
     }
 }
 
