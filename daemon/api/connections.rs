@@ -15,7 +15,7 @@ use crate::crypto::Secret;
 use crate::pb::{self, connection_service_server::ConnectionService};
 use crate::providers::Provider;
 use crate::providers::oauth::OAuthError;
-use crate::store::Reader;
+use crate::store::{OrgKind, Reader};
 
 /// Default and longest wait for an authorization to complete.
 const DEFAULT_WAIT: Duration = Duration::from_secs(300);
@@ -173,15 +173,11 @@ impl ConnectionService for ConnectionApi {
     ) -> Result<Response<pb::ListConnectionsResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Read)?;
-        let records = self
-            .context
-            .store
-            .read(|rx| rx.list::<ConnectionRecord>().map_err(Status::from))?;
-        let connections = records
-            .iter()
-            .filter(|r| r.org_id == caller.org_id)
-            .map(connection_to_pb)
-            .collect();
+        let records = self.context.store.read(|rx| {
+            rx.org_records::<ConnectionRecord>(OrgKind::Connection, &caller.org_id, None, usize::MAX)
+                .map_err(Status::from)
+        })?;
+        let connections = records.iter().map(connection_to_pb).collect();
         Ok(Response::new(pb::ListConnectionsResponse { connections }))
     }
 

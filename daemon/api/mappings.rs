@@ -14,7 +14,7 @@ use crate::mappings::actor::MappingMsg;
 use crate::mappings::service::{self, MappingError, mapping_in_org};
 use crate::mappings::wire::{mapping_to_pb, spec_from_pb};
 use crate::pb::{self, mapping_service_server::MappingService};
-use crate::store::Reader;
+use crate::store::{OrgKind, Reader};
 use crate::syncs::plan::Plan;
 use crate::syncs::records::Flow;
 
@@ -97,15 +97,11 @@ impl MappingService for MappingApi {
     ) -> Result<Response<pb::ListMappingsResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Read)?;
-        let records = self
-            .context
-            .store
-            .read(|rx| rx.list::<MappingRecord>().map_err(Status::from))?;
-        let mappings = records
-            .iter()
-            .filter(|m| m.org_id == caller.org_id)
-            .map(mapping_to_pb)
-            .collect();
+        let records = self.context.store.read(|rx| {
+            rx.org_records::<MappingRecord>(OrgKind::Mapping, &caller.org_id, None, usize::MAX)
+                .map_err(Status::from)
+        })?;
+        let mappings = records.iter().map(mapping_to_pb).collect();
         Ok(Response::new(pb::ListMappingsResponse { mappings }))
     }
 

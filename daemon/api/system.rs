@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 use super::Context;
 use crate::auth::{Action, Caller};
 use crate::pb::{self, system_service_server::SystemService};
-use crate::store::{CONNECTIONS, MAPPINGS, Reader, SCHEMA_VERSION, WEBHOOK_ENDPOINTS};
+use crate::store::{OrgKind, Reader, SCHEMA_VERSION};
 
 /// Version of this build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -35,9 +35,9 @@ impl SystemService for SystemApi {
         let org = caller.org_id.as_str();
         let (connections_stored, mappings_stored, endpoints_stored) = self.context.store.read(|rx| {
             Ok::<_, Status>((
-                rx.count_in_org(CONNECTIONS, org)?,
-                rx.count_in_org(MAPPINGS, org)?,
-                rx.count_in_org(WEBHOOK_ENDPOINTS, org)?,
+                rx.org_count(OrgKind::Connection, org)?,
+                rx.org_count(OrgKind::Mapping, org)?,
+                rx.org_count(OrgKind::WebhookEndpoint, org)?,
             ))
         })?;
         let (connections, mappings, webhook_endpoints) = self.context.live.snapshot();

@@ -8,6 +8,7 @@ use super::Context;
 use crate::actors::SupervisedKind;
 use crate::auth::{Action, Caller};
 use crate::pb::{self, webhook_service_server::WebhookService};
+use crate::store::{OrgKind, Reader};
 use crate::webhooks::actor::EndpointMsg;
 use crate::webhooks::endpoints::{self, EndpointChange, NewEndpoint, SettingsChange, WebhookError};
 use crate::webhooks::records::{DeliveryRecord, DeliveryStatus, EndpointRecord};
@@ -182,15 +183,11 @@ impl WebhookService for WebhookApi {
     ) -> Result<Response<pb::ListWebhookEndpointsResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Read)?;
-        let all = self
-            .context
-            .store
-            .read(|rx| crate::store::Reader::list::<EndpointRecord>(rx).map_err(Status::from))?;
-        let endpoints = all
-            .iter()
-            .filter(|e| e.org_id == caller.org_id)
-            .map(endpoint_to_pb)
-            .collect();
+        let records = self.context.store.read(|rx| {
+            rx.org_records::<EndpointRecord>(OrgKind::WebhookEndpoint, &caller.org_id, None, usize::MAX)
+                .map_err(Status::from)
+        })?;
+        let endpoints = records.iter().map(endpoint_to_pb).collect();
         Ok(Response::new(pb::ListWebhookEndpointsResponse { endpoints }))
     }
 

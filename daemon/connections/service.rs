@@ -10,7 +10,7 @@ use crate::providers::Provider;
 use crate::providers::config::ProviderConfigError;
 use crate::providers::identity::{self, Account, IdentityError};
 use crate::providers::oauth::{OAuthError, TokenSet};
-use crate::store::{Reader, StoreError, Tx};
+use crate::store::{OrgKind, Reader, StoreError, Tx};
 
 /// Errors of connection operations.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +75,7 @@ pub fn insert_connection(
         api_base_url,
     };
     tx.put(&record)?;
+    tx.index_org(OrgKind::Connection, org_id, &record.id)?;
     tx.put_secret(&record.id, ACCESS_TOKEN, &tokens.access_token)?;
     if let Some(refresh) = &tokens.refresh_token {
         tx.put_secret(&record.id, REFRESH_TOKEN, refresh)?;
@@ -173,6 +174,7 @@ pub async fn remove(
         tx.remove_secret(&record.id, ACCESS_TOKEN)?;
         tx.remove_secret(&record.id, REFRESH_TOKEN)?;
         tx.remove::<ConnectionRecord>(&record.id)?;
+        tx.unindex_org(OrgKind::Connection, &org_id, &record.id)?;
         let data = serde_json::json!({ "connectionId": record.id, "provider": record.provider, "accountName": record.account_name });
         emit(tx, &org_id, EventType::ConnectionDeleted, data)?;
         Ok((record, access, refresh))

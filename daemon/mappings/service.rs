@@ -15,7 +15,7 @@ use crate::connectors::api::RateGates;
 use crate::connectors::{ApiClient, Connector, ConnectorError, FieldInfo};
 use crate::events::{EventType, emit, now_rfc3339, rfc3339};
 use crate::ids::{IdKind, new_id};
-use crate::store::{Reader, StoreError};
+use crate::store::{OrgKind, Reader, StoreError};
 
 /// How long a fetched field catalog is reused.
 const CATALOG_TTL: Duration = Duration::from_secs(300);
@@ -216,6 +216,7 @@ pub async fn create(
         .store
         .write(move |tx| {
             tx.put(&stored)?;
+            tx.index_org(OrgKind::Mapping, &stored.org_id, &stored.id)?;
             emit(tx, &stored.org_id, EventType::MappingCreated, event_data(&stored))?;
             Ok::<_, StoreError>(())
         })
@@ -292,6 +293,7 @@ pub async fn delete(runtime: &MappingRuntime, org_id: &str, id: &str) -> Result<
         .write(move |tx| {
             let record = mapping_in_org(tx, &org_id, &id)?;
             tx.remove::<MappingRecord>(&record.id)?;
+            tx.unindex_org(OrgKind::Mapping, &org_id, &record.id)?;
             crate::syncs::retention::remove_mapping_data(tx, &record.id)?;
             emit(tx, &org_id, EventType::MappingDeleted, event_data(&record))?;
             Ok(record)

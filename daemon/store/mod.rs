@@ -315,8 +315,6 @@ pub trait Reader {
     fn list<R: Record>(&self) -> Result<Vec<R>, StoreError>;
     /// Number of records of kind `R`.
     fn count<R: Record>(&self) -> Result<u64, StoreError>;
-    /// Number of records in `table` that belong to organization `org_id`.
-    fn count_in_org(&self, table: BytesTable, org_id: &str) -> Result<u64, StoreError>;
     /// Keys of record table `table` that start with `prefix`, in order, at most `limit`.
     fn keys_with_prefix(&self, table: BytesTable, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError>;
     /// Keys of `index` that start with `prefix`, in order, at most `limit`.
@@ -330,6 +328,54 @@ pub trait Reader {
         index: IndexTable,
         prefix: &str,
         before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Ids of organization `org_id`'s entities of `kind`, in id order, after `after` (an id)
+    /// when given, at most `limit`.
+    fn org_ids(
+        &self,
+        kind: OrgKind,
+        org_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let prefix = kind.prefix(org_id);
+        let start = match after {
+            // The first key after `after`: the same key with the lowest character appended.
+            Some(after) => format!("{prefix}{after}\u{0}"),
+            None => prefix.clone(),
+        };
+        Ok(self
+            .index_keys_from(IndexTable::Org, &prefix, &start, limit)?
+            .into_iter()
+            .map(|key| key[prefix.len()..].to_owned())
+            .collect())
+    }
+    /// Organization `org_id`'s records of `kind`, in id order, after `after` when given, at
+    /// most `limit`.
+    fn org_records<R: Record>(
+        &self,
+        kind: OrgKind,
+        org_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<R>, StoreError> {
+        let mut records = Vec::new();
+        for id in self.org_ids(kind, org_id, after, limit)? {
+            records.extend(self.get::<R>(&id)?);
+        }
+        Ok(records)
+    }
+    /// How many entities of `kind` organization `org_id` has.
+    fn org_count(&self, kind: OrgKind, org_id: &str) -> Result<u64, StoreError> {
+        self.index_count(IndexTable::Org, &kind.prefix(org_id))
+    }
+    /// Keys of `index` that start with `prefix`, from `start` on, in order, at most `limit`.
+    fn index_keys_from(
+        &self,
+        index: IndexTable,
+        prefix: &str,
+        start: &str,
         limit: usize,
     ) -> Result<Vec<String>, StoreError>;
     /// The secret `name` of record `owner`, decrypted.
@@ -377,6 +423,16 @@ impl Tx<'_> {
     pub fn index_insert(&mut self, index: IndexTable, key: &str) -> Result<(), StoreError> {
         self.txn.open_table(index.definition())?.insert(key, [].as_slice())?;
         Ok(())
+    }
+
+    /// Lists entity `id` among organization `org_id`'s entities of `kind`.
+    pub fn index_org(&mut self, kind: OrgKind, org_id: &str, id: &str) -> Result<(), StoreError> {
+        self.index_insert(IndexTable::Org, &format!("{}{id}", kind.prefix(org_id)))
+    }
+
+    /// Takes entity `id` off organization `org_id`'s list of `kind`.
+    pub fn unindex_org(&mut self, kind: OrgKind, org_id: &str, id: &str) -> Result<(), StoreError> {
+        self.index_remove(IndexTable::Org, &format!("{}{id}", kind.prefix(org_id)))
     }
 
     /// Removes `key` from `index`.
@@ -445,33 +501,27 @@ macro_rules! impl_reader {
                 Ok(self.txn.open_table(R::TABLE)?.len()?)
             }
 
-            fn count_in_org(&self, table: BytesTable, org_id: &str) -> Result<u64, StoreError> {
-                #[derive(serde::Deserialize)]
-                struct OrgScoped<'a> {
-                    #[serde(borrow)]
-                    org_id: std::borrow::Cow<'a, str>,
-                }
-                let table_handle = self.txn.open_table(table)?;
-                let mut count = 0;
-                for entry in table_handle.iter()? {
-                    let (key, value) = entry?;
-                    let scoped: OrgScoped<'_> = decode(table, key.value(), value.value())?;
-                    count += u64::from(scoped.org_id == org_id);
-                }
-                Ok(count)
-            }
-
             fn keys_with_prefix(
                 &self,
                 table: BytesTable,
                 prefix: &str,
                 limit: usize,
             ) -> Result<Vec<String>, StoreError> {
-                prefix_keys(&self.txn.open_table(table)?, prefix, limit)
+                prefix_keys(&self.txn.open_table(table)?, prefix, prefix, limit)
             }
 
             fn index_keys(&self, index: IndexTable, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
-                prefix_keys(&self.txn.open_table(index.definition())?, prefix, limit)
+                prefix_keys(&self.txn.open_table(index.definition())?, prefix, prefix, limit)
+            }
+
+            fn index_keys_from(
+                &self,
+                index: IndexTable,
+                prefix: &str,
+                start: &str,
+                limit: usize,
+            ) -> Result<Vec<String>, StoreError> {
+                prefix_keys(&self.txn.open_table(index.definition())?, prefix, start, limit)
             }
 
             fn index_count(&self, index: IndexTable, prefix: &str) -> Result<u64, StoreError> {
@@ -517,13 +567,13 @@ macro_rules! impl_reader {
 impl_reader!(Tx);
 impl_reader!(Rx);
 
-/// Keys of `table` starting with `prefix`, in order, at most `limit`.
-fn prefix_keys<T>(table: &T, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError>
+/// Keys of `table` starting with `prefix`, from `start` on, in order, at most `limit`.
+fn prefix_keys<T>(table: &T, prefix: &str, start: &str, limit: usize) -> Result<Vec<String>, StoreError>
 where
     T: ReadableTable<&'static str, &'static [u8]>,
 {
     let mut out = Vec::new();
-    for entry in table.range(prefix..)? {
+    for entry in table.range(start.max(prefix)..)? {
         let (key, _) = entry?;
         let key = key.value();
         if !key.starts_with(prefix) || out.len() >= limit {

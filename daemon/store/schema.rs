@@ -2,7 +2,10 @@
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
-use super::{IndexTable, META, RECORD_TABLES, SECRETS, SYNC_JOBS, SYNC_STATES, StoreError};
+use super::{
+    CONNECTIONS, IndexTable, MAPPINGS, META, OrgKind, RECORD_TABLES, SECRETS, SYNC_JOBS, SYNC_STATES, StoreError,
+    WEBHOOK_ENDPOINTS,
+};
 use crate::crypto::MasterKey;
 
 /// The schema this build writes. Bump it and add a step to [`migrate_step`] when a stored
@@ -73,7 +76,10 @@ fn migrate_step(txn: &redb::WriteTransaction, version: u32) -> Result<(), StoreE
     match version {
         // Version 0 is a new file whose tables were just created.
         0 => Ok(()),
-        1 => derive_sync_states(txn),
+        1 => {
+            derive_sync_states(txn)?;
+            index_by_organization(txn)
+        }
         _ => Ok(()),
     }
 }
@@ -114,6 +120,31 @@ fn derive_sync_states(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     let mut table = txn.open_table(SYNC_STATES)?;
     for (mapping, state) in states {
         table.insert(mapping.as_str(), state.to_string().as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Version 2 lists each organization's connections, mappings and webhook endpoints in an
+/// index; version 1 scanned the tables.
+fn index_by_organization(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut keys = Vec::new();
+    for (table, kind) in [
+        (CONNECTIONS, OrgKind::Connection),
+        (MAPPINGS, OrgKind::Mapping),
+        (WEBHOOK_ENDPOINTS, OrgKind::WebhookEndpoint),
+    ] {
+        for entry in txn.open_table(table)?.iter()? {
+            let (id, value) = entry?;
+            if let Ok(record) = serde_json::from_slice::<serde_json::Value>(value.value())
+                && let Some(org) = record["org_id"].as_str()
+            {
+                keys.push(format!("{}{}", kind.prefix(org), id.value()));
+            }
+        }
+    }
+    let mut index = txn.open_table(IndexTable::Org.definition())?;
+    for key in keys {
+        index.insert(key.as_str(), [].as_slice())?;
     }
     Ok(())
 }

@@ -45,6 +45,28 @@ pub enum IndexTable {
     MappingJobs,
     /// `<mapping id>/<side>/<normalized match key>/<record id>`: records of a side by match key.
     MatchIndex,
+    /// `<kind>/<org id>/<entity id>`: an organization's entities of each kind (see [`OrgKind`]).
+    Org,
+}
+
+/// The entity kinds listed per organization in [`IndexTable::Org`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgKind {
+    Connection,
+    Mapping,
+    WebhookEndpoint,
+}
+
+impl OrgKind {
+    /// The index prefix of `org_id`'s entities of this kind.
+    pub fn prefix(self, org_id: &str) -> String {
+        let kind = match self {
+            OrgKind::Connection => "conn",
+            OrgKind::Mapping => "map",
+            OrgKind::WebhookEndpoint => "wh",
+        };
+        format!("{kind}/{org_id}/")
+    }
 }
 
 impl IndexTable {
@@ -54,14 +76,16 @@ impl IndexTable {
             IndexTable::EndpointDeliveries => TableDefinition::new("idx_endpoint_deliveries"),
             IndexTable::MappingJobs => TableDefinition::new("idx_mapping_jobs"),
             IndexTable::MatchIndex => TableDefinition::new("idx_match"),
+            IndexTable::Org => TableDefinition::new("idx_org"),
         }
     }
 
-    pub(crate) const ALL: [IndexTable; 4] = [
+    pub(crate) const ALL: [IndexTable; 5] = [
         IndexTable::MatchIndex,
         IndexTable::DeliveryQueue,
         IndexTable::EndpointDeliveries,
         IndexTable::MappingJobs,
+        IndexTable::Org,
     ];
 }
 

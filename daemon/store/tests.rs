@@ -177,3 +177,44 @@ fn the_database_file_is_private() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[test]
+fn opening_a_version_1_store_derives_sync_states_and_the_organization_index() {
+    let (dir, store, key) = open_temp();
+    // Records as version 1 stored them, and no version 2 bookkeeping.
+    store
+        .write_blocking(|tx| {
+            let raw = |tx: &mut Tx<'_>, table: BytesTable, key: &str, json: &str| {
+                tx.txn.open_table(table)?.insert(key, json.as_bytes())?;
+                Ok::<_, StoreError>(())
+            };
+            raw(tx, CONNECTIONS, "conn_1", r#"{"id":"conn_1","org_id":"org_a"}"#)?;
+            raw(tx, MAPPINGS, "map_1", r#"{"id":"map_1","org_id":"org_a"}"#)?;
+            raw(
+                tx,
+                SYNC_JOBS,
+                "job_1",
+                r#"{"id":"job_1","mapping_id":"map_1","status":"completed"}"#,
+            )?;
+            raw(
+                tx,
+                SYNC_JOBS,
+                "job_2",
+                r#"{"id":"job_2","mapping_id":"map_1","status":"running"}"#,
+            )?;
+            tx.set_meta("schema_version", &1u32.to_be_bytes())
+        })
+        .unwrap();
+    drop(store);
+    let store = Store::open(dir.path(), key).unwrap();
+    assert_eq!(store.read(|rx| rx.org_count(OrgKind::Connection, "org_a")).unwrap(), 1);
+    assert_eq!(store.read(|rx| rx.org_count(OrgKind::Mapping, "org_a")).unwrap(), 1);
+    assert_eq!(store.read(|rx| rx.org_count(OrgKind::Mapping, "org_b")).unwrap(), 0);
+    let state = store
+        .read(|rx| rx.get::<crate::syncs::records::SyncStateRecord>("map_1"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.active_job.as_deref(), Some("job_2"));
+    assert_eq!(state.last_job.as_deref(), Some("job_1"));
+    assert!(state.succeeded_once);
+}

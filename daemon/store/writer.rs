@@ -1,6 +1,7 @@
 //! The store's one writer thread, so that no commit (each a disk flush) ever runs on an async
 //! worker, with group commit: every change queued while the previous flush ran is committed
-//! as its own transaction without a flush, then one flush makes the whole group durable.
+//! as its own transaction, all but the last without a flush; the last one's flush makes the
+//! whole group durable.
 //!
 //! Each change keeps its own atomicity (a change that fails or panics rolls back alone); its
 //! caller hears back, and its events and endpoint wake-ups go out, only once the group's
@@ -106,12 +107,28 @@ pub(super) fn run(shared: Arc<Shared>, mut queue: mpsc::Receiver<Box<dyn Change>
 /// every caller and publishes the events.
 pub(super) fn commit_group(shared: &Shared, group: Vec<Box<dyn Change>>) {
     let (together, alone): (Vec<_>, Vec<_>) = group.into_iter().partition(|change| change.shared());
-    let mut committed: Vec<Committed> = alone.into_iter().filter_map(|change| apply(shared, change)).collect();
-    committed.extend(apply_together(shared, together));
+    // The group's last transaction is the durable one (it makes every earlier one durable
+    // too); only when that one rolls back does the group need a flush of its own.
+    let last_alone = if together.is_empty() { alone.len() } else { usize::MAX };
+    let mut committed = Vec::new();
+    let mut unflushed = false;
+    for (index, change) in alone.into_iter().enumerate() {
+        let durable = index + 1 == last_alone;
+        if let Some(done) = apply(shared, change, durable) {
+            committed.push(done);
+            unflushed = !durable;
+        }
+    }
+    if !together.is_empty() {
+        let done = apply_together(shared, together);
+        unflushed &= done.is_empty();
+        committed.extend(done);
+    }
     if committed.is_empty() {
         return;
     }
-    match flush(shared) {
+    let flushed = if unflushed { flush(shared) } else { Ok(()) };
+    match flushed {
         Ok(()) => {
             for done in committed {
                 for event in done.events {
@@ -134,8 +151,9 @@ pub(super) fn commit_group(shared: &Shared, group: Vec<Box<dyn Change>>) {
     }
 }
 
-/// Runs one change in its own transaction, committed without a flush.
-fn apply(shared: &Shared, change: Box<dyn Change>) -> Option<Committed> {
+/// Runs one change in its own transaction, committed with a flush when `durable`, else
+/// without (a later commit of the group flushes it).
+fn apply(shared: &Shared, change: Box<dyn Change>, durable: bool) -> Option<Committed> {
     let mut txn = match shared.db.begin_write() {
         Ok(txn) => txn,
         Err(error) => {
@@ -143,7 +161,12 @@ fn apply(shared: &Shared, change: Box<dyn Change>) -> Option<Committed> {
             return None;
         }
     };
-    if let Err(error) = txn.set_durability(Durability::None) {
+    let durability = if durable {
+        Durability::Immediate
+    } else {
+        Durability::None
+    };
+    if let Err(error) = txn.set_durability(durability) {
         change.refuse(StoreError::NotDurable(error.to_string()));
         return None;
     }
@@ -182,8 +205,8 @@ fn apply(shared: &Shared, change: Box<dyn Change>) -> Option<Committed> {
     }
 }
 
-/// Runs shared changes in one transaction, committed without a flush: all of them commit, or
-/// (when one fails, which means the store failed, or panics) none does.
+/// Runs shared changes in one transaction, the group's last, committed with a flush: all of
+/// them commit, or (when one fails, which means the store failed, or panics) none does.
 fn apply_together(shared: &Shared, changes: Vec<Box<dyn Change>>) -> Vec<Committed> {
     if changes.is_empty() {
         return Vec::new();
@@ -198,7 +221,7 @@ fn apply_together(shared: &Shared, changes: Vec<Box<dyn Change>>) -> Vec<Committ
             return Vec::new();
         }
     };
-    if let Err(error) = txn.set_durability(Durability::None) {
+    if let Err(error) = txn.set_durability(Durability::Immediate) {
         let message = error.to_string();
         changes
             .into_iter()

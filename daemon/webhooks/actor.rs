@@ -32,6 +32,8 @@ use crate::store::{IndexTable, Reader, Store, StoreError};
 
 /// Outcomes recorded for an endpoint between two prunings of its delivery history.
 const PRUNE_EVERY: usize = 500;
+/// Outcomes waiting to be stored beyond which no new attempt starts (the store is behind).
+const MAX_UNRECORDED: usize = 4096;
 /// Wait before a batch the store refused is tried again.
 const RECORD_RETRY: Duration = Duration::from_millis(500);
 
@@ -100,8 +102,11 @@ pub struct EndpointState {
     id: String,
     endpoint: Option<EndpointRecord>,
     secrets: Vec<Secret>,
-    /// Deliveries being attempted or whose outcome is not stored yet.
-    in_flight: HashSet<String>,
+    /// Deliveries being attempted: at most `max_concurrency` (one in FIFO mode).
+    attempting: HashSet<String>,
+    /// Deliveries attempted whose outcome is not stored yet: still queued in the store, so
+    /// not to be picked again, but no longer holding a slot.
+    unstored: HashSet<String>,
     /// Outcomes waiting for the next batch write.
     unrecorded: Vec<Outcome>,
     /// A batch write is running.
@@ -139,14 +144,17 @@ impl EndpointActor {
         } else {
             endpoint.max_concurrency.max(1) as usize
         };
-        if state.in_flight.len() >= limit {
+        // In FIFO mode the next delivery waits until the previous outcome is stored: it may be
+        // a retry that has to go first.
+        let busy = state.attempting.len() + if endpoint.ordered { state.unstored.len() } else { 0 };
+        if busy >= limit || state.unstored.len() >= MAX_UNRECORDED {
             return Ok(());
         }
         let prefix = format!("{}/", endpoint.id);
         let scan = if endpoint.ordered {
             10_000
         } else {
-            limit + state.in_flight.len() + 1
+            limit + state.attempting.len() + state.unstored.len() + 1
         };
         let keys = self
             .runtime
@@ -163,14 +171,14 @@ impl EndpointActor {
         }
         let now = self.runtime.store.clock().now_ms();
         for (due, delivery_id) in queue {
-            if state.in_flight.contains(&delivery_id) {
+            if state.attempting.contains(&delivery_id) || state.unstored.contains(&delivery_id) {
                 continue;
             }
             if due > now {
                 set_timer(myself, state, due, now);
                 break;
             }
-            if state.in_flight.len() >= limit {
+            if state.attempting.len() >= limit {
                 break;
             }
             self.start_attempt(myself, &endpoint, state, delivery_id).await?;
@@ -222,7 +230,7 @@ impl EndpointActor {
             secrets: current_secrets(endpoint, &state.secrets),
             timeout: Duration::from_secs(u64::from(endpoint.timeout_seconds.max(1))),
         };
-        state.in_flight.insert(delivery.id.clone());
+        state.attempting.insert(delivery.id.clone());
         let attempt = self.runtime.transport.send(request);
         let myself = myself.clone();
         let endpoint_id = endpoint.id.clone();
@@ -305,7 +313,8 @@ impl Actor for EndpointActor {
             id,
             endpoint: None,
             secrets: Vec::new(),
-            in_flight: HashSet::new(),
+            attempting: HashSet::new(),
+            unstored: HashSet::new(),
             unrecorded: Vec::new(),
             recording: false,
             since_prune: 0,
@@ -336,9 +345,10 @@ impl Actor for EndpointActor {
             }
             EndpointMsg::Reload => self.load(state)?,
             EndpointMsg::Attempted(outcome) => {
+                state.attempting.remove(&outcome.delivery_id);
+                state.unstored.insert(outcome.delivery_id.clone());
                 state.unrecorded.push(outcome);
                 self.record(&myself, state);
-                return Ok(());
             }
             EndpointMsg::Recorded {
                 deliveries,
@@ -346,7 +356,7 @@ impl Actor for EndpointActor {
             } => {
                 state.recording = false;
                 for delivery in &deliveries {
-                    state.in_flight.remove(delivery);
+                    state.unstored.remove(delivery);
                 }
                 if endpoint_changed {
                     self.load(state)?;

@@ -13,7 +13,7 @@ use super::subscription::{self, SubscriptionError};
 use crate::crypto::Secret;
 use crate::events::{EventType, emit, now_rfc3339, rfc3339};
 use crate::ids::{IdKind, new_id};
-use crate::store::{IndexTable, Reader, Store, StoreError, Tx};
+use crate::store::{IndexTable, OrgKind, Reader, Store, StoreError, Tx};
 
 /// Longest retry schedule and longest single wait.
 const MAX_RETRIES: usize = 20;
@@ -172,6 +172,7 @@ pub async fn create(
     store
         .write(move |tx| {
             tx.put(&stored)?;
+            tx.index_org(OrgKind::WebhookEndpoint, &stored.org_id, &stored.id)?;
             tx.put_secret(&stored.id, CURRENT, &sealed)?;
             Ok::<_, WebhookError>(())
         })
@@ -239,6 +240,7 @@ pub async fn delete(store: &Store, org_id: &str, id: &str) -> Result<(), Webhook
             tx.remove_secret(&endpoint.id, CURRENT)?;
             tx.remove_secret(&endpoint.id, PREVIOUS)?;
             tx.remove::<EndpointRecord>(&endpoint.id)?;
+            tx.unindex_org(OrgKind::WebhookEndpoint, &org_id, &endpoint.id)?;
             Ok(())
         })
         .await

@@ -2,18 +2,18 @@
 
 use crate::events::EventRecord;
 use crate::ids::{IdKind, new_id};
-use crate::store::{IndexTable, Reader, StoreError, Tx};
+use crate::store::{IndexTable, OrgKind, Reader, StoreError, Tx};
 
 use super::records::{DeliveryRecord, DeliveryStatus, EndpointRecord};
 use super::subscription;
 
 /// The enabled webhook endpoints of organization `org_id`.
 pub fn endpoints_of(tx: &Tx<'_>, org_id: &str) -> Result<Vec<EndpointRecord>, StoreError> {
-    Ok(tx
-        .list::<EndpointRecord>()?
-        .into_iter()
-        .filter(|e| e.enabled && e.org_id == org_id)
-        .collect())
+    let mut endpoints = Vec::new();
+    for id in tx.org_ids(OrgKind::WebhookEndpoint, org_id, None, usize::MAX)? {
+        endpoints.extend(tx.get::<EndpointRecord>(&id)?.filter(|e| e.enabled));
+    }
+    Ok(endpoints)
 }
 
 /// Creates a pending delivery of `event`, due now, for each of `endpoints` (the enabled
