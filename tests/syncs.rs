@@ -328,7 +328,10 @@ fn rate_limited_providers_slow_the_sync_down_but_it_completes() {
     // than `max` requests a window: the requests it answered took at least this long.
     let answered = admitted() - requests_before;
     let windows = answered.div_ceil(max).saturating_sub(1);
-    assert!(answered > max, "the syncs needed more than one window ({answered} requests)");
+    assert!(
+        answered > max,
+        "the syncs needed more than one window ({answered} requests)"
+    );
     assert!(
         started.elapsed() >= Duration::from_millis(windows * window_ms),
         "{answered} HubSpot requests in {:?}",

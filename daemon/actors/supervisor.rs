@@ -35,8 +35,9 @@ pub trait ChildFactory: Send + Sync + 'static {
 /// The ids of every stored `R`, for [`ChildFactory::initial_ids`]; a store error is logged and
 /// leaves the supervisor empty rather than failing the daemon.
 pub fn stored_ids<R: Record>(store: &Store, kind: &str) -> Vec<String> {
-    match store.read(|rx| rx.list::<R>()) {
-        Ok(records) => records.iter().map(|r| r.id().to_owned()).collect(),
+    // Keys only: decoding every record to learn its id would cost far more at start.
+    match store.read(|rx| rx.keys_with_prefix(R::TABLE, "", usize::MAX)) {
+        Ok(ids) => ids,
         Err(error) => {
             tracing::error!(kind, %error, "cannot list stored entities");
             Vec::new()

@@ -33,14 +33,42 @@ pub struct MappingActor {
 
 pub struct MappingState {
     id: String,
-    record: Option<MappingRecord>,
+    /// What the schedule needs of the stored mapping (not the whole spec: a daemon keeps
+    /// thousands of these actors).
+    record: Option<Scheduled>,
     timer: Option<JoinHandle<Result<(), ractor::MessagingErr<MappingMsg>>>>,
+}
+
+/// The scheduling view of a stored mapping.
+#[derive(Clone)]
+struct Scheduled {
+    id: String,
+    org_id: String,
+    active: bool,
+    schedule: Option<String>,
+    next_run_at: Option<String>,
+}
+
+impl From<MappingRecord> for Scheduled {
+    fn from(record: MappingRecord) -> Scheduled {
+        Scheduled {
+            id: record.id,
+            org_id: record.org_id,
+            active: record.active,
+            schedule: record.spec.schedule,
+            next_run_at: record.next_run_at,
+        }
+    }
 }
 
 impl MappingActor {
     fn load(&self, state: &mut MappingState) -> Result<(), StoreError> {
         let id = state.id.clone();
-        state.record = self.syncs.store.read(|rx| rx.get::<MappingRecord>(&id))?;
+        state.record = self
+            .syncs
+            .store
+            .read(|rx| rx.get::<MappingRecord>(&id))?
+            .map(Scheduled::from);
         Ok(())
     }
 
@@ -78,7 +106,7 @@ impl MappingActor {
         if !due {
             return Ok(());
         }
-        let schedule = match record.spec.schedule.as_deref().map(Schedule::parse) {
+        let schedule = match record.schedule.as_deref().map(Schedule::parse) {
             Some(Ok(schedule)) => Some(schedule),
             Some(Err(error)) => {
                 // Stored by an older fluxd that accepted it: stop the schedule rather than
@@ -111,7 +139,7 @@ impl MappingActor {
                 };
                 current.next_run_at = next;
                 tx.put(&current)?;
-                Ok(Some(current))
+                Ok(Some(Scheduled::from(current)))
             })
             .await?;
         Ok(())
