@@ -154,7 +154,7 @@ async fn main() {
     );
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = StandaloneSandbox::start(records);
+    let sandbox = StandaloneSandbox::start_with(records, &["--no-limits"]);
     let idle = Receiver::start().await;
     let burst = Receiver::start().await;
     let seeding = Instant::now();

@@ -17,7 +17,7 @@ use support::{Daemon, StandaloneSandbox, cpu_seconds, peak_rss_mb};
 
 async fn run(records: usize, matching: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sandbox = StandaloneSandbox::start(records);
+    let sandbox = StandaloneSandbox::start_with(records, &["--no-limits"]);
     let sandbox_pid = sandbox.pid();
     let config = format!("{}\n[sync]\nconfirm_threshold = 0\n", sandbox.config);
     let daemon = Daemon::start(dir.path(), &config).await;

@@ -45,6 +45,10 @@ enum Command {
         /// People records to seed per provider (a fifth of that for other objects).
         #[arg(long, default_value_t = 50)]
         records: usize,
+        /// Switch the providers' rate limits off (they are on by default, at the providers'
+        /// published figures) and let HubSpot's search see changes at once.
+        #[arg(long)]
+        no_limits: bool,
     },
     /// Re-encrypt every stored secret under a new master key, in one transaction.
     /// Run it while fluxd is stopped.
@@ -78,7 +82,8 @@ fn main() -> anyhow::Result<()> {
             allow_remote,
             print_config,
             records,
-        } => runtime.block_on(run_sandbox(listen, allow_remote, print_config, records))?,
+            no_limits,
+        } => runtime.block_on(run_sandbox(listen, allow_remote, print_config, records, no_limits))?,
     }
     Ok(())
 }
@@ -113,6 +118,7 @@ async fn run_sandbox(
     allow_remote: bool,
     print_config: bool,
     records: usize,
+    no_limits: bool,
 ) -> anyhow::Result<()> {
     if !listen.ip().is_loopback() && !allow_remote {
         anyhow::bail!(
@@ -121,6 +127,9 @@ async fn run_sandbox(
     }
     let sandbox = fluxcascade::sandbox::Sandbox::default();
     sandbox.seed(records);
+    if no_limits {
+        sandbox.without_limits();
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

@@ -38,6 +38,13 @@ fn run(daemon: &TestDaemon, mapping: &str) -> Value {
     daemon.ctl_json(&["sync", "run", mapping, "--wait", "--yes"])
 }
 
+/// Sets HubSpot's search index delay (a few seconds by default): tests that change a contact
+/// and sync at once set it to 0, by name.
+fn hubspot_index_delay(daemon: &TestDaemon, ms: u64) {
+    let url = format!("{}/_control/hubspot/limits", daemon.sandbox_url());
+    assert_eq!(http_post_json(&url, json!({ "index_delay_ms": ms })), 200);
+}
+
 fn stats(daemon: &TestDaemon, provider: &str) -> Value {
     http_get_json(&format!("{}/_control/{provider}/records-stats", daemon.sandbox_url()))
 }
@@ -253,6 +260,7 @@ fn a_two_way_mapping_syncs_both_ways_and_then_stays_quiet() {
         );
     }
     let base = daemon.sandbox_url();
+    hubspot_index_delay(&daemon, 0);
     let contacts = http_get_json(&format!("{base}/_control/hubspot/records/contacts?limit=1"));
     let contact = &contacts["records"][0];
     let contact_id = contact["id"].as_str().unwrap();
@@ -303,8 +311,8 @@ fn rate_limited_providers_slow_the_sync_down_but_it_completes() {
     let (max, window_ms) = (3u64, 1000u64);
     assert_eq!(
         http_post_json(
-            &format!("{base}/_control/hubspot/rate-limit"),
-            json!({"enabled": true, "max": max, "window_ms": window_ms})
+            &format!("{base}/_control/hubspot/limits"),
+            json!({"requests": {"enabled": true, "max": max, "window_ms": window_ms}})
         ),
         200
     );
@@ -392,6 +400,7 @@ fn bad_records_fail_alone_are_listed_and_retried() {
     let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
     let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
     let base = daemon.sandbox_url();
+    hubspot_index_delay(&daemon, 0);
     let status = http_post_json(
         &format!("{base}/_control/hubspot/records/contacts"),
         json!({"firstname": "Bad", "lastname": "Phone", "email": "bad.phone@example.com", "phone": "12"}),
@@ -503,4 +512,124 @@ fn a_two_way_mapping_with_salesforce_matches_on_differently_named_fields() {
         (Some(0), Some(0)),
         "{quiet}"
     );
+}
+
+#[test]
+fn a_hubspot_change_not_yet_searchable_is_synced_by_a_later_run() {
+    let daemon = sandbox(10, &[]);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let mapping = create_mapping(&daemon, &hubspot_to_jobber(&hubspot, &jobber));
+    assert_eq!(run(&daemon, &mapping)["status"], "completed");
+    let base = daemon.sandbox_url();
+    let contact = http_get_json(&format!("{base}/_control/hubspot/records/contacts?limit=1"))["records"][0].clone();
+    // HubSpot's search has not indexed the change yet when the next run lists it...
+    hubspot_index_delay(&daemon, 3_600_000);
+    let url = format!(
+        "{base}/_control/hubspot/records/contacts/{}",
+        contact["id"].as_str().unwrap()
+    );
+    assert_eq!(common::http_patch_json(&url, json!({"city": "Reykjavik"})), 200);
+    let early = run(&daemon, &mapping);
+    assert_eq!(early["stats"]["updated"], 0, "{early}");
+    // ...and once it has, a later run finds it: each pass re-reads from before the previous
+    // one started.
+    hubspot_index_delay(&daemon, 0);
+    let later = run(&daemon, &mapping);
+    assert_eq!(later["stats"]["updated"], 1, "{later}");
+}
+
+#[test]
+fn jobber_jobs_sync_as_source_and_as_target_against_jobbers_schema() {
+    let daemon = sandbox(20, &[]);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let jobs = object_count(&daemon, "jobber", "jobs");
+    assert!(jobs > 0);
+    // Jobs as the source: their totals onto the HubSpot deals of the same name.
+    let out = format!(
+        "name: jobs to deals\nsource: {{connection: {jobber}, object: jobs}}\ntarget: {{connection: {hubspot}, object: deals}}\nfieldPairs:\n  - {{sourceField: title, targetField: dealname}}\n  - {{sourceField: total, targetField: amount}}\nmatchKey: dealname\n"
+    );
+    let job = run(&daemon, &create_mapping(&daemon, &out));
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["stats"]["fetched"], jobs, "{job}");
+    // Jobs as the target: Jobber creates jobs only at a property, so a mapping that may create
+    // them without one is refused, naming the field...
+    let into = format!(
+        "name: deals to jobs\nsource: {{connection: {hubspot}, object: deals}}\ntarget: {{connection: {jobber}, object: jobs}}\nfieldPairs:\n  - {{sourceField: dealname, targetField: title}}\n  - {{sourceField: dealstage, targetField: instructions}}\nmatchKey: title\n"
+    );
+    let file = write(&daemon, "into.yaml", &into);
+    let refused = daemon.ctl(&["mapping", "create", "-f", &file]);
+    assert!(!refused.success());
+    assert!(refused.stderr().contains("propertyId"), "{}", refused.stderr());
+    // ...while one that only updates the jobs it matches writes through jobEdit. (The deals the
+    // first mapping just wrote are searchable at once here, not after HubSpot's index delay.)
+    hubspot_index_delay(&daemon, 0);
+    let mapping = create_mapping(&daemon, &format!("{into}matchingMode: match_only\n"));
+    let job = run(&daemon, &mapping);
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["stats"]["updated"], jobs, "{job}");
+    let stored = http_get_json(&format!(
+        "{}/_control/jobber/records/jobs?limit=1",
+        daemon.sandbox_url()
+    ));
+    let instructions = stored["records"][0]["fields"]["instructions"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(!instructions.is_empty(), "a deal stage was written: {stored}");
+}
+
+#[test]
+fn jobber_properties_sync_as_source_and_as_target_without_a_modification_time() {
+    let daemon = sandbox(20, &[]);
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let salesforce = daemon.connect("salesforce")["id"].as_str().unwrap().to_owned();
+    let properties = object_count(&daemon, "jobber", "properties");
+    // Properties as the source: one Salesforce account per property.
+    let out = format!(
+        "name: properties to accounts\nsource: {{connection: {jobber}, object: properties}}\ntarget: {{connection: {salesforce}, object: Account}}\nfieldPairs:\n  - {{sourceField: street1, targetField: Name}}\n  - {{sourceField: street1, targetField: BillingStreet}}\n  - {{sourceField: city, targetField: BillingCity}}\nmatchKey: Name\n"
+    );
+    let outward = create_mapping(&daemon, &out);
+    let job = run(&daemon, &outward);
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["stats"]["created"], properties, "{job}");
+    // Properties have no updatedAt: every run lists them whole, and the hashes keep it quiet.
+    let again = run(&daemon, &outward);
+    assert_eq!(again["stats"]["fetched"], properties);
+    assert_eq!(
+        (again["stats"]["created"].as_u64(), again["stats"]["updated"].as_u64()),
+        (Some(0), Some(0)),
+        "{again}"
+    );
+    // Properties as the target: an account's city, edited in Salesforce, reaches its property
+    // through propertyEdit.
+    let back = format!(
+        "name: accounts to properties\nsource: {{connection: {salesforce}, object: Account}}\ntarget: {{connection: {jobber}, object: properties}}\nmatchingMode: match_only\nfieldPairs:\n  - {{sourceField: BillingStreet, targetField: street1}}\n  - {{sourceField: BillingCity, targetField: city}}\nmatchKey: street1\n"
+    );
+    let inward = create_mapping(&daemon, &back);
+    let first = run(&daemon, &inward);
+    assert_eq!(first["status"], "completed", "{first}");
+    let base = daemon.sandbox_url();
+    let property = http_get_json(&format!("{base}/_control/jobber/records/properties?limit=1"))["records"][0].clone();
+    let street = property["fields"]["street1"].as_str().unwrap().to_owned();
+    let accounts = http_get_json(&format!("{base}/_control/salesforce/records/Account?limit=1000"));
+    let account = accounts["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["fields"]["BillingStreet"] == street.as_str())
+        .expect("the account made from the property")
+        .clone();
+    let url = format!(
+        "{base}/_control/salesforce/records/Account/{}",
+        account["id"].as_str().unwrap()
+    );
+    assert_eq!(common::http_patch_json(&url, json!({"BillingCity": "Juneau"})), 200);
+    let job = run(&daemon, &inward);
+    assert_eq!(job["stats"]["updated"], 1, "{job}");
+    let stored = http_get_json(&format!(
+        "{base}/_control/jobber/records/properties/{}",
+        property["id"].as_str().unwrap()
+    ));
+    assert_eq!(stored["fields"]["city"], "Juneau", "{stored}");
 }

@@ -143,7 +143,7 @@ impl Connector {
     pub async fn get(&self, object: &str, id: &str, fields: &[String]) -> Result<Option<RemoteRecord>, ConnectorError> {
         match self {
             Connector::Hubspot(c) => c.get(object, id, fields).await,
-            Connector::Jobber(c) => c.get(object, id).await,
+            Connector::Jobber(c) => c.get(object, id, fields).await,
             Connector::Pipedrive(c) => c.get(object, id).await,
             Connector::Salesforce(c) => c.get(object, id, fields).await,
         }
@@ -159,7 +159,7 @@ impl Connector {
     ) -> Result<Vec<RemoteRecord>, ConnectorError> {
         match self {
             Connector::Hubspot(c) => c.search(object, field, value, fields).await,
-            Connector::Jobber(c) => c.search(object, field, value).await,
+            Connector::Jobber(c) => c.search(object, field, value, fields).await,
             Connector::Pipedrive(c) => c.search(object, field, value).await,
             Connector::Salesforce(c) => c.search(object, field, value, fields).await,
         }

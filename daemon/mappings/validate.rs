@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::objects::{email_field, name_field, supported_objects};
 use super::schedule::Schedule;
-use super::spec::{Direction, MappingSpec};
+use super::spec::{Direction, MappingSpec, MatchingMode};
 use crate::connectors::FieldInfo;
 use crate::providers::Provider;
 use crate::transform;
@@ -135,11 +135,12 @@ pub fn check_fields(spec: &MappingSpec, source: &Side<'_>, target: &Side<'_>) ->
         }
     }
     let mapped: HashSet<&str> = spec.field_pairs.iter().map(|p| p.target_field.trim()).collect();
-    if writes_target {
+    // Fields a create needs matter only where the mapping may create target records.
+    if writes_target && spec.matching_mode != MatchingMode::MatchOnly {
         for field in target.fields.iter().filter(|f| f.required && !f.read_only) {
             if !mapped.contains(field.name.as_str()) {
                 problems.push(format!(
-                    "fieldPairs: required target field {:?} of {} is not mapped",
+                    "fieldPairs: required target field {:?} of {} is not mapped (creating a record needs it; matchingMode: match_only only updates existing ones)",
                     field.name,
                     target.describe()
                 ));

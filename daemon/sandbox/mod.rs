@@ -32,9 +32,20 @@ use request::json_reply;
 pub use state::SandboxState;
 
 /// Shared sandbox state.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Sandbox {
     state: Arc<Mutex<SandboxState>>,
+    /// Jobber's schema, parsed once: its simulator executes every request against it.
+    jobber: Arc<records::jobber::schema::JobberSchema>,
+}
+
+impl Default for Sandbox {
+    fn default() -> Sandbox {
+        Sandbox {
+            state: Arc::default(),
+            jobber: Arc::new(records::jobber::schema::JobberSchema::load()),
+        }
+    }
 }
 
 /// The OAuth client id the sandbox knows for `provider`.
@@ -127,12 +138,10 @@ impl Sandbox {
         let reply = if first == "_control" {
             control::handle(self, &rest, &request)
         } else if let Some(provider) = Provider::parse(&first) {
-            match records::handle(self, provider, &rest, &request) {
+            let provider_base = format!("{base}/{first}");
+            match records::handle(self, provider, &provider_base, &rest, &request) {
                 Some(reply) => reply,
-                None => {
-                    let provider_base = format!("{base}/{first}");
-                    oauth::handle(self, provider, &provider_base, &rest, &request).await
-                }
+                None => oauth::handle(self, provider, &provider_base, &rest, &request).await,
             }
         } else {
             json_reply(
@@ -149,6 +158,16 @@ impl Sandbox {
     /// count gives the same data.
     pub fn seed(&self, records_per_object: usize) {
         self.with_state(|state| records::seed(&mut state.records, records_per_object));
+    }
+
+    /// Switches every provider's rate limits off (and makes HubSpot's search see changes at
+    /// once), for benchmarks and tests that need speed; they are on by default.
+    pub fn without_limits(&self) {
+        self.with_state(|state| {
+            for provider in Provider::ALL {
+                records::switch_limits(state.records.provider(provider), false);
+            }
+        });
     }
 
     fn with_state<T>(&self, f: impl FnOnce(&mut SandboxState) -> T) -> T {

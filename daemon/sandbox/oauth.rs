@@ -40,7 +40,6 @@ pub async fn handle(sandbox: &Sandbox, provider: Provider, base: &str, path: &st
         (Provider::Hubspot, &Method::GET, p) if p.starts_with("/oauth/v1/access-tokens/") => {
             hubspot_token_info(sandbox, &p["/oauth/v1/access-tokens/".len()..])
         }
-        (Provider::Jobber, &Method::POST, "/api/graphql") => jobber_graphql(sandbox, request),
         (Provider::Pipedrive, &Method::GET, "/api/v1/users/me") => {
             with_account(sandbox, provider, request, |account| {
                 json_reply(200, json!({ "success": true, "data": pipedrive_user(account) }))
@@ -356,33 +355,6 @@ fn hubspot_token_info(sandbox: &Sandbox, token: &str) -> Reply {
     }
 }
 
-fn jobber_graphql(sandbox: &Sandbox, request: &SandboxRequest) -> Reply {
-    let account = match authenticated(sandbox, Provider::Jobber, request.bearer()) {
-        Ok(account) => account,
-        Err(reply) => return reply,
-    };
-    let query = request.fields().get("query").cloned().unwrap_or_default();
-    if query.contains("appDisconnect") {
-        sandbox.with_state(|state| {
-            let p = state.provider(Provider::Jobber);
-            p.revocations += 1;
-            p.refresh_tokens.retain(|_, g| g.account != account);
-            p.access_tokens.retain(|_, g| g.account != account);
-        });
-        return json_reply(
-            200,
-            json!({ "data": { "appDisconnect": { "app": { "id": "sandbox-app" }, "userErrors": [] } } }),
-        );
-    }
-    if query.contains("account") {
-        return json_reply(
-            200,
-            json!({ "data": { "account": { "id": jobber_account_id(account), "name": format!("Sandbox Field Services {account}") } } }),
-        );
-    }
-    json_reply(200, json!({ "errors": [{ "message": "sandbox: unsupported query" }] }))
-}
-
 fn hubspot_hub_id(account: u32) -> u32 {
     62_514 + account
 }
@@ -391,8 +363,14 @@ fn hubspot_domain(account: u32) -> String {
     format!("portal-{}.sandbox.hubspot.com", hubspot_hub_id(account))
 }
 
-fn jobber_account_id(account: u32) -> String {
+/// The id of Jobber account `account`, an EncodedId.
+pub(crate) fn jobber_account_id(account: u32) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("gid://Jobber/Account/{account}"))
+}
+
+/// The name of Jobber account `account`.
+pub(crate) fn jobber_account_name(account: u32) -> String {
+    format!("Sandbox Field Services {account}")
 }
 
 fn pipedrive_user(account: u32) -> serde_json::Value {

@@ -9,7 +9,10 @@ use http_body_util::{BodyExt, Full};
 pub struct SandboxRequest {
     pub method: http::Method,
     pub path: String,
+    /// The query parameters; a repeated one keeps its last value (see [`SandboxRequest::query_all`]).
     pub query: HashMap<String, String>,
+    /// The query string as sent.
+    pub raw_query: String,
     pub headers: http::HeaderMap,
     pub body: Bytes,
 }
@@ -76,15 +79,13 @@ impl SandboxRequest {
             .await
             .map_err(|e| json_reply(400, serde_json::json!({ "error": format!("unreadable body: {e}") })))?
             .to_bytes();
-        let query = parts
-            .uri
-            .query()
-            .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
+        let raw_query = parts.uri.query().unwrap_or_default().to_owned();
+        let query = url::form_urlencoded::parse(raw_query.as_bytes()).into_owned().collect();
         Ok(SandboxRequest {
             method: parts.method,
             path: parts.uri.path().to_owned(),
             query,
+            raw_query,
             headers: parts.headers,
             body,
         })
@@ -100,6 +101,14 @@ impl SandboxRequest {
                 .collect();
         }
         url::form_urlencoded::parse(&self.body).into_owned().collect()
+    }
+
+    /// Every value of a query parameter, in order (`properties=a&properties=b`).
+    pub fn query_all(&self, name: &str) -> Vec<String> {
+        url::form_urlencoded::parse(self.raw_query.as_bytes())
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+            .collect()
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

@@ -336,8 +336,14 @@ pub struct StandaloneSandbox {
 }
 
 impl StandaloneSandbox {
-    /// Starts a sandbox seeded with `records` people per provider.
+    /// Starts a sandbox seeded with `records` people per provider, with the providers' rate
+    /// limits on (as they are by default).
     pub fn start(records: usize) -> StandaloneSandbox {
+        Self::start_with(records, &[])
+    }
+
+    /// [`StandaloneSandbox::start`] with more `fluxd sandbox` flags (`--no-limits`).
+    pub fn start_with(records: usize, flags: &[&str]) -> StandaloneSandbox {
         use std::io::BufRead;
         let mut child = Command::new(FLUXD)
             .args([
@@ -348,6 +354,7 @@ impl StandaloneSandbox {
                 "--records",
                 &records.to_string(),
             ])
+            .args(flags)
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn sandbox");

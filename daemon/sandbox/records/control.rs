@@ -8,9 +8,12 @@
 //!   its `updated_at` moved to the next tick.
 //! - `DELETE records/<object>/<id>` — `{"ok": true}`.
 //! - `POST   seed {"count": N}` — forgets the provider's records and seeds N people.
-//! - `POST   rate-limit {"enabled": true, "max": 10, "window_ms": 10000}` — Jobber:
-//!   `max` is the cost bucket (restoring `max / 20` a second) and `ddos_max` /
-//!   `ddos_window_ms` (default 2500 / 300000) the request guard.
+//! - `GET    limits` — the provider's rate limits, by name (`requests`, HubSpot's `search` and
+//!   `index_delay_ms`, Pipedrive's `daily_tokens`, Jobber's `cost`), each on by default at the
+//!   provider's published figures.
+//! - `POST   limits {"requests": {"enabled": true, "max": 10, "window_ms": 10000}}` — sets
+//!   limits by name; Jobber's `cost` bucket restores `max / 20` a second; `{"all": false}`
+//!   switches every limit off (and the search index delay to 0).
 //! - `GET    records-stats` — `{"objects": {"<object>": {"count", "creates", "updates"}},
 //!   "requests", "rate_limited"}` (+ `"graphql_versions"` for Jobber).
 //!
@@ -35,8 +38,11 @@ pub fn handle(sandbox: &Sandbox, provider: Provider, action: &str, request: &San
             sandbox.with_state(|s| seed::seed_provider(s.records.provider(provider), provider, count));
             json_reply(200, json!({ "ok": true, "count": count }))
         }
-        (&http::Method::POST, ["rate-limit"]) => {
-            sandbox.with_state(|s| rate_limit(s.records.provider(provider), provider, &body))
+        (&http::Method::POST, ["limits"]) => {
+            sandbox.with_state(|s| set_limits(s.records.provider(provider), provider, &body))
+        }
+        (&http::Method::GET, ["limits"]) => {
+            sandbox.with_state(|s| json_reply(200, limits_json(s.records.provider(provider), provider)))
         }
         (_, ["records", object, rest @ ..]) => {
             let Some(object) = canonical_object(provider, object) else {
@@ -90,29 +96,110 @@ fn stats(records: &ProviderRecords) -> Reply {
     json_reply(200, body)
 }
 
-fn rate_limit(records: &mut ProviderRecords, provider: Provider, body: &Value) -> Reply {
-    let enabled = body["enabled"].as_bool().unwrap_or(true);
-    if provider == Provider::Jobber {
-        let max = body["max"].as_u64().unwrap_or(10_000);
-        let ddos_max = body["ddos_max"].as_u64().unwrap_or(super::JOBBER_DDOS_MAX);
-        let ddos_window = body["ddos_window_ms"].as_i64().unwrap_or(super::JOBBER_DDOS_WINDOW_MS);
-        records.bucket.configure(enabled, max, now_ms());
-        records.limit.configure(enabled, ddos_max, ddos_window);
+/// The limits `provider` has, by the names the control API uses.
+fn limit_names(provider: Provider) -> &'static [&'static str] {
+    match provider {
+        Provider::Hubspot => &["requests", "search", "index_delay_ms"],
+        Provider::Pipedrive => &["requests", "daily_tokens"],
+        Provider::Salesforce => &["requests"],
+        Provider::Jobber => &["requests", "cost"],
+    }
+}
+
+fn limits_json(records: &mut ProviderRecords, provider: Provider) -> Value {
+    let window = |w: &super::limits::RateLimit| json!({ "enabled": w.enabled, "max": w.max, "window_ms": w.window_ms });
+    let mut out = json!({ "requests": window(&records.limit) });
+    match provider {
+        Provider::Hubspot => {
+            out["search"] = window(&records.search_limit);
+            out["index_delay_ms"] = records.index_delay_ms.into();
+        }
+        Provider::Pipedrive => {
+            out["daily_tokens"] = json!({ "enabled": records.tokens.enabled, "max": records.tokens.max, "remaining": records.tokens.remaining() });
+        }
+        Provider::Jobber => {
+            let available = records.bucket.available(now_ms());
+            out["cost"] = json!({ "enabled": records.bucket.enabled, "max": records.bucket.max, "restore_rate": records.bucket.restore, "available": available });
+        }
+        Provider::Salesforce => {}
+    }
+    out
+}
+
+/// Switches every limit of `records` on or off; off also makes HubSpot's search see changes
+/// at once.
+pub fn switch_limits(records: &mut ProviderRecords, on: bool) {
+    let (requests, search) = (records.limit.clone(), records.search_limit.clone());
+    records.limit.configure(on, requests.max, requests.window_ms);
+    records.search_limit.configure(on, search.max, search.window_ms);
+    records.tokens.enabled = on;
+    let max = records.bucket.max as u64;
+    records.bucket.configure(on, max, now_ms());
+    if !on {
+        records.index_delay_ms = 0;
+    }
+}
+
+/// `POST limits`: `{"<name>": bool | {"enabled": bool, "max": N, "window_ms": N}, "index_delay_ms": N}`
+/// sets the named limits (every one is on by default at the provider's published figures);
+/// `{"all": false}` switches every limit off and the index delay to 0, for tests that need
+/// speed.
+fn set_limits(records: &mut ProviderRecords, provider: Provider, body: &Value) -> Reply {
+    let Some(settings) = body.as_object() else {
+        return json_reply(400, json!({ "error": "the body must be a JSON object" }));
+    };
+    let known = limit_names(provider);
+    if let Some(unknown) = settings
+        .keys()
+        .find(|k| k.as_str() != "all" && !known.contains(&k.as_str()))
+    {
         return json_reply(
-            200,
-            json!({
-                "ok": true, "enabled": enabled, "max": records.bucket.max, "restore_rate": records.bucket.restore,
-                "ddos_max": records.limit.max, "ddos_window_ms": records.limit.window_ms,
-            }),
+            400,
+            json!({ "error": format!("unknown limit {unknown:?}"), "limits": known }),
         );
     }
-    let max = body["max"].as_u64().unwrap_or(records.limit.max);
-    let window = body["window_ms"].as_i64().unwrap_or(records.limit.window_ms);
-    records.limit.configure(enabled, max, window);
-    json_reply(
-        200,
-        json!({ "ok": true, "enabled": enabled, "max": records.limit.max, "window_ms": records.limit.window_ms }),
-    )
+    if let Some(delay) = settings.get("index_delay_ms") {
+        if delay.as_u64().is_none() {
+            return json_reply(
+                400,
+                json!({ "error": "index_delay_ms must be a whole number of milliseconds" }),
+            );
+        }
+    }
+    let now = now_ms();
+    if let Some(all) = settings.get("all").and_then(Value::as_bool) {
+        switch_limits(records, all);
+    }
+    for (name, setting) in settings {
+        // `"requests": false` or `"requests": {"enabled": false, …}`.
+        let enabled = setting
+            .as_bool()
+            .or_else(|| setting["enabled"].as_bool())
+            .unwrap_or(true);
+        match name.as_str() {
+            "requests" | "search" => {
+                let window = if name == "requests" {
+                    &mut records.limit
+                } else {
+                    &mut records.search_limit
+                };
+                let max = setting["max"].as_u64().unwrap_or(window.max);
+                let window_ms = setting["window_ms"].as_i64().unwrap_or(window.window_ms);
+                window.configure(enabled, max, window_ms);
+            }
+            "daily_tokens" => {
+                records.tokens.enabled = enabled;
+                records.tokens.max = setting["max"].as_u64().unwrap_or(records.tokens.max);
+            }
+            "cost" => {
+                let max = setting["max"].as_u64().unwrap_or(records.bucket.max as u64);
+                records.bucket.configure(enabled, max, now);
+            }
+            "index_delay_ms" => records.index_delay_ms = setting.as_i64().unwrap_or(0).max(0),
+            _ => {}
+        }
+    }
+    json_reply(200, limits_json(records, provider))
 }
 
 fn list(records: &ProviderRecords, object: &str, request: &SandboxRequest) -> Reply {
@@ -205,6 +292,7 @@ mod tests {
             method,
             path: path.to_owned(),
             query: url::form_urlencoded::parse(query.as_bytes()).into_owned().collect(),
+            raw_query: String::new(),
             headers: http::HeaderMap::new(),
             body: bytes::Bytes::from(body.to_string()),
         }
@@ -285,17 +373,45 @@ mod tests {
         );
         assert_eq!(stats["objects"]["companies"]["count"], 2);
         assert_eq!(stats["requests"], 0);
+        let (_, limits) = run(&sandbox, Provider::Jobber, http::Method::GET, "limits", Value::Null);
+        assert_eq!(
+            limits["cost"]["max"], 10_000.0,
+            "on by default at Jobber's figures: {limits}"
+        );
+        assert_eq!(
+            limits["requests"],
+            json!({"enabled": true, "max": 2500, "window_ms": 300_000})
+        );
         let (_, limit) = run(
             &sandbox,
             Provider::Jobber,
             http::Method::POST,
-            "rate-limit",
-            json!({ "enabled": true, "max": 200 }),
+            "limits",
+            json!({ "cost": { "enabled": true, "max": 200 } }),
         );
         assert_eq!(
-            (limit["max"].as_f64(), limit["restore_rate"].as_f64()),
+            (limit["cost"]["max"].as_f64(), limit["cost"]["restore_rate"].as_f64()),
             (Some(200.0), Some(10.0))
         );
+        let (status, refused) = run(
+            &sandbox,
+            Provider::Salesforce,
+            http::Method::POST,
+            "limits",
+            json!({"cost": {}}),
+        );
+        assert_eq!(status, 400, "{refused}");
+        assert_eq!(refused["limits"], json!(["requests"]));
+        let (_, off) = run(
+            &sandbox,
+            Provider::Hubspot,
+            http::Method::POST,
+            "limits",
+            json!({"all": false}),
+        );
+        assert_eq!(off["requests"]["enabled"], false);
+        assert_eq!(off["search"]["enabled"], false);
+        assert_eq!(off["index_delay_ms"], 0);
         let req = request(http::Method::GET, "stats", Value::Null);
         assert!(
             handle(&sandbox, Provider::Hubspot, "stats", &req).is_none(),
@@ -330,5 +446,51 @@ mod tests {
             Value::Null,
         );
         assert_eq!(status, 404);
+    }
+
+    #[test]
+    fn limits_are_on_by_default_and_switch_by_name() {
+        let sandbox = Sandbox::default();
+        let (status, limits) = run(&sandbox, Provider::Hubspot, http::Method::GET, "limits", Value::Null);
+        assert_eq!(status, 200);
+        assert_eq!(limits["requests"]["enabled"], true, "{limits}");
+        assert_eq!(limits["requests"]["max"], 110, "{limits}");
+        assert_eq!(limits["search"]["enabled"], true, "{limits}");
+        assert_eq!(limits["index_delay_ms"], 3000, "{limits}");
+        let (status, limits) = run(
+            &sandbox,
+            Provider::Hubspot,
+            http::Method::POST,
+            "limits",
+            json!({ "search": false, "index_delay_ms": 0 }),
+        );
+        assert_eq!(status, 200);
+        assert_eq!(
+            (
+                &limits["requests"]["enabled"],
+                &limits["search"]["enabled"],
+                &limits["index_delay_ms"]
+            ),
+            (&json!(true), &json!(false), &json!(0)),
+            "{limits}"
+        );
+        let (status, body) = run(
+            &sandbox,
+            Provider::Salesforce,
+            http::Method::POST,
+            "limits",
+            json!({ "cost": false }),
+        );
+        assert_eq!(status, 400);
+        assert!(body["error"].as_str().unwrap().contains("cost"), "{body}");
+        let (status, body) = run(
+            &sandbox,
+            Provider::Hubspot,
+            http::Method::POST,
+            "limits",
+            json!({ "index_delay_ms": "soon" }),
+        );
+        assert_eq!(status, 400);
+        assert!(body["error"].as_str().unwrap().contains("index_delay_ms"), "{body}");
     }
 }

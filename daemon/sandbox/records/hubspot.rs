@@ -1,13 +1,13 @@
 //! HubSpot CRM v3 under `<sandbox>/hubspot`: the properties API, objects (list, get, create,
 //! update, archive), batch create/read/update of up to 100 inputs with 207 partial results,
-//! the search API (filters, sorts, offset paging, the 10 000-result cap) and the
-//! ten-secondly rate limit with its `X-HubSpot-RateLimit-*` headers.
+//! the search API (filters, sorts, offset paging, the 10 000-result cap; a change reaches it
+//! only after the index delay, a few seconds by default), the ten-secondly rate limit with its
+//! `X-HubSpot-RateLimit-*` headers, and the search API's own limit of 5 a second (no headers).
 //!
 //! Property values are stored and answered as strings; `hs_object_id`, `createdate` and
 //! `lastmodifieddate`/`hs_lastmodifieddate` are computed from the record.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use http::Method;
 use jiff::Timestamp;
@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::limits::{Refusal, Usage};
 use super::{Call, ProviderRecords, Record, iso_ms, number_value, parse_time, scalar_text, valid_email};
-use crate::sandbox::request::{Reply, empty_reply, json_reply};
+use crate::sandbox::request::{Reply, SandboxRequest, empty_reply, json_reply};
 
 /// Most inputs per batch call.
 pub const BATCH_LIMIT: usize = 100;
@@ -280,7 +280,7 @@ fn not_found() -> Reply {
     error(404, "OBJECT_NOT_FOUND", "resource not found")
 }
 
-/// HubSpot's answer to a request over the rate limit.
+/// HubSpot's answer to a request over the ten-secondly limit.
 pub fn rate_limited(refusal: Refusal, window_ms: i64) -> Reply {
     json_reply(
         429,
@@ -296,17 +296,40 @@ pub fn rate_limited(refusal: Refusal, window_ms: i64) -> Reply {
     .with_header("Retry-After", refusal.retry_after_secs().to_string())
 }
 
+/// HubSpot's answer to a search over the search limit (which sends no rate-limit headers).
+fn search_limited(refusal: Refusal) -> Reply {
+    json_reply(
+        429,
+        json!({
+            "status": "error", "message": "You have reached your secondly limit.",
+            "errorType": "RATE_LIMIT", "correlationId": uuid::Uuid::new_v4().to_string(),
+            "policyName": "SECONDLY",
+        }),
+    )
+    .with_header("Retry-After", refusal.retry_after_secs().to_string())
+}
+
 /// Answers one CRM v3 request.
 pub fn handle(records: &mut ProviderRecords, call: &Call<'_>) -> Reply {
-    let usage = match records.limit.admit(call.now_ms) {
+    let segments: Vec<&str> = call.path.trim_start_matches('/').split('/').collect();
+    let is_search = matches!(segments.as_slice(), ["crm", "v3", "objects", _, "search"]);
+    // The search API has a limit of its own and is not counted in the ten-secondly one.
+    let admitted = if is_search {
+        records.search_limit.admit(call.now_ms).map_err(search_limited)
+    } else {
+        let window = records.limit.window_ms;
+        records
+            .limit
+            .admit(call.now_ms)
+            .map_err(|refusal| rate_limited(refusal, window))
+    };
+    let usage = match admitted {
         Ok(usage) => usage,
         Err(refusal) => {
             records.rate_limited += 1;
-            return rate_limited(refusal, records.limit.window_ms);
+            return refusal;
         }
     };
-    let segments: Vec<&str> = call.path.trim_start_matches('/').split('/').collect();
-    let is_search = matches!(segments.as_slice(), ["crm", "v3", "objects", _, "search"]);
     let reply = route(records, call, &segments);
     if records.limit.enabled && !is_search {
         with_limit_headers(reply, usage, records.limit.window_ms)
@@ -340,13 +363,13 @@ fn route(records: &mut ProviderRecords, call: &Call<'_>, segments: &[&str]) -> R
     };
     let body = || serde_json::from_slice::<Value>(&call.request.body);
     match (method, rest) {
-        (&Method::GET, [] | [""]) => list(records, object, &call.request.query),
+        (&Method::GET, [] | [""]) => list(records, object, call),
         (&Method::POST, [] | [""]) => match body() {
             Ok(body) => create_one(records, object, &body),
             Err(e) => bad_json(&e),
         },
         (&Method::POST, ["search"]) => match body() {
-            Ok(body) => search(records, object, &body),
+            Ok(body) => search(records, object, &body, call.now_ms),
             Err(e) => bad_json(&e),
         },
         (&Method::POST, ["batch", operation]) => match body() {
@@ -359,7 +382,7 @@ fn route(records: &mut ProviderRecords, call: &Call<'_>, segments: &[&str]) -> R
             },
             Err(e) => bad_json(&e),
         },
-        (&Method::GET, [id]) => get_one(records, object, id, &call.request.query),
+        (&Method::GET, [id]) => get_one(records, object, id, call.request),
         (&Method::PATCH, [id]) => match body() {
             Ok(body) => update_one(records, object, id, &body),
             Err(e) => bad_json(&e),
@@ -449,9 +472,14 @@ fn render(record: &Record, object: &str, requested: Option<&[String]>, all: bool
     })
 }
 
-fn requested_props(query: &HashMap<String, String>) -> Option<Vec<String>> {
-    query.get("properties").map(|list| {
-        list.split(',')
+/// The properties a read asks for: `properties=a,b` or `properties=a&properties=b` (HubSpot's
+/// own SDKs send the repeated form), or both.
+fn requested_props(request: &SandboxRequest) -> Option<Vec<String>> {
+    let given = request.query_all("properties");
+    (!given.is_empty()).then(|| {
+        given
+            .iter()
+            .flat_map(|list| list.split(','))
             .map(str::trim)
             .filter(|p| !p.is_empty())
             .map(str::to_owned)
@@ -459,7 +487,8 @@ fn requested_props(query: &HashMap<String, String>) -> Option<Vec<String>> {
     })
 }
 
-fn list(records: &mut ProviderRecords, object: &str, query: &HashMap<String, String>) -> Reply {
+fn list(records: &mut ProviderRecords, object: &str, call: &Call<'_>) -> Reply {
+    let query = &call.request.query;
     let limit = match query.get("limit").map(|l| l.parse::<u64>()) {
         None => 10,
         Some(Ok(limit)) if (1..=LIST_LIMIT).contains(&limit) => limit,
@@ -476,7 +505,7 @@ fn list(records: &mut ProviderRecords, object: &str, query: &HashMap<String, Str
         Some(Ok(after)) => after.saturating_sub(1_000),
         Some(Err(_)) => return error(400, "VALIDATION_ERROR", "after must be a record id cursor"),
     };
-    let requested = requested_props(query);
+    let requested = requested_props(call.request);
     let Some(store) = records.store_ref(object) else {
         return not_found();
     };
@@ -486,9 +515,17 @@ fn list(records: &mut ProviderRecords, object: &str, query: &HashMap<String, Str
         "results": page.iter().map(|r| render(r, object, requested.as_deref(), false)).collect::<Vec<_>>(),
     });
     if let Some(next) = next {
+        // The next page's URL under the base this call came in on, its other parameters kept.
+        let mut link = url::form_urlencoded::Serializer::new(String::new());
+        for (key, value) in url::form_urlencoded::parse(call.request.raw_query.as_bytes()) {
+            if key != "after" {
+                link.append_pair(&key, &value);
+            }
+        }
+        link.append_pair("after", &next);
         body["paging"] = json!({ "next": {
             "after": next,
-            "link": format!("https://api.hubapi.com/crm/v3/objects/{object}?after={next}"),
+            "link": format!("{}/crm/v3/objects/{object}?{}", call.base, link.finish()),
         } });
     }
     json_reply(200, body)
@@ -505,9 +542,9 @@ fn find<'a>(records: &'a ProviderRecords, object: &str, id: &str, id_property: O
     }
 }
 
-fn get_one(records: &ProviderRecords, object: &str, id: &str, query: &HashMap<String, String>) -> Reply {
-    let requested = requested_props(query);
-    match find(records, object, id, query.get("idProperty").map(String::as_str)) {
+fn get_one(records: &ProviderRecords, object: &str, id: &str, request: &SandboxRequest) -> Reply {
+    let requested = requested_props(request);
+    match find(records, object, id, request.query.get("idProperty").map(String::as_str)) {
         Some(record) => json_reply(200, render(record, object, requested.as_deref(), false)),
         None => not_found(),
     }
@@ -1098,7 +1135,7 @@ fn query_props(object: &str) -> &'static [&'static str] {
     }
 }
 
-fn search(records: &ProviderRecords, object: &str, body: &Value) -> Reply {
+fn search(records: &ProviderRecords, object: &str, body: &Value, now_ms: i64) -> Reply {
     let search = match parse_search(object, body) {
         Ok(search) => search,
         Err(message) => return error(400, "VALIDATION_ERROR", message),
@@ -1106,18 +1143,24 @@ fn search(records: &ProviderRecords, object: &str, body: &Value) -> Reply {
     let Some(store) = records.store_ref(object) else {
         return not_found();
     };
+    // Search sees a change only once the index caught up with it: records changed within the
+    // delay are not found yet.
+    let indexed_until = super::ts(now_ms - records.index_delay_ms);
+    let indexed = |record: &Record| record.updated_at <= indexed_until;
     if let Some(since) = modified_window(&search) {
         // The incremental-sync query (modified since, oldest first): walk the modification
         // index instead of filtering and sorting every record for every page.
         let matching = || {
             store
                 .modified_since(since)
+                .take_while(|r| indexed(r))
                 .filter(|r| search.groups.iter().all(|g| g.iter().all(|f| f.matches(r))))
         };
         let inclusive = search.groups.iter().flatten().all(|f| f.operator == "GTE");
-        // Every record from the lower bound on matches an inclusive window: count without testing.
+        // Every indexed record from the lower bound on matches an inclusive window: count
+        // without testing.
         let total = if inclusive {
-            store.count_modified_since(since)
+            store.count_modified_between(since, indexed_until)
         } else {
             matching().count()
         } as u64;
@@ -1130,6 +1173,7 @@ fn search(records: &ProviderRecords, object: &str, body: &Value) -> Reply {
     }
     let mut found: Vec<&Record> = store
         .in_id_order()
+        .filter(|r| indexed(r))
         .filter(|r| search.groups.is_empty() || search.groups.iter().any(|g| g.iter().all(|f| f.matches(r))))
         .filter(|r| {
             search.query.as_deref().is_none_or(|q| {
@@ -1224,7 +1268,8 @@ mod tests {
         SandboxRequest {
             method,
             path: path.to_owned(),
-            query: HashMap::new(),
+            query: std::collections::HashMap::new(),
+            raw_query: String::new(),
             headers: http::HeaderMap::new(),
             body: bytes::Bytes::from(body.to_string()),
         }
@@ -1241,6 +1286,7 @@ mod tests {
             records,
             &Call {
                 request: &request,
+                base: "http://sandbox.test/hubspot",
                 path,
                 account: 1,
                 now_ms: super::super::now_ms(),
@@ -1408,6 +1454,7 @@ mod tests {
                 records,
                 &Call {
                     request: &request,
+                    base: "http://sandbox.test/hubspot",
                     path: "/crm/v3/objects/contacts",
                     account: 1,
                     now_ms: 0,
@@ -1448,6 +1495,70 @@ mod tests {
     }
 
     #[test]
+    fn search_has_a_limit_of_its_own_and_sees_changes_after_the_index_delay() {
+        let mut state = seeded(3);
+        let records = state.provider(Provider::Hubspot);
+        records.search_limit.configure(true, 1, 1_000);
+        let (status, _, _) = call(records, Method::POST, "/crm/v3/objects/contacts/search", json!({}));
+        assert_eq!(status, 200);
+        let (status, body, headers) = call(records, Method::POST, "/crm/v3/objects/contacts/search", json!({}));
+        assert_eq!((status, body["policyName"].as_str()), (429, Some("SECONDLY")));
+        assert!(!headers.iter().any(|(h, _)| h.starts_with("X-HubSpot")));
+        records.search_limit.configure(false, 1, 1_000);
+        records.index_delay_ms = 60_000;
+        let (status, _, _) = call(
+            records,
+            Method::POST,
+            "/crm/v3/objects/contacts",
+            json!({ "properties": { "email": "new@example.com", "lastname": "New" } }),
+        );
+        assert_eq!(status, 201);
+        let (_, body, _) = call(records, Method::POST, "/crm/v3/objects/contacts/search", json!({}));
+        assert_eq!(body["total"], 3, "the new contact is not indexed yet: {body}");
+        records.index_delay_ms = 0;
+        let (_, body, _) = call(records, Method::POST, "/crm/v3/objects/contacts/search", json!({}));
+        assert_eq!(body["total"], 4);
+    }
+
+    #[test]
+    fn reads_take_repeated_and_comma_separated_properties_and_link_pages_under_their_base() {
+        let mut state = seeded(5);
+        let records = state.provider(Provider::Hubspot);
+        let mut request = request(Method::GET, "/crm/v3/objects/contacts", Value::Null);
+        request.raw_query = "limit=2&properties=email&properties=firstname,lastname".into();
+        request.query = url::form_urlencoded::parse(request.raw_query.as_bytes())
+            .into_owned()
+            .collect();
+        let reply = handle(
+            records,
+            &Call {
+                request: &request,
+                base: "http://sandbox.test/hubspot",
+                path: "/crm/v3/objects/contacts",
+                account: 1,
+                now_ms: super::super::now_ms(),
+            },
+        );
+        let body: Value = serde_json::from_slice(&reply.body).unwrap();
+        let mut keys: Vec<&str> = body["results"][0]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert!(
+            ["email", "firstname", "lastname"].iter().all(|k| keys.contains(k)) && !keys.contains(&"phone"),
+            "both forms read, nothing else asked for: {keys:?}"
+        );
+        let link = body["paging"]["next"]["link"].as_str().unwrap();
+        assert!(
+            link.starts_with("http://sandbox.test/hubspot/crm/v3/objects/contacts?limit=2&properties=email&properties=firstname%2Clastname&after="),
+            "{link}"
+        );
+    }
+
+    #[test]
     fn rate_limit_answers_429_with_headers() {
         let mut state = seeded(1);
         let records = state.provider(Provider::Hubspot);
@@ -1461,6 +1572,8 @@ mod tests {
             !headers.iter().any(|(h, _)| h.starts_with("X-HubSpot")),
             "search carries none"
         );
+        let (status, _, _) = call(records, Method::GET, "/crm/v3/properties/contacts", Value::Null);
+        assert_eq!(status, 200, "search does not count against the ten-secondly limit");
         let (status, body, headers) = call(records, Method::GET, "/crm/v3/properties/contacts", Value::Null);
         assert_eq!(status, 429);
         assert_eq!(body["errorType"], "RATE_LIMIT");

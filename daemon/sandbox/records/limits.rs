@@ -1,10 +1,12 @@
-//! Rate limiting for the record APIs: a sliding request window (HubSpot's ten-secondly limit,
-//! Pipedrive's burst window, Salesforce's allocation, Jobber's DDoS guard) and Jobber's
-//! query-cost leaky bucket. Both take the current time in milliseconds so tests can drive them.
+//! Rate limiting for the record APIs, on by default at each provider's published figures:
+//! sliding request windows (HubSpot's ten-secondly and search limits, Pipedrive's burst
+//! window, Salesforce's daily allocation, Jobber's DDoS guard), Pipedrive's daily token budget
+//! and Jobber's query-cost leaky bucket. Each takes the current time in milliseconds so tests
+//! can drive it, and each can be switched off by name (`POST /_control/<provider>/limits`).
 
 use std::collections::VecDeque;
 
-/// A sliding window of requests; off until the control API switches it on.
+/// A sliding window of requests.
 #[derive(Debug, Clone)]
 pub struct RateLimit {
     /// Whether requests over `max` are refused.
@@ -51,10 +53,10 @@ pub fn ceil_secs(ms: i64) -> i64 {
 }
 
 impl RateLimit {
-    /// A switched-off window of `max` requests per `window_ms`.
+    /// A window of `max` requests per `window_ms`, switched on.
     pub fn new(max: u64, window_ms: i64) -> RateLimit {
         RateLimit {
-            enabled: false,
+            enabled: true,
             max,
             window_ms,
             hits: VecDeque::new(),
@@ -106,8 +108,58 @@ impl RateLimit {
     }
 }
 
-/// Jobber's query-cost bucket. Switched off it stays full (nothing is ever throttled);
-/// switched on it drains by each query's cost and refills at `restore` points a second.
+/// A daily budget of tokens, each request charged by its kind (Pipedrive's token-based
+/// limit), starting afresh at midnight UTC.
+#[derive(Debug, Clone)]
+pub struct TokenBudget {
+    pub enabled: bool,
+    /// Tokens a day.
+    pub max: u64,
+    used: u64,
+    day: i64,
+}
+
+/// Milliseconds in a day.
+const DAY_MS: i64 = 86_400_000;
+
+impl TokenBudget {
+    /// A budget of `max` tokens a day, switched on.
+    pub fn new(max: u64) -> TokenBudget {
+        TokenBudget {
+            enabled: true,
+            max,
+            used: 0,
+            day: 0,
+        }
+    }
+
+    /// Charges `tokens` at `now_ms`; the milliseconds until midnight when the day's budget
+    /// cannot cover them.
+    pub fn charge(&mut self, tokens: u64, now_ms: i64) -> Result<(), i64> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let day = now_ms.div_euclid(DAY_MS);
+        if day != self.day {
+            self.day = day;
+            self.used = 0;
+        }
+        if self.used + tokens > self.max {
+            return Err((day + 1) * DAY_MS - now_ms);
+        }
+        self.used += tokens;
+        Ok(())
+    }
+
+    /// Tokens left today.
+    pub fn remaining(&self) -> u64 {
+        self.max.saturating_sub(self.used)
+    }
+}
+
+/// Jobber's query-cost bucket, on by default at Jobber's documented figures: it drains by each
+/// query's cost and refills at `restore` points a second; switched off it stays full (nothing
+/// is ever throttled).
 #[derive(Debug, Clone)]
 pub struct CostBucket {
     /// Whether queries are charged and throttled.
@@ -128,7 +180,7 @@ pub const JOBBER_RESTORE_RATE: f64 = 500.0;
 impl Default for CostBucket {
     fn default() -> CostBucket {
         CostBucket {
-            enabled: false,
+            enabled: true,
             max: JOBBER_MAX_COST,
             restore: JOBBER_RESTORE_RATE,
             available: JOBBER_MAX_COST,
@@ -141,8 +193,8 @@ impl CostBucket {
     /// Switches charging on (`max` points, restoring `max / 20` a second) or off, full.
     pub fn configure(&mut self, enabled: bool, max: u64, now_ms: i64) {
         *self = CostBucket::default();
+        self.enabled = enabled;
         if enabled {
-            self.enabled = true;
             self.max = max.max(1) as f64;
             self.restore = self.max / 20.0;
             self.available = self.max;
@@ -188,7 +240,10 @@ mod tests {
     #[test]
     fn window_refuses_over_max_and_reopens() {
         let mut limit = RateLimit::new(3, 1_000);
-        assert!(limit.admit(0).is_ok(), "off admits");
+        limit.configure(false, 3, 1_000);
+        for at in 0..10 {
+            assert!(limit.admit(at).is_ok(), "off admits");
+        }
         limit.configure(true, 3, 1_000);
         assert_eq!(limit.admit(0).unwrap().remaining, 2);
         assert_eq!(limit.admit(100).unwrap().remaining, 1);
@@ -201,8 +256,22 @@ mod tests {
     }
 
     #[test]
+    fn token_budget_refuses_past_the_day_and_starts_afresh_at_midnight() {
+        let mut budget = TokenBudget::new(25);
+        let noon = 10 * DAY_MS + DAY_MS / 2;
+        assert!(budget.charge(10, noon).is_ok());
+        assert!(budget.charge(10, noon).is_ok());
+        assert_eq!(budget.charge(10, noon), Err(DAY_MS / 2), "until midnight");
+        assert_eq!(budget.remaining(), 5);
+        assert!(budget.charge(10, 11 * DAY_MS).is_ok(), "a new day");
+    }
+
+    #[test]
     fn bucket_throttles_and_restores() {
         let mut bucket = CostBucket::default();
+        assert!(bucket.enabled, "on by default");
+        assert_eq!((bucket.max, bucket.restore), (JOBBER_MAX_COST, JOBBER_RESTORE_RATE));
+        bucket.configure(false, 200, 0);
         assert!(bucket.take(1e9, 0), "off never throttles");
         assert_eq!(bucket.available(0), JOBBER_MAX_COST);
         bucket.configure(true, 200, 0);

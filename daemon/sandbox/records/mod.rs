@@ -10,10 +10,8 @@
 //! id's numeric part, so ties would break by id.
 
 mod control;
-mod graphql;
 mod hubspot;
-mod jobber;
-mod jobber_schema;
+pub mod jobber;
 mod limits;
 mod pipedrive;
 mod salesforce;
@@ -26,13 +24,15 @@ use base64::Engine as _;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use super::Sandbox;
 use super::oauth::authenticated;
 use super::request::{Reply, SandboxRequest};
+use super::{Sandbox, SandboxState};
 use crate::providers::Provider;
 
 /// The record control actions (see [`control::handle`]).
 pub use control::handle as control;
+/// Switches a provider's rate limits on or off.
+pub use control::switch_limits;
 /// Seeds every provider (see [`seed::seed`]).
 pub use seed::seed;
 
@@ -128,9 +128,14 @@ impl ObjectStore {
             .filter_map(|(_, id)| self.records.get(id))
     }
 
-    /// How many records were modified at or after `since`, without reading them.
-    pub fn count_modified_since(&self, since: Option<Timestamp>) -> usize {
-        self.by_updated.range((since.unwrap_or(Timestamp::MIN), 0)..).count()
+    /// How many records were last modified at or after `since` and at or before `until`,
+    /// without reading them.
+    pub fn count_modified_between(&self, since: Option<Timestamp>, until: Timestamp) -> usize {
+        let from = (since.unwrap_or(Timestamp::MIN), 0);
+        if from.0 > until {
+            return 0;
+        }
+        self.by_updated.range(from..=(until, u64::MAX)).count()
     }
 
     /// Records in `(updated_at, id)` order strictly after `key`.
@@ -164,10 +169,17 @@ pub struct ProviderRecords {
     /// The provider's objects by canonical name.
     pub objects: BTreeMap<&'static str, ObjectStore>,
     clock_ms: i64,
-    /// The request window (HubSpot, Pipedrive, Salesforce; Jobber's DDoS guard).
+    /// The request window: HubSpot's ten-secondly limit, Pipedrive's burst window,
+    /// Salesforce's daily allocation, Jobber's DDoS guard.
     pub limit: limits::RateLimit,
+    /// HubSpot's search limit.
+    pub search_limit: limits::RateLimit,
+    /// Pipedrive's daily token budget.
+    pub tokens: limits::TokenBudget,
     /// Jobber's query-cost bucket.
     pub bucket: limits::CostBucket,
+    /// HubSpot: how long a change takes to reach search results.
+    pub index_delay_ms: i64,
     /// Record API requests answered (after authentication).
     pub requests: u64,
     /// Requests refused by rate limiting (or Jobber throttling).
@@ -215,19 +227,32 @@ pub fn canonical_object(provider: Provider, name: &str) -> Option<&'static str> 
         .find(|object| object.eq_ignore_ascii_case(name))
 }
 
-/// Requests per window Jobber's DDoS guard allows.
-const JOBBER_DDOS_MAX: u64 = 2_500;
-/// Jobber's DDoS guard window.
-const JOBBER_DDOS_WINDOW_MS: i64 = 300_000;
+/// Each provider's request window, as published: HubSpot's public OAuth apps get 110 requests
+/// per 10 s per installing account; Pipedrive's OAuth tokens 80 per 2 s (its entry plan);
+/// Salesforce a Developer Edition org 15 000 a rolling day; Jobber's DDoS guard 2 500 per
+/// 5 minutes.
+fn request_window(provider: Provider) -> limits::RateLimit {
+    match provider {
+        Provider::Hubspot => limits::RateLimit::new(110, 10_000),
+        Provider::Jobber => limits::RateLimit::new(2_500, 300_000),
+        Provider::Pipedrive => limits::RateLimit::new(80, 2_000),
+        Provider::Salesforce => limits::RateLimit::new(15_000, 86_400_000),
+    }
+}
+
+/// HubSpot's search API: 5 requests a second per account.
+fn hubspot_search_window() -> limits::RateLimit {
+    limits::RateLimit::new(5, 1_000)
+}
+
+/// Pipedrive's daily token budget for one seat of its entry plan (30 000 × 1 × 1).
+const PIPEDRIVE_DAILY_TOKENS: u64 = 30_000;
+/// How long a HubSpot change takes to reach search by default ("a few moments").
+pub const HUBSPOT_INDEX_DELAY_MS: i64 = 3_000;
 
 impl ProviderRecords {
     fn new(provider: Provider) -> ProviderRecords {
-        let limit = match provider {
-            Provider::Hubspot => limits::RateLimit::new(100, 10_000),
-            Provider::Jobber => limits::RateLimit::new(JOBBER_DDOS_MAX, JOBBER_DDOS_WINDOW_MS),
-            Provider::Pipedrive => limits::RateLimit::new(80, 2_000),
-            Provider::Salesforce => limits::RateLimit::new(15_000, 86_400_000),
-        };
+        let limit = request_window(provider);
         ProviderRecords {
             provider,
             objects: object_names(provider)
@@ -236,7 +261,14 @@ impl ProviderRecords {
                 .collect(),
             clock_ms: 0,
             limit,
+            search_limit: hubspot_search_window(),
+            tokens: limits::TokenBudget::new(PIPEDRIVE_DAILY_TOKENS),
             bucket: limits::CostBucket::default(),
+            index_delay_ms: if provider == Provider::Hubspot {
+                HUBSPOT_INDEX_DELAY_MS
+            } else {
+                0
+            },
             requests: 0,
             rate_limited: 0,
             next_sub_id: 0,
@@ -446,6 +478,8 @@ pub fn int_value(value: &Value) -> Option<i64> {
 pub struct Call<'a> {
     /// The request.
     pub request: &'a SandboxRequest,
+    /// The provider's base URL as this call reached it (`http://host:port/hubspot`).
+    pub base: &'a str,
     /// The path under the provider's base.
     pub path: &'a str,
     /// The caller's account.
@@ -466,13 +500,19 @@ fn is_record_route(provider: Provider, path: &str, request: &SandboxRequest) -> 
                     "/api/v1/personFields" | "/api/v1/organizationFields" | "/api/v1/dealFields"
                 )
         }
-        Provider::Jobber => request.method == http::Method::POST && path == "/api/graphql" && jobber::claims(request),
+        Provider::Jobber => request.method == http::Method::POST && path == "/api/graphql",
     }
 }
 
 /// Answers `request` if `path` is one of `provider`'s record routes; `None` lets the OAuth
 /// handlers answer.
-pub fn handle(sandbox: &Sandbox, provider: Provider, path: &str, request: &SandboxRequest) -> Option<Reply> {
+pub fn handle(
+    sandbox: &Sandbox,
+    provider: Provider,
+    base: &str,
+    path: &str,
+    request: &SandboxRequest,
+) -> Option<Reply> {
     if !is_record_route(provider, path, request) {
         return None;
     }
@@ -482,18 +522,20 @@ pub fn handle(sandbox: &Sandbox, provider: Provider, path: &str, request: &Sandb
     };
     let call = Call {
         request,
+        base,
         path,
         account,
         now_ms: now_ms(),
     };
     Some(sandbox.with_state(|state| {
-        let records = state.records.provider(provider);
+        let SandboxState { providers, records } = state;
+        let records = records.provider(provider);
         records.requests += 1;
         match provider {
             Provider::Hubspot => hubspot::handle(records, &call),
             Provider::Salesforce => salesforce::handle(records, &call),
             Provider::Pipedrive => pipedrive::handle(records, &call),
-            Provider::Jobber => jobber::handle(records, &call),
+            Provider::Jobber => jobber::handle(&sandbox.jobber, records, providers.entry(provider).or_default(), &call),
         }
     }))
 }
@@ -593,15 +635,15 @@ mod tests {
 }
 
 #[cfg(test)]
-mod http_tests {
+pub(crate) mod http_tests {
     use serde_json::{Value, json};
 
     use crate::providers::Provider;
     use crate::sandbox::Sandbox;
     use crate::sandbox::state::{AccessGrant, now};
 
-    /// Serves a seeded sandbox and hands out a live token for every provider.
-    async fn serve() -> (String, reqwest::Client) {
+    /// Serves a seeded sandbox and hands out a live token `tok-<provider>` for every provider.
+    pub(crate) async fn serve() -> (String, reqwest::Client) {
         let sandbox = Sandbox::default();
         sandbox.seed(20);
         sandbox.with_state(|state| {
@@ -672,7 +714,7 @@ mod http_tests {
             .await
             .unwrap();
         assert_eq!(clients["data"]["clients"]["totalCount"], 20);
-        // Other GraphQL calls still reach the OAuth module.
+        // The identity query is answered by the same executor.
         let account: Value = http
             .post(format!("{base}/jobber/api/graphql"))
             .bearer_auth("tok-jobber")
@@ -692,7 +734,7 @@ mod http_tests {
             .json()
             .await
             .unwrap();
-        assert_eq!(stats["requests"], 1);
+        assert_eq!(stats["requests"], 2);
         assert_eq!(stats["objects"]["clients"]["count"], 20);
         let oauth_stats = http.get(format!("{base}/_control/jobber/stats")).send().await.unwrap();
         assert_eq!(oauth_stats.status(), 200);

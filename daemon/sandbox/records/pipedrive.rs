@@ -107,6 +107,30 @@ fn with_limit_headers(reply: Reply, usage: Usage) -> Reply {
         .with_header("x-ratelimit-reset", ceil_secs(usage.reset_ms).to_string())
 }
 
+/// Pipedrive's answer once the company's daily token budget is spent: the budget starts
+/// afresh at midnight.
+fn budget_spent(until_midnight_ms: i64) -> Reply {
+    json_reply(
+        429,
+        json!({ "success": false, "error": "Daily rate limit exceeded", "errorCode": 429, "error_info": ERROR_INFO }),
+    )
+    .with_header("Retry-After", ceil_secs(until_midnight_ms).to_string())
+}
+
+/// What a request costs from the daily token budget: v2 reads of one record 1, lists 10,
+/// searches 20, writes 5, deletes 3; v1 field lists 20.
+fn token_cost(method: &Method, path: &str) -> u64 {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
+        (&Method::GET, [_, "v1", ..]) => 20,
+        (&Method::GET, [_, "v2", _, "search"]) => 20,
+        (&Method::GET, [_, "v2", _, _]) => 1,
+        (&Method::GET, _) => 10,
+        (&Method::DELETE, _) => 3,
+        _ => 5,
+    }
+}
+
 /// Answers one Pipedrive request.
 pub fn handle(records: &mut ProviderRecords, call: &Call<'_>) -> Reply {
     let usage = match records.limit.admit(call.now_ms) {
@@ -116,6 +140,13 @@ pub fn handle(records: &mut ProviderRecords, call: &Call<'_>) -> Reply {
             return rate_limited(refusal);
         }
     };
+    if let Err(until_midnight_ms) = records
+        .tokens
+        .charge(token_cost(&call.request.method, call.path), call.now_ms)
+    {
+        records.rate_limited += 1;
+        return budget_spent(until_midnight_ms);
+    }
     let reply = route(records, call);
     if records.limit.enabled {
         with_limit_headers(reply, usage)
@@ -143,7 +174,8 @@ fn route(records: &mut ProviderRecords, call: &Call<'_>) -> Reply {
         .collect();
     let body = || serde_json::from_slice::<Value>(&request.body);
     match (&request.method, segments.as_slice()) {
-        (&Method::GET, ["api", "v1", catalog]) => fields(catalog),
+        (&Method::GET, ["api", "v1", catalog] | ["v1", catalog]) => fields(catalog),
+        (&Method::GET, ["api", "v2", catalog]) if catalog.ends_with("Fields") => v2_fields(catalog, &request.query),
         (method, ["api", "v2", object, rest @ ..]) => {
             let Some(object) = object_name(object) else {
                 return error(404, format!("Unknown method {method} {}", call.path));
@@ -221,6 +253,46 @@ fn fields(catalog: &str) -> Reply {
         Value::Array(data),
         json!({ "pagination": { "start": 0, "limit": 100, "more_items_in_collection": false, "next_start": null, "count": count } }),
     )
+}
+
+/// `GET /api/v2/{person|organization|deal}Fields`: the v2 shape (`field_code`,
+/// `field_name`, `field_type`, `is_custom_field`, …) with cursor paging (at most 500).
+fn v2_fields(catalog: &str, query: &std::collections::HashMap<String, String>) -> Reply {
+    let defs = match catalog {
+        "personFields" => PERSON_FIELDS,
+        "organizationFields" => ORGANIZATION_FIELDS,
+        "dealFields" => DEAL_FIELDS,
+        other => return error(404, format!("Unknown method GET /api/v2/{other}")),
+    };
+    let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+        None => 100,
+        Some(Ok(limit)) if (1..=500).contains(&limit) => limit,
+        Some(_) => return error(400, "Validation failed: limit: Must be between 1 and 500"),
+    };
+    let start = match query.get("cursor").map(|c| c.parse::<usize>()) {
+        None => 0,
+        Some(Ok(start)) if start <= defs.len() => start,
+        Some(_) => return error(400, "Validation failed: cursor: Invalid cursor"),
+    };
+    let data: Vec<Value> = defs
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|(key, name, field_type, _, _)| {
+            let options = (*key == "status").then(|| {
+                json!([
+                    { "id": 1, "label": "Open" }, { "id": 2, "label": "Won" },
+                    { "id": 3, "label": "Lost" }, { "id": 4, "label": "Deleted" },
+                ])
+            });
+            json!({
+                "field_code": key, "field_name": name, "field_type": field_type, "is_custom_field": false,
+                "is_optional_response_field": false, "options": options, "subfields": null,
+            })
+        })
+        .collect();
+    let next = (start + limit < defs.len()).then(|| (start + limit).to_string());
+    envelope(Value::Array(data), json!({ "next_cursor": next }))
 }
 
 fn field_or_null(record: &Record, name: &str) -> Value {
@@ -916,6 +988,7 @@ mod tests {
             method,
             path: path.to_owned(),
             query: url::form_urlencoded::parse(query.as_bytes()).into_owned().collect(),
+            raw_query: query.to_owned(),
             headers: http::HeaderMap::new(),
             body: bytes::Bytes::from(if body.is_null() {
                 String::new()
@@ -927,6 +1000,7 @@ mod tests {
             records,
             &Call {
                 request: &request,
+                base: "http://sandbox.test",
                 path,
                 account: 1,
                 now_ms: super::super::now_ms(),
@@ -1113,5 +1187,53 @@ mod tests {
                 .iter()
                 .any(|f| f["key"] == "title" && f["mandatory_flag"] == true)
         );
+    }
+
+    #[test]
+    fn v2_field_endpoints_page_by_cursor_beside_v1() {
+        let mut state = seeded(1);
+        let records = state.provider(Provider::Pipedrive);
+        let (status, body, _) = send(records, Method::GET, "/api/v2/personFields?limit=3", Value::Null);
+        assert_eq!(status, 200);
+        let page = body["data"].as_array().unwrap();
+        assert_eq!(page.len(), 3);
+        assert_eq!(page[1]["field_code"], "name");
+        assert!(
+            page[1].get("key").is_none() && page[1]["is_custom_field"] == false,
+            "{body}"
+        );
+        let cursor = body["additional_data"]["next_cursor"].as_str().unwrap().to_owned();
+        let (_, rest, _) = send(
+            records,
+            Method::GET,
+            &format!("/api/v2/personFields?cursor={cursor}&limit=500"),
+            Value::Null,
+        );
+        assert_eq!(rest["additional_data"]["next_cursor"], Value::Null);
+        assert!(
+            rest["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["field_code"] == "email")
+        );
+        let (status, _, _) = send(records, Method::GET, "/api/v2/dealFields?limit=501", Value::Null);
+        assert_eq!(status, 400);
+        let (status, v1, _) = send(records, Method::GET, "/v1/personFields", Value::Null);
+        assert_eq!((status, v1["data"][1]["key"].as_str()), (200, Some("name")));
+    }
+
+    #[test]
+    fn the_daily_token_budget_refuses_until_midnight() {
+        let mut state = seeded(1);
+        let records = state.provider(Provider::Pipedrive);
+        records.tokens.max = 12;
+        let (status, _, _) = send(records, Method::GET, "/api/v2/persons", Value::Null);
+        assert_eq!(status, 200, "a list costs 10");
+        let (status, _, _) = send(records, Method::GET, "/api/v2/persons/1", Value::Null);
+        assert_eq!(status, 200, "a read of one costs 1");
+        let (status, body, headers) = send(records, Method::GET, "/api/v2/persons", Value::Null);
+        assert_eq!((status, body["success"].as_bool()), (429, Some(false)));
+        assert!(headers.iter().any(|(h, _)| h == "Retry-After"));
     }
 }

@@ -1046,6 +1046,7 @@ mod tests {
             method,
             path: path.to_owned(),
             query: url::form_urlencoded::parse(query.as_bytes()).into_owned().collect(),
+            raw_query: String::new(),
             headers: header_map,
             body: bytes::Bytes::from(if body.is_null() {
                 String::new()
@@ -1057,6 +1058,7 @@ mod tests {
             records,
             &Call {
                 request: &request,
+                base: "http://sandbox.test",
                 path,
                 account: 1,
                 now_ms: super::super::now_ms(),
