@@ -47,6 +47,23 @@ impl Default for WebhookConfig {
     }
 }
 
+/// Inbound provider webhooks.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboundConfig {
+    /// Webhook requests accepted per second per connection (twice that in a burst); more are
+    /// answered 429, which every provider retries.
+    pub requests_per_second: u32,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        InboundConfig {
+            requests_per_second: 500,
+        }
+    }
+}
+
 /// The whole configuration, as the TOML file spells it.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -58,8 +75,10 @@ pub struct Config {
     /// `tracing` filter, e.g. `info,fluxcascade=debug`; `RUST_LOG` overrides it.
     pub log_filter: String,
     pub webhooks: WebhookConfig,
-    /// Base URL at which browsers reach the HTTP listener (OAuth redirects go to
-    /// `<public_url>/oauth/callback`); default `http://<http_listen>`.
+    pub inbound: InboundConfig,
+    /// Base URL at which browsers (OAuth redirects) and providers (webhooks) reach the HTTP listener (OAuth redirects go to
+    /// `<public_url>/oauth/callback`, webhooks to `<public_url>/webhooks/…`); default
+    /// `http://<http_listen>`.
     pub public_url: Option<String>,
     /// Each provider's OAuth app: `[providers.hubspot]`, `[providers.jobber]`, …
     pub providers: ProvidersConfig,
@@ -100,6 +119,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_filter: "info".into(),
             webhooks: WebhookConfig::default(),
+            inbound: InboundConfig::default(),
             public_url: None,
             providers: ProvidersConfig::default(),
             sandbox: false,

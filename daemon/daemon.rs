@@ -24,11 +24,15 @@ use crate::connections::actor::ConnectionFactory;
 use crate::connections::runtime::RefreshLocks;
 use crate::crypto::{CryptoError, MasterKey, write_private_file};
 use crate::events::now_rfc3339;
+use crate::inbound::Receiver;
+use crate::inbound::accept::forget_seen;
+use crate::inbound::rate_caps::RateCaps;
 use crate::mappings::actor::MappingFactory;
 use crate::mappings::service::MappingRuntime;
-use crate::metrics::Metrics;
+use crate::metrics::{InboundMetrics, Metrics};
 use crate::providers::config::{ProviderConfigError, resolve_all};
 use crate::store::{Reader, Store, StoreError};
+use crate::syncs::change_jobs::ChangeJobs;
 use crate::syncs::{SyncRuntime, SyncSettings};
 use crate::web::{self, WebState};
 use crate::webhooks::actor::{EndpointFactory, WebhookRuntime};
@@ -137,6 +141,7 @@ pub struct Running {
     grpc: JoinHandle<Result<(), api::ServeError>>,
     http: JoinHandle<()>,
     retention: JoinHandle<()>,
+    record_jobs: JoinHandle<()>,
 }
 
 /// Opens the store and starts the actors and both servers; returns once fluxd is ready.
@@ -159,10 +164,11 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
         .clone()
         .unwrap_or_else(|| format!("http://{http_addr}"));
     let directory = Directory::default();
+    let inbound_metrics = InboundMetrics::default();
     let connections = Arc::new(ConnectionRuntime {
         store: store.clone(),
         http: ConnectionRuntime::http_client()?,
-        apps,
+        apps: apps.clone(),
         redirect_uri: format!("{}/oauth/callback", public_url.trim_end_matches('/')),
         directory: directory.clone(),
         refresh_locks: RefreshLocks::default(),
@@ -187,6 +193,7 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
             max_parallel: config.sync.max_parallel,
             confirm_threshold: config.sync.confirm_threshold,
         },
+        inbound_metrics.clone(),
     );
 
     let tree = actors::start_tree(
@@ -200,8 +207,9 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
         directory.clone(),
     )
     .await?;
-    let metrics = Metrics::new(&tree.live);
+    let metrics = Metrics::new(&tree.live, &inbound_metrics);
     syncs.resume_interrupted().await?;
+    let change_jobs = ChangeJobs::new(syncs.clone())?;
 
     let context = Arc::new(Context {
         store: store.clone(),
@@ -217,6 +225,15 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
     });
     let stop = CancellationToken::new();
     let retention = tokio::spawn(prune_events(store.clone(), config.events_retention_days, stop.clone()));
+    let record_jobs = tokio::spawn(change_jobs.clone().run(stop.clone()));
+    let inbound = Receiver {
+        store: store.clone(),
+        apps,
+        public_url: public_url.trim_end_matches('/').to_owned(),
+        metrics: inbound_metrics,
+        caps: RateCaps::new(config.inbound.requests_per_second),
+        jobs: change_jobs,
+    };
     let grpc = tokio::spawn(api::serve(
         listeners.grpc,
         context,
@@ -225,7 +242,11 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
     ));
     let http = tokio::spawn(web::serve(
         listeners.http,
-        Arc::new(WebState { metrics, connections }),
+        Arc::new(WebState {
+            metrics,
+            connections,
+            inbound,
+        }),
         stop.clone().cancelled_owned(),
     ));
 
@@ -249,6 +270,7 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
         grpc,
         http,
         retention,
+        record_jobs,
     })
 }
 
@@ -271,6 +293,7 @@ impl Running {
             grpc,
             http,
             retention,
+            record_jobs,
             ..
         } = self;
         let graceful = async {
@@ -280,6 +303,7 @@ impl Running {
             };
             let _ = http.await;
             let _ = retention.await;
+            let _ = record_jobs.await;
             syncs.shutdown(Duration::from_secs(3)).await;
             tree.shutdown(Duration::from_secs(3)).await;
             grpc_result
@@ -356,7 +380,12 @@ async fn start_sandbox(config: &mut Config) -> Result<Option<String>, DaemonErro
     Ok(None)
 }
 
-/// Prunes outbox events older than the retention, a minute after start and then hourly.
+/// How long the keys of accepted inbound events are kept to drop redeliveries (HubSpot and
+/// Salesforce retry for up to a day).
+const SEEN_RETENTION: Duration = Duration::from_secs(3 * 24 * 3600);
+
+/// Prunes outbox events older than the retention and the keys of inbound events older than
+/// [`SEEN_RETENTION`], a minute after start and then hourly.
 async fn prune_events(store: Store, days: u32, stop: CancellationToken) {
     let mut next = Duration::from_secs(60);
     loop {
@@ -370,6 +399,17 @@ async fn prune_events(store: Store, days: u32, stop: CancellationToken) {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, days, "pruned old events"),
             Err(error) => tracing::warn!(%error, "could not prune old events"),
+        }
+        let before_ms = store.clock().now_ms() - i64::try_from(SEEN_RETENTION.as_millis()).unwrap_or(i64::MAX);
+        loop {
+            match store.write(move |tx| forget_seen(tx, before_ms, 10_000)).await {
+                Ok(10_000) => continue,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "could not prune the keys of old inbound events");
+                    break;
+                }
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod daemon;
 pub mod demo;
 pub mod events;
 pub mod ids;
+pub mod inbound;
 pub mod mappings;
 pub mod metrics;
 pub mod providers;

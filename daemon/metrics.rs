@@ -1,4 +1,6 @@
-//! Prometheus metrics: RPC counts and latency per method, live actors per supervisor.
+//! Prometheus metrics: RPC counts and latency per method, live actors per supervisor, and
+//! inbound provider webhooks (accepted, refused by reason, deduplicated, synced, and the lag
+//! from the provider's change to fluxd's write).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +30,95 @@ struct SupervisorLabels {
     supervisor: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InboundLabels {
+    provider: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    provider: String,
+    reason: String,
+}
+
+/// What inbound webhooks did. Cheap to clone: every clone records into the same metrics.
+#[derive(Clone)]
+pub struct InboundMetrics {
+    events: Family<InboundLabels, Counter>,
+    refused: Family<RefusalLabels, Counter>,
+    synced: Counter,
+    lag: Histogram,
+}
+
+impl Default for InboundMetrics {
+    fn default() -> Self {
+        InboundMetrics {
+            events: Family::default(),
+            refused: Family::default(),
+            synced: Counter::default(),
+            lag: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+        }
+    }
+}
+
+impl InboundMetrics {
+    /// Counts `count` events of `provider` with `outcome`: `queued` (for a record-level
+    /// sync), `duplicate` (a redelivery) or `ignored` (no mapping syncs that object).
+    pub fn events(&self, provider: &str, outcome: &str, count: u64) {
+        if count > 0 {
+            self.events
+                .get_or_create(&InboundLabels {
+                    provider: provider.into(),
+                    outcome: outcome.into(),
+                })
+                .inc_by(count);
+        }
+    }
+
+    /// Counts a refused request.
+    pub fn refused(&self, provider: &str, reason: &str) {
+        self.refused
+            .get_or_create(&RefusalLabels {
+                provider: provider.into(),
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    /// Records the writes of a record-level sync, each with its lag behind the provider's
+    /// change (ms).
+    pub fn observe_writes(&self, lags_ms: &[i64]) {
+        self.synced.inc_by(lags_ms.len() as u64);
+        for lag in lags_ms {
+            self.lag.observe((*lag).max(0) as f64 / 1000.0);
+        }
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "inbound_events",
+            "Inbound webhook events by provider and outcome (queued, duplicate, ignored)",
+            self.events.clone(),
+        );
+        registry.register(
+            "inbound_refused",
+            "Inbound webhook requests refused, by provider and reason",
+            self.refused.clone(),
+        );
+        registry.register(
+            "inbound_records_synced",
+            "Records written by record-level syncs of inbound webhook changes",
+            self.synced.clone(),
+        );
+        registry.register(
+            "inbound_lag_seconds",
+            "From a provider's change (its occurredAt) to fluxd's write of it",
+            self.lag.clone(),
+        );
+    }
+}
+
 /// The daemon's metrics registry.
 #[derive(Clone)]
 pub struct Metrics {
@@ -40,7 +131,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// Registers every metric; the actor gauges are read from `live` at scrape time.
-    pub fn new(live: &LiveCounts) -> Self {
+    pub fn new(live: &LiveCounts, inbound: &InboundMetrics) -> Self {
         let mut registry = Registry::with_prefix("fluxd");
         let rpcs = Family::<RpcLabels, Counter>::default();
         registry.register("grpc_requests", "gRPC requests by method and status code", rpcs.clone());
@@ -50,6 +141,7 @@ impl Metrics {
         registry.register("grpc_request_duration_seconds", "gRPC request latency", latency.clone());
         let actors = Family::<SupervisorLabels, Gauge>::default();
         registry.register("live_actors", "Live actors per supervisor", actors.clone());
+        inbound.register(&mut registry);
         Metrics {
             registry: Arc::new(registry),
             rpcs,

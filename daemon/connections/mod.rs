@@ -7,6 +7,7 @@ pub mod callback;
 pub mod records;
 pub mod runtime;
 pub mod service;
+pub mod webhook_keys;
 
 pub use records::{ConnectionRecord, ConnectionStatus};
 pub use runtime::ConnectionRuntime;

@@ -4,13 +4,14 @@ use std::sync::Arc;
 
 use super::records::{ACCESS_TOKEN, ConnectionRecord, ConnectionStatus, REFRESH_TOKEN};
 use super::runtime::ConnectionRuntime;
+use super::webhook_keys;
 use crate::events::{EventType, emit, now_rfc3339, rfc3339};
 use crate::ids::{IdKind, new_id};
 use crate::providers::Provider;
 use crate::providers::config::ProviderConfigError;
 use crate::providers::identity::{self, Account, IdentityError};
 use crate::providers::oauth::{OAuthError, TokenSet};
-use crate::store::{OrgKind, Reader, StoreError, Tx};
+use crate::store::{IndexTable, OrgKind, Reader, StoreError, Tx};
 
 /// Errors of connection operations.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,26 @@ pub fn connection_in_org(rx: &impl Reader, org_id: &str, id: &str) -> Result<Con
         .ok_or_else(|| ConnectionError::NotFound(id.to_owned()))
 }
 
+/// The key listing `record` among its provider account's connections.
+fn account_key(record: &ConnectionRecord) -> String {
+    format!("{}/{}/{}", record.provider.as_str(), record.account_id, record.id)
+}
+
+/// The connections of `provider` account `account_id`, in any organization: a provider that
+/// sends all its accounts' webhooks to one URL names the account in each event.
+pub fn connections_of_account(
+    rx: &impl Reader,
+    provider: Provider,
+    account_id: &str,
+) -> Result<Vec<ConnectionRecord>, StoreError> {
+    let prefix = format!("{}/{account_id}/", provider.as_str());
+    let mut found = Vec::new();
+    for key in rx.index_keys(IndexTable::Accounts, &prefix, 1000)? {
+        found.extend(rx.get::<ConnectionRecord>(&key[prefix.len()..])?);
+    }
+    Ok(found)
+}
+
 /// Stores a new connection with its tokens and emits `connection.created`, in `tx`.
 pub fn insert_connection(
     tx: &mut Tx<'_>,
@@ -76,6 +97,7 @@ pub fn insert_connection(
     };
     tx.put(&record)?;
     tx.index_org(OrgKind::Connection, org_id, &record.id)?;
+    tx.index_insert(IndexTable::Accounts, &account_key(&record))?;
     tx.put_secret(&record.id, ACCESS_TOKEN, &tokens.access_token)?;
     if let Some(refresh) = &tokens.refresh_token {
         tx.put_secret(&record.id, REFRESH_TOKEN, refresh)?;
@@ -175,6 +197,8 @@ pub async fn remove(
         tx.remove_secret(&record.id, REFRESH_TOKEN)?;
         tx.remove::<ConnectionRecord>(&record.id)?;
         tx.unindex_org(OrgKind::Connection, &org_id, &record.id)?;
+        tx.index_remove(IndexTable::Accounts, &account_key(&record))?;
+        webhook_keys::forget(tx, &record.id)?;
         let data = serde_json::json!({ "connectionId": record.id, "provider": record.provider, "accountName": record.account_name });
         emit(tx, &org_id, EventType::ConnectionDeleted, data)?;
         Ok((record, access, refresh))

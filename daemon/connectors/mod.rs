@@ -149,6 +149,38 @@ impl Connector {
         }
     }
 
+    /// Most ids per [`Connector::get_many`] call.
+    pub fn read_batch_size(&self) -> usize {
+        match self {
+            Connector::Hubspot(_) => hubspot::BATCH_LIMIT,
+            Connector::Salesforce(_) => salesforce::BATCH_LIMIT,
+            Connector::Pipedrive(_) => pipedrive::IDS_LIMIT,
+            Connector::Jobber(_) => 1,
+        }
+    }
+
+    /// The records with `ids` (at most [`Connector::read_batch_size`]) that exist, in any
+    /// order: one batch read where the provider has one.
+    pub async fn get_many(
+        &self,
+        object: &str,
+        ids: &[String],
+        fields: &[String],
+    ) -> Result<Vec<RemoteRecord>, ConnectorError> {
+        match self {
+            Connector::Hubspot(c) => c.get_many(object, ids, fields).await,
+            Connector::Salesforce(c) => c.get_many(object, ids, fields).await,
+            Connector::Pipedrive(c) => c.get_many(object, ids).await,
+            Connector::Jobber(c) => {
+                let mut found = Vec::new();
+                for id in ids {
+                    found.extend(c.get(object, id, fields).await?);
+                }
+                Ok(found)
+            }
+        }
+    }
+
     /// Records whose `field` equals `value` (case-insensitively for emails).
     pub async fn search(
         &self,

@@ -9,6 +9,8 @@ use crate::providers::Provider;
 
 /// Largest v2 page.
 const PAGE_LIMIT: usize = 500;
+/// Most ids one v2 list call takes (`ids`).
+pub const IDS_LIMIT: usize = 100;
 
 pub struct Pipedrive {
     pub api: ApiClient,
@@ -125,6 +127,28 @@ impl Pipedrive {
         }
         let body = self.envelope(answer.ok(self.provider())?.json(self.provider())?)?;
         record(&body["data"]).map(Some)
+    }
+
+    /// Up to [`IDS_LIMIT`] records by id, through the v2 list's `ids` filter.
+    pub async fn get_many(&self, object: &str, ids: &[String]) -> Result<Vec<RemoteRecord>, ConnectorError> {
+        fields_path(object)?;
+        let numeric = ids.iter().map(|id| numeric_id(id)).collect::<Result<Vec<_>, _>>()?;
+        let params = [
+            ("ids", numeric.iter().map(i64::to_string).collect::<Vec<_>>().join(",")),
+            ("limit", IDS_LIMIT.to_string()),
+        ];
+        let path = format!("/api/v2/{object}");
+        let body = self.envelope(
+            self.api
+                .json(|http, base, token| http.get(format!("{base}{path}")).query(&params).bearer_auth(token))
+                .await?,
+        )?;
+        body["data"]
+            .as_array()
+            .ok_or_else(|| decode("list without data"))?
+            .iter()
+            .map(record)
+            .collect()
     }
 
     pub async fn search(&self, object: &str, field: &str, value: &str) -> Result<Vec<RemoteRecord>, ConnectorError> {

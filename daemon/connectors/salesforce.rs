@@ -159,6 +159,39 @@ impl Salesforce {
         record(&answer.ok(self.provider())?.json(self.provider())?).map(Some)
     }
 
+    /// Up to [`BATCH_LIMIT`] records by id through the sObject Collections read; deleted ones
+    /// come back as `null` and are left out.
+    pub async fn get_many(
+        &self,
+        object: &str,
+        ids: &[String],
+        fields: &[String],
+    ) -> Result<Vec<RemoteRecord>, ConnectorError> {
+        let object = check_identifier(object)?.to_owned();
+        let ids = ids
+            .iter()
+            .map(|id| check_identifier(id))
+            .collect::<Result<Vec<_>, _>>()?
+            .join(",");
+        let select = select_list(fields)?.replace(' ', "");
+        let body = self
+            .api
+            .json(|http, base, token| {
+                http.get(format!(
+                    "{base}/services/data/{API_VERSION}/composite/sobjects/{object}"
+                ))
+                .query(&[("ids", &ids), ("fields", &select)])
+                .bearer_auth(token)
+            })
+            .await?;
+        body.as_array()
+            .ok_or_else(|| decode("collection read answer is not an array"))?
+            .iter()
+            .filter(|found| !found.is_null())
+            .map(record)
+            .collect()
+    }
+
     pub async fn search(
         &self,
         object: &str,

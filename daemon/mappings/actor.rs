@@ -250,6 +250,7 @@ mod tests {
                 max_parallel: 1,
                 confirm_threshold: 0,
             },
+            crate::metrics::InboundMetrics::default(),
         );
         let spec: crate::mappings::MappingSpec = crate::mappings::spec::parse_file(&format!(
             "name: m\nsource: {{connection: conn_a, object: contacts}}\ntarget: {{connection: conn_b, object: clients}}\nfieldPairs:\n  - {{sourceField: email, targetField: email}}\nschedule: \"{schedule}\"\n"

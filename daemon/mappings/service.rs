@@ -15,7 +15,7 @@ use crate::connectors::api::RateGates;
 use crate::connectors::{ApiClient, Connector, ConnectorError, FieldInfo};
 use crate::events::{EventType, emit, now_rfc3339, rfc3339};
 use crate::ids::{IdKind, new_id};
-use crate::store::{OrgKind, Reader, StoreError};
+use crate::store::{IndexTable, OrgKind, Reader, StoreError, Tx};
 
 /// How long a fetched field catalog is reused.
 const CATALOG_TTL: Duration = Duration::from_secs(300);
@@ -192,6 +192,20 @@ pub fn event_data(record: &MappingRecord) -> serde_json::Value {
     })
 }
 
+/// Lists (or, with `listed` false, unlists) `record` under the connections of both its sides,
+/// where inbound webhooks look for the mappings a change concerns.
+fn index_sides(tx: &mut Tx<'_>, record: &MappingRecord, listed: bool) -> Result<(), StoreError> {
+    for connection in [&record.spec.source.connection, &record.spec.target.connection] {
+        let key = format!("{connection}/{}", record.id);
+        if listed {
+            tx.index_insert(IndexTable::ConnectionMappings, &key)?;
+        } else {
+            tx.index_remove(IndexTable::ConnectionMappings, &key)?;
+        }
+    }
+    Ok(())
+}
+
 /// Validates and stores a new mapping; emits `mapping.created`.
 pub async fn create(
     runtime: &MappingRuntime,
@@ -217,6 +231,7 @@ pub async fn create(
         .write(move |tx| {
             tx.put(&stored)?;
             tx.index_org(OrgKind::Mapping, &stored.org_id, &stored.id)?;
+            index_sides(tx, &stored, true)?;
             emit(tx, &stored.org_id, EventType::MappingCreated, event_data(&stored))?;
             Ok::<_, StoreError>(())
         })
@@ -240,7 +255,9 @@ pub async fn update(
         .write(move |tx| {
             let mut record = mapping_in_org(tx, &org_id, &id)?;
             let schedule_changed = record.spec.schedule != spec.schedule;
+            index_sides(tx, &record, false)?;
             record.spec = spec;
+            index_sides(tx, &record, true)?;
             if schedule_changed || record.next_run_at.is_none() {
                 record.next_run_at = next_run(&record.spec, record.active, tx.clock().now());
             }
@@ -294,6 +311,7 @@ pub async fn delete(runtime: &MappingRuntime, org_id: &str, id: &str) -> Result<
             let record = mapping_in_org(tx, &org_id, &id)?;
             tx.remove::<MappingRecord>(&record.id)?;
             tx.unindex_org(OrgKind::Mapping, &org_id, &record.id)?;
+            index_sides(tx, &record, false)?;
             crate::syncs::retention::remove_mapping_data(tx, &record.id)?;
             emit(tx, &org_id, EventType::MappingDeleted, event_data(&record))?;
             Ok(record)

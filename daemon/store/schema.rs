@@ -10,7 +10,7 @@ use crate::crypto::MasterKey;
 
 /// The schema this build writes. Bump it and add a step to [`migrate_step`] when a stored
 /// shape changes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const VERSION_KEY: &str = "schema_version";
 const KEY_CHECK_KEY: &str = "key_check";
@@ -80,6 +80,7 @@ fn migrate_step(txn: &redb::WriteTransaction, version: u32) -> Result<(), StoreE
             derive_sync_states(txn)?;
             index_by_organization(txn)
         }
+        2 => index_for_inbound_webhooks(txn),
         _ => Ok(()),
     }
 }
@@ -144,6 +145,40 @@ fn index_by_organization(txn: &redb::WriteTransaction) -> Result<(), StoreError>
     }
     let mut index = txn.open_table(IndexTable::Org.definition())?;
     for key in keys {
+        index.insert(key.as_str(), [].as_slice())?;
+    }
+    Ok(())
+}
+
+/// Version 3 finds, for an inbound webhook, the connections of a provider account and the
+/// mappings of a connection through indexes.
+fn index_for_inbound_webhooks(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut accounts = Vec::new();
+    for entry in txn.open_table(CONNECTIONS)?.iter()? {
+        let (id, value) = entry?;
+        if let Ok(record) = serde_json::from_slice::<serde_json::Value>(value.value())
+            && let (Some(provider), Some(account)) = (record["provider"].as_str(), record["account_id"].as_str())
+        {
+            accounts.push(format!("{provider}/{account}/{}", id.value()));
+        }
+    }
+    let mut sides = Vec::new();
+    for entry in txn.open_table(MAPPINGS)?.iter()? {
+        let (id, value) = entry?;
+        if let Ok(record) = serde_json::from_slice::<serde_json::Value>(value.value()) {
+            for side in ["source", "target"] {
+                if let Some(connection) = record["spec"][side]["connection"].as_str() {
+                    sides.push(format!("{connection}/{}", id.value()));
+                }
+            }
+        }
+    }
+    let mut index = txn.open_table(IndexTable::Accounts.definition())?;
+    for key in accounts {
+        index.insert(key.as_str(), [].as_slice())?;
+    }
+    let mut index = txn.open_table(IndexTable::ConnectionMappings.definition())?;
+    for key in sides {
         index.insert(key.as_str(), [].as_slice())?;
     }
     Ok(())

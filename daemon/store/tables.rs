@@ -33,6 +33,12 @@ pub const WEBHOOK_ENDPOINTS: BytesTable = TableDefinition::new("webhook_endpoint
 /// The durable outbox: every event, keyed by its time-ordered `evt_` id.
 pub const EVENTS: BytesTable = TableDefinition::new("events");
 pub const DELIVERIES: BytesTable = TableDefinition::new("deliveries");
+/// Record changes waiting for a record-level sync: `<mapping>/<direction>/<record id>`.
+pub const PENDING_CHANGES: BytesTable = TableDefinition::new("pending_changes");
+/// The changes each record-level sync job syncs, keyed by job id.
+pub const JOB_CHANGES: BytesTable = TableDefinition::new("job_changes");
+/// Inbound webhook events already accepted, `<connection>/<event key>`, to drop redeliveries.
+pub const INBOUND_SEEN: BytesTable = TableDefinition::new("inbound_seen");
 
 /// Index tables: the key carries the ordering, the value is empty.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +53,16 @@ pub enum IndexTable {
     MatchIndex,
     /// `<kind>/<org id>/<entity id>`: an organization's entities of each kind (see [`OrgKind`]).
     Org,
+    /// `<connection id>/<mapping id>`: the mappings with the connection on either side.
+    ConnectionMappings,
+    /// `<provider>/<account id>/<connection id>`: connections by provider account, for
+    /// webhooks a provider sends to one URL for all its accounts.
+    Accounts,
+    /// `<hex SHA-256 of the URL token>/<connection id>`: a connection's inbound webhook URL.
+    WebhookRoutes,
+    /// `<received unix ms, 20 digits>/<connection id>/<event key>`: accepted inbound events,
+    /// oldest first, for pruning [`INBOUND_SEEN`].
+    InboundSeenByTime,
 }
 
 /// The entity kinds listed per organization in [`IndexTable::Org`].
@@ -77,20 +93,28 @@ impl IndexTable {
             IndexTable::MappingJobs => TableDefinition::new("idx_mapping_jobs"),
             IndexTable::MatchIndex => TableDefinition::new("idx_match"),
             IndexTable::Org => TableDefinition::new("idx_org"),
+            IndexTable::ConnectionMappings => TableDefinition::new("idx_connection_mappings"),
+            IndexTable::Accounts => TableDefinition::new("idx_accounts"),
+            IndexTable::WebhookRoutes => TableDefinition::new("idx_webhook_routes"),
+            IndexTable::InboundSeenByTime => TableDefinition::new("idx_inbound_seen_by_time"),
         }
     }
 
-    pub(crate) const ALL: [IndexTable; 5] = [
+    pub(crate) const ALL: [IndexTable; 9] = [
         IndexTable::MatchIndex,
         IndexTable::DeliveryQueue,
         IndexTable::EndpointDeliveries,
         IndexTable::MappingJobs,
         IndexTable::Org,
+        IndexTable::ConnectionMappings,
+        IndexTable::Accounts,
+        IndexTable::WebhookRoutes,
+        IndexTable::InboundSeenByTime,
     ];
 }
 
 /// Every record table, so that opening the store creates them all.
-pub(crate) const RECORD_TABLES: [BytesTable; 18] = [
+pub(crate) const RECORD_TABLES: [BytesTable; 21] = [
     META,
     SECRETS,
     ORGANIZATIONS,
@@ -109,4 +133,7 @@ pub(crate) const RECORD_TABLES: [BytesTable; 18] = [
     WEBHOOK_ENDPOINTS,
     EVENTS,
     DELIVERIES,
+    PENDING_CHANGES,
+    JOB_CHANGES,
+    INBOUND_SEEN,
 ];

@@ -179,7 +179,7 @@ fn the_database_file_is_private() {
 }
 
 #[test]
-fn opening_a_version_1_store_derives_sync_states_and_the_organization_index() {
+fn opening_a_version_1_store_derives_sync_states_and_the_indexes_of_later_versions() {
     let (dir, store, key) = open_temp();
     // Records as version 1 stored them, and no version 2 bookkeeping.
     store
@@ -188,8 +188,18 @@ fn opening_a_version_1_store_derives_sync_states_and_the_organization_index() {
                 tx.txn.open_table(table)?.insert(key, json.as_bytes())?;
                 Ok::<_, StoreError>(())
             };
-            raw(tx, CONNECTIONS, "conn_1", r#"{"id":"conn_1","org_id":"org_a"}"#)?;
-            raw(tx, MAPPINGS, "map_1", r#"{"id":"map_1","org_id":"org_a"}"#)?;
+            raw(
+                tx,
+                CONNECTIONS,
+                "conn_1",
+                r#"{"id":"conn_1","org_id":"org_a","provider":"hubspot","account_id":"62515"}"#,
+            )?;
+            raw(
+                tx,
+                MAPPINGS,
+                "map_1",
+                r#"{"id":"map_1","org_id":"org_a","spec":{"source":{"connection":"conn_1"},"target":{"connection":"conn_2"}}}"#,
+            )?;
             raw(
                 tx,
                 SYNC_JOBS,
@@ -217,4 +227,9 @@ fn opening_a_version_1_store_derives_sync_states_and_the_organization_index() {
     assert_eq!(state.active_job.as_deref(), Some("job_2"));
     assert_eq!(state.last_job.as_deref(), Some("job_1"));
     assert!(state.succeeded_once);
+    // Version 3: connections by account, mappings by connection.
+    let keys = |index, prefix: &str| store.read(|rx| rx.index_keys(index, prefix, 10)).unwrap();
+    assert_eq!(keys(IndexTable::Accounts, "hubspot/62515/"), ["hubspot/62515/conn_1"]);
+    assert_eq!(keys(IndexTable::ConnectionMappings, "conn_1/"), ["conn_1/map_1"]);
+    assert_eq!(keys(IndexTable::ConnectionMappings, "conn_2/"), ["conn_2/map_1"]);
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::changes::{Change, RecordChange};
 use super::links::{self, LinkRecord};
 use super::matching;
 use super::plan::{Plan, hash, project};
@@ -38,6 +39,19 @@ fn finished_watermark(cursor: &CursorRecord) -> Option<i64> {
     match (cursor.pass_max_ms, cursor.pass_started_ms) {
         (Some(max), Some(started)) => Some(max.min(started - RELIST_MARGIN_MS)),
         (max, _) => max,
+    }
+}
+
+/// Why a reported change of a record is not synced: deletions and merges are never
+/// propagated, and a changed record that cannot be read again was deleted since.
+fn not_propagated(provider: crate::providers::Provider, change: &Change, found: bool) -> Option<String> {
+    match change {
+        Change::Deleted => Some(format!("deleted in {provider}; deletes are not propagated")),
+        Change::Merged { into } => Some(format!("merged into {into} in {provider}; merges are not propagated")),
+        Change::Changed if !found => Some(format!(
+            "no longer in {provider} (deleted since the change); deletes are not propagated"
+        )),
+        Change::Changed => None,
     }
 }
 
@@ -179,17 +193,10 @@ impl<'a> Job<'a> {
                 ..Default::default()
             };
         }
-        let (read, written) = self.sides(flow);
+        let (read, _) = self.sides(flow);
         let match_field = self.match_field(flow);
-        if self.mapping.spec.matching_mode != MatchingMode::CreateOnly && (!cursor.match_index_built || self.resumed) {
-            if let Some(field) = &match_field {
-                let indexed = matching::build(self.store, written.1, &self.mapping.id, flow, written.2, field).await?;
-                tracing::info!(mapping_id = %self.mapping.id, flow = flow.as_str(), indexed, "match index built");
-            }
-            cursor.match_index_built = true;
-            let built = cursor.clone();
-            self.store.write(move |tx| tx.put(&built)).await?;
-        }
+        self.ensure_match_index(flow, &mut cursor, match_field.as_deref())
+            .await?;
         if cursor.page_cursor.is_none() {
             cursor.pass_since_ms = cursor.watermark_ms;
             cursor.pass_max_ms = cursor.watermark_ms;
@@ -253,7 +260,7 @@ impl<'a> Job<'a> {
             if page.next.is_none() {
                 cursor.watermark_ms = finished_watermark(&cursor);
             }
-            self.checkpoint(flow, work, &cursor).await?;
+            self.checkpoint(flow, work, Some(&cursor)).await?;
             let next = next.transpose()?;
             match next {
                 Some(next) => page = next,
@@ -261,6 +268,100 @@ impl<'a> Job<'a> {
             }
         }
         self.retry_failed(flow, match_field.as_deref()).await
+    }
+
+    /// Builds the match index of the side `flow` writes when it is missing, or when this job
+    /// resumes one that may have written records without recording their links.
+    async fn ensure_match_index(
+        &self,
+        flow: Flow,
+        cursor: &mut CursorRecord,
+        match_field: Option<&str>,
+    ) -> Result<(), EngineError> {
+        if self.mapping.spec.matching_mode == MatchingMode::CreateOnly || (cursor.match_index_built && !self.resumed) {
+            return Ok(());
+        }
+        let (_, written) = self.sides(flow);
+        if let Some(field) = match_field {
+            let indexed = matching::build(self.store, written.1, &self.mapping.id, flow, written.2, field).await?;
+            tracing::info!(mapping_id = %self.mapping.id, flow = flow.as_str(), indexed, "match index built");
+        }
+        cursor.match_index_built = true;
+        let built = cursor.clone();
+        self.store.write(move |tx| tx.put(&built)).await?;
+        Ok(())
+    }
+
+    /// A record-level job: reads the records `changes` name again (provider webhooks are thin
+    /// and may be stale) and syncs them like a pass would, without touching the cursors;
+    /// deletions and merges are recorded as skipped, never propagated. Returns, for each record
+    /// written, how long after the provider's change the write landed (ms).
+    pub async fn run_changes(&mut self, changes: &[RecordChange]) -> Result<Vec<i64>, EngineError> {
+        let mut lags = Vec::new();
+        for flow in self.flows() {
+            let flow = *flow;
+            let mine: Vec<&RecordChange> = changes.iter().filter(|c| c.flow == flow).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let key = self.cursor_key(flow);
+            let mut cursor = self
+                .store
+                .read(|rx| rx.get::<CursorRecord>(&key))?
+                .unwrap_or_else(|| CursorRecord {
+                    key: key.clone(),
+                    ..Default::default()
+                });
+            let match_field = self.match_field(flow);
+            self.ensure_match_index(flow, &mut cursor, match_field.as_deref())
+                .await?;
+            let (read, _) = self.sides(flow);
+            let fields = self.plan.read_fields(flow).to_vec();
+            for chunk in mine.chunks(read.1.read_batch_size()) {
+                if self.cancel.is_cancelled() {
+                    return Err(EngineError::Cancelled);
+                }
+                let ids: Vec<String> = chunk
+                    .iter()
+                    .filter(|c| c.change == Change::Changed)
+                    .map(|c| c.record_id.clone())
+                    .collect();
+                let records = if ids.is_empty() {
+                    Vec::new()
+                } else {
+                    read.1.get_many(read.2, &ids, &fields).await?
+                };
+                self.job.stats.fetched += records.len() as u64;
+                let mut work = self.process(flow, &records, match_field.as_deref()).await?;
+                for change in chunk {
+                    let found = records.iter().any(|r| r.id == change.record_id);
+                    let Some(reason) = not_propagated(read.0.provider, &change.change, found) else {
+                        continue;
+                    };
+                    tracing::info!(mapping_id = %self.mapping.id, record_id = %change.record_id, %reason, "change not propagated");
+                    self.job.stats.skipped += 1;
+                    work.outcomes
+                        .push((flow, change.record_id.clone(), None, false, reason));
+                }
+                let written: Vec<String> = work
+                    .links
+                    .iter()
+                    .map(|link| match flow {
+                        Flow::Forward => link.source_id.clone(),
+                        Flow::Backward => link.target_id.clone(),
+                    })
+                    .collect();
+                self.checkpoint(flow, work, None).await?;
+                let now = self.store.clock().now_ms();
+                lags.extend(
+                    chunk
+                        .iter()
+                        .filter(|c| written.contains(&c.record_id))
+                        .map(|c| now - c.occurred_at_ms),
+                );
+            }
+        }
+        Ok(lags)
     }
 
     /// Records that failed on earlier runs and were not tried by this job: read and try again.
@@ -301,9 +402,7 @@ impl<'a> Job<'a> {
         }
         self.job.stats.fetched += records.len() as u64;
         let work = self.process(flow, &records, match_field).await?;
-        let key = self.cursor_key(flow);
-        let cursor = self.store.read(|rx| rx.get::<CursorRecord>(&key))?.unwrap_or_default();
-        self.checkpoint(flow, work, &cursor).await
+        self.checkpoint(flow, work, None).await
     }
 
     /// Decides and performs the writes of one page.
@@ -561,11 +660,17 @@ impl<'a> Job<'a> {
         data
     }
 
-    /// One transaction: links, match index entries, outcomes, retries, cursor, job, events.
-    async fn checkpoint(&mut self, flow: Flow, work: PageWork, cursor: &CursorRecord) -> Result<(), EngineError> {
+    /// One transaction: links, match index entries, outcomes, retries, the cursor (of a
+    /// pass's page), the job, events.
+    async fn checkpoint(
+        &mut self,
+        flow: Flow,
+        work: PageWork,
+        cursor: Option<&CursorRecord>,
+    ) -> Result<(), EngineError> {
         let mapping_id = self.mapping.id.clone();
         let job = self.job.clone();
-        let cursor = cursor.clone();
+        let cursor = cursor.cloned();
         self.store
             .write(move |tx: &mut Tx<'_>| {
                 for link in &work.links {
@@ -608,7 +713,9 @@ impl<'a> Job<'a> {
                         &format!("{mapping_id}/{}/{record_id}", flow.as_str()),
                     )?;
                 }
-                tx.put(&cursor)?;
+                if let Some(cursor) = &cursor {
+                    tx.put(cursor)?;
+                }
                 tx.put(&job)?;
                 emit_all(tx, &job.org_id, work.events)?;
                 Ok::<_, StoreError>(())

@@ -2,7 +2,10 @@
 //! time, a bounded number overall, interrupted jobs resumed at start); the engine streams pages
 //! through fetch → transform → write with identity links, checkpointed cursors, hashes of
 //! the last values written, first-sync matching and newest-wins for two-way mappings.
+//! Record-level jobs sync the records inbound webhooks reported changed, one by one.
 
+pub mod change_jobs;
+pub mod changes;
 pub mod engine;
 pub mod links;
 pub mod matching;

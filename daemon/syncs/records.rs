@@ -50,6 +50,18 @@ pub struct SyncStats {
 pub enum Trigger {
     Manual,
     Schedule,
+    /// A record-level sync of changes providers reported through inbound webhooks.
+    Webhook,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Manual => "manual",
+            Trigger::Schedule => "schedule",
+            Trigger::Webhook => "webhook",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

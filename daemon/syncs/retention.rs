@@ -2,8 +2,11 @@
 //! [`JOBS_KEPT`] per mapping go with their outcomes; a job stores at most
 //! [`OUTCOMES_KEPT`] outcomes; a deleted mapping takes all of its sync data with it.
 
+use super::changes::JobChanges;
 use super::records::{SyncJobRecord, SyncStateRecord};
-use crate::store::{BytesTable, CURSORS, IndexTable, LINKS, OUTCOMES, RETRIES, Reader, StoreError, Tx};
+use crate::store::{
+    BytesTable, CURSORS, IndexTable, LINKS, OUTCOMES, PENDING_CHANGES, RETRIES, Reader, StoreError, Tx,
+};
 
 /// Finished jobs kept per mapping (with their outcomes); older ones are removed when a newer
 /// one finishes.
@@ -35,6 +38,7 @@ pub fn prune_jobs(tx: &mut Tx<'_>, mapping_id: &str) -> Result<usize, StoreError
 
 fn remove_job(tx: &mut Tx<'_>, job_id: &str) -> Result<(), StoreError> {
     tx.remove::<SyncJobRecord>(job_id)?;
+    tx.remove::<JobChanges>(job_id)?;
     remove_with_prefix(tx, OUTCOMES, &format!("{job_id}/"))
 }
 
@@ -46,7 +50,7 @@ fn remove_with_prefix(tx: &mut Tx<'_>, table: BytesTable, prefix: &str) -> Resul
 }
 
 /// Removes everything the syncs of `mapping_id` kept: jobs and their outcomes, its sync
-/// state, links, cursors, retries and match index.
+/// state, links, cursors, retries, waiting changes and match index.
 pub fn remove_mapping_data(tx: &mut Tx<'_>, mapping_id: &str) -> Result<(), StoreError> {
     let prefix = format!("{mapping_id}/");
     for key in tx.index_keys(IndexTable::MappingJobs, &prefix, usize::MAX)? {
@@ -54,7 +58,7 @@ pub fn remove_mapping_data(tx: &mut Tx<'_>, mapping_id: &str) -> Result<(), Stor
         tx.index_remove(IndexTable::MappingJobs, &key)?;
     }
     tx.remove::<SyncStateRecord>(mapping_id)?;
-    for table in [LINKS, CURSORS, RETRIES] {
+    for table in [LINKS, CURSORS, RETRIES, PENDING_CHANGES] {
         remove_with_prefix(tx, table, &prefix)?;
     }
     for key in tx.index_keys(IndexTable::MatchIndex, &prefix, usize::MAX)? {

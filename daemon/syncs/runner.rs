@@ -16,6 +16,7 @@ use futures::FutureExt as _;
 use tokio::sync::{Semaphore, broadcast, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::changes::{self, JobChanges};
 use super::engine::{EngineError, Job};
 use super::matching;
 use super::plan::Plan;
@@ -30,6 +31,7 @@ use crate::mappings::MappingRecord;
 use crate::mappings::service::{MappingError, MappingRuntime, mapping_in_org};
 use crate::mappings::spec::MatchingMode;
 use crate::mappings::validate::effective_match_key;
+use crate::metrics::InboundMetrics;
 use crate::store::{IndexTable, Reader, Store, StoreError};
 
 /// Errors of starting or controlling jobs.
@@ -84,6 +86,19 @@ pub struct SyncRuntime {
     /// Cancelled when the daemon stops: every job's token is its child, and a job it
     /// interrupts stays `running` in the store, to resume at the next start.
     stopping: CancellationToken,
+    /// Where record-level jobs report how far behind the providers their writes land.
+    inbound: InboundMetrics,
+}
+
+/// What [`SyncRuntime::start_changes`] did.
+#[derive(Debug)]
+pub enum ChangesStart {
+    /// A record-level job took the mapping's waiting changes.
+    Started(SyncJobRecord),
+    /// The mapping has a job queued or running; its changes wait for the next one.
+    Busy,
+    /// No changes wait.
+    Empty,
 }
 
 /// The seed's `data` of `sync.*` events.
@@ -91,6 +106,7 @@ fn event_data(job: &SyncJobRecord) -> serde_json::Value {
     serde_json::json!({
         "jobId": job.id,
         "mappingId": job.mapping_id,
+        "trigger": job.trigger.as_str(),
         "status": job.status.as_str(),
         "stats": {
             "fetched": job.stats.fetched,
@@ -126,7 +142,12 @@ struct Planning {
 }
 
 impl SyncRuntime {
-    pub fn new(store: Store, mappings: Arc<MappingRuntime>, settings: SyncSettings) -> Arc<SyncRuntime> {
+    pub fn new(
+        store: Store,
+        mappings: Arc<MappingRuntime>,
+        settings: SyncSettings,
+        inbound: InboundMetrics,
+    ) -> Arc<SyncRuntime> {
         let (progress, _) = broadcast::channel(1024);
         Arc::new(SyncRuntime {
             store,
@@ -136,6 +157,7 @@ impl SyncRuntime {
             active: Mutex::default(),
             progress,
             stopping: CancellationToken::new(),
+            inbound,
         })
     }
 
@@ -247,6 +269,84 @@ impl SyncRuntime {
             Ok(Ok(())) => Ok(job),
             Ok(Err(refusal)) => Err(refusal),
             Err(_) => Err(SyncError::Planning("the job stopped while planning".into())),
+        }
+    }
+
+    /// Starts a record-level job of `mapping_id` with the changes inbound webhooks queued for
+    /// it, unless it has a job queued or running (its changes then wait for the next call).
+    pub async fn start_changes(self: &Arc<Self>, mapping_id: &str) -> Result<ChangesStart, SyncError> {
+        if self.stopping.is_cancelled() {
+            return Err(SyncError::ShuttingDown);
+        }
+        let Some(mapping) = self.store.read(|rx| rx.get::<MappingRecord>(mapping_id))? else {
+            return Err(MappingError::NotFound(mapping_id.to_owned()).into());
+        };
+        let mut job = SyncJobRecord {
+            id: new_id(IdKind::Job),
+            org_id: mapping.org_id.clone(),
+            mapping_id: mapping_id.to_owned(),
+            status: SyncStatus::Pending,
+            stats: SyncStats::default(),
+            created_at: now_rfc3339(),
+            started_at: None,
+            finished_at: None,
+            error: None,
+            full: false,
+            trigger: Trigger::Webhook,
+            total_estimate: None,
+        };
+        let cancel = self.stopping.child_token();
+        let (finished_tx, finished) = watch::channel(false);
+        {
+            let mut active = self.active();
+            if active.contains_key(mapping_id) {
+                return Ok(ChangesStart::Busy);
+            }
+            active.insert(
+                mapping_id.to_owned(),
+                ActiveJob {
+                    job: job.clone(),
+                    cancel: cancel.clone(),
+                    finished,
+                },
+            );
+        }
+        let mut stored = job.clone();
+        let created = self
+            .store
+            .write(move |tx| {
+                let taken = changes::take(tx, &stored.mapping_id, &stored.id)?;
+                if taken == 0 {
+                    return Ok(None);
+                }
+                stored.total_estimate = Some(taken as u64);
+                tx.put(&stored)?;
+                tx.index_insert(IndexTable::MappingJobs, &format!("{}/{}", stored.mapping_id, stored.id))?;
+                let mut state = tx
+                    .get::<SyncStateRecord>(&stored.mapping_id)?
+                    .unwrap_or_else(|| SyncStateRecord {
+                        mapping_id: stored.mapping_id.clone(),
+                        ..Default::default()
+                    });
+                state.active_job = Some(stored.id.clone());
+                tx.put(&state)?;
+                Ok::<_, StoreError>(Some(taken))
+            })
+            .await;
+        match created {
+            Ok(Some(taken)) => {
+                job.total_estimate = Some(taken as u64);
+                self.supervise(job.clone(), cancel, finished_tx, None);
+                Ok(ChangesStart::Started(job))
+            }
+            Ok(None) => {
+                self.active().remove(mapping_id);
+                Ok(ChangesStart::Empty)
+            }
+            Err(error) => {
+                self.active().remove(mapping_id);
+                Err(error.into())
+            }
         }
     }
 
@@ -411,7 +511,7 @@ impl SyncRuntime {
         let progress = |snapshot: &SyncJobRecord| {
             let _ = self.progress.send(snapshot.clone());
         };
-        let result = Job {
+        let mut engine = Job {
             store: &self.store,
             job: &mut job,
             mapping: &mapping,
@@ -421,10 +521,19 @@ impl SyncRuntime {
             cancel,
             resumed,
             progress: &progress,
+        };
+        if engine.job.trigger == Trigger::Webhook {
+            let changes = self
+                .store
+                .read(|rx| rx.get::<JobChanges>(job_id))?
+                .map(|taken| taken.changes)
+                .unwrap_or_default();
+            let lags = engine.run_changes(&changes).await?;
+            self.inbound.observe_writes(&lags);
+        } else {
+            engine.run().await?;
         }
-        .run()
-        .await;
-        result.map(|()| job)
+        Ok(job)
     }
 
     /// A manual first sync: builds the match index of the target and counts what the sync
@@ -548,6 +657,9 @@ impl SyncRuntime {
                 };
                 job.finished_at = Some(now_rfc3339());
                 tx.put(&job)?;
+                // A record-level job's changes are done with, synced or not (failed records
+                // are retried by the mapping's later passes).
+                tx.remove::<JobChanges>(&job.id)?;
                 let mut state = tx
                     .get::<SyncStateRecord>(&job.mapping_id)?
                     .unwrap_or_else(|| SyncStateRecord {

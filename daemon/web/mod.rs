@@ -1,5 +1,4 @@
-//! The HTTP listener (hyper): health, metrics, and later OAuth callbacks and inbound
-//! provider webhooks.
+//! The HTTP listener (hyper): health, metrics, OAuth callbacks and inbound provider webhooks.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -11,18 +10,23 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::connections::ConnectionRuntime;
 use crate::connections::callback;
+use crate::inbound::{Receiver, receiver};
 use crate::metrics::Metrics;
+
+/// How long a client may take to send a request's headers.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What the HTTP handlers need.
 pub struct WebState {
     pub metrics: Metrics,
     pub connections: Arc<ConnectionRuntime>,
+    pub inbound: Receiver,
 }
 
 /// Serves HTTP on `listener` until `shutdown` resolves, then lets open requests finish.
@@ -45,6 +49,8 @@ pub async fn serve(listener: TcpListener, state: Arc<WebState>, shutdown: impl F
         connections.spawn(async move {
             let service = service_fn(move |request| handle(state.clone(), request));
             if let Err(error) = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {
@@ -63,6 +69,23 @@ pub async fn serve(listener: TcpListener, state: Arc<WebState>, shutdown: impl F
 }
 
 async fn handle(state: Arc<WebState>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    if request.uri().path().starts_with(receiver::PATH_PREFIX) {
+        let answer = state.inbound.handle(request).await;
+        let mut response = text(
+            StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST),
+            answer.body,
+        );
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static(answer.content_type),
+        );
+        if let Some(seconds) = answer.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
+        return Ok(response);
+    }
     let response = match (request.method(), request.uri().path()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/metrics") => {
