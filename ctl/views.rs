@@ -128,6 +128,26 @@ pub fn connection(connection: &pb::Connection) -> Value {
     })
 }
 
+pub fn connection_webhooks(webhooks: &pb::ConnectionWebhooks) -> Value {
+    let mut value = json!({
+        "connection_id": webhooks.connection_id,
+        "provider": provider(webhooks.provider),
+        "url": webhooks.url,
+        "app_url": optional(&webhooks.app_url),
+        "instructions": webhooks.instructions,
+    });
+    if !webhooks.basic_auth_user.is_empty() {
+        value["basic_auth_user"] = webhooks.basic_auth_user.clone().into();
+        value["basic_auth_password"] = webhooks.basic_auth_password.clone().into();
+        value["subscriptions"] = webhooks
+            .subscriptions
+            .iter()
+            .map(|s| json!({ "id": s.id, "event": s.event }))
+            .collect();
+    }
+    value
+}
+
 pub fn sync_job(job: &pb::SyncJob) -> Value {
     let status = pb::SyncStatus::try_from(job.status).unwrap_or(pb::SyncStatus::Unspecified);
     let stats = job.stats.unwrap_or_default();
@@ -145,6 +165,12 @@ pub fn sync_job(job: &pb::SyncJob) -> Value {
         },
         "total_estimate": (job.total_estimate > 0).then_some(job.total_estimate),
         "full": job.full,
+        "trigger": enum_name(
+            pb::SyncTrigger::try_from(job.trigger)
+                .unwrap_or(pb::SyncTrigger::Unspecified)
+                .as_str_name(),
+            "SYNC_TRIGGER_",
+        ),
         "created_at": job.created_at,
         "started_at": optional(&job.started_at),
         "finished_at": optional(&job.finished_at),

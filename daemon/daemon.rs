@@ -220,6 +220,7 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
         connections: connections.clone(),
         mappings,
         syncs: syncs.clone(),
+        public_url: public_url.trim_end_matches('/').to_owned(),
         started: Instant::now(),
         started_at: now_rfc3339(),
     });

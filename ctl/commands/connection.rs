@@ -62,6 +62,15 @@ pub enum ConnectionCommand {
     Delete { id: String },
     /// Refresh the access token now.
     Refresh { id: String },
+    /// Show where the provider sends this connection's webhooks (real-time sync) and what to
+    /// set at the provider.
+    Webhooks {
+        id: String,
+        /// Create the provider's webhooks through its API (Pipedrive); repeating it creates no
+        /// duplicates.
+        #[arg(long)]
+        subscribe: bool,
+    },
 }
 
 const COLUMNS: &[&str] = &[
@@ -151,6 +160,13 @@ pub async fn run(command: ConnectionCommand, target: &Target, format: Format) ->
                 &serde_json::json!({ "deleted": id, "grant_revoked": deleted.grant_revoked }),
                 &[],
             );
+        }
+        ConnectionCommand::Webhooks { id, subscribe } => {
+            let webhooks = client
+                .get_connection_webhooks(pb::GetConnectionWebhooksRequest { id, subscribe })
+                .await?
+                .into_inner();
+            output::print(format, &views::connection_webhooks(&webhooks), &[]);
         }
         ConnectionCommand::Refresh { id } => {
             let connection = client

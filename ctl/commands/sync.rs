@@ -47,6 +47,7 @@ const COLUMNS: &[&str] = &[
     "id",
     "mapping_id",
     "status",
+    "trigger",
     "stats.fetched",
     "stats.created",
     "stats.updated",

@@ -12,6 +12,7 @@ use crate::connections::records::ConnectionRecord;
 use crate::connections::service::{self, ConnectionError};
 use crate::connections::{ConnectionStatus, actor, authorize};
 use crate::crypto::Secret;
+use crate::inbound::registration::{self, RegistrationError};
 use crate::pb::{self, connection_service_server::ConnectionService};
 use crate::providers::Provider;
 use crate::providers::oauth::OAuthError;
@@ -203,9 +204,18 @@ impl ConnectionService for ConnectionApi {
         caller.require(Action::Configure)?;
         let id = request.into_inner().id;
         let runtime = &self.context.connections;
-        self.context
+        let record = self
+            .context
             .store
             .read(|rx| service::connection_in_org(rx, &caller.org_id, &id))?;
+        let connector = self.context.mappings.connector(&record);
+        match registration::unsubscribe(&self.context.store, &self.context.public_url, &record, &connector).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(connection_id = %record.id, removed, "provider webhooks removed"),
+            Err(error) => {
+                tracing::warn!(connection_id = %record.id, %error, "could not remove the provider's webhooks")
+            }
+        }
         self.context
             .directory
             .stop_child(SupervisedKind::Connections, &id)
@@ -223,6 +233,54 @@ impl ConnectionService for ConnectionApi {
         };
         tracing::info!(connection_id = %record.id, grant_revoked, "connection deleted");
         Ok(Response::new(pb::DeleteConnectionResponse { grant_revoked }))
+    }
+
+    async fn get_connection_webhooks(
+        &self,
+        request: Request<pb::GetConnectionWebhooksRequest>,
+    ) -> Result<Response<pb::ConnectionWebhooks>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        caller.require(Action::Configure)?;
+        let body = request.into_inner();
+        let record = self
+            .context
+            .store
+            .read(|rx| service::connection_in_org(rx, &caller.org_id, &body.id))?;
+        let connector = self.context.mappings.connector(&record);
+        let registration = registration::register(
+            &self.context.store,
+            &self.context.public_url,
+            &record,
+            &connector,
+            body.subscribe,
+        )
+        .await
+        .map_err(|error| match error {
+            RegistrationError::NotSubscribable { .. } => Status::failed_precondition(error.to_string()),
+            RegistrationError::Connector(error) => Status::unavailable(error.to_string()),
+            RegistrationError::Store(error) => error.into(),
+        })?;
+        let (basic_auth_user, basic_auth_password) = registration
+            .basic_auth
+            .map(|(user, password)| (user, password.expose().to_owned()))
+            .unwrap_or_default();
+        Ok(Response::new(pb::ConnectionWebhooks {
+            connection_id: record.id.clone(),
+            provider: provider_to_pb(record.provider).into(),
+            url: registration.url,
+            app_url: registration.app_url.unwrap_or_default(),
+            instructions: registration.instructions,
+            basic_auth_user,
+            basic_auth_password,
+            subscriptions: registration
+                .subscriptions
+                .into_iter()
+                .map(|s| pb::WebhookSubscription {
+                    id: s.id,
+                    event: s.event,
+                })
+                .collect(),
+        }))
     }
 
     async fn refresh_connection(

@@ -38,6 +38,9 @@ pub struct Context {
     pub connections: Arc<ConnectionRuntime>,
     pub mappings: Arc<MappingRuntime>,
     pub syncs: Arc<SyncRuntime>,
+    /// `<public url>` of the HTTP listener, without a trailing slash: webhook URLs start
+    /// with it.
+    pub public_url: String,
     pub started: Instant,
     pub started_at: String,
 }

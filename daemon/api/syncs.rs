@@ -73,6 +73,12 @@ pub fn job_to_pb(job: &SyncJobRecord) -> pb::SyncJob {
         error: job.error.clone().unwrap_or_default(),
         full: job.full,
         total_estimate: job.total_estimate.unwrap_or_default(),
+        trigger: match job.trigger {
+            Trigger::Manual => pb::SyncTrigger::Manual,
+            Trigger::Schedule => pb::SyncTrigger::Schedule,
+            Trigger::Webhook => pb::SyncTrigger::Webhook,
+        }
+        .into(),
     }
 }
 

@@ -53,6 +53,11 @@ pub fn ensure(tx: &mut Tx<'_>, connection: &ConnectionRecord) -> Result<WebhookK
     })
 }
 
+/// The URL token of connection `id`, if it has webhook credentials.
+pub fn url_token(rx: &impl Reader, id: &str) -> Result<Option<Secret>, StoreError> {
+    rx.secret(id, URL_TOKEN)
+}
+
 /// The Basic password of connection `id`, if it has webhook credentials.
 pub fn basic_password(rx: &impl Reader, id: &str) -> Result<Option<Secret>, StoreError> {
     rx.secret(id, BASIC_PASSWORD)

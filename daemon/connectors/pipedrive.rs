@@ -151,6 +151,69 @@ impl Pipedrive {
             .collect()
     }
 
+    /// The webhooks of the company (for an app's token, the app's own): `(id, event_object,
+    /// subscription_url)` each.
+    pub async fn webhooks(&self) -> Result<Vec<(String, String, String)>, ConnectorError> {
+        let body = self.envelope(
+            self.api
+                .json(|http, base, token| http.get(format!("{base}/api/v1/webhooks")).bearer_auth(token))
+                .await?,
+        )?;
+        Ok(body["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|hook| {
+                Some((
+                    scalar_text(&hook["id"])?,
+                    hook["event_object"].as_str()?.to_owned(),
+                    hook["subscription_url"].as_str()?.to_owned(),
+                ))
+            })
+            .collect())
+    }
+
+    /// Creates a webhook (v2 payloads) for every action on `object`, sent to `url` with HTTP
+    /// Basic `user`/`password`; returns its id.
+    pub async fn create_webhook(
+        &self,
+        object: &str,
+        url: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<String, ConnectorError> {
+        let body = json!({
+            "subscription_url": url,
+            "event_action": "*",
+            "event_object": object,
+            "name": format!("FluxCascade {object} changes"),
+            "http_auth_user": user,
+            "http_auth_password": password,
+            "version": "2.0",
+        });
+        let answer = self.envelope(
+            self.api
+                .json(|http, base, token| {
+                    http.post(format!("{base}/api/v1/webhooks"))
+                        .bearer_auth(token)
+                        .json(&body)
+                })
+                .await?,
+        )?;
+        scalar_text(&answer["data"]["id"]).ok_or_else(|| decode("created webhook without an id"))
+    }
+
+    /// Deletes webhook `id`.
+    pub async fn delete_webhook(&self, id: &str) -> Result<(), ConnectorError> {
+        let id = numeric_id(id)?;
+        self.envelope(
+            self.api
+                .json(|http, base, token| http.delete(format!("{base}/api/v1/webhooks/{id}")).bearer_auth(token))
+                .await?,
+        )?;
+        Ok(())
+    }
+
     pub async fn search(&self, object: &str, field: &str, value: &str) -> Result<Vec<RemoteRecord>, ConnectorError> {
         fields_path(object)?;
         let path = format!("/api/v2/{object}/search");

@@ -10,6 +10,7 @@ pub mod pipedrive;
 pub mod rate_caps;
 pub mod receiver;
 pub mod refusal;
+pub mod registration;
 pub mod salesforce;
 pub mod signed;
 

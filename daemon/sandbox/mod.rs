@@ -6,17 +6,20 @@
 //! Paths under each base are the real ones (`/oauth/v1/token`, `/api/oauth/token`, …), so the
 //! same provider clients talk to the sandbox and to the real services. Record APIs (HubSpot
 //! CRM v3, Salesforce REST/SOQL, Pipedrive v1 fields + v2, Jobber GraphQL) are answered first
-//! (see `records`), everything else by the OAuth handlers.
+//! (see `records`), everything else by the OAuth handlers. Record changes go out as each
+//! provider's webhooks to the URLs registered with it (see `webhooks`).
 
 mod control;
 mod oauth;
 mod records;
 mod request;
 mod state;
+mod webhooks;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -37,6 +40,10 @@ pub struct Sandbox {
     state: Arc<Mutex<SandboxState>>,
     /// Jobber's schema, parsed once: its simulator executes every request against it.
     jobber: Arc<records::jobber::schema::JobberSchema>,
+    /// Wakes the webhook sender when deliveries are queued.
+    webhook_wake: Arc<tokio::sync::Notify>,
+    /// Whether the webhook sender runs.
+    sending: Arc<AtomicBool>,
 }
 
 impl Default for Sandbox {
@@ -44,6 +51,8 @@ impl Default for Sandbox {
         Sandbox {
             state: Arc::default(),
             jobber: Arc::new(records::jobber::schema::JobberSchema::load()),
+            webhook_wake: Arc::default(),
+            sending: Arc::default(),
         }
     }
 }
@@ -97,6 +106,9 @@ impl Sandbox {
             Ok(addr) => format!("http://{addr}"),
             Err(_) => return,
         };
+        if !self.sending.swap(true, Ordering::SeqCst) {
+            tokio::spawn(webhooks::dispatch(self.clone()));
+        }
         tokio::pin!(shutdown);
         loop {
             let accepted = tokio::select! {

@@ -355,7 +355,8 @@ fn hubspot_token_info(sandbox: &Sandbox, token: &str) -> Reply {
     }
 }
 
-fn hubspot_hub_id(account: u32) -> u32 {
+/// The HubSpot portal id of account `account`.
+pub(crate) fn hubspot_hub_id(account: u32) -> u32 {
     62_514 + account
 }
 
@@ -373,15 +374,26 @@ pub(crate) fn jobber_account_name(account: u32) -> String {
     format!("Sandbox Field Services {account}")
 }
 
+/// The Pipedrive company id of account `account`.
+pub(crate) fn pipedrive_company_id(account: u32) -> u32 {
+    1_000 + account
+}
+
+/// The Pipedrive user id of account `account`.
+pub(crate) fn pipedrive_user_id(account: u32) -> u32 {
+    10_000 + account
+}
+
 fn pipedrive_user(account: u32) -> serde_json::Value {
     json!({
-        "id": 10_000 + account, "name": format!("Sandbox Admin {account}"), "email": format!("admin{account}@sandbox.example"),
-        "company_id": 1_000 + account, "company_name": format!("Sandbox Sales Co {account}"),
+        "id": pipedrive_user_id(account), "name": format!("Sandbox Admin {account}"), "email": format!("admin{account}@sandbox.example"),
+        "company_id": pipedrive_company_id(account), "company_name": format!("Sandbox Sales Co {account}"),
         "company_domain": format!("sandbox{account}"),
     })
 }
 
-fn salesforce_org_id(account: u32) -> String {
+/// The Salesforce organization id of account `account`.
+pub(crate) fn salesforce_org_id(account: u32) -> String {
     format!("00D5e0000{account:06}")
 }
 

@@ -51,6 +51,8 @@ pub struct SandboxState {
     pub providers: BTreeMap<Provider, ProviderState>,
     /// The record APIs' data, per provider.
     pub records: super::records::RecordsState,
+    /// Webhook registrations and deliveries.
+    pub webhooks: super::webhooks::WebhooksState,
 }
 
 impl SandboxState {

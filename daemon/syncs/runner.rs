@@ -94,7 +94,7 @@ pub struct SyncRuntime {
 #[derive(Debug)]
 pub enum ChangesStart {
     /// A record-level job took the mapping's waiting changes.
-    Started(SyncJobRecord),
+    Started(Box<SyncJobRecord>),
     /// The mapping has a job queued or running; its changes wait for the next one.
     Busy,
     /// No changes wait.
@@ -106,7 +106,6 @@ fn event_data(job: &SyncJobRecord) -> serde_json::Value {
     serde_json::json!({
         "jobId": job.id,
         "mappingId": job.mapping_id,
-        "trigger": job.trigger.as_str(),
         "status": job.status.as_str(),
         "stats": {
             "fetched": job.stats.fetched,
@@ -337,7 +336,7 @@ impl SyncRuntime {
             Ok(Some(taken)) => {
                 job.total_estimate = Some(taken as u64);
                 self.supervise(job.clone(), cancel, finished_tx, None);
-                Ok(ChangesStart::Started(job))
+                Ok(ChangesStart::Started(Box::new(job)))
             }
             Ok(None) => {
                 self.active().remove(mapping_id);

@@ -276,6 +276,39 @@ pub fn http_post_json(url: &str, body: serde_json::Value) -> u16 {
     })
 }
 
+/// POST `body` with `headers` to `url`; returns status and body.
+pub fn http_post_raw(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, String) {
+    let url = url.to_owned();
+    let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    on_runtime(async move {
+        let mut request = reqwest::Client::new().post(&url).body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.expect("POST");
+        (response.status().as_u16(), response.text().await.unwrap_or_default())
+    })
+}
+
+/// PUT JSON to `url`.
+pub fn http_put_json(url: &str, body: serde_json::Value) -> u16 {
+    let url = url.to_owned();
+    on_runtime(async move {
+        let response = reqwest::Client::new().put(&url).json(&body).send().await.expect("PUT");
+        response.status().as_u16()
+    })
+}
+
+/// The value of metric `name` with all of `labels` (`key="value"` pairs) in `/metrics` of
+/// `daemon`; 0 when absent.
+pub fn metric(daemon: &TestDaemon, name: &str, labels: &[&str]) -> f64 {
+    let (_, text) = http_get(&format!("http://{}/metrics", daemon.http));
+    text.lines()
+        .filter(|line| line.starts_with(name) && labels.iter().all(|l| line.contains(l)))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 impl Drop for TestDaemon {
     fn drop(&mut self) {
         self.kill9();

@@ -14,6 +14,8 @@
 //! - `POST   limits {"requests": {"enabled": true, "max": 10, "window_ms": 10000}}` — sets
 //!   limits by name; Jobber's `cost` bucket restores `max / 20` a second; `{"all": false}`
 //!   switches every limit off (and the search index delay to 0).
+//! - `GET|PUT|POST|DELETE webhooks` — webhook registrations and delivery counters (see
+//!   `sandbox::webhooks::control`).
 //! - `GET    records-stats` — `{"objects": {"<object>": {"count", "creates", "updates"}},
 //!   "requests", "rate_limited"}` (+ `"graphql_versions"` for Jobber).
 //!
@@ -25,6 +27,7 @@ use super::{ProviderRecords, canonical_object, now_ms, record_json, scalar_text,
 use crate::providers::Provider;
 use crate::sandbox::Sandbox;
 use crate::sandbox::request::{Reply, SandboxRequest, json_reply};
+use crate::sandbox::webhooks::{self, Origin};
 
 /// Answers `action` if it is a record control action; `None` otherwise.
 pub fn handle(sandbox: &Sandbox, provider: Provider, action: &str, request: &SandboxRequest) -> Option<Reply> {
@@ -51,9 +54,9 @@ pub fn handle(sandbox: &Sandbox, provider: Provider, action: &str, request: &San
                     json!({ "error": "unknown object", "objects": super::object_names(provider) }),
                 ));
             };
-            sandbox.with_state(|s| {
+            let (reply, webhooks) = sandbox.with_state(|s| {
                 let records = s.records.provider(provider);
-                match (method, rest) {
+                let reply = match (method, rest) {
                     (&http::Method::GET, []) => list(records, object, request),
                     (&http::Method::POST, []) => create(records, provider, object, &body),
                     (&http::Method::GET, [id]) => match records.store_ref(object).and_then(|st| st.get(id)) {
@@ -61,14 +64,20 @@ pub fn handle(sandbox: &Sandbox, provider: Provider, action: &str, request: &San
                         None => missing(id),
                     },
                     (&http::Method::PATCH, [id]) => patch(records, provider, object, id, &body),
-                    (&http::Method::DELETE, [id]) => match records.store(object).and_then(|st| st.remove(id)) {
+                    (&http::Method::DELETE, [id]) => match records.delete(object, id) {
                         Some(_) => json_reply(200, json!({ "ok": true })),
                         None => missing(id),
                     },
                     _ => json_reply(404, json!({ "error": "unknown control action" })),
-                }
-            })
+                };
+                (reply, webhooks::capture(s, provider, Origin::Ui))
+            });
+            if webhooks > 0 {
+                sandbox.webhook_wake.notify_one();
+            }
+            reply
         }
+        (_, ["webhooks"]) => sandbox.with_state(|s| webhooks::control(s, provider, request)),
         _ => return None,
     };
     Some(reply)
@@ -158,13 +167,14 @@ fn set_limits(records: &mut ProviderRecords, provider: Provider, body: &Value) -
             json!({ "error": format!("unknown limit {unknown:?}"), "limits": known }),
         );
     }
-    if let Some(delay) = settings.get("index_delay_ms") {
-        if delay.as_u64().is_none() {
-            return json_reply(
-                400,
-                json!({ "error": "index_delay_ms must be a whole number of milliseconds" }),
-            );
-        }
+    if settings
+        .get("index_delay_ms")
+        .is_some_and(|delay| delay.as_u64().is_none())
+    {
+        return json_reply(
+            400,
+            json!({ "error": "index_delay_ms must be a whole number of milliseconds" }),
+        );
     }
     let now = now_ms();
     if let Some(all) = settings.get("all").and_then(Value::as_bool) {

@@ -389,7 +389,7 @@ fn route(records: &mut ProviderRecords, call: &Call<'_>, segments: &[&str]) -> R
         },
         (&Method::DELETE, [id]) => {
             // Archiving a record that is not there answers 204 too.
-            records.store(object).and_then(|s| s.remove(id));
+            records.delete(object, id);
             empty_reply(204)
         }
         _ => error(
@@ -886,8 +886,8 @@ fn batch_archive(records: &mut ProviderRecords, object: &str, body: &Value) -> R
         Err(reply) => return reply,
     };
     for input in inputs {
-        if let (Some(id), Some(store)) = (id_text(&input["id"]), records.store(object)) {
-            store.remove(&id);
+        if let Some(id) = id_text(&input["id"]) {
+            records.delete(object, &id);
         }
     }
     empty_reply(204)

@@ -18,7 +18,7 @@ mod salesforce;
 mod seed;
 mod soql;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use base64::Engine as _;
 use jiff::Timestamp;
@@ -26,6 +26,7 @@ use serde_json::{Map, Value, json};
 
 use super::oauth::authenticated;
 use super::request::{Reply, SandboxRequest};
+use super::webhooks::{self, Origin};
 use super::{Sandbox, SandboxState};
 use crate::providers::Provider;
 
@@ -162,6 +163,35 @@ impl ObjectStore {
     }
 }
 
+/// How a record changed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChangeKind {
+    Created,
+    /// The changed fields with their values before.
+    Updated {
+        previous: Map<String, Value>,
+    },
+    Deleted,
+}
+
+/// A record change made through the provider's API or the control API, which the provider
+/// reports to its webhook subscribers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordChange {
+    pub object: &'static str,
+    pub id: String,
+    /// The record's creation number (Pipedrive's numeric id).
+    pub seq: u64,
+    pub kind: ChangeKind,
+    pub at: Timestamp,
+    /// The fields after the change (before it, for a deletion).
+    pub fields: Map<String, Value>,
+}
+
+/// Changes remembered for webhooks before the oldest are dropped (nothing reads them when no
+/// webhook is registered).
+const CHANGES_KEPT: usize = 10_000;
+
 /// Everything the record APIs of one provider remember.
 #[derive(Debug)]
 pub struct ProviderRecords {
@@ -192,6 +222,8 @@ pub struct ProviderRecords {
     pub last_cursor: u64,
     /// `X-JOBBER-GRAPHQL-VERSION` values seen (`""` for none), with counts.
     pub graphql_versions: BTreeMap<String, u64>,
+    /// Changes not yet turned into webhooks, oldest first.
+    pub changes: VecDeque<RecordChange>,
 }
 
 /// The record state of all providers.
@@ -275,6 +307,7 @@ impl ProviderRecords {
             cursors: BTreeMap::new(),
             last_cursor: 0,
             graphql_versions: BTreeMap::new(),
+            changes: VecDeque::new(),
         }
     }
 
@@ -290,6 +323,21 @@ impl ProviderRecords {
         self.cursors.clear();
         self.last_cursor = 0;
         self.graphql_versions.clear();
+        self.changes.clear();
+    }
+
+    fn record_change(&mut self, object: &'static str, record: &Record, kind: ChangeKind) {
+        if self.changes.len() >= CHANGES_KEPT {
+            self.changes.pop_front();
+        }
+        self.changes.push_back(RecordChange {
+            object,
+            id: record.id.clone(),
+            seq: record.seq,
+            kind,
+            at: record.updated_at,
+            fields: record.fields.clone(),
+        });
     }
 
     /// The next write time: now, or one millisecond after the previous write if that is later.
@@ -321,7 +369,10 @@ impl ProviderRecords {
 
     /// Creates a record in `object` with `fields`, stamped `at` (or the next tick); returns
     /// its id, or `None` for an unknown object.
+    /// Records created now (without `at`) are reported to webhook subscribers; seeded ones
+    /// (stamped in the past) are not.
     pub fn create(&mut self, object: &str, fields: Map<String, Value>, at: Option<Timestamp>) -> Option<String> {
+        let stamped = at.is_some();
         let at = match at {
             Some(at) => {
                 self.observe(at);
@@ -330,31 +381,72 @@ impl ProviderRecords {
             None => self.tick(),
         };
         let provider = self.provider;
-        let store = self.objects.get_mut(object)?;
+        let (name, store) = self.objects.iter_mut().find(|(name, _)| **name == object)?;
+        let name = *name;
         let seq = store.next_seq();
         let id = make_id(provider, object, seq);
-        store.insert(Record {
+        let record = Record {
             id: id.clone(),
             seq,
             created_at: at,
             updated_at: at,
             fields,
-        });
+        };
+        if !stamped {
+            self.record_change(name, &record, ChangeKind::Created);
+        }
+        if let Some(store) = self.objects.get_mut(name) {
+            store.insert(record);
+        }
         Some(id)
+    }
+
+    /// Removes `object`/`id` and reports the deletion; the removed record, if it existed.
+    pub fn delete(&mut self, object: &str, id: &str) -> Option<Record> {
+        let (name, store) = self.objects.iter_mut().find(|(name, _)| **name == object)?;
+        let name = *name;
+        let record = store.remove(id)?;
+        self.record_change(name, &record, ChangeKind::Deleted);
+        Some(record)
     }
 
     /// Replaces the fields of `object`/`id`: the record's `updated_at` moves to the next tick
     /// when the fields change, or always when `always_bump`. `false` when there is no such
     /// record.
     pub fn update(&mut self, object: &str, id: &str, fields: Map<String, Value>, always_bump: bool) -> bool {
-        let changed = match self.objects.get(object).and_then(|s| s.get(id)) {
-            Some(record) => always_bump || record.fields != fields,
-            None => return false,
+        let Some((name, record)) = self
+            .objects
+            .iter()
+            .find(|(name, _)| **name == object)
+            .and_then(|(name, store)| Some((*name, store.get(id)?)))
+        else {
+            return false;
         };
+        let previous: Map<String, Value> = record
+            .fields
+            .iter()
+            .filter(|(key, value)| fields.get(*key) != Some(value))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .chain(
+                fields
+                    .keys()
+                    .filter(|key| !record.fields.contains_key(*key))
+                    .map(|key| (key.clone(), Value::Null)),
+            )
+            .collect();
+        let changed = always_bump || !previous.is_empty();
         let at = changed.then(|| self.tick());
-        self.objects
-            .get_mut(object)
-            .is_some_and(|store| store.set_fields(id, fields, at))
+        let updated = self
+            .objects
+            .get_mut(name)
+            .is_some_and(|store| store.set_fields(id, fields, at));
+        if updated
+            && changed
+            && let Some(record) = self.objects.get(name).and_then(|store| store.get(id)).cloned()
+        {
+            self.record_change(name, &record, ChangeKind::Updated { previous });
+        }
+        updated
     }
 }
 
@@ -495,6 +587,8 @@ fn is_record_route(provider: Provider, path: &str, request: &SandboxRequest) -> 
         Provider::Salesforce => path.starts_with("/services/data/"),
         Provider::Pipedrive => {
             path.starts_with("/api/v2/")
+                || path == "/api/v1/webhooks"
+                || path.starts_with("/api/v1/webhooks/")
                 || matches!(
                     path,
                     "/api/v1/personFields" | "/api/v1/organizationFields" | "/api/v1/dealFields"
@@ -527,17 +621,30 @@ pub fn handle(
         account,
         now_ms: now_ms(),
     };
-    Some(sandbox.with_state(|state| {
-        let SandboxState { providers, records } = state;
+    let (reply, webhooks) = sandbox.with_state(|state| {
+        if let Some(id) = path.strip_prefix("/api/v1/webhooks") {
+            let id = id.strip_prefix('/').filter(|id| !id.is_empty());
+            state.records.provider(provider).requests += 1;
+            return (
+                webhooks::pipedrive_api::handle(&mut state.webhooks, account, request, id),
+                0,
+            );
+        }
+        let SandboxState { providers, records, .. } = &mut *state;
         let records = records.provider(provider);
         records.requests += 1;
-        match provider {
+        let reply = match provider {
             Provider::Hubspot => hubspot::handle(records, &call),
             Provider::Salesforce => salesforce::handle(records, &call),
             Provider::Pipedrive => pipedrive::handle(records, &call),
             Provider::Jobber => jobber::handle(&sandbox.jobber, records, providers.entry(provider).or_default(), &call),
-        }
-    }))
+        };
+        (reply, webhooks::capture(state, provider, Origin::Api))
+    });
+    if webhooks > 0 {
+        sandbox.webhook_wake.notify_one();
+    }
+    Some(reply)
 }
 
 /// The control view of a record.

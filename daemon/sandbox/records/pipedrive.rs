@@ -206,7 +206,7 @@ fn route(records: &mut ProviderRecords, call: &Call<'_>) -> Reply {
                             Ok(_) => error(400, "Validation failed: body must be an object"),
                             Err(e) => error(400, format!("Invalid JSON: {e}")),
                         },
-                        Method::DELETE => match records.store(object).and_then(|s| s.remove(&id)) {
+                        Method::DELETE => match records.delete(object, &id) {
                             Some(record) => envelope(json!({ "id": record.seq }), Value::Null),
                             None => not_found(object),
                         },

@@ -338,7 +338,7 @@ fn route(records: &mut ProviderRecords, call: &Call<'_>, used: u64, max: u64) ->
                     Ok(_) => error(400, "JSON_PARSER_ERROR", "The body must be a JSON object"),
                     Err(e) => error(400, "JSON_PARSER_ERROR", e.to_string()),
                 },
-                (&Method::DELETE, [id]) => match normalize_id(id).and_then(|id| records.store(object)?.remove(&id)) {
+                (&Method::DELETE, [id]) => match normalize_id(id).and_then(|id| records.delete(object, &id)) {
                     Some(_) => empty_reply(204),
                     None => not_found(),
                 },
@@ -890,7 +890,7 @@ fn collection_delete(records: &mut ProviderRecords, query: &HashMap<String, Stri
                 let object = super::object_names(Provider::Salesforce)
                     .iter()
                     .find(|o| id.starts_with(key_prefix(o)))?;
-                records.store(object)?.remove(&id)
+                records.delete(object, &id)
             });
             match removed {
                 Some(record) => json!({ "id": record.id, "success": true, "errors": [] }),
