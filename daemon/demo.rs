@@ -1,7 +1,9 @@
 //! `fluxd demo`: the whole product in one command, with no accounts and no network. It starts
 //! fluxd with the in-process sandbox, connects HubSpot and Jobber through the real OAuth flow,
 //! creates the "HubSpot contacts → Jobber clients" mapping, runs its first sync with a progress
-//! bar, prints what happened and where to look next, and keeps serving until Ctrl-C.
+//! bar, points the sandbox HubSpot app's webhooks at fluxd (as a person would in HubSpot's
+//! developer portal) so changes sync in real time, prints what happened and where to look
+//! next, and keeps serving until Ctrl-C.
 
 use std::future::Future;
 use std::io::IsTerminal;
@@ -70,9 +72,10 @@ pub async fn run(
     let data_dir = config.data_dir.clone();
     let running = daemon::start(listeners, config).await?;
     let session = connect(running.grpc_addr, &data_dir).await?;
+    let sandbox = running.sandbox_url.clone().unwrap_or_default();
     tokio::pin!(shutdown);
     tokio::select! {
-        driven = drive(&session, &data_dir) => {
+        driven = drive(&session, &data_dir, &sandbox) => {
             if let Err(error) = driven {
                 eprintln!("demo failed: {error}");
             }
@@ -135,7 +138,40 @@ async fn connect_provider(session: &Session, provider: pb::Provider) -> Result<p
         })
 }
 
-async fn drive(session: &Session, data_dir: &std::path::Path) -> Result<(), DemoError> {
+/// Sets the sandbox HubSpot app's webhook target URL to fluxd's HubSpot app URL; returns it.
+async fn subscribe_hubspot(session: &Session, sandbox: &str, connection: &str) -> Result<String, DemoError> {
+    let mut client = pb::connection_service_client::ConnectionServiceClient::new(session.channel.clone());
+    let webhooks = client
+        .get_connection_webhooks(session.request(pb::GetConnectionWebhooksRequest {
+            id: connection.to_owned(),
+            subscribe: false,
+        }))
+        .await
+        .map_err(|status| DemoError::Rpc {
+            step: "reading HubSpot's webhook URL",
+            status,
+        })?
+        .into_inner();
+    let settings = serde_json::json!({ "targetUrl": webhooks.app_url });
+    let answer = reqwest::Client::new()
+        .put(format!("{sandbox}/_control/hubspot/webhooks"))
+        .json(&settings)
+        .send()
+        .await
+        .map_err(|e| DemoError::Step {
+            step: "setting the HubSpot app's webhook URL",
+            reason: e.to_string(),
+        })?;
+    if !answer.status().is_success() {
+        return Err(DemoError::Step {
+            step: "setting the HubSpot app's webhook URL",
+            reason: answer.text().await.unwrap_or_default(),
+        });
+    }
+    Ok(webhooks.app_url)
+}
+
+async fn drive(session: &Session, data_dir: &std::path::Path, sandbox: &str) -> Result<(), DemoError> {
     println!("FluxCascade demo: fluxd is running with sandbox providers (no accounts, no network).\n");
     let hubspot = connect_provider(session, pb::Provider::Hubspot).await?;
     println!("  connected HubSpot  {}  ({})", hubspot.account_name, hubspot.id);
@@ -187,7 +223,14 @@ async fn drive(session: &Session, data_dir: &std::path::Path) -> Result<(), Demo
         "sync {} {status}: fetched {}, created {}, updated {}, unchanged {}, failed {}\n",
         job.id, stats.fetched, stats.created, stats.updated, stats.unchanged, stats.failed
     );
+    let app_url = subscribe_hubspot(session, sandbox, &hubspot.id).await?;
     let dir = data_dir.display();
+    println!("Real-time sync: the sandbox's HubSpot sends its webhooks to {app_url}.");
+    println!("Change a contact there, and its Jobber client follows within a second:");
+    println!(
+        "  curl -X PATCH {sandbox}/_control/hubspot/records/contacts/1001 -H 'content-type: application/json' -d '{{\"firstname\": \"Grace\"}}'"
+    );
+    println!("  fluxctl --data-dir {dir} sync list      # a sync with trigger webhook\n");
     println!("Where to look next (fluxd keeps running; Ctrl-C stops it):");
     println!("  fluxctl --data-dir {dir} sync list");
     println!("  fluxctl --data-dir {dir} sync get {}", job.id);

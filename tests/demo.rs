@@ -54,6 +54,32 @@ fn the_demo_syncs_and_leaves_a_completed_job_for_fluxctl() {
     assert!(job["stats"]["created"].as_u64().unwrap() > 0, "{job}");
     assert_eq!(job["stats"]["failed"], 0);
 
+    // The printed real-time step, run as printed.
+    let curl = printed
+        .lines()
+        .find(|line| line.trim_start().starts_with("curl "))
+        .expect("the demo prints a change to make")
+        .trim();
+    let changed = Command::new("sh").args(["-c", curl]).output().unwrap();
+    assert!(
+        changed.status.success(),
+        "{curl}: {}",
+        String::from_utf8_lossy(&changed.stderr)
+    );
+    let webhook_job = common::wait_for(Duration::from_secs(15), || {
+        let list = Command::new(common::FLUXCTL)
+            .args(["--data-dir", data, "sync", "list", "-o", "json"])
+            .output()
+            .unwrap();
+        let jobs: serde_json::Value = serde_json::from_slice(&list.stdout).ok()?;
+        jobs.as_array()?
+            .iter()
+            .find(|job| job["trigger"] == "webhook" && job["status"] == "completed")
+            .cloned()
+    })
+    .expect("the change was synced by a webhook");
+    assert_eq!(webhook_job["stats"]["updated"], 1, "{webhook_job}");
+
     assert!(
         Command::new("kill")
             .args(["-TERM", &demo.id().to_string()])

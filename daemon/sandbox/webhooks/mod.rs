@@ -339,3 +339,193 @@ pub fn control(state: &mut SandboxState, provider: Provider, request: &SandboxRe
         }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbound::signed::SignedRequest;
+    use crate::inbound::{hubspot, jobber, pipedrive, salesforce};
+    use crate::sandbox::client_secret;
+    use crate::sandbox::state::RefreshGrant;
+    use crate::syncs::changes::Change;
+
+    const URL: &str = "http://fluxd.test/webhooks/x";
+
+    fn installed(provider: Provider) -> SandboxState {
+        let mut state = SandboxState::default();
+        state
+            .provider(provider)
+            .refresh_tokens
+            .insert("r".into(), RefreshGrant { account: 1 });
+        state
+    }
+
+    fn fields(pairs: &[(&str, &str)]) -> serde_json::Map<String, Value> {
+        pairs.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect()
+    }
+
+    /// The deliveries queued, as requests of their first attempt: (headers, body).
+    fn sent(state: &mut SandboxState, now_ms: i64) -> Vec<(http::HeaderMap, String)> {
+        let (due, _) = state.webhooks.take_due(i64::MAX, 100);
+        due.iter()
+            .map(|delivery| {
+                let (headers, body) = payloads::request(&delivery.payload, &delivery.url, 0, now_ms);
+                let headers = headers
+                    .into_iter()
+                    .map(|(k, v)| (http::HeaderName::try_from(k).unwrap(), v.parse().unwrap()))
+                    .collect();
+                (headers, body)
+            })
+            .collect()
+    }
+
+    fn signed<'a>(headers: &'a http::HeaderMap, body: &'a str, now_ms: i64) -> SignedRequest<'a> {
+        SignedRequest {
+            method: "POST",
+            url: URL,
+            headers,
+            body: body.as_bytes(),
+            now_ms,
+        }
+    }
+
+    #[test]
+    fn hubspot_sends_one_signed_batch_of_creation_property_and_deletion_events() {
+        let mut state = installed(Provider::Hubspot);
+        state.webhooks.hubspot = Some(AppWebhook {
+            url: URL.into(),
+            events: Vec::new(),
+        });
+        let records = state.records.provider(Provider::Hubspot);
+        let id = records
+            .create("contacts", fields(&[("firstname", "Ann")]), None)
+            .unwrap();
+        records.update(
+            "contacts",
+            &id,
+            fields(&[("firstname", "Anna"), ("lastname", "Lee")]),
+            false,
+        );
+        records.delete("contacts", &id);
+        assert_eq!(capture(&mut state, Provider::Hubspot, Origin::Api), 1, "one batch");
+        let now = crate::sandbox::records::now_ms();
+        let requests = sent(&mut state, now);
+        let (headers, body) = &requests[0];
+        hubspot::verify(&signed(headers, body, now), &client_secret(Provider::Hubspot)).expect("v3 verifies");
+        let events = hubspot::parse(body.as_bytes()).unwrap();
+        let kinds: Vec<(&str, Change)> = events
+            .iter()
+            .map(|e| (e.record_id.as_str(), e.change.clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (id.as_str(), Change::Changed),
+                (id.as_str(), Change::Changed),
+                (id.as_str(), Change::Changed),
+                (id.as_str(), Change::Deleted),
+            ],
+            "creation, two property changes, deletion"
+        );
+        assert!(events.iter().all(|e| e.account.as_deref() == Some("62515")));
+        let batch: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(batch[1]["subscriptionType"], "contact.propertyChange");
+        assert_eq!(batch[0]["changeSource"], "INTEGRATION");
+    }
+
+    #[test]
+    fn jobber_pipedrive_and_salesforce_payloads_verify_and_read_as_their_providers_define() {
+        let mut state = installed(Provider::Jobber);
+        state.webhooks.jobber = Some(AppWebhook {
+            url: URL.into(),
+            events: vec!["CLIENT_UPDATE".into()],
+        });
+        let records = state.records.provider(Provider::Jobber);
+        let id = records
+            .create("clients", fields(&[("firstName", "Ann")]), None)
+            .unwrap();
+        records.update("clients", &id, fields(&[("firstName", "Anna")]), false);
+        assert_eq!(
+            capture(&mut state, Provider::Jobber, Origin::Ui),
+            1,
+            "only the subscribed topic"
+        );
+        let (headers, body) = &sent(&mut state, 0)[0];
+        jobber::verify(&signed(headers, body, 0), &client_secret(Provider::Jobber)).expect("HMAC verifies");
+        assert_eq!(jobber::parse(body.as_bytes()).unwrap()[0].record_id, id);
+
+        let mut state = installed(Provider::Pipedrive);
+        state.webhooks.pipedrive.push(PipedriveHook {
+            id: 7,
+            account: 1,
+            event_action: "*".into(),
+            event_object: "person".into(),
+            url: URL.into(),
+            user: Some("u".into()),
+            password: Some("p".into()),
+            version: "2.0".into(),
+            name: "n".into(),
+            add_time: String::new(),
+            last_http_status: None,
+        });
+        let records = state.records.provider(Provider::Pipedrive);
+        records.create("persons", fields(&[("name", "Ann")]), None).unwrap();
+        records.create("deals", fields(&[("title", "Deal")]), None).unwrap();
+        assert_eq!(capture(&mut state, Provider::Pipedrive, Origin::Api), 1, "only persons");
+        let (headers, body) = &sent(&mut state, 0)[0];
+        pipedrive::verify(&signed(headers, body, 0), "u", "p").expect("Basic verifies");
+        let event = &pipedrive::parse(body.as_bytes()).unwrap()[0];
+        assert_eq!(
+            (event.object.as_str(), event.account.as_deref()),
+            ("persons", Some("1001"))
+        );
+
+        let mut state = installed(Provider::Salesforce);
+        state.webhooks.salesforce.push(OutboundMessage {
+            id: "04k5e0000000001".into(),
+            account: 1,
+            object: "Contact".into(),
+            url: URL.into(),
+            fields: vec!["LastName".into()],
+        });
+        let records = state.records.provider(Provider::Salesforce);
+        let id = records
+            .create("Contact", fields(&[("LastName", "O'Brien & <Co>")]), None)
+            .unwrap();
+        records.delete("Contact", &id);
+        assert_eq!(capture(&mut state, Provider::Salesforce, Origin::Api), 1);
+        let (_, body) = &sent(&mut state, 0)[0];
+        let message = salesforce::parse(body.as_bytes(), 0).unwrap();
+        assert_eq!(message.organization_id, "00D5e0000000001");
+        assert_eq!(message.events.len(), 1, "the deletion sends nothing");
+        assert_eq!(message.events[0].record_id, id);
+    }
+
+    #[test]
+    fn failed_deliveries_wait_their_providers_retry_delay_and_are_given_up_at_the_end() {
+        let mut state = WebhooksState::default();
+        state.enqueue(Delivery {
+            provider: Provider::Pipedrive,
+            url: URL.into(),
+            payload: Payload::Jobber(String::new()),
+            attempts: 0,
+            due_ms: 0,
+            created_ms: 0,
+        });
+        let mut now = 0;
+        for expected_wait in [3_000, 30_000, 150_000] {
+            let (mut due, next) = state.take_due(now, 10);
+            assert_eq!((due.len(), next), (1, None));
+            state.settle(due.remove(0), Some(500), Some("HTTP 500".into()), now);
+            let (early, next) = state.take_due(now + expected_wait - 1, 10);
+            assert!(early.is_empty());
+            assert_eq!(next, Some(now + expected_wait));
+            now += expected_wait;
+        }
+        let (mut due, _) = state.take_due(now, 10);
+        state.settle(due.remove(0), None, Some("connection refused".into()), now);
+        assert_eq!(state.take_due(i64::MAX, 10).0.len(), 0, "given up after 4 attempts");
+        let stats = state.stats(Provider::Pipedrive).clone();
+        assert_eq!((stats.attempts, stats.failed_attempts, stats.given_up), (4, 4, 1));
+    }
+}
