@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build_server(true)
         .build_client(true)
         .file_descriptor_set_path(out_dir.join("fluxcascade_descriptor.bin"))
-        .compile_protos(&protos, &[PathBuf::from("proto")])?;
+        .compile_protos(&protos, &[PathBuf::from("proto"), protoc_bin_vendored::include_path()?])?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())
 }

@@ -29,6 +29,29 @@ pub enum ClientError {
     Usage(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("sync {job_id} ended {status} (fluxctl sync errors {job_id} lists the records)")]
+    JobEnded { job_id: String, status: String },
+    #[error(
+        "interrupted: sync {0} goes on in fluxd (`fluxctl sync watch {0}` follows it again, `fluxctl sync cancel {0}` stops it)"
+    )]
+    Detached(String),
+}
+
+impl ClientError {
+    /// The process exit status for this error: 1 for errors, 3 for a sync that ended
+    /// `partial`, 4 `failed`, 5 `cancelled`, 130 for a watch interrupted with Ctrl-C (clap's
+    /// usage errors exit 2).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::JobEnded { status, .. } => match status.as_str() {
+                "partial" => 3,
+                "failed" => 4,
+                _ => 5,
+            },
+            ClientError::Detached(_) => 130,
+            _ => 1,
+        }
+    }
 }
 
 fn code_name(code: tonic::Code) -> String {

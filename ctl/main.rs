@@ -3,18 +3,25 @@
 mod client;
 mod commands;
 mod output;
+mod pages;
+mod times;
 mod views;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::output::Format;
 
 /// Command-line client for the FluxCascade daemon.
 #[derive(Parser)]
-#[command(name = "fluxctl", version, about)]
+#[command(
+    name = "fluxctl",
+    version,
+    about,
+    after_help = "Exit status: 0 done; 1 error; 2 usage error; `sync run --wait` and `sync watch`: 3 the sync ended partial, 4 failed, 5 cancelled, 130 interrupted (the sync goes on)."
+)]
 struct Cli {
     /// gRPC address of fluxd, e.g. http://127.0.0.1:50051 [default: from <data-dir>/endpoints.json]
     #[arg(long, env = "FLUXCTL_ADDR", global = true)]
@@ -32,9 +39,38 @@ struct Cli {
     command: commands::Command,
 }
 
+/// Writes man pages of fluxctl and each of its commands into `dir`; returns how many.
+fn write_man_pages(dir: &std::path::Path) -> std::io::Result<usize> {
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(Cli::command(), dir)?;
+    Ok(std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("fluxctl"))
+        .count())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        commands::Command::Completion { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "fluxctl", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        commands::Command::Man { out_dir } => {
+            return match write_man_pages(out_dir) {
+                Ok(written) => {
+                    eprintln!("wrote {written} man pages to {}", out_dir.display());
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("error: {}: {error}", out_dir.display());
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
+    }
     let target = client::Target {
         addr: cli.addr,
         token: cli.token,
@@ -44,7 +80,7 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
-            ExitCode::FAILURE
+            ExitCode::from(error.exit_code())
         }
     }
 }

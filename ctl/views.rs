@@ -1,6 +1,9 @@
-//! JSON views of API messages: the stable, machine-readable shape `-o json` prints.
+//! JSON views of API messages: the stable, machine-readable shape `-o json` prints. Keys are
+//! lowerCamelCase, as in the proto3 JSON mapping, the webhook payloads and the mapping files;
+//! enum values are the lowercase names flags accept; times are RFC 3339.
 
 use fluxcascade::pb;
+use fluxcascade::pb_time;
 use serde_json::{Value, json};
 
 /// `ROLE_OWNER` → `owner`, and the like for every proto enum.
@@ -8,46 +11,65 @@ fn enum_name(name: &str, prefix: &str) -> String {
     name.strip_prefix(prefix).unwrap_or(name).to_lowercase()
 }
 
+/// A wire time as RFC 3339 text, `null` when unset.
+pub fn time(at: Option<&prost_types::Timestamp>) -> Value {
+    pb_time::text(at).map_or(Value::Null, Value::String)
+}
+
+fn optional(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
+}
+
 pub fn role(value: i32) -> String {
     let role = pb::Role::try_from(value).unwrap_or(pb::Role::Unspecified);
     enum_name(role.as_str_name(), "ROLE_")
+}
+
+pub fn provider(value: i32) -> String {
+    let provider = pb::Provider::try_from(value).unwrap_or(pb::Provider::Unspecified);
+    enum_name(provider.as_str_name(), "PROVIDER_")
 }
 
 pub fn status(status: &pb::GetStatusResponse) -> Value {
     let actors = status.live_actors.unwrap_or_default();
     json!({
         "version": status.version,
-        "uptime_seconds": status.uptime_seconds,
-        "started_at": status.started_at,
-        "organization_id": status.organization_id,
-        "schema_version": status.schema_version,
+        "uptimeSeconds": status.uptime_seconds,
+        "startedAt": time(status.started_at.as_ref()),
+        "organizationId": status.organization_id,
+        "schemaVersion": status.schema_version,
         "connections": status.connections,
         "mappings": status.mappings,
-        "webhook_endpoints": status.webhook_endpoints,
-        "live_actors": {
+        "webhookEndpoints": status.webhook_endpoints,
+        "liveActors": {
             "connections": actors.connections,
             "mappings": actors.mappings,
-            "webhook_endpoints": actors.webhook_endpoints,
+            "webhookEndpoints": actors.webhook_endpoints,
             "total": actors.total,
         },
     })
 }
 
 pub fn organization(org: &pb::Organization) -> Value {
-    json!({ "id": org.id, "name": org.name, "created_at": org.created_at })
+    json!({ "id": org.id, "name": org.name, "createdAt": time(org.created_at.as_ref()) })
 }
 
 pub fn member(member: &pb::Member) -> Value {
-    json!({ "id": member.id, "email": member.email, "role": role(member.role), "created_at": member.created_at })
+    json!({
+        "id": member.id,
+        "email": member.email,
+        "role": role(member.role),
+        "createdAt": time(member.created_at.as_ref()),
+    })
 }
 
 pub fn api_token(token: &pb::ApiToken) -> Value {
     json!({
         "id": token.id,
         "name": token.name,
-        "member_id": token.member_id,
+        "memberId": token.member_id,
         "role": role(token.role),
-        "created_at": token.created_at,
+        "createdAt": time(token.created_at.as_ref()),
     })
 }
 
@@ -56,17 +78,17 @@ pub fn webhook_endpoint(endpoint: &pb::WebhookEndpoint) -> Value {
         "id": endpoint.id,
         "url": endpoint.url,
         "description": endpoint.description,
-        "event_types": endpoint.event_types,
+        "eventTypes": endpoint.event_types,
         "enabled": endpoint.enabled,
-        "disabled_reason": (!endpoint.disabled_reason.is_empty()).then_some(&endpoint.disabled_reason),
-        "consecutive_failures": endpoint.consecutive_failures,
-        "failure_threshold": endpoint.failure_threshold,
-        "retry_schedule_seconds": endpoint.retry_schedule_seconds,
+        "disabledReason": optional(&endpoint.disabled_reason),
+        "consecutiveFailures": endpoint.consecutive_failures,
+        "failureThreshold": endpoint.failure_threshold,
+        "retryScheduleSeconds": endpoint.retry_schedule_seconds,
         "ordered": endpoint.ordered,
-        "max_concurrency": endpoint.max_concurrency,
-        "timeout_seconds": endpoint.timeout_seconds,
-        "created_at": endpoint.created_at,
-        "updated_at": endpoint.updated_at,
+        "maxConcurrency": endpoint.max_concurrency,
+        "timeoutSeconds": endpoint.timeout_seconds,
+        "createdAt": time(endpoint.created_at.as_ref()),
+        "updatedAt": time(endpoint.updated_at.as_ref()),
     })
 }
 
@@ -82,35 +104,26 @@ pub fn webhook_delivery(delivery: &pb::WebhookDelivery) -> Value {
         .map(|a| {
             json!({
                 "number": a.number,
-                "at": a.at,
-                "status_code": (a.status_code != 0).then_some(a.status_code),
-                "latency_ms": a.latency_ms,
-                "error": (!a.error.is_empty()).then_some(&a.error),
-                "response_body": a.response_body,
+                "at": time(a.at.as_ref()),
+                "statusCode": (a.status_code != 0).then_some(a.status_code),
+                "latencyMs": a.latency_ms,
+                "error": optional(&a.error),
+                "responseBody": a.response_body,
             })
         })
         .collect();
     json!({
         "id": delivery.id,
-        "endpoint_id": delivery.endpoint_id,
-        "event_id": delivery.event_id,
-        "event_type": delivery.event_type,
+        "endpointId": delivery.endpoint_id,
+        "eventId": delivery.event_id,
+        "eventType": delivery.event_type,
         "status": delivery_status(delivery.status),
-        "created_at": delivery.created_at,
-        "next_attempt_at": (!delivery.next_attempt_at.is_empty()).then_some(&delivery.next_attempt_at),
-        "attempt_count": attempts.len(),
-        "last_status_code": delivery.attempts.last().map(|a| a.status_code).filter(|c| *c != 0),
+        "createdAt": time(delivery.created_at.as_ref()),
+        "nextAttemptAt": time(delivery.next_attempt_at.as_ref()),
+        "attemptCount": attempts.len(),
+        "lastStatusCode": delivery.attempts.last().map(|a| a.status_code).filter(|c| *c != 0),
         "attempts": attempts,
     })
-}
-
-pub fn provider(value: i32) -> String {
-    let provider = pb::Provider::try_from(value).unwrap_or(pb::Provider::Unspecified);
-    enum_name(provider.as_str_name(), "PROVIDER_")
-}
-
-fn optional(text: &str) -> Option<&str> {
-    (!text.is_empty()).then_some(text)
 }
 
 pub fn connection(connection: &pb::Connection) -> Value {
@@ -119,26 +132,26 @@ pub fn connection(connection: &pb::Connection) -> Value {
         "id": connection.id,
         "provider": provider(connection.provider),
         "status": enum_name(status.as_str_name(), "CONNECTION_STATUS_"),
-        "account_name": connection.account_name,
-        "created_at": connection.created_at,
-        "updated_at": connection.updated_at,
-        "token_expires_at": optional(&connection.token_expires_at),
-        "last_refreshed_at": optional(&connection.last_refreshed_at),
-        "last_error": optional(&connection.last_error),
+        "accountName": connection.account_name,
+        "createdAt": time(connection.created_at.as_ref()),
+        "updatedAt": time(connection.updated_at.as_ref()),
+        "tokenExpiresAt": time(connection.token_expires_at.as_ref()),
+        "lastRefreshedAt": time(connection.last_refreshed_at.as_ref()),
+        "lastError": optional(&connection.last_error),
     })
 }
 
 pub fn connection_webhooks(webhooks: &pb::ConnectionWebhooks) -> Value {
     let mut value = json!({
-        "connection_id": webhooks.connection_id,
+        "connectionId": webhooks.connection_id,
         "provider": provider(webhooks.provider),
         "url": webhooks.url,
-        "app_url": optional(&webhooks.app_url),
+        "appUrl": optional(&webhooks.app_url),
         "instructions": webhooks.instructions,
     });
     if !webhooks.basic_auth_user.is_empty() {
-        value["basic_auth_user"] = webhooks.basic_auth_user.clone().into();
-        value["basic_auth_password"] = webhooks.basic_auth_password.clone().into();
+        value["basicAuthUser"] = webhooks.basic_auth_user.clone().into();
+        value["basicAuthPassword"] = webhooks.basic_auth_password.clone().into();
         value["subscriptions"] = webhooks
             .subscriptions
             .iter()
@@ -148,13 +161,23 @@ pub fn connection_webhooks(webhooks: &pb::ConnectionWebhooks) -> Value {
     value
 }
 
+pub fn sync_status(value: i32) -> String {
+    let status = pb::SyncStatus::try_from(value).unwrap_or(pb::SyncStatus::Unspecified);
+    enum_name(status.as_str_name(), "SYNC_STATUS_")
+}
+
 pub fn sync_job(job: &pb::SyncJob) -> Value {
-    let status = pb::SyncStatus::try_from(job.status).unwrap_or(pb::SyncStatus::Unspecified);
     let stats = job.stats.unwrap_or_default();
     json!({
         "id": job.id,
-        "mapping_id": job.mapping_id,
-        "status": enum_name(status.as_str_name(), "SYNC_STATUS_"),
+        "mappingId": job.mapping_id,
+        "status": sync_status(job.status),
+        "trigger": enum_name(
+            pb::SyncTrigger::try_from(job.trigger)
+                .unwrap_or(pb::SyncTrigger::Unspecified)
+                .as_str_name(),
+            "SYNC_TRIGGER_",
+        ),
         "stats": {
             "fetched": stats.fetched,
             "created": stats.created,
@@ -163,17 +186,41 @@ pub fn sync_job(job: &pb::SyncJob) -> Value {
             "skipped": stats.skipped,
             "unchanged": stats.unchanged,
         },
-        "total_estimate": (job.total_estimate > 0).then_some(job.total_estimate),
+        "totalEstimate": (job.total_estimate > 0).then_some(job.total_estimate),
         "full": job.full,
-        "trigger": enum_name(
-            pb::SyncTrigger::try_from(job.trigger)
-                .unwrap_or(pb::SyncTrigger::Unspecified)
-                .as_str_name(),
-            "SYNC_TRIGGER_",
-        ),
-        "created_at": job.created_at,
-        "started_at": optional(&job.started_at),
-        "finished_at": optional(&job.finished_at),
+        "createdAt": time(job.created_at.as_ref()),
+        "startedAt": time(job.started_at.as_ref()),
+        "finishedAt": time(job.finished_at.as_ref()),
         "error": optional(&job.error),
     })
+}
+
+pub fn event(event: &pb::Event) -> Value {
+    json!({
+        "id": event.id,
+        "eventType": event.event_type,
+        "timestamp": time(event.timestamp.as_ref()),
+        "data": event.data.as_ref().map_or(Value::Null, struct_json),
+    })
+}
+
+fn struct_json(value: &prost_types::Struct) -> Value {
+    Value::Object(value.fields.iter().map(|(k, v)| (k.clone(), value_json(v))).collect())
+}
+
+fn value_json(value: &prost_types::Value) -> Value {
+    use prost_types::value::Kind;
+    match &value.kind {
+        None | Some(Kind::NullValue(_)) => Value::Null,
+        Some(Kind::BoolValue(b)) => (*b).into(),
+        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(*n)
+            .map(|number| match number.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => Value::from(f as i64),
+                _ => Value::Number(number),
+            })
+            .unwrap_or(Value::Null),
+        Some(Kind::StringValue(s)) => s.clone().into(),
+        Some(Kind::ListValue(list)) => Value::Array(list.values.iter().map(value_json).collect()),
+        Some(Kind::StructValue(s)) => struct_json(s),
+    }
 }

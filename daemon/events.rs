@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{IdKind, new_id};
-use crate::store::{EVENTS, Reader, Record, Store, StoreError, Tx};
+use crate::store::{EVENTS, IndexTable, Reader, Record, Store, StoreError, Tx};
 use crate::webhooks::outbox;
 use crate::webhooks::records::EndpointRecord;
 
@@ -197,6 +197,7 @@ fn record(
         data,
     });
     tx.put(event.as_ref())?;
+    tx.index_insert(IndexTable::OrgEvents, &format!("{org_id}/{}", event.id))?;
     if event_type != EventType::WebhookTest {
         outbox::fan_out(tx, endpoints, &event)?;
     }
@@ -223,7 +224,14 @@ pub async fn prune_before(store: &Store, cutoff: jiff::Timestamp) -> Result<usiz
         }
         let count = old.len();
         store
-            .write(move |tx| old.iter().try_for_each(|key| tx.remove_key(EVENTS, key)))
+            .write(move |tx| {
+                for key in &old {
+                    if let Some(event) = tx.remove::<EventRecord>(key)? {
+                        tx.index_remove(IndexTable::OrgEvents, &format!("{}/{key}", event.org_id))?;
+                    }
+                }
+                Ok::<_, StoreError>(())
+            })
             .await?;
         removed += count;
         if count < listed {

@@ -40,7 +40,7 @@ fn the_code_flow_connects_each_provider_with_its_account_name() {
     ]);
     for provider in PROVIDERS {
         let started = daemon.ctl_json(&["connection", "create", "--provider", provider, "--no-wait"]);
-        let url = started["authorize_url"].as_str().unwrap();
+        let url = started["authorizeUrl"].as_str().unwrap();
         assert!(url.contains("state="), "{url}");
         if provider == "hubspot" || provider == "salesforce" {
             assert!(
@@ -66,11 +66,11 @@ fn the_code_flow_connects_each_provider_with_its_account_name() {
             .find(|c| c["provider"] == provider)
             .unwrap_or_else(|| panic!("{provider} missing"));
         assert_eq!(connection["status"], "active");
-        assert_eq!(connection["account_name"], name);
+        assert_eq!(connection["accountName"], name);
         assert!(connection["id"].as_str().unwrap().starts_with("conn_"));
     }
     // Jobber's expiry comes from its JWT, HubSpot's and Pipedrive's from expires_in; Salesforce gives none.
-    let expiry = |p: &str| connections.iter().find(|c| c["provider"] == p).unwrap()["token_expires_at"].clone();
+    let expiry = |p: &str| connections.iter().find(|c| c["provider"] == p).unwrap()["tokenExpiresAt"].clone();
     assert!(expiry("jobber").is_string() && expiry("hubspot").is_string() && expiry("pipedrive").is_string());
     assert!(expiry("salesforce").is_null());
 
@@ -78,11 +78,11 @@ fn the_code_flow_connects_each_provider_with_its_account_name() {
     assert!(events.iter().all(|e| e.json()["eventType"] == "connection.created"));
     let status = daemon.ctl_json(&["status"]);
     assert_eq!(status["connections"], 4);
-    assert_eq!(status["live_actors"]["connections"], 4);
+    assert_eq!(status["liveActors"]["connections"], 4);
 
     // A second HubSpot account is a separate connection.
     let second = daemon.connect("hubspot");
-    assert_eq!(second["account_name"], "portal-62516.sandbox.hubspot.com");
+    assert_eq!(second["accountName"], "portal-62516.sandbox.hubspot.com");
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn unknown_and_replayed_states_are_refused() {
     assert!(page.contains("unknown state"), "{page}");
 
     let started = daemon.ctl_json(&["connection", "create", "--provider", "pipedrive", "--no-wait"]);
-    let (status, callback) = http_get_location(started["authorize_url"].as_str().unwrap());
+    let (status, callback) = http_get_location(started["authorizeUrl"].as_str().unwrap());
     assert_eq!(status, 302);
     let callback = callback.unwrap();
     let (first, _) = http_get(&callback);
@@ -156,7 +156,7 @@ fn tokens_are_refreshed_before_they_expire() {
     let daemon = sandbox_daemon();
     control(&daemon, "hubspot", "settings", json!({ "token_lifetime_seconds": 6 }));
     let connection = daemon.connect("hubspot");
-    let first_expiry: jiff::Timestamp = connection["token_expires_at"].as_str().unwrap().parse().unwrap();
+    let first_expiry: jiff::Timestamp = connection["tokenExpiresAt"].as_str().unwrap().parse().unwrap();
     let refreshed = wait_for(Duration::from_secs(8), || {
         (stats(&daemon, "hubspot")["refreshes"].as_u64() >= Some(1)).then_some(())
     });
@@ -167,7 +167,7 @@ fn tokens_are_refreshed_before_they_expire() {
     );
     let after = wait_for(Duration::from_secs(3), || {
         let current = daemon.ctl_json(&["connection", "get", connection["id"].as_str().unwrap()]);
-        let expiry: jiff::Timestamp = current["token_expires_at"].as_str()?.parse().ok()?;
+        let expiry: jiff::Timestamp = current["tokenExpiresAt"].as_str()?.parse().ok()?;
         (expiry > first_expiry).then_some(current)
     })
     .expect("expiry moved forward");
@@ -226,10 +226,10 @@ fn a_revoked_grant_marks_the_connection_expired_once_without_retrying() {
         );
         let current = daemon.ctl_json(&["connection", "get", id]);
         assert_eq!(current["status"], "expired", "{provider}");
-        assert!(current["last_error"].as_str().unwrap().contains("authorized again"));
+        assert!(current["lastError"].as_str().unwrap().contains("authorized again"));
         if provider == "hubspot" {
             assert!(
-                current["last_error"].as_str().unwrap().contains("BAD_REFRESH_TOKEN"),
+                current["lastError"].as_str().unwrap().contains("BAD_REFRESH_TOKEN"),
                 "{current}"
             );
         }
@@ -268,12 +268,12 @@ fn transient_token_failures_are_retried_with_backoff() {
     let current = daemon.ctl_json(&["connection", "get", id]);
     assert_eq!(current["status"], "active", "the current token is still valid");
     assert!(
-        current["last_error"].as_str().unwrap().contains("unavailable"),
+        current["lastError"].as_str().unwrap().contains("unavailable"),
         "{current}"
     );
     let recovered = wait_for(Duration::from_secs(10), || {
         let current = daemon.ctl_json(&["connection", "get", id]);
-        current["last_error"].is_null().then_some(current)
+        current["lastError"].is_null().then_some(current)
     });
     assert!(recovered.is_some(), "the retry did not succeed");
     assert_eq!(stats(&daemon, "hubspot")["token_calls"].as_u64().unwrap(), before + 3);
@@ -294,7 +294,7 @@ fn import_and_delete_with_revocation() {
         refresh,
     ]);
     assert_eq!(imported["status"], "active");
-    assert_eq!(imported["account_name"], connected["account_name"]);
+    assert_eq!(imported["accountName"], connected["accountName"]);
     assert_ne!(imported["id"], connected["id"]);
     let bad = daemon.ctl(&[
         "connection",
@@ -313,14 +313,14 @@ fn import_and_delete_with_revocation() {
     );
 
     let deleted = daemon.ctl_json(&["connection", "delete", connected["id"].as_str().unwrap()]);
-    assert_eq!(deleted["grant_revoked"], true);
+    assert_eq!(deleted["grantRevoked"], true);
     assert_eq!(stats(&daemon, "hubspot")["revocations"], 1);
     assert!(
         !daemon
             .ctl(&["connection", "get", connected["id"].as_str().unwrap()])
             .success()
     );
-    assert_eq!(daemon.ctl_json(&["status"])["live_actors"]["connections"], 1);
+    assert_eq!(daemon.ctl_json(&["status"])["liveActors"]["connections"], 1);
 }
 
 #[test]

@@ -16,9 +16,9 @@ fn endpoints_json_and_status_json_after_start_on_port_zero() {
     assert!(daemon.http.starts_with("127.0.0.1:") && !daemon.http.ends_with(":0"));
     let status = daemon.ctl_json(&["status"]);
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
-    assert!(status["organization_id"].as_str().unwrap().starts_with("org_"));
+    assert!(status["organizationId"].as_str().unwrap().starts_with("org_"));
     assert_eq!(status["connections"], 0);
-    assert_eq!(status["live_actors"]["total"], 0);
+    assert_eq!(status["liveActors"]["total"], 0);
 }
 
 #[test]

@@ -264,7 +264,7 @@ fn a_two_way_mapping_writes_each_side_once_per_change() {
     let (daemon, hubspot, jobber, mapping) = connected("bidirectional");
     let base = daemon.sandbox_url();
     for (connection, provider, key) in [(&hubspot, "hubspot", "targetUrl"), (&jobber, "jobber", "url")] {
-        let app_url = daemon.ctl_json(&["connection", "webhooks", connection])["app_url"]
+        let app_url = daemon.ctl_json(&["connection", "webhooks", connection])["appUrl"]
             .as_str()
             .unwrap()
             .to_owned();
@@ -345,12 +345,12 @@ fn each_provider_verifies_its_own_way() {
     assert_eq!(post(url, &[("x-jobber-hmac-sha256", "AAAA")], &body), 401);
     // Pipedrive: the HTTP Basic credentials fluxd generated for the connection.
     let pipedrive = &connections[1].1;
-    assert_eq!(pipedrive["basic_auth_user"], "fluxcascade", "{pipedrive}");
+    assert_eq!(pipedrive["basicAuthUser"], "fluxcascade", "{pipedrive}");
     let credentials = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!(
             "fluxcascade:{}",
-            pipedrive["basic_auth_password"].as_str().unwrap()
+            pipedrive["basicAuthPassword"].as_str().unwrap()
         ))
     );
     let event = json!({ "meta": { "action": "change", "entity": "person", "company_id": "1001", "entity_id": "1",
@@ -366,7 +366,7 @@ fn each_provider_verifies_its_own_way() {
     assert_eq!(post(url, &[], &event), 401);
     // Salesforce: unsigned, checked by the URL token and OrganizationId; acknowledged in SOAP.
     let salesforce = &connections[2].1;
-    assert!(salesforce["app_url"].is_null(), "{salesforce}");
+    assert!(salesforce["appUrl"].is_null(), "{salesforce}");
     let message = |org: &str| {
         format!(
             r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><notifications xmlns="http://soap.sforce.com/2005/09/outbound"><OrganizationId>{org}</OrganizationId><ActionId>04k5e0000000001</ActionId><Notification><Id>04l5e0000000001</Id><sObject xsi:type="sf:Contact" xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>0035e0000000001AAA</sf:Id></sObject></Notification></notifications></soapenv:Body></soapenv:Envelope>"#

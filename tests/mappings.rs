@@ -55,10 +55,29 @@ fn create_from_a_file_round_trips_previews_and_deactivates() {
     assert_eq!(fetched["fieldPairs"], original["fieldPairs"]);
     assert_eq!(fetched["name"], original["name"]);
     assert_eq!(fetched["active"], true);
-    // The printed JSON is itself a valid mapping file.
+    // The printed JSON is itself a mapping file: `apply` takes it back without duplicating,
+    // and `create` refuses to copy it by mistake.
     let again = write(&daemon, "again.json", &fetched.to_string());
-    let copy = daemon.ctl_json(&["mapping", "create", "-f", &again]);
-    assert_eq!(copy["fieldPairs"], fetched["fieldPairs"]);
+    let refused = daemon.ctl(&["mapping", "create", "-f", &again]);
+    assert!(!refused.success());
+    assert!(refused.stderr().contains("mapping apply"), "{}", refused.stderr());
+    for _ in 0..2 {
+        let applied = daemon.ctl_json(&["mapping", "apply", "-f", &again]);
+        assert_eq!(applied["id"], id);
+    }
+    assert_eq!(daemon.ctl_json(&["mapping", "list"]).as_array().unwrap().len(), 1);
+    let mut renamed = fetched.clone();
+    renamed["schedule"] = "30m".into();
+    let edited = write(&daemon, "edited.json", &renamed.to_string());
+    let applied = daemon.ctl_json(&["mapping", "apply", "-f", &edited]);
+    assert_eq!(
+        (applied["id"].as_str(), applied["schedule"].as_str()),
+        (Some(id), Some("30m"))
+    );
+    // Without an id, apply finds the mapping by name.
+    renamed.as_object_mut().unwrap().remove("id");
+    let by_name = write(&daemon, "by-name.json", &renamed.to_string());
+    assert_eq!(daemon.ctl_json(&["mapping", "apply", "-f", &by_name])["id"], id);
 
     let preview = daemon.ctl_json(&["mapping", "preview", id, "--limit", "3"]);
     let records = preview.as_array().unwrap();

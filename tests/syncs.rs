@@ -34,8 +34,20 @@ fn create_mapping(daemon: &TestDaemon, text: &str) -> String {
         .to_owned()
 }
 
+/// Runs a sync to its end; fluxctl's exit status must tell its outcome (0 completed,
+/// 3 partial, 4 failed).
 fn run(daemon: &TestDaemon, mapping: &str) -> Value {
-    daemon.ctl_json(&["sync", "run", mapping, "--wait", "--yes"])
+    let out = daemon.ctl(&["sync", "run", mapping, "--wait", "--yes", "-o", "json"]);
+    let job: Value = serde_json::from_str(&out.stdout())
+        .unwrap_or_else(|e| panic!("sync run printed no job ({e}): {} {}", out.stdout(), out.stderr()));
+    let expected = match job["status"].as_str() {
+        Some("completed") => 0,
+        Some("partial") => 3,
+        Some("failed") => 4,
+        _ => 5,
+    };
+    assert_eq!(out.0.status.code(), Some(expected), "{job} {}", out.stderr());
+    job
 }
 
 /// Sets HubSpot's search index delay (a few seconds by default): tests that change a contact

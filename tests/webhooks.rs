@@ -65,18 +65,18 @@ fn create_prints_id_and_secret_and_deliveries_are_signed_with_the_seed_shape() {
     let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys, ["data", "eventType", "metadata", "timestamp"]);
     assert_eq!(body["eventType"], "webhook.test");
-    assert_eq!(body["metadata"]["fluxcascadeEventId"], delivery["event_id"]);
-    assert_eq!(request.header("webhook-id"), delivery["event_id"].as_str().unwrap());
+    assert_eq!(body["metadata"]["fluxcascadeEventId"], delivery["eventId"]);
+    assert_eq!(request.header("webhook-id"), delivery["eventId"].as_str().unwrap());
     assert_eq!(
         request.header("x-fluxcascade-event-id"),
-        delivery["event_id"].as_str().unwrap()
+        delivery["eventId"].as_str().unwrap()
     );
     assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
 
     let settled = settled(&daemon, delivery["id"].as_str().unwrap(), Duration::from_secs(5));
     assert_eq!(settled["status"], "succeeded");
-    assert_eq!(settled["attempts"][0]["status_code"], 200);
-    assert_eq!(settled["attempts"][0]["response_body"], "{\"received\":true}");
+    assert_eq!(settled["attempts"][0]["statusCode"], 200);
+    assert_eq!(settled["attempts"][0]["responseBody"], "{\"received\":true}");
     assert_eq!(daemon.ctl_json(&["webhook", "reveal-secret", id])["secret"], secret);
 }
 
@@ -98,7 +98,7 @@ fn a_failing_receiver_gets_the_first_attempt_and_three_retries_then_the_delivery
     );
     let settled = settled(&daemon, delivery["id"].as_str().unwrap(), Duration::from_secs(5));
     assert_eq!(settled["status"], "failed");
-    assert_eq!(settled["attempt_count"], 4);
+    assert_eq!(settled["attemptCount"], 4);
     assert_eq!(receiver.received_at("/fail").len(), 4);
     let failed = daemon.ctl_json(&[
         "webhook",
@@ -123,14 +123,14 @@ fn ten_consecutive_failed_deliveries_disable_the_endpoint_and_enable_resets_it()
     }
     let after_nine = endpoint(&daemon, id);
     assert_eq!(after_nine["enabled"], true);
-    assert_eq!(after_nine["consecutive_failures"], 9);
+    assert_eq!(after_nine["consecutiveFailures"], 9);
 
     let tenth = test_event(&daemon, id);
     settled(&daemon, tenth["id"].as_str().unwrap(), Duration::from_secs(10));
     let disabled = endpoint(&daemon, id);
     assert_eq!(disabled["enabled"], false);
     assert!(
-        disabled["disabled_reason"].as_str().unwrap().contains("10 consecutive"),
+        disabled["disabledReason"].as_str().unwrap().contains("10 consecutive"),
         "{disabled}"
     );
     assert!(daemon.log().contains("webhook endpoint disabled"));
@@ -142,7 +142,7 @@ fn ten_consecutive_failed_deliveries_disable_the_endpoint_and_enable_resets_it()
     receiver.set_reply(Reply::status(204));
     let enabled = daemon.ctl_json(&["webhook", "enable", id]);
     assert_eq!(enabled["enabled"], true);
-    assert_eq!(enabled["consecutive_failures"], 0);
+    assert_eq!(enabled["consecutiveFailures"], 0);
     let ok = test_event(&daemon, id);
     assert_eq!(
         settled(&daemon, ok["id"].as_str().unwrap(), Duration::from_secs(10))["status"],
@@ -159,19 +159,19 @@ fn a_success_resets_the_failure_count_and_410_disables_at_once() {
     let id = created["id"].as_str().unwrap();
     let failed = test_event(&daemon, id);
     settled(&daemon, failed["id"].as_str().unwrap(), Duration::from_secs(10));
-    assert_eq!(endpoint(&daemon, id)["consecutive_failures"], 1);
+    assert_eq!(endpoint(&daemon, id)["consecutiveFailures"], 1);
     receiver.set_reply(Reply::status(200));
     let ok = test_event(&daemon, id);
     settled(&daemon, ok["id"].as_str().unwrap(), Duration::from_secs(10));
-    assert_eq!(endpoint(&daemon, id)["consecutive_failures"], 0);
+    assert_eq!(endpoint(&daemon, id)["consecutiveFailures"], 0);
 
     receiver.set_reply(Reply::status(410));
     let gone = test_event(&daemon, id);
     let settled = settled(&daemon, gone["id"].as_str().unwrap(), Duration::from_secs(10));
-    assert_eq!(settled["attempt_count"], 1, "no retry after 410 Gone");
+    assert_eq!(settled["attemptCount"], 1, "no retry after 410 Gone");
     let disabled = endpoint(&daemon, id);
     assert_eq!(disabled["enabled"], false);
-    assert!(disabled["disabled_reason"].as_str().unwrap().contains("410"));
+    assert!(disabled["disabledReason"].as_str().unwrap().contains("410"));
 }
 
 #[test]
@@ -184,7 +184,7 @@ fn after_rotation_both_secrets_verify_and_the_new_one_is_revealed() {
     let rotated = daemon.ctl_json(&["webhook", "rotate-secret", id]);
     let new = rotated["secret"].as_str().unwrap().to_owned();
     assert_ne!(old, new);
-    let expires: jiff::Timestamp = rotated["previous_secret_expires_at"].as_str().unwrap().parse().unwrap();
+    let expires: jiff::Timestamp = rotated["previousSecretExpiresAt"].as_str().unwrap().parse().unwrap();
     let overlap = expires.duration_since(jiff::Timestamp::now()).as_secs();
     assert!((86_000..=86_400).contains(&overlap), "old secret valid for {overlap} s");
     test_event(&daemon, id);
@@ -220,7 +220,7 @@ fn pending_deliveries_survive_kill_9_and_are_delivered_after_restart() {
     );
     assert!(
         got.iter()
-            .all(|r| r.header("webhook-id") == settled["event_id"].as_str().unwrap()),
+            .all(|r| r.header("webhook-id") == settled["eventId"].as_str().unwrap()),
         "same id for dedupe"
     );
 }
@@ -255,7 +255,7 @@ fn timeouts_fail_an_attempt_and_a_slow_endpoint_does_not_delay_another() {
     let settled = settled(&daemon, slow_delivery["id"].as_str().unwrap(), Duration::from_secs(10));
     assert_eq!(settled["status"], "failed");
     assert_eq!(settled["attempts"][0]["error"], "timed out");
-    assert_eq!(settled["attempts"][0]["status_code"], Value::Null);
+    assert_eq!(settled["attempts"][0]["statusCode"], Value::Null);
 }
 
 #[test]
@@ -296,10 +296,7 @@ fn redeliver_and_recover_send_failed_deliveries_again() {
     daemon.ctl_json(&["webhook", "redeliver", first["id"].as_str().unwrap()]);
     let redelivered = settled(&daemon, first["id"].as_str().unwrap(), Duration::from_secs(10));
     assert_eq!(redelivered["status"], "succeeded");
-    assert_eq!(
-        redelivered["attempt_count"], 3,
-        "the attempt log keeps earlier attempts"
-    );
+    assert_eq!(redelivered["attemptCount"], 3, "the attempt log keeps earlier attempts");
 
     let recovered = daemon.ctl_json(&["webhook", "recover", id, "--since", &before]);
     assert_eq!(recovered["requeued"], 1);
@@ -397,12 +394,12 @@ fn deleted_endpoints_stop_their_actor_and_status_counts_them() {
     let a = create(&daemon, "http://127.0.0.1:9/a", &[]);
     create(&daemon, "http://127.0.0.1:9/b", &[]);
     let status = daemon.ctl_json(&["status"]);
-    assert_eq!(status["webhook_endpoints"], 2);
-    assert_eq!(status["live_actors"]["webhook_endpoints"], 2);
+    assert_eq!(status["webhookEndpoints"], 2);
+    assert_eq!(status["liveActors"]["webhookEndpoints"], 2);
     daemon.ctl_json(&["webhook", "delete", a["id"].as_str().unwrap()]);
     let status = daemon.ctl_json(&["status"]);
-    assert_eq!(status["webhook_endpoints"], 1);
-    assert_eq!(status["live_actors"]["webhook_endpoints"], 1);
+    assert_eq!(status["webhookEndpoints"], 1);
+    assert_eq!(status["liveActors"]["webhookEndpoints"], 1);
 }
 
 #[test]
@@ -413,7 +410,7 @@ fn ordered_endpoints_deliver_one_at_a_time_in_event_order() {
     let created = create(&daemon, &receiver.url("/fifo"), &["--ordered", "--retry-schedule", "1"]);
     let id = created["id"].as_str().unwrap();
     let events: Vec<String> = (0..3)
-        .map(|_| test_event(&daemon, id)["event_id"].as_str().unwrap().to_owned())
+        .map(|_| test_event(&daemon, id)["eventId"].as_str().unwrap().to_owned())
         .collect();
     let got = receiver.wait_for("/fifo", 6, Duration::from_secs(15));
     let order: Vec<String> = got.iter().map(|r| r.header("webhook-id")).collect();

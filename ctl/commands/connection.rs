@@ -5,6 +5,7 @@ use fluxcascade::pb::{self, connection_service_client::ConnectionServiceClient};
 
 use crate::client::{ClientError, Target};
 use crate::output::{self, Format};
+use crate::pages::{self, PageArgs};
 use crate::views;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -55,7 +56,10 @@ pub enum ConnectionCommand {
         api_base_url: Option<String>,
     },
     /// List connections.
-    List,
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// Show a connection.
     Get { id: String },
     /// Delete a connection: stops it, removes its tokens, revokes the grant where possible.
@@ -73,14 +77,7 @@ pub enum ConnectionCommand {
     },
 }
 
-const COLUMNS: &[&str] = &[
-    "id",
-    "provider",
-    "status",
-    "account_name",
-    "token_expires_at",
-    "created_at",
-];
+const COLUMNS: &[&str] = &["id", "provider", "status", "accountName", "tokenExpiresAt", "createdAt"];
 
 pub async fn run(command: ConnectionCommand, target: &Target, format: Format) -> Result<(), ClientError> {
     let mut client = ConnectionServiceClient::new(target.connect().await?);
@@ -98,9 +95,9 @@ pub async fn run(command: ConnectionCommand, target: &Target, format: Format) ->
                 .into_inner();
             if no_wait {
                 let value = serde_json::json!({
-                    "authorize_url": started.authorize_url,
+                    "authorizeUrl": started.authorize_url,
                     "state": started.state,
-                    "expires_at": started.expires_at,
+                    "expiresAt": views::time(started.expires_at.as_ref()),
                 });
                 output::print(format, &value, &[]);
                 return Ok(());
@@ -134,12 +131,18 @@ pub async fn run(command: ConnectionCommand, target: &Target, format: Format) ->
             let connection = client.import_connection(request).await?.into_inner();
             output::print(format, &views::connection(&connection), &[]);
         }
-        ConnectionCommand::List => {
-            let connections = client
-                .list_connections(pb::ListConnectionsRequest {})
-                .await?
-                .into_inner()
-                .connections;
+        ConnectionCommand::List { page } => {
+            let connections = pages::collect(page, |page_token, page_size| {
+                let mut client = client.clone();
+                async move {
+                    let page = client
+                        .list_connections(pb::ListConnectionsRequest { page_size, page_token })
+                        .await?
+                        .into_inner();
+                    Ok((page.connections, page.next_page_token))
+                }
+            })
+            .await?;
             let value = serde_json::Value::Array(connections.iter().map(views::connection).collect());
             output::print(format, &value, COLUMNS);
         }
@@ -157,7 +160,7 @@ pub async fn run(command: ConnectionCommand, target: &Target, format: Format) ->
                 .into_inner();
             output::print(
                 format,
-                &serde_json::json!({ "deleted": id, "grant_revoked": deleted.grant_revoked }),
+                &serde_json::json!({ "deleted": id, "grantRevoked": deleted.grant_revoked }),
                 &[],
             );
         }

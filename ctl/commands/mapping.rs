@@ -7,6 +7,7 @@ use fluxcascade::pb::{self, mapping_service_client::MappingServiceClient};
 
 use crate::client::{ClientError, Target};
 use crate::output::{self, Format};
+use crate::pages::{self, PageArgs};
 
 #[derive(clap::Args)]
 pub struct SpecArgs {
@@ -38,17 +39,23 @@ pub struct SpecArgs {
     default_region: Option<String>,
 }
 
+/// The values outputs print (`source_to_target`), kebab-case accepted too.
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum DirectionArg {
+    #[value(name = "source_to_target", alias = "source-to-target")]
     SourceToTarget,
+    #[value(name = "target_to_source", alias = "target-to-source")]
     TargetToSource,
     Bidirectional,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum ModeArg {
+    #[value(name = "match_then_create", alias = "match-then-create")]
     MatchThenCreate,
+    #[value(name = "create_only", alias = "create-only")]
     CreateOnly,
+    #[value(name = "match_only", alias = "match-only")]
     MatchOnly,
 }
 
@@ -62,9 +69,19 @@ pub enum MappingCommand {
         #[arg(long)]
         inactive: bool,
     },
+    /// Create the mapping a file describes, or update it when it exists (by the file's `id`,
+    /// else by name): applying the same file twice changes nothing the second time.
+    Apply {
+        /// A mapping file, or the output of `mapping get -o json`.
+        #[arg(short = 'f', long = "file")]
+        file: std::path::PathBuf,
+    },
     /// List mappings.
-    List,
-    /// Show a mapping (with -o json: the file shape plus id, so it round-trips).
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show a mapping (with -o json: the file shape plus id; `mapping apply -f` takes it back).
     Get { id: String },
     /// Replace a mapping's definition: from a file, or flags over the current one.
     Update {
@@ -84,6 +101,8 @@ pub enum MappingCommand {
         connection: String,
         #[arg(long)]
         object: String,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Show what a sync would write for a few source records; writes nothing.
     Preview {
@@ -121,13 +140,37 @@ fn pair(text: &str) -> Result<FieldPair, ClientError> {
     })
 }
 
+/// A mapping file: its spec, and the `id` and `active` of a file `mapping get -o json` wrote.
+struct MappingFile {
+    spec: MappingSpec,
+    id: Option<String>,
+    active: Option<bool>,
+}
+
+fn read_file(path: &std::path::Path) -> Result<MappingFile, ClientError> {
+    let usage = |e: &dyn std::fmt::Display| ClientError::Usage(format!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| usage(&e))?;
+    let spec = spec::parse_file(&text).map_err(|e| usage(&e))?;
+    let value: serde_json::Value = serde_yaml_ng::from_str(&text).map_err(|e| usage(&e))?;
+    Ok(MappingFile {
+        spec,
+        id: value["id"].as_str().map(str::to_owned),
+        active: value["active"].as_bool(),
+    })
+}
+
 impl SpecArgs {
     /// The spec from the file, or from flags over `base` (or nothing).
     fn into_spec(self, base: Option<MappingSpec>) -> Result<MappingSpec, ClientError> {
         if let Some(path) = &self.file {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| ClientError::Usage(format!("{}: {e}", path.display())))?;
-            return spec::parse_file(&text).map_err(|e| ClientError::Usage(format!("{}: {e}", path.display())));
+            let file = read_file(path)?;
+            if let (Some(id), None) = (&file.id, &base) {
+                return Err(ClientError::Usage(format!(
+                    "{} describes mapping {id} (it has an id): `fluxctl mapping apply -f` updates it; remove the id to create a copy",
+                    path.display()
+                )));
+            }
+            return Ok(file.spec);
         }
         let mut spec = match base {
             Some(spec) => spec,
@@ -178,6 +221,94 @@ impl SpecArgs {
     }
 }
 
+/// Creates or updates the mapping `file` describes; returns it and what was done.
+async fn apply(client: &mut Client, file: MappingFile) -> Result<(pb::Mapping, &'static str), ClientError> {
+    let by_id = match &file.id {
+        Some(id) => match client.get_mapping(pb::GetMappingRequest { id: id.clone() }).await {
+            Ok(found) => Some(found.into_inner()),
+            Err(status) if status.code() == tonic::Code::NotFound => None,
+            Err(status) => return Err(status.into()),
+        },
+        None => None,
+    };
+    let existing = match by_id {
+        Some(mapping) => Some(mapping),
+        None => {
+            let all = pages::collect(PageArgs { limit: None, all: true }, |page_token, page_size| {
+                let mut client = client.clone();
+                async move {
+                    let page = client
+                        .list_mappings(pb::ListMappingsRequest { page_size, page_token })
+                        .await?
+                        .into_inner();
+                    Ok((page.mappings, page.next_page_token))
+                }
+            })
+            .await?;
+            let mut named: Vec<pb::Mapping> = all
+                .into_iter()
+                .filter(|m| m.spec.as_ref().is_some_and(|s| s.name == file.spec.name))
+                .collect();
+            if named.len() > 1 {
+                return Err(ClientError::Usage(format!(
+                    "{} mappings are named {:?}; give the file the `id` of the one to update",
+                    named.len(),
+                    file.spec.name
+                )));
+            }
+            named.pop()
+        }
+    };
+    let Some(current) = existing else {
+        let created = client
+            .create_mapping(pb::CreateMappingRequest {
+                spec: Some(spec_to_pb(&file.spec)),
+                inactive: file.active == Some(false),
+            })
+            .await?
+            .into_inner();
+        return Ok((created, "created"));
+    };
+    let mut mapping = current.clone();
+    let mut action = "unchanged";
+    let current_spec = current
+        .spec
+        .as_ref()
+        .map(spec_from_pb)
+        .transpose()
+        .map_err(ClientError::Usage)?;
+    if current_spec.as_ref() != Some(&file.spec) {
+        mapping = client
+            .update_mapping(pb::UpdateMappingRequest {
+                id: current.id.clone(),
+                spec: Some(spec_to_pb(&file.spec)),
+            })
+            .await?
+            .into_inner();
+        action = "updated";
+    }
+    match file.active {
+        Some(true) if !mapping.active => {
+            mapping = client
+                .activate_mapping(pb::ActivateMappingRequest { id: mapping.id.clone() })
+                .await?
+                .into_inner();
+            action = "updated";
+        }
+        Some(false) if mapping.active => {
+            mapping = client
+                .deactivate_mapping(pb::DeactivateMappingRequest { id: mapping.id.clone() })
+                .await?
+                .into_inner();
+            action = "updated";
+        }
+        _ => {}
+    }
+    Ok((mapping, action))
+}
+
+type Client = MappingServiceClient<crate::client::AuthChannel>;
+
 const COLUMNS: &[&str] = &[
     "id",
     "name",
@@ -221,12 +352,24 @@ pub async fn run(command: MappingCommand, target: &Target, format: Format) -> Re
                 .into_inner();
             print_mapping(format, &mapping)?;
         }
-        MappingCommand::List => {
-            let mappings = client
-                .list_mappings(pb::ListMappingsRequest {})
-                .await?
-                .into_inner()
-                .mappings;
+        MappingCommand::Apply { file } => {
+            let file = read_file(&file)?;
+            let (mapping, action) = apply(&mut client, file).await?;
+            eprintln!("mapping {} {action}", mapping.id);
+            print_mapping(format, &mapping)?;
+        }
+        MappingCommand::List { page } => {
+            let mappings = pages::collect(page, |page_token, page_size| {
+                let mut client = client.clone();
+                async move {
+                    let page = client
+                        .list_mappings(pb::ListMappingsRequest { page_size, page_token })
+                        .await?
+                        .into_inner();
+                    Ok((page.mappings, page.next_page_token))
+                }
+            })
+            .await?;
             let rows: Vec<serde_json::Value> = mappings
                 .iter()
                 .map(mapping_json)
@@ -279,23 +422,33 @@ pub async fn run(command: MappingCommand, target: &Target, format: Format) -> Re
                 .into_inner();
             print_mapping(format, &mapping)?;
         }
-        MappingCommand::Fields { connection, object } => {
-            let fields = client
-                .list_fields(pb::ListFieldsRequest {
-                    connection_id: connection,
-                    object,
-                })
-                .await?
-                .into_inner()
-                .fields;
+        MappingCommand::Fields {
+            connection,
+            object,
+            page,
+        } => {
+            let fields = pages::collect(page, |page_token, page_size| {
+                let mut client = client.clone();
+                let request = pb::ListFieldsRequest {
+                    connection_id: connection.clone(),
+                    object: object.clone(),
+                    page_size,
+                    page_token,
+                };
+                async move {
+                    let page = client.list_fields(request).await?.into_inner();
+                    Ok((page.fields, page.next_page_token))
+                }
+            })
+            .await?;
             let rows: Vec<serde_json::Value> = fields
                 .iter()
-                .map(|f| serde_json::json!({ "name": f.name, "label": f.label, "type": f.r#type, "required": f.required, "read_only": f.read_only }))
+                .map(|f| serde_json::json!({ "name": f.name, "label": f.label, "type": f.r#type, "required": f.required, "readOnly": f.read_only }))
                 .collect();
             output::print(
                 format,
                 &serde_json::Value::Array(rows),
-                &["name", "label", "type", "required", "read_only"],
+                &["name", "label", "type", "required", "readOnly"],
             );
         }
         MappingCommand::Preview { id, limit } => {
@@ -306,12 +459,12 @@ pub async fn run(command: MappingCommand, target: &Target, format: Format) -> Re
                 .records;
             let rows: Vec<serde_json::Value> = records
                 .iter()
-                .map(|r| serde_json::json!({ "source_id": r.source_id, "values": r.values, "errors": r.errors }))
+                .map(|r| serde_json::json!({ "sourceId": r.source_id, "values": r.values, "errors": r.errors }))
                 .collect();
             output::print(
                 format,
                 &serde_json::Value::Array(rows),
-                &["source_id", "values", "errors"],
+                &["sourceId", "values", "errors"],
             );
         }
     }

@@ -1,6 +1,7 @@
 //! fluxctl's resources and verbs.
 
 mod connection;
+mod events;
 mod mapping;
 mod org;
 mod status;
@@ -33,6 +34,20 @@ pub enum Command {
     /// Outbound webhook endpoints and their deliveries.
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
+    /// The event log: every event recorded, as webhook endpoints receive them.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
+    /// Print a shell completion script, e.g. `fluxctl completion bash > /etc/bash_completion.d/fluxctl`.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (fluxctl.1 and one per command) into a directory.
+    Man {
+        /// Where to write them.
+        #[arg(long, default_value = ".")]
+        out_dir: std::path::PathBuf,
+    },
 }
 
 /// Runs one command against `target`.
@@ -45,5 +60,9 @@ pub async fn run(command: Command, target: &Target, format: Format) -> Result<()
         Command::Sync(command) => sync::run(command, target, format).await,
         Command::Org(command) => org::run(command, target, format).await,
         Command::Webhook(command) => webhook::run(command, target, format).await,
+        Command::Events(command) => events::run(command, target, format).await,
+        Command::Completion { .. } | Command::Man { .. } => {
+            unreachable!("handled before connecting, in main")
+        }
     }
 }

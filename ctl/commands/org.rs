@@ -5,6 +5,7 @@ use fluxcascade::pb::{self, organization_service_client::OrganizationServiceClie
 
 use crate::client::{ClientError, Target};
 use crate::output::{self, Format};
+use crate::pages::{self, PageArgs};
 use crate::views;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -31,7 +32,10 @@ pub enum OrgCommand {
     /// Rename the organization (owners only).
     Rename { name: String },
     /// List members.
-    Members,
+    Members {
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// Add a member.
     AddMember {
         email: String,
@@ -47,7 +51,10 @@ pub enum OrgCommand {
     /// Remove a member and revoke their tokens.
     RemoveMember { member_id: String },
     /// List API tokens.
-    Tokens,
+    Tokens {
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// Issue an API token (printed once).
     CreateToken {
         #[arg(long)]
@@ -60,8 +67,8 @@ pub enum OrgCommand {
     RevokeToken { token_id: String },
 }
 
-const MEMBER_COLUMNS: &[&str] = &["id", "email", "role", "created_at"];
-const TOKEN_COLUMNS: &[&str] = &["id", "name", "member_id", "role", "created_at"];
+const MEMBER_COLUMNS: &[&str] = &["id", "email", "role", "createdAt"];
+const TOKEN_COLUMNS: &[&str] = &["id", "name", "memberId", "role", "createdAt"];
 
 pub async fn run(command: OrgCommand, target: &Target, format: Format) -> Result<(), ClientError> {
     let mut client = OrganizationServiceClient::new(target.connect().await?);
@@ -80,12 +87,18 @@ pub async fn run(command: OrgCommand, target: &Target, format: Format) -> Result
                 .into_inner();
             output::print(format, &views::organization(&org), &[]);
         }
-        OrgCommand::Members => {
-            let members = client
-                .list_members(pb::ListMembersRequest {})
-                .await?
-                .into_inner()
-                .members;
+        OrgCommand::Members { page } => {
+            let members = pages::collect(page, |page_token, page_size| {
+                let mut client = client.clone();
+                async move {
+                    let page = client
+                        .list_members(pb::ListMembersRequest { page_size, page_token })
+                        .await?
+                        .into_inner();
+                    Ok((page.members, page.next_page_token))
+                }
+            })
+            .await?;
             let value = serde_json::Value::Array(members.iter().map(views::member).collect());
             output::print(format, &value, MEMBER_COLUMNS);
         }
@@ -113,12 +126,18 @@ pub async fn run(command: OrgCommand, target: &Target, format: Format) -> Result
                 .await?;
             output::print(format, &serde_json::json!({ "removed": member_id }), &[]);
         }
-        OrgCommand::Tokens => {
-            let tokens = client
-                .list_api_tokens(pb::ListApiTokensRequest {})
-                .await?
-                .into_inner()
-                .tokens;
+        OrgCommand::Tokens { page } => {
+            let tokens = pages::collect(page, |page_token, page_size| {
+                let mut client = client.clone();
+                async move {
+                    let page = client
+                        .list_api_tokens(pb::ListApiTokensRequest { page_size, page_token })
+                        .await?
+                        .into_inner();
+                    Ok((page.tokens, page.next_page_token))
+                }
+            })
+            .await?;
             let value = serde_json::Value::Array(tokens.iter().map(views::api_token).collect());
             output::print(format, &value, TOKEN_COLUMNS);
         }

@@ -17,9 +17,9 @@ pub async fn version(target: &Target, format: Format) -> Result<(), ClientError>
     let mut client = SystemServiceClient::new(target.connect().await?);
     let version = client.get_version(pb::GetVersionRequest {}).await?.into_inner();
     let value = serde_json::json!({
-        "client_version": env!("CARGO_PKG_VERSION"),
+        "clientVersion": env!("CARGO_PKG_VERSION"),
         "version": version.version,
-        "api_version": version.api_version,
+        "apiVersion": version.api_version,
     });
     output::print(format, &value, &[]);
     Ok(())

@@ -1,6 +1,8 @@
-//! `fluxctl sync …`: run, watch, inspect and cancel syncs.
+//! `fluxctl sync …`: run, watch, inspect and cancel syncs. `run --wait` and `watch` exit with
+//! the job's outcome (see [`crate::client::ClientError::exit_code`]).
 
 use std::io::IsTerminal;
+use std::time::Instant;
 
 use clap::Subcommand;
 use fluxcascade::pb::{self, sync_service_client::SyncServiceClient};
@@ -9,6 +11,7 @@ use tokio_stream::StreamExt;
 
 use crate::client::{AuthChannel, ClientError, Target};
 use crate::output::{self, Format};
+use crate::pages::{self, PageArgs};
 use crate::views;
 
 #[derive(Subcommand)]
@@ -19,7 +22,7 @@ pub enum SyncCommand {
         /// Ignore the incremental cursor and read every record again.
         #[arg(long)]
         full: bool,
-        /// Wait for the sync to finish, showing progress.
+        /// Wait for the sync to finish, showing progress; exit with its outcome.
         #[arg(long)]
         wait: bool,
         /// Confirm a first sync that would create many records.
@@ -30,32 +33,95 @@ pub enum SyncCommand {
     List {
         #[arg(long)]
         mapping: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Show a sync.
     Get { job_id: String },
-    /// Follow a running sync with a progress bar until it ends.
+    /// Follow a running sync with a progress bar until it ends; exit with its outcome.
     Watch { job_id: String },
-    /// Cancel a queued or running sync.
+    /// Cancel a queued or running sync (it shows `cancelling` until it stops).
     Cancel { job_id: String },
     /// Records a sync skipped or failed, with why.
-    Errors { job_id: String },
+    Errors {
+        job_id: String,
+        #[command(flatten)]
+        page: PageArgs,
+    },
 }
 
 const COLUMNS: &[&str] = &[
     "id",
-    "mapping_id",
+    "mappingId",
     "status",
     "trigger",
     "stats.fetched",
     "stats.created",
     "stats.updated",
     "stats.failed",
-    "created_at",
+    "createdAt",
 ];
 
-/// Follows `job_id` until it finishes; draws a progress bar on a terminal.
+fn phase_text(job: &pb::SyncJob) -> &'static str {
+    match pb::SyncPhase::try_from(job.phase).unwrap_or(pb::SyncPhase::Unspecified) {
+        pb::SyncPhase::Queued => "queued",
+        pb::SyncPhase::Matching => "matching",
+        pb::SyncPhase::Retrying => "retrying",
+        pb::SyncPhase::Syncing | pb::SyncPhase::Unspecified => "syncing",
+    }
+}
+
+/// The progress bar of a terminal: phase, position, rate, ETA, counts.
+struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix:9} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Progress { bar }
+    }
+
+    fn show(&self, job: &pb::SyncJob) {
+        let stats = job.stats.unwrap_or_default();
+        let status = views::sync_status(job.status);
+        let counts = format!(
+            "created {} · updated {} · unchanged {} · failed {}",
+            stats.created, stats.updated, stats.unchanged, stats.failed
+        );
+        self.bar.set_prefix(if status == "cancelling" {
+            "cancelling"
+        } else {
+            phase_text(job)
+        });
+        let total = job.total_estimate.max(stats.fetched);
+        if total > 0 && phase_text(job) == "syncing" {
+            self.bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {prefix:9} [{bar:24}] {human_pos}/{human_len} · {per_sec} · eta {eta} · {wide_msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            self.bar.set_length(total);
+            self.bar.set_position(stats.fetched);
+            self.bar.set_message(counts);
+        } else if phase_text(job) == "matching" {
+            self.bar
+                .set_message("reading the target's records to match them, not duplicate them");
+        } else {
+            self.bar.set_message(counts);
+        }
+    }
+}
+
+/// Follows `job_id` until it finishes; draws progress on a terminal. Ctrl-C detaches (the job
+/// goes on) with a message.
 async fn follow(
     client: &mut SyncServiceClient<AuthChannel>,
     job_id: &str,
@@ -65,33 +131,66 @@ async fn follow(
         .watch_sync(pb::WatchSyncRequest { id: job_id.to_owned() })
         .await?
         .into_inner();
-    let bar = (format == Format::Table && std::io::stderr().is_terminal()).then(|| {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} [{bar:40}] {pos}/{len} records  {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar
-    });
+    let progress = (format == Format::Table && std::io::stderr().is_terminal()).then(Progress::new);
     let mut last = None;
-    while let Some(job) = stream.next().await {
+    loop {
+        let next = tokio::select! {
+            next = stream.next() => next,
+            _ = tokio::signal::ctrl_c() => {
+                if let Some(progress) = &progress {
+                    progress.bar.finish_and_clear();
+                }
+                return Err(ClientError::Detached(job_id.to_owned()));
+            }
+        };
+        let Some(job) = next else { break };
         let job = job?;
-        if let Some(bar) = &bar {
-            let stats = job.stats.unwrap_or_default();
-            bar.set_length(job.total_estimate.max(stats.fetched));
-            bar.set_position(stats.fetched);
-            bar.set_message(format!(
-                "created {} updated {} unchanged {} failed {}",
-                stats.created, stats.updated, stats.unchanged, stats.failed
-            ));
+        if let Some(progress) = &progress {
+            progress.show(&job);
         }
         last = Some(job);
     }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
+    if let Some(progress) = progress {
+        progress.bar.finish_and_clear();
     }
     last.ok_or_else(|| ClientError::Usage("the watch ended without news of the job".into()))
+}
+
+/// Prints a finished job (a one-line summary on a terminal table) and turns its outcome into
+/// the exit status.
+fn finish(format: Format, job: &pb::SyncJob, took: Option<std::time::Duration>) -> Result<(), ClientError> {
+    let status = views::sync_status(job.status);
+    match format {
+        Format::Json => output::print(format, &views::sync_job(job), &[]),
+        Format::Table => {
+            let stats = job.stats.unwrap_or_default();
+            let took = took
+                .map(|t| format!(" in {:.1} s", t.as_secs_f64()))
+                .unwrap_or_default();
+            println!(
+                "sync {} {status}{took}: fetched {}, created {}, updated {}, unchanged {}, skipped {}, failed {}{}",
+                job.id,
+                stats.fetched,
+                stats.created,
+                stats.updated,
+                stats.unchanged,
+                stats.skipped,
+                stats.failed,
+                if job.error.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", job.error)
+                },
+            );
+        }
+    }
+    match status.as_str() {
+        "completed" => Ok(()),
+        _ => Err(ClientError::JobEnded {
+            job_id: job.id.clone(),
+            status,
+        }),
+    }
 }
 
 fn ask(question: &str) -> bool {
@@ -117,6 +216,7 @@ pub async fn run(command: SyncCommand, target: &Target, format: Format) -> Resul
                 full,
                 confirm: yes,
             };
+            let started = Instant::now();
             let job = match client.run_sync(request.clone()).await {
                 Ok(job) => job.into_inner(),
                 Err(status)
@@ -135,22 +235,27 @@ pub async fn run(command: SyncCommand, target: &Target, format: Format) -> Resul
                 }
                 Err(status) => return Err(status.into()),
             };
-            let job = if wait {
-                follow(&mut client, &job.id, format).await?
-            } else {
-                job
-            };
+            if wait {
+                let job = follow(&mut client, &job.id, format).await?;
+                return finish(format, &job, Some(started.elapsed()));
+            }
             output::print(format, &views::sync_job(&job), &[]);
         }
-        SyncCommand::List { mapping, limit } => {
-            let jobs = client
-                .list_syncs(pb::ListSyncsRequest {
-                    mapping_id: mapping.unwrap_or_default(),
-                    limit,
-                })
-                .await?
-                .into_inner()
-                .jobs;
+        SyncCommand::List { mapping, page } => {
+            let mapping_id = mapping.unwrap_or_default();
+            let jobs = pages::collect(page, |page_token, page_size| {
+                let mut client = client.clone();
+                let request = pb::ListSyncsRequest {
+                    mapping_id: mapping_id.clone(),
+                    page_size,
+                    page_token,
+                };
+                async move {
+                    let page = client.list_syncs(request).await?.into_inner();
+                    Ok((page.jobs, page.next_page_token))
+                }
+            })
+            .await?;
             output::print(
                 format,
                 &serde_json::Value::Array(jobs.iter().map(views::sync_job).collect()),
@@ -163,7 +268,7 @@ pub async fn run(command: SyncCommand, target: &Target, format: Format) -> Resul
         }
         SyncCommand::Watch { job_id } => {
             let job = follow(&mut client, &job_id, format).await?;
-            output::print(format, &views::sync_job(&job), &[]);
+            return finish(format, &job, None);
         }
         SyncCommand::Cancel { job_id } => {
             let job = client
@@ -172,19 +277,27 @@ pub async fn run(command: SyncCommand, target: &Target, format: Format) -> Resul
                 .into_inner();
             output::print(format, &views::sync_job(&job), &[]);
         }
-        SyncCommand::Errors { job_id } => {
-            let records = client
-                .list_sync_errors(pb::ListSyncErrorsRequest { job_id })
-                .await?
-                .into_inner()
-                .records;
+        SyncCommand::Errors { job_id, page } => {
+            let records = pages::collect(page, |page_token, page_size| {
+                let mut client = client.clone();
+                let request = pb::ListSyncErrorsRequest {
+                    job_id: job_id.clone(),
+                    page_size,
+                    page_token,
+                };
+                async move {
+                    let page = client.list_sync_errors(request).await?.into_inner();
+                    Ok((page.records, page.next_page_token))
+                }
+            })
+            .await?;
             let rows: Vec<serde_json::Value> = records
                 .iter()
                 .map(|r| {
                     let state = pb::RecordState::try_from(r.state).unwrap_or(pb::RecordState::Unspecified);
                     serde_json::json!({
-                        "record_id": r.source_id,
-                        "linked_id": (!r.target_id.is_empty()).then_some(&r.target_id),
+                        "recordId": r.source_id,
+                        "linkedId": (!r.target_id.is_empty()).then_some(&r.target_id),
                         "state": state.as_str_name().trim_start_matches("RECORD_STATE_").to_lowercase(),
                         "message": r.message,
                     })
@@ -193,7 +306,7 @@ pub async fn run(command: SyncCommand, target: &Target, format: Format) -> Resul
             output::print(
                 format,
                 &serde_json::Value::Array(rows),
-                &["record_id", "state", "message"],
+                &["recordId", "state", "message"],
             );
         }
     }

@@ -5,6 +5,8 @@ use fluxcascade::pb::{self, webhook_service_client::WebhookServiceClient};
 
 use crate::client::{ClientError, Target};
 use crate::output::{self, Format};
+use crate::pages::{self, PageArgs};
+use crate::times;
 use crate::views;
 
 #[derive(Args, Default)]
@@ -29,7 +31,9 @@ pub struct SettingsArgs {
 impl SettingsArgs {
     fn into_pb(self) -> pb::WebhookSettings {
         pb::WebhookSettings {
-            retry_schedule_seconds: self.retry_schedule,
+            retry_schedule: (!self.retry_schedule.is_empty()).then_some(pb::RetrySchedule {
+                seconds: self.retry_schedule,
+            }),
             failure_threshold: self.failure_threshold,
             ordered: self.ordered,
             max_concurrency: self.max_concurrency,
@@ -60,7 +64,10 @@ pub enum WebhookCommand {
         settings: SettingsArgs,
     },
     /// List endpoints.
-    List,
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// Show an endpoint.
     Get { id: String },
     /// Change an endpoint.
@@ -93,8 +100,8 @@ pub enum WebhookCommand {
         endpoint_id: String,
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Show one delivery with its attempts.
     Delivery { id: String },
@@ -112,34 +119,18 @@ const ENDPOINT_COLUMNS: &[&str] = &[
     "id",
     "url",
     "enabled",
-    "event_types",
-    "consecutive_failures",
+    "eventTypes",
+    "consecutiveFailures",
     "description",
 ];
 const DELIVERY_COLUMNS: &[&str] = &[
     "id",
-    "event_type",
+    "eventType",
     "status",
-    "attempt_count",
-    "last_status_code",
-    "created_at",
+    "attemptCount",
+    "lastStatusCode",
+    "createdAt",
 ];
-
-/// `2026-01-01T00:00:00Z` as is; `2h` as that long ago.
-fn parse_since(text: &str) -> Result<String, ClientError> {
-    if let Ok(at) = text.parse::<jiff::Timestamp>() {
-        return Ok(at.to_string());
-    }
-    let span: jiff::Span = text.parse().map_err(|_| {
-        ClientError::Usage(format!(
-            "--since: {text:?} is neither an RFC 3339 time nor a span like 2h"
-        ))
-    })?;
-    let at = jiff::Timestamp::now()
-        .checked_sub(span)
-        .map_err(|e| ClientError::Usage(format!("--since: {e}")))?;
-    Ok(at.to_string())
-}
 
 pub async fn run(command: WebhookCommand, target: &Target, format: Format) -> Result<(), ClientError> {
     let mut client = WebhookServiceClient::new(target.connect().await?);
@@ -165,12 +156,18 @@ pub async fn run(command: WebhookCommand, target: &Target, format: Format) -> Re
             value["secret"] = created.secret.into();
             output::print(format, &value, &[]);
         }
-        WebhookCommand::List => {
-            let endpoints = client
-                .list_webhook_endpoints(pb::ListWebhookEndpointsRequest {})
-                .await?
-                .into_inner()
-                .endpoints;
+        WebhookCommand::List { page } => {
+            let endpoints = pages::collect(page, |page_token, page_size| {
+                let mut client = client.clone();
+                async move {
+                    let page = client
+                        .list_webhook_endpoints(pb::ListWebhookEndpointsRequest { page_size, page_token })
+                        .await?
+                        .into_inner();
+                    Ok((page.endpoints, page.next_page_token))
+                }
+            })
+            .await?;
             let value = serde_json::Value::Array(endpoints.iter().map(views::webhook_endpoint).collect());
             output::print(format, &value, ENDPOINT_COLUMNS);
         }
@@ -192,8 +189,7 @@ pub async fn run(command: WebhookCommand, target: &Target, format: Format) -> Re
                 id,
                 url,
                 description,
-                set_event_types: events.is_some(),
-                event_types: events.unwrap_or_default(),
+                event_types: events.map(|event_types| pb::EventTypes { event_types }),
                 settings: Some(settings.into_pb()),
             };
             let endpoint = client.update_webhook_endpoint(request).await?.into_inner();
@@ -234,7 +230,7 @@ pub async fn run(command: WebhookCommand, target: &Target, format: Format) -> Re
             let value = serde_json::json!({
                 "id": id,
                 "secret": rotated.secret,
-                "previous_secret_expires_at": rotated.previous_secret_expires_at,
+                "previousSecretExpiresAt": views::time(rotated.previous_secret_expires_at.as_ref()),
             });
             output::print(format, &value, &[]);
         }
@@ -248,7 +244,7 @@ pub async fn run(command: WebhookCommand, target: &Target, format: Format) -> Re
         WebhookCommand::Deliveries {
             endpoint_id,
             status,
-            limit,
+            page,
         } => {
             let status = match status {
                 None => pb::DeliveryStatus::Unspecified,
@@ -256,12 +252,20 @@ pub async fn run(command: WebhookCommand, target: &Target, format: Format) -> Re
                 Some(StatusArg::Succeeded) => pb::DeliveryStatus::Succeeded,
                 Some(StatusArg::Failed) => pb::DeliveryStatus::Failed,
             };
-            let request = pb::ListWebhookDeliveriesRequest {
-                endpoint_id,
-                status: status.into(),
-                limit,
-            };
-            let deliveries = client.list_webhook_deliveries(request).await?.into_inner().deliveries;
+            let deliveries = pages::collect(page, |page_token, page_size| {
+                let mut client = client.clone();
+                let request = pb::ListWebhookDeliveriesRequest {
+                    endpoint_id: endpoint_id.clone(),
+                    status: status.into(),
+                    page_size,
+                    page_token,
+                };
+                async move {
+                    let page = client.list_webhook_deliveries(request).await?.into_inner();
+                    Ok((page.deliveries, page.next_page_token))
+                }
+            })
+            .await?;
             let value = serde_json::Value::Array(deliveries.iter().map(views::webhook_delivery).collect());
             output::print(format, &value, DELIVERY_COLUMNS);
         }
@@ -280,14 +284,17 @@ pub async fn run(command: WebhookCommand, target: &Target, format: Format) -> Re
             output::print(format, &views::webhook_delivery(&delivery), &[]);
         }
         WebhookCommand::Recover { endpoint_id, since } => {
-            let since = parse_since(&since)?;
+            let since = times::parse_since("--since", &since)?;
             let request = pb::RecoverWebhookDeliveriesRequest {
                 endpoint_id: endpoint_id.clone(),
-                since: since.clone(),
+                since: Some(fluxcascade::pb_time::from_jiff(since)),
             };
             let recovered = client.recover_webhook_deliveries(request).await?.into_inner();
-            let value =
-                serde_json::json!({ "endpoint_id": endpoint_id, "since": since, "requeued": recovered.requeued });
+            let value = serde_json::json!({
+                "endpointId": endpoint_id,
+                "since": since.to_string(),
+                "requeued": recovered.requeued,
+            });
             output::print(format, &value, &[]);
         }
     }

@@ -3,9 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
 use super::Context;
+use super::pages::PageRequest;
+use super::status::{invalid, not_found, with_reason};
 use crate::actors::SupervisedKind;
 use crate::auth::{Action, Caller};
 use crate::connections::records::ConnectionRecord;
@@ -14,6 +16,7 @@ use crate::connections::{ConnectionStatus, actor, authorize};
 use crate::crypto::Secret;
 use crate::inbound::registration::{self, RegistrationError};
 use crate::pb::{self, connection_service_server::ConnectionService};
+use crate::pb_time;
 use crate::providers::Provider;
 use crate::providers::oauth::OAuthError;
 use crate::store::{OrgKind, Reader};
@@ -36,17 +39,25 @@ impl From<ConnectionError> for Status {
     fn from(error: ConnectionError) -> Status {
         let message = error.to_string();
         match error {
-            ConnectionError::NotConfigured(_)
-            | ConnectionError::AuthorizationFailed(_)
-            | ConnectionError::Unusable { .. } => Status::failed_precondition(message),
-            ConnectionError::NotFound(_) | ConnectionError::UnknownAuthorization => Status::not_found(message),
-            ConnectionError::Invalid { .. } => Status::invalid_argument(message),
-            ConnectionError::OAuth(OAuthError::Revoked { .. }) => Status::failed_precondition(message),
-            ConnectionError::OAuth(OAuthError::Transient { .. })
-            | ConnectionError::Identity(_)
-            | ConnectionError::ActorUnavailable => Status::unavailable(message),
-            ConnectionError::OAuth(_) => Status::failed_precondition(message),
-            ConnectionError::Timeout(_) => Status::deadline_exceeded(message),
+            ConnectionError::NotConfigured(_) => {
+                with_reason(Code::FailedPrecondition, "PROVIDER_NOT_CONFIGURED", message)
+            }
+            ConnectionError::AuthorizationFailed(_) => {
+                with_reason(Code::FailedPrecondition, "AUTHORIZATION_FAILED", message)
+            }
+            ConnectionError::Unusable { .. } => with_reason(Code::FailedPrecondition, "CONNECTION_UNUSABLE", message),
+            ConnectionError::NotFound(id) => not_found("connection", &id),
+            ConnectionError::UnknownAuthorization => not_found("authorization", "state"),
+            ConnectionError::Invalid { field, problem } => invalid(field, problem),
+            ConnectionError::OAuth(OAuthError::Revoked { .. }) => {
+                with_reason(Code::FailedPrecondition, "GRANT_REVOKED", message)
+            }
+            ConnectionError::OAuth(OAuthError::Transient { .. }) | ConnectionError::Identity(_) => {
+                with_reason(Code::Unavailable, "PROVIDER_UNAVAILABLE", message)
+            }
+            ConnectionError::ActorUnavailable => with_reason(Code::Unavailable, "ACTOR_UNAVAILABLE", message),
+            ConnectionError::OAuth(_) => with_reason(Code::FailedPrecondition, "OAUTH_REFUSED", message),
+            ConnectionError::Timeout(_) => with_reason(Code::DeadlineExceeded, "AUTHORIZATION_TIMEOUT", message),
             ConnectionError::Store(error) => error.into(),
         }
     }
@@ -58,8 +69,9 @@ fn provider_from_pb(value: i32) -> Result<Provider, Status> {
         Ok(pb::Provider::Jobber) => Ok(Provider::Jobber),
         Ok(pb::Provider::Pipedrive) => Ok(Provider::Pipedrive),
         Ok(pb::Provider::Salesforce) => Ok(Provider::Salesforce),
-        _ => Err(Status::invalid_argument(
-            "provider: must be one of hubspot, jobber, pipedrive, salesforce",
+        _ => Err(invalid(
+            "provider",
+            "must be one of hubspot, jobber, pipedrive, salesforce",
         )),
     }
 }
@@ -87,10 +99,10 @@ fn connection_to_pb(record: &ConnectionRecord) -> pb::Connection {
         provider: provider_to_pb(record.provider).into(),
         status: status_to_pb(record.status).into(),
         account_name: record.account_name.clone(),
-        created_at: record.created_at.clone(),
-        updated_at: record.updated_at.clone(),
-        token_expires_at: record.token_expires_at.clone().unwrap_or_default(),
-        last_refreshed_at: record.last_refreshed_at.clone().unwrap_or_default(),
+        created_at: pb_time::from_text(&record.created_at),
+        updated_at: pb_time::from_text(&record.updated_at),
+        token_expires_at: pb_time::from_optional_text(record.token_expires_at.as_deref()),
+        last_refreshed_at: pb_time::from_optional_text(record.last_refreshed_at.as_deref()),
         last_error: record.last_error.clone().unwrap_or_default(),
     }
 }
@@ -115,7 +127,7 @@ impl ConnectionService for ConnectionApi {
         Ok(Response::new(pb::CreateConnectionResponse {
             authorize_url: started.authorize_url,
             state: started.state,
-            expires_at: started.expires_at,
+            expires_at: pb_time::from_text(&started.expires_at),
         }))
     }
 
@@ -145,13 +157,11 @@ impl ConnectionService for ConnectionApi {
         let refresh = non_empty(body.refresh_token).map(Secret::new);
         let access = non_empty(body.access_token).map(Secret::new);
         if refresh.is_none() && access.is_none() {
-            return Err(Status::invalid_argument(
-                "refresh_token: give a refresh token or an access token",
-            ));
+            return Err(invalid("refresh_token", "give a refresh token or an access token"));
         }
         let base = non_empty(body.api_base_url);
         if let Some(base) = &base {
-            url::Url::parse(base).map_err(|e| Status::invalid_argument(format!("api_base_url: {e}")))?;
+            url::Url::parse(base).map_err(|e| invalid("api_base_url", e))?;
         }
         let record = service::import(
             &self.context.connections,
@@ -174,12 +184,16 @@ impl ConnectionService for ConnectionApi {
     ) -> Result<Response<pb::ListConnectionsResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Read)?;
+        let body = request.get_ref();
+        let page = PageRequest::parse(body.page_size, &body.page_token)?;
         let records = self.context.store.read(|rx| {
-            rx.org_records::<ConnectionRecord>(OrgKind::Connection, &caller.org_id, None, usize::MAX)
-                .map_err(Status::from)
+            rx.org_records::<ConnectionRecord>(OrgKind::Connection, &caller.org_id, page.after.as_deref(), page.fetch())
         })?;
-        let connections = records.iter().map(connection_to_pb).collect();
-        Ok(Response::new(pb::ListConnectionsResponse { connections }))
+        let (records, next_page_token) = page.finish(records, |c| c.id.clone());
+        Ok(Response::new(pb::ListConnectionsResponse {
+            connections: records.iter().map(connection_to_pb).collect(),
+            next_page_token,
+        }))
     }
 
     async fn get_connection(
@@ -256,8 +270,12 @@ impl ConnectionService for ConnectionApi {
         )
         .await
         .map_err(|error| match error {
-            RegistrationError::NotSubscribable { .. } => Status::failed_precondition(error.to_string()),
-            RegistrationError::Connector(error) => Status::unavailable(error.to_string()),
+            RegistrationError::NotSubscribable { .. } => {
+                with_reason(Code::FailedPrecondition, "NOT_SUBSCRIBABLE", error.to_string())
+            }
+            RegistrationError::Connector(error) => {
+                with_reason(Code::Unavailable, "PROVIDER_UNAVAILABLE", error.to_string())
+            }
             RegistrationError::Store(error) => error.into(),
         })?;
         let (basic_auth_user, basic_auth_password) = registration
@@ -295,7 +313,11 @@ impl ConnectionService for ConnectionApi {
             .read(|rx| service::connection_in_org(rx, &caller.org_id, &id))?;
         match actor::refresh_now(&self.context.directory, &id).await? {
             Ok(record) => Ok(Response::new(connection_to_pb(&record))),
-            Err(reason) => Err(Status::failed_precondition(format!("refresh failed: {reason}"))),
+            Err(reason) => Err(with_reason(
+                Code::FailedPrecondition,
+                "REFRESH_FAILED",
+                format!("refresh failed: {reason}"),
+            )),
         }
     }
 }

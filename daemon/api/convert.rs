@@ -1,5 +1,9 @@
 //! Conversions between proto messages and domain records.
 
+use tonic::Status;
+
+use crate::pb_time;
+
 use crate::auth::Role;
 use crate::auth::records::{ApiTokenRecord, MemberRecord, OrganizationRecord};
 use crate::pb;
@@ -22,11 +26,39 @@ pub fn role_from_pb(value: i32) -> Option<Role> {
     }
 }
 
+/// A protobuf timestamp of request field `field` as jiff's.
+pub fn time_from_pb(field: &str, at: &prost_types::Timestamp) -> Result<jiff::Timestamp, Status> {
+    crate::pb_time::to_jiff(at).ok_or_else(|| super::status::invalid(field, "not a valid time"))
+}
+
+/// A JSON value as a protobuf `Value`.
+pub fn json_to_pb(value: &serde_json::Value) -> prost_types::Value {
+    use prost_types::value::Kind;
+    let kind = match value {
+        serde_json::Value::Null => Kind::NullValue(0),
+        serde_json::Value::Bool(b) => Kind::BoolValue(*b),
+        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        serde_json::Value::String(s) => Kind::StringValue(s.clone()),
+        serde_json::Value::Array(items) => Kind::ListValue(prost_types::ListValue {
+            values: items.iter().map(json_to_pb).collect(),
+        }),
+        serde_json::Value::Object(map) => Kind::StructValue(json_object_to_pb(map)),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
+/// A JSON object as a protobuf `Struct`.
+pub fn json_object_to_pb(map: &serde_json::Map<String, serde_json::Value>) -> prost_types::Struct {
+    prost_types::Struct {
+        fields: map.iter().map(|(k, v)| (k.clone(), json_to_pb(v))).collect(),
+    }
+}
+
 pub fn organization(record: &OrganizationRecord) -> pb::Organization {
     pb::Organization {
         id: record.id.clone(),
         name: record.name.clone(),
-        created_at: record.created_at.clone(),
+        created_at: pb_time::from_text(&record.created_at),
     }
 }
 
@@ -35,7 +67,7 @@ pub fn member(record: &MemberRecord) -> pb::Member {
         id: record.id.clone(),
         email: record.email.clone(),
         role: role_to_pb(record.role).into(),
-        created_at: record.created_at.clone(),
+        created_at: pb_time::from_text(&record.created_at),
     }
 }
 
@@ -45,6 +77,6 @@ pub fn api_token(record: &ApiTokenRecord, role: Role) -> pb::ApiToken {
         name: record.name.clone(),
         member_id: record.member_id.clone(),
         role: role_to_pb(role).into(),
-        created_at: record.created_at.clone(),
+        created_at: pb_time::from_text(&record.created_at),
     }
 }

@@ -1,4 +1,6 @@
-//! A tower layer that counts every gRPC call and measures its latency.
+//! A tower layer around every gRPC call: counts it and measures its latency, and answers a
+//! request that does not decode with INVALID_ARGUMENT (tonic's codec says INTERNAL, which
+//! would blame the server for the client's bytes).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -59,7 +61,10 @@ where
         let started = Instant::now();
         let future = self.inner.call(request);
         Box::pin(async move {
-            let result = future.await;
+            let mut result = future.await;
+            if let Ok(response) = &mut result {
+                blame_undecodable_requests(response.headers_mut());
+            }
             let code = match &result {
                 Ok(response) => response
                     .headers()
@@ -72,5 +77,44 @@ where
             metrics.observe_rpc(&method, &code, started.elapsed());
             result
         })
+    }
+}
+
+/// `grpc-message` of tonic's decode errors, percent-encoded as on the wire.
+const DECODE_ERROR: &str = "failed%20to%20decode%20Protobuf%20message";
+
+/// A trailers-only INTERNAL answer to a request that did not decode becomes INVALID_ARGUMENT.
+fn blame_undecodable_requests(headers: &mut http::HeaderMap) {
+    let undecodable = headers.get("grpc-status").is_some_and(|status| status == "13")
+        && headers
+            .get("grpc-message")
+            .and_then(|message| message.to_str().ok())
+            .is_some_and(|message| message.starts_with(DECODE_ERROR));
+    if undecodable {
+        headers.insert("grpc-status", http::HeaderValue::from_static("3"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_errors_become_invalid_argument_and_nothing_else_changes() {
+        let mut decode = http::HeaderMap::new();
+        decode.insert("grpc-status", "13".parse().unwrap());
+        decode.insert(
+            "grpc-message",
+            "failed%20to%20decode%20Protobuf%20message:%20invalid%20wire%20type"
+                .parse()
+                .unwrap(),
+        );
+        blame_undecodable_requests(&mut decode);
+        assert_eq!(decode["grpc-status"], "3");
+        let mut internal = http::HeaderMap::new();
+        internal.insert("grpc-status", "13".parse().unwrap());
+        internal.insert("grpc-message", "store%20error".parse().unwrap());
+        blame_undecodable_requests(&mut internal);
+        assert_eq!(internal["grpc-status"], "13");
     }
 }

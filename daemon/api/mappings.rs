@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
 use super::Context;
+use super::pages::PageRequest;
+use super::status::{invalid, invalid_texts, not_found, with_reason};
 use crate::actors::SupervisedKind;
 use crate::auth::{Action, Caller};
 use crate::connections::service::connection_in_org;
@@ -35,16 +37,16 @@ impl From<MappingError> for Status {
     fn from(error: MappingError) -> Status {
         let message = error.to_string();
         match error {
-            MappingError::Invalid(_) => Status::invalid_argument(message),
-            MappingError::NotFound(_) => Status::not_found(message),
-            MappingError::Catalog { .. } => Status::unavailable(message),
+            MappingError::Invalid(problems) => invalid_texts(&problems),
+            MappingError::NotFound(id) => not_found("mapping", &id),
+            MappingError::Catalog { .. } => with_reason(Code::Unavailable, "CATALOG_UNAVAILABLE", message),
             MappingError::Store(error) => error.into(),
         }
     }
 }
 
 fn spec_of(spec: Option<&pb::MappingSpec>) -> Result<crate::mappings::MappingSpec, Status> {
-    spec_from_pb(spec.ok_or_else(|| Status::invalid_argument("spec: missing"))?).map_err(Status::invalid_argument)
+    spec_from_pb(spec.ok_or_else(|| invalid("spec", "missing"))?).map_err(|problem| invalid_texts(&[problem]))
 }
 
 #[tonic::async_trait]
@@ -97,12 +99,16 @@ impl MappingService for MappingApi {
     ) -> Result<Response<pb::ListMappingsResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Read)?;
+        let body = request.get_ref();
+        let page = PageRequest::parse(body.page_size, &body.page_token)?;
         let records = self.context.store.read(|rx| {
-            rx.org_records::<MappingRecord>(OrgKind::Mapping, &caller.org_id, None, usize::MAX)
-                .map_err(Status::from)
+            rx.org_records::<MappingRecord>(OrgKind::Mapping, &caller.org_id, page.after.as_deref(), page.fetch())
         })?;
-        let mappings = records.iter().map(mapping_to_pb).collect();
-        Ok(Response::new(pb::ListMappingsResponse { mappings }))
+        let (records, next_page_token) = page.finish(records, |m| m.id.clone());
+        Ok(Response::new(pb::ListMappingsResponse {
+            mappings: records.iter().map(mapping_to_pb).collect(),
+            next_page_token,
+        }))
     }
 
     async fn delete_mapping(
@@ -156,10 +162,11 @@ impl MappingService for MappingApi {
             .context
             .store
             .read(|rx| connection_in_org(rx, &caller.org_id, &body.connection_id))?;
+        let page = PageRequest::parse(body.page_size, &body.page_token)?;
         crate::mappings::validate::check_object(connection.provider, &body.object, "object")
-            .map_err(Status::invalid_argument)?;
-        let fields = self.context.mappings.catalog(&connection, &body.object).await?;
-        let fields = fields
+            .map_err(|problem| invalid_texts(&[problem]))?;
+        let catalog = self.context.mappings.catalog(&connection, &body.object).await?;
+        let mut fields: Vec<pb::Field> = catalog
             .iter()
             .map(|f| pb::Field {
                 name: f.name.clone(),
@@ -169,7 +176,12 @@ impl MappingService for MappingApi {
                 read_only: f.read_only,
             })
             .collect();
-        Ok(Response::new(pb::ListFieldsResponse { fields }))
+        fields.sort_by(|a, b| a.name.cmp(&b.name));
+        let (fields, next_page_token) = page.of_slice(&fields, |f| f.name.clone());
+        Ok(Response::new(pb::ListFieldsResponse {
+            fields,
+            next_page_token,
+        }))
     }
 
     async fn preview_mapping(
@@ -187,7 +199,8 @@ impl MappingService for MappingApi {
             .context
             .store
             .read(|rx| connection_in_org(rx, &caller.org_id, &record.spec.source.connection))?;
-        let plan = Plan::compile(&record.spec).map_err(Status::failed_precondition)?;
+        let plan =
+            Plan::compile(&record.spec).map_err(|e| with_reason(Code::FailedPrecondition, "MAPPING_INVALID", e))?;
         let limit = match body.limit {
             0 => 5,
             n => n.min(MAX_PREVIEW),
@@ -205,7 +218,7 @@ impl MappingService for MappingApi {
             .connector(&source)
             .list_changed(&query)
             .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+            .map_err(|e| with_reason(Code::Unavailable, "PROVIDER_UNAVAILABLE", e.to_string()))?;
         let records = page
             .records
             .iter()

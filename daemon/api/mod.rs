@@ -2,9 +2,11 @@
 
 mod connections;
 mod convert;
+mod events;
 mod layer;
 mod mappings;
 mod organizations;
+mod pages;
 mod status;
 mod syncs;
 mod system;
@@ -61,9 +63,32 @@ pub async fn serve(
     metrics: Metrics,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
+    use pb::{
+        connection_service_server::ConnectionServiceServer, event_service_server::EventServiceServer,
+        mapping_service_server::MappingServiceServer, organization_service_server::OrganizationServiceServer,
+        sync_service_server::SyncServiceServer, system_service_server::SystemServiceServer,
+        webhook_service_server::WebhookServiceServer,
+    };
+    // Every service answers health checks by name (and "" for the whole server).
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
-        .set_serving::<pb::system_service_server::SystemServiceServer<system::SystemApi>>()
+        .set_serving::<SystemServiceServer<system::SystemApi>>()
+        .await;
+    health_reporter
+        .set_serving::<OrganizationServiceServer<organizations::OrganizationApi>>()
+        .await;
+    health_reporter
+        .set_serving::<ConnectionServiceServer<connections::ConnectionApi>>()
+        .await;
+    health_reporter
+        .set_serving::<MappingServiceServer<mappings::MappingApi>>()
+        .await;
+    health_reporter.set_serving::<SyncServiceServer<syncs::SyncApi>>().await;
+    health_reporter
+        .set_serving::<WebhookServiceServer<webhooks::WebhookApi>>()
+        .await;
+    health_reporter
+        .set_serving::<EventServiceServer<events::EventApi>>()
         .await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -76,11 +101,6 @@ pub async fn serve(
         .build_v1alpha()?;
 
     let auth = AuthInterceptor::new(context.store.clone());
-    use pb::{
-        connection_service_server::ConnectionServiceServer, mapping_service_server::MappingServiceServer,
-        organization_service_server::OrganizationServiceServer, sync_service_server::SyncServiceServer,
-        system_service_server::SystemServiceServer, webhook_service_server::WebhookServiceServer,
-    };
     tonic::transport::Server::builder()
         .layer(layer::RpcMetricsLayer::new(metrics))
         .add_service(health_service)
@@ -108,6 +128,10 @@ pub async fn serve(
         ))
         .add_service(WebhookServiceServer::with_interceptor(
             webhooks::WebhookApi::new(context.clone()),
+            auth.clone(),
+        ))
+        .add_service(EventServiceServer::with_interceptor(
+            events::EventApi::new(context.clone()),
             auth,
         ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)

@@ -6,6 +6,7 @@ use tonic::{Request, Response, Status};
 
 use super::Context;
 use super::convert;
+use super::pages::PageRequest;
 use super::status::{invalid, not_found};
 use crate::auth::records::{ApiTokenRecord, MemberRecord, OrganizationRecord};
 use crate::auth::{Action, Caller, Role, tokens};
@@ -105,16 +106,22 @@ impl OrganizationService for OrganizationApi {
     ) -> Result<Response<pb::ListMembersResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Read)?;
+        let body = request.get_ref();
+        let page = PageRequest::parse(body.page_size, &body.page_token)?;
         let members = self
             .context
             .store
             .read(|rx| rx.list::<MemberRecord>().map_err(Status::from))?;
-        let members = members
+        let members: Vec<pb::Member> = members
             .iter()
             .filter(|m| m.org_id == caller.org_id)
             .map(convert::member)
             .collect();
-        Ok(Response::new(pb::ListMembersResponse { members }))
+        let (members, next_page_token) = page.of_slice(&members, |m| m.id.clone());
+        Ok(Response::new(pb::ListMembersResponse {
+            members,
+            next_page_token,
+        }))
     }
 
     async fn add_member(&self, request: Request<pb::AddMemberRequest>) -> Result<Response<pb::Member>, Status> {
@@ -254,6 +261,8 @@ impl OrganizationService for OrganizationApi {
         let caller = Caller::of(&request)?;
         caller.require(Action::Read)?;
         let see_all = caller.role.allows(Action::ManageMembers);
+        let body = request.get_ref();
+        let page = PageRequest::parse(body.page_size, &body.page_token)?;
         let tokens = self.context.store.read(|rx| {
             let mut out = Vec::new();
             for token in rx.list::<ApiTokenRecord>()? {
@@ -267,7 +276,11 @@ impl OrganizationService for OrganizationApi {
             }
             Ok::<_, Status>(out)
         })?;
-        Ok(Response::new(pb::ListApiTokensResponse { tokens }))
+        let (tokens, next_page_token) = page.of_slice(&tokens, |t| t.id.clone());
+        Ok(Response::new(pb::ListApiTokensResponse {
+            tokens,
+            next_page_token,
+        }))
     }
 
     async fn revoke_api_token(

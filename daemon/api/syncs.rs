@@ -4,20 +4,19 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio_stream::Stream;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
 use super::Context;
+use super::pages::PageRequest;
+use super::status::{not_found, with_reason};
 use crate::auth::{Action, Caller};
 use crate::mappings::service::mapping_in_org;
 use crate::pb::{self, sync_service_server::SyncService};
-use crate::store::{OUTCOMES, Reader};
-use crate::syncs::records::{OutcomeRecord, Trigger};
-use crate::syncs::runner::{SyncError, job_in_org, recent_jobs};
+use crate::pb_time;
+use crate::store::{IndexTable, OUTCOMES, Reader};
+use crate::syncs::records::{OutcomeRecord, SyncPhase, Trigger};
+use crate::syncs::runner::{SyncError, job_in_org};
 use crate::syncs::{SyncJobRecord, SyncStatus};
-
-/// Jobs listed when no limit is given, and the most that may be asked for.
-const DEFAULT_LIMIT: usize = 50;
-const MAX_LIMIT: usize = 1000;
 
 pub struct SyncApi {
     context: Arc<Context>,
@@ -34,9 +33,10 @@ impl From<SyncError> for Status {
         let message = error.to_string();
         match error {
             SyncError::Mapping(error) => error.into(),
-            SyncError::JobNotFound(_) => Status::not_found(message),
-            SyncError::NeedsConfirmation { .. } => Status::failed_precondition(message),
-            SyncError::Planning(_) | SyncError::ShuttingDown => Status::unavailable(message),
+            SyncError::JobNotFound(id) => not_found("sync job", &id),
+            SyncError::NeedsConfirmation { .. } => with_reason(Code::FailedPrecondition, "NEEDS_CONFIRMATION", message),
+            SyncError::Planning(_) => with_reason(Code::Unavailable, "PLANNING_FAILED", message),
+            SyncError::ShuttingDown => with_reason(Code::Unavailable, "SHUTTING_DOWN", message),
             SyncError::Store(error) => error.into(),
         }
     }
@@ -50,6 +50,7 @@ fn status_to_pb(status: SyncStatus) -> pb::SyncStatus {
         SyncStatus::Partial => pb::SyncStatus::Partial,
         SyncStatus::Failed => pb::SyncStatus::Failed,
         SyncStatus::Cancelled => pb::SyncStatus::Cancelled,
+        SyncStatus::Cancelling => pb::SyncStatus::Cancelling,
     }
 }
 
@@ -67,9 +68,9 @@ pub fn job_to_pb(job: &SyncJobRecord) -> pb::SyncJob {
             skipped: job.stats.skipped,
             unchanged: job.stats.unchanged,
         }),
-        created_at: job.created_at.clone(),
-        started_at: job.started_at.clone().unwrap_or_default(),
-        finished_at: job.finished_at.clone().unwrap_or_default(),
+        created_at: pb_time::from_text(&job.created_at),
+        started_at: pb_time::from_optional_text(job.started_at.as_deref()),
+        finished_at: pb_time::from_optional_text(job.finished_at.as_deref()),
         error: job.error.clone().unwrap_or_default(),
         full: job.full,
         total_estimate: job.total_estimate.unwrap_or_default(),
@@ -77,6 +78,14 @@ pub fn job_to_pb(job: &SyncJobRecord) -> pb::SyncJob {
             Trigger::Manual => pb::SyncTrigger::Manual,
             Trigger::Schedule => pb::SyncTrigger::Schedule,
             Trigger::Webhook => pb::SyncTrigger::Webhook,
+        }
+        .into(),
+        phase: match job.phase {
+            None => pb::SyncPhase::Unspecified,
+            Some(SyncPhase::Queued) => pb::SyncPhase::Queued,
+            Some(SyncPhase::Matching) => pb::SyncPhase::Matching,
+            Some(SyncPhase::Syncing) => pb::SyncPhase::Syncing,
+            Some(SyncPhase::Retrying) => pb::SyncPhase::Retrying,
         }
         .into(),
     }
@@ -113,7 +122,7 @@ impl SyncService for SyncApi {
             .context
             .store
             .read(|rx| job_in_org(rx, &caller.org_id, &request.get_ref().id))?;
-        Ok(Response::new(job_to_pb(&job)))
+        Ok(Response::new(job_to_pb(&self.context.syncs.overlay(job))))
     }
 
     async fn list_syncs(
@@ -123,32 +132,29 @@ impl SyncService for SyncApi {
         let caller = Caller::of(&request)?;
         caller.require(Action::Read)?;
         let body = request.get_ref();
-        let limit = match body.limit as usize {
-            0 => DEFAULT_LIMIT,
-            n => n.min(MAX_LIMIT),
-        };
-        let (org_id, mapping_id) = (caller.org_id.clone(), body.mapping_id.clone());
-        let mut jobs = self
-            .context
-            .store
-            .scan(move |rx| {
-                if mapping_id.is_empty() {
-                    Ok::<_, Status>(
-                        rx.list::<SyncJobRecord>()?
-                            .into_iter()
-                            .filter(|j| j.org_id == org_id)
-                            .collect::<Vec<_>>(),
-                    )
-                } else {
-                    mapping_in_org(rx, &org_id, &mapping_id)?;
-                    Ok(recent_jobs(rx, &mapping_id, limit)?)
-                }
-            })
-            .await?;
-        jobs.sort_by(|a, b| b.id.cmp(&a.id));
-        jobs.truncate(limit);
+        let page = PageRequest::parse(body.page_size, &body.page_token)?;
+        let jobs = self.context.store.read(|rx| {
+            // Newest first: the indexes list jobs in id (creation) order, read backwards.
+            let (index, prefix) = if body.mapping_id.is_empty() {
+                (IndexTable::OrgJobs, format!("{}/", caller.org_id))
+            } else {
+                mapping_in_org(rx, &caller.org_id, &body.mapping_id)?;
+                (IndexTable::MappingJobs, format!("{}/", body.mapping_id))
+            };
+            let before = page.after.as_ref().map(|id| format!("{prefix}{id}"));
+            let mut jobs = Vec::new();
+            for key in rx.index_keys_rev(index, &prefix, before.as_deref(), page.fetch())? {
+                jobs.extend(rx.get::<SyncJobRecord>(&key[prefix.len()..])?);
+            }
+            Ok::<_, Status>(jobs)
+        })?;
+        let (jobs, next_page_token) = page.finish(jobs, |job| job.id.clone());
         Ok(Response::new(pb::ListSyncsResponse {
-            jobs: jobs.iter().map(job_to_pb).collect(),
+            jobs: jobs
+                .into_iter()
+                .map(|job| job_to_pb(&self.context.syncs.overlay(job)))
+                .collect(),
+            next_page_token,
         }))
     }
 
@@ -166,7 +172,9 @@ impl SyncService for SyncApi {
         // Subscribe before reading, so no update between the two is missed.
         let mut updates = self.context.syncs.subscribe();
         let current = self.context.store.read(|rx| job_in_org(rx, &caller.org_id, &id))?;
+        let current = self.context.syncs.overlay(current);
         let store = self.context.store.clone();
+        let syncs = self.context.syncs.clone();
         let org_id = caller.org_id.clone();
         let stream = async_stream::try_stream! {
             let mut finished = current.status.is_finished();
@@ -178,7 +186,7 @@ impl SyncService for SyncApi {
                     // Updates were dropped while this watcher was slow: the store has the
                     // latest state (the final one included, which is stored before it is sent).
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        store.read(|rx| job_in_org(rx, &org_id, &id))?
+                        syncs.overlay(store.read(|rx| job_in_org(rx, &org_id, &id))?)
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 };
@@ -195,27 +203,36 @@ impl SyncService for SyncApi {
     ) -> Result<Response<pb::ListSyncErrorsResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Read)?;
-        let job_id = &request.get_ref().job_id;
-        let records = self.context.store.read(|rx| {
+        let body = request.get_ref();
+        let page = PageRequest::parse(body.page_size, &body.page_token)?;
+        let job_id = &body.job_id;
+        let outcomes = self.context.store.read(|rx| {
             job_in_org(rx, &caller.org_id, job_id)?;
+            let prefix = format!("{job_id}/");
             let mut out = Vec::new();
-            for key in rx.keys_with_prefix(OUTCOMES, &format!("{job_id}/"), 10_000)? {
-                if let Some(outcome) = rx.get::<OutcomeRecord>(&key)? {
-                    out.push(pb::RecordOutcome {
-                        source_id: outcome.record_id,
-                        target_id: outcome.linked_id.unwrap_or_default(),
-                        state: if outcome.failed {
-                            pb::RecordState::Failed
-                        } else {
-                            pb::RecordState::Skipped
-                        }
-                        .into(),
-                        message: format!("{} ({})", outcome.message, outcome.flow.as_str()),
-                    });
-                }
+            for key in rx.keys_after(OUTCOMES, &prefix, page.after.as_deref(), page.fetch())? {
+                out.extend(rx.get::<OutcomeRecord>(&key)?);
             }
             Ok::<_, Status>(out)
         })?;
-        Ok(Response::new(pb::ListSyncErrorsResponse { records }))
+        let (outcomes, next_page_token) = page.finish(outcomes, |outcome| outcome.key.clone());
+        let records = outcomes
+            .into_iter()
+            .map(|outcome| pb::RecordOutcome {
+                source_id: outcome.record_id,
+                target_id: outcome.linked_id.unwrap_or_default(),
+                state: if outcome.failed {
+                    pb::RecordState::Failed
+                } else {
+                    pb::RecordState::Skipped
+                }
+                .into(),
+                message: format!("{} ({})", outcome.message, outcome.flow.as_str()),
+            })
+            .collect();
+        Ok(Response::new(pb::ListSyncErrorsResponse {
+            records,
+            next_page_token,
+        }))
     }
 }

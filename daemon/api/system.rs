@@ -44,7 +44,7 @@ impl SystemService for SystemApi {
         Ok(Response::new(pb::GetStatusResponse {
             version: VERSION.into(),
             uptime_seconds: self.context.started.elapsed().as_secs(),
-            started_at: self.context.started_at.clone(),
+            started_at: crate::pb_time::from_text(&self.context.started_at),
             connections: connections_stored,
             mappings: mappings_stored,
             webhook_endpoints: endpoints_stored,

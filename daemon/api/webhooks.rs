@@ -2,20 +2,19 @@
 
 use std::sync::Arc;
 
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
-use super::Context;
+use super::pages::PageRequest;
+use super::status::{invalid, invalid_texts, not_found, with_reason};
+use super::{Context, convert};
 use crate::actors::SupervisedKind;
 use crate::auth::{Action, Caller};
 use crate::pb::{self, webhook_service_server::WebhookService};
+use crate::pb_time;
 use crate::store::{OrgKind, Reader};
 use crate::webhooks::actor::EndpointMsg;
 use crate::webhooks::endpoints::{self, EndpointChange, NewEndpoint, SettingsChange, WebhookError};
 use crate::webhooks::records::{DeliveryRecord, DeliveryStatus, EndpointRecord};
-
-/// Deliveries listed when the request gives no limit, and the most it may ask for.
-const DEFAULT_LIST_LIMIT: usize = 50;
-const MAX_LIST_LIMIT: usize = 1000;
 
 pub struct WebhookApi {
     context: Arc<Context>,
@@ -30,11 +29,11 @@ impl WebhookApi {
 impl From<WebhookError> for Status {
     fn from(error: WebhookError) -> Status {
         match error {
-            WebhookError::Url(_) | WebhookError::Events(_) | WebhookError::Setting { .. } => {
-                Status::invalid_argument(error.to_string())
-            }
-            WebhookError::NotFound { .. } => Status::not_found(error.to_string()),
-            WebhookError::Disabled(_) => Status::failed_precondition(error.to_string()),
+            WebhookError::Url(error) => invalid("url", error),
+            WebhookError::Events(error) => invalid_texts(&[error.to_string()]),
+            WebhookError::Setting { field, problem } => invalid(&field, problem),
+            WebhookError::NotFound { kind, id } => not_found(kind, &id),
+            WebhookError::Disabled(_) => with_reason(Code::FailedPrecondition, "ENDPOINT_DISABLED", error.to_string()),
             WebhookError::Store(error) => error.into(),
         }
     }
@@ -47,8 +46,8 @@ fn endpoint_to_pb(endpoint: &EndpointRecord) -> pb::WebhookEndpoint {
         description: endpoint.description.clone(),
         event_types: endpoint.event_types.clone(),
         enabled: endpoint.enabled,
-        created_at: endpoint.created_at.clone(),
-        updated_at: endpoint.updated_at.clone(),
+        created_at: pb_time::from_text(&endpoint.created_at),
+        updated_at: pb_time::from_text(&endpoint.updated_at),
         retry_schedule_seconds: endpoint.retry_schedule_seconds.clone(),
         failure_threshold: endpoint.failure_threshold,
         consecutive_failures: endpoint.consecutive_failures,
@@ -71,22 +70,21 @@ fn delivery_to_pb(delivery: &DeliveryRecord) -> pb::WebhookDelivery {
     let next_attempt_at = delivery
         .next_attempt_at_ms
         .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-        .map(|t| t.to_string())
-        .unwrap_or_default();
+        .map(pb_time::from_jiff);
     pb::WebhookDelivery {
         id: delivery.id.clone(),
         endpoint_id: delivery.endpoint_id.clone(),
         event_id: delivery.event_id.clone(),
         event_type: delivery.event_type.clone(),
         status: status_to_pb(delivery.status).into(),
-        created_at: delivery.created_at.clone(),
+        created_at: pb_time::from_text(&delivery.created_at),
         next_attempt_at,
         attempts: delivery
             .attempts
             .iter()
             .map(|a| pb::DeliveryAttempt {
                 number: a.number,
-                at: a.at.clone(),
+                at: pb_time::from_text(&a.at),
                 status_code: a.status_code.map_or(0, u32::from),
                 latency_ms: a.latency_ms,
                 error: a.error.clone().unwrap_or_default(),
@@ -101,8 +99,7 @@ fn settings_change(settings: Option<pb::WebhookSettings>) -> SettingsChange {
         return SettingsChange::default();
     };
     SettingsChange {
-        retry_schedule_seconds: (!settings.retry_schedule_seconds.is_empty())
-            .then_some(settings.retry_schedule_seconds),
+        retry_schedule_seconds: settings.retry_schedule.map(|schedule| schedule.seconds),
         failure_threshold: settings.failure_threshold,
         ordered: settings.ordered,
         max_concurrency: settings.max_concurrency,
@@ -146,7 +143,7 @@ impl WebhookService for WebhookApi {
         let change = EndpointChange {
             url: body.url,
             description: body.description,
-            event_types: body.set_event_types.then_some(body.event_types),
+            event_types: body.event_types.map(|types| types.event_types),
             settings: settings_change(body.settings),
         };
         let endpoint = endpoints::update(
@@ -183,12 +180,21 @@ impl WebhookService for WebhookApi {
     ) -> Result<Response<pb::ListWebhookEndpointsResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(Action::Read)?;
+        let body = request.get_ref();
+        let page = PageRequest::parse(body.page_size, &body.page_token)?;
         let records = self.context.store.read(|rx| {
-            rx.org_records::<EndpointRecord>(OrgKind::WebhookEndpoint, &caller.org_id, None, usize::MAX)
-                .map_err(Status::from)
+            rx.org_records::<EndpointRecord>(
+                OrgKind::WebhookEndpoint,
+                &caller.org_id,
+                page.after.as_deref(),
+                page.fetch(),
+            )
         })?;
-        let endpoints = records.iter().map(endpoint_to_pb).collect();
-        Ok(Response::new(pb::ListWebhookEndpointsResponse { endpoints }))
+        let (records, next_page_token) = page.finish(records, |e| e.id.clone());
+        Ok(Response::new(pb::ListWebhookEndpointsResponse {
+            endpoints: records.iter().map(endpoint_to_pb).collect(),
+            next_page_token,
+        }))
     }
 
     async fn delete_webhook_endpoint(
@@ -261,7 +267,7 @@ impl WebhookService for WebhookApi {
             .send(SupervisedKind::WebhookEndpoints, id, EndpointMsg::Reload);
         Ok(Response::new(pb::RotateWebhookSecretResponse {
             secret: secret.expose().to_owned(),
-            previous_secret_expires_at: expires,
+            previous_secret_expires_at: pb_time::from_text(&expires),
         }))
     }
 
@@ -287,21 +293,21 @@ impl WebhookService for WebhookApi {
             Ok(pb::DeliveryStatus::Pending) => Some(DeliveryStatus::Pending),
             Ok(pb::DeliveryStatus::Succeeded) => Some(DeliveryStatus::Succeeded),
             Ok(pb::DeliveryStatus::Failed) => Some(DeliveryStatus::Failed),
-            Err(_) => {
-                return Err(Status::invalid_argument(format!(
-                    "status: unknown delivery status {}",
-                    body.status
-                )));
-            }
+            Err(_) => return Err(invalid("status", format!("unknown delivery status {}", body.status))),
         };
-        let limit = match body.limit as usize {
-            0 => DEFAULT_LIST_LIMIT,
-            n => n.min(MAX_LIST_LIMIT),
-        };
-        let deliveries =
-            endpoints::list_deliveries(&self.context.store, &caller.org_id, &body.endpoint_id, status, limit)?;
+        let page = PageRequest::parse(body.page_size, &body.page_token)?;
+        let deliveries = endpoints::list_deliveries(
+            &self.context.store,
+            &caller.org_id,
+            &body.endpoint_id,
+            status,
+            page.after.as_deref(),
+            page.fetch(),
+        )?;
+        let (deliveries, next_page_token) = page.finish(deliveries, |d| d.id.clone());
         Ok(Response::new(pb::ListWebhookDeliveriesResponse {
             deliveries: deliveries.iter().map(delivery_to_pb).collect(),
+            next_page_token,
         }))
     }
 
@@ -333,10 +339,8 @@ impl WebhookService for WebhookApi {
         let caller = Caller::of(&request)?;
         caller.require(Action::Operate)?;
         let body = request.get_ref();
-        let since = body
-            .since
-            .parse::<jiff::Timestamp>()
-            .map_err(|e| Status::invalid_argument(format!("since: not an RFC 3339 time ({e})")))?;
+        let since = body.since.as_ref().ok_or_else(|| invalid("since", "missing"))?;
+        let since = convert::time_from_pb("since", since)?;
         let requeued = endpoints::recover(&self.context.store, &caller.org_id, &body.endpoint_id, since).await?;
         Ok(Response::new(pb::RecoverWebhookDeliveriesResponse { requeued }))
     }

@@ -3,6 +3,7 @@
 use super::records::MappingRecord;
 use super::spec::{Direction, FieldPair, MappingSpec, MatchingMode, ObjectRef};
 use crate::pb;
+use crate::pb_time;
 
 fn non_empty(text: &str) -> Option<String> {
     (!text.trim().is_empty()).then(|| text.trim().to_owned())
@@ -107,9 +108,9 @@ pub fn mapping_to_pb(record: &MappingRecord) -> pb::Mapping {
         id: record.id.clone(),
         spec: Some(spec_to_pb(&record.spec)),
         active: record.active,
-        created_at: record.created_at.clone(),
-        updated_at: record.updated_at.clone(),
-        next_run_at: record.next_run_at.clone().unwrap_or_default(),
+        created_at: pb_time::from_text(&record.created_at),
+        updated_at: pb_time::from_text(&record.updated_at),
+        next_run_at: pb_time::from_optional_text(record.next_run_at.as_deref()),
     }
 }
 
@@ -119,12 +120,8 @@ pub fn mapping_json(mapping: &pb::Mapping) -> Result<serde_json::Value, String> 
     let mut value = serde_json::to_value(&spec).map_err(|e| e.to_string())?;
     value["id"] = mapping.id.clone().into();
     value["active"] = mapping.active.into();
-    value["createdAt"] = mapping.created_at.clone().into();
-    value["updatedAt"] = mapping.updated_at.clone().into();
-    value["nextRunAt"] = if mapping.next_run_at.is_empty() {
-        serde_json::Value::Null
-    } else {
-        mapping.next_run_at.clone().into()
-    };
+    value["createdAt"] = pb_time::text(mapping.created_at.as_ref()).into();
+    value["updatedAt"] = pb_time::text(mapping.updated_at.as_ref()).into();
+    value["nextRunAt"] = pb_time::text(mapping.next_run_at.as_ref()).into();
     Ok(value)
 }

@@ -317,6 +317,15 @@ pub trait Reader {
     fn count<R: Record>(&self) -> Result<u64, StoreError>;
     /// Keys of record table `table` that start with `prefix`, in order, at most `limit`.
     fn keys_with_prefix(&self, table: BytesTable, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+    /// Keys of record table `table` that start with `prefix` and sort after `after` (all when
+    /// `None`), in order, at most `limit`.
+    fn keys_after(
+        &self,
+        table: BytesTable,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
     /// Keys of `index` that start with `prefix`, in order, at most `limit`.
     fn index_keys(&self, index: IndexTable, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError>;
     /// Number of keys of `index` that start with `prefix`.
@@ -508,6 +517,18 @@ macro_rules! impl_reader {
                 limit: usize,
             ) -> Result<Vec<String>, StoreError> {
                 prefix_keys(&self.txn.open_table(table)?, prefix, prefix, limit)
+            }
+
+            fn keys_after(
+                &self,
+                table: BytesTable,
+                prefix: &str,
+                after: Option<&str>,
+                limit: usize,
+            ) -> Result<Vec<String>, StoreError> {
+                // The first key after `after`: the same key with the lowest character appended.
+                let start = after.map_or_else(|| prefix.to_owned(), |after| format!("{after}\u{0}"));
+                prefix_keys(&self.txn.open_table(table)?, prefix, &start, limit)
             }
 
             fn index_keys(&self, index: IndexTable, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {

@@ -3,8 +3,8 @@
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::{
-    CONNECTIONS, IndexTable, MAPPINGS, META, OrgKind, RECORD_TABLES, SECRETS, SYNC_JOBS, SYNC_STATES, StoreError,
-    WEBHOOK_ENDPOINTS,
+    CONNECTIONS, EVENTS, IndexTable, MAPPINGS, META, OrgKind, RECORD_TABLES, SECRETS, SYNC_JOBS, SYNC_STATES,
+    StoreError, WEBHOOK_ENDPOINTS,
 };
 use crate::crypto::MasterKey;
 
@@ -80,7 +80,10 @@ fn migrate_step(txn: &redb::WriteTransaction, version: u32) -> Result<(), StoreE
             derive_sync_states(txn)?;
             index_by_organization(txn)
         }
-        2 => index_for_inbound_webhooks(txn),
+        2 => {
+            index_for_inbound_webhooks(txn)?;
+            index_jobs_and_events_by_organization(txn)
+        }
         _ => Ok(()),
     }
 }
@@ -180,6 +183,32 @@ fn index_for_inbound_webhooks(txn: &redb::WriteTransaction) -> Result<(), StoreE
     let mut index = txn.open_table(IndexTable::ConnectionMappings.definition())?;
     for key in sides {
         index.insert(key.as_str(), [].as_slice())?;
+    }
+    Ok(())
+}
+
+/// Version 3 lists each organization's sync jobs and events in indexes, for paged listing.
+fn index_jobs_and_events_by_organization(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut keys: Vec<(IndexTable, String)> = Vec::new();
+    for entry in txn.open_table(SYNC_JOBS)?.iter()? {
+        let (id, value) = entry?;
+        if let Ok(job) = serde_json::from_slice::<serde_json::Value>(value.value())
+            && let Some(org) = job["org_id"].as_str()
+        {
+            keys.push((IndexTable::OrgJobs, format!("{org}/{}", id.value())));
+        }
+    }
+    for entry in txn.open_table(EVENTS)?.iter()? {
+        let (id, value) = entry?;
+        if let Ok(event) = serde_json::from_slice::<serde_json::Value>(value.value())
+            && let Some(org) = event["org_id"].as_str()
+        {
+            keys.push((IndexTable::OrgEvents, format!("{org}/{}", id.value())));
+        }
+    }
+    for (index, key) in keys {
+        txn.open_table(index.definition())?
+            .insert(key.as_str(), [].as_slice())?;
     }
     Ok(())
 }

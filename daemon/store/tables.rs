@@ -49,6 +49,10 @@ pub enum IndexTable {
     EndpointDeliveries,
     /// `<mapping id>/<job id>`: sync jobs of a mapping, oldest first.
     MappingJobs,
+    /// `<org id>/<job id>`: sync jobs of an organization, oldest first.
+    OrgJobs,
+    /// `<org id>/<event id>`: outbox events of an organization, oldest first.
+    OrgEvents,
     /// `<mapping id>/<side>/<normalized match key>/<record id>`: records of a side by match key.
     MatchIndex,
     /// `<kind>/<org id>/<entity id>`: an organization's entities of each kind (see [`OrgKind`]).
@@ -91,6 +95,8 @@ impl IndexTable {
             IndexTable::DeliveryQueue => TableDefinition::new("idx_delivery_queue"),
             IndexTable::EndpointDeliveries => TableDefinition::new("idx_endpoint_deliveries"),
             IndexTable::MappingJobs => TableDefinition::new("idx_mapping_jobs"),
+            IndexTable::OrgJobs => TableDefinition::new("idx_org_jobs"),
+            IndexTable::OrgEvents => TableDefinition::new("idx_org_events"),
             IndexTable::MatchIndex => TableDefinition::new("idx_match"),
             IndexTable::Org => TableDefinition::new("idx_org"),
             IndexTable::ConnectionMappings => TableDefinition::new("idx_connection_mappings"),
@@ -100,11 +106,13 @@ impl IndexTable {
         }
     }
 
-    pub(crate) const ALL: [IndexTable; 9] = [
+    pub(crate) const ALL: [IndexTable; 11] = [
         IndexTable::MatchIndex,
         IndexTable::DeliveryQueue,
         IndexTable::EndpointDeliveries,
         IndexTable::MappingJobs,
+        IndexTable::OrgJobs,
+        IndexTable::OrgEvents,
         IndexTable::Org,
         IndexTable::ConnectionMappings,
         IndexTable::Accounts,

@@ -11,7 +11,7 @@ use super::changes::{Change, RecordChange};
 use super::links::{self, LinkRecord};
 use super::matching;
 use super::plan::{Plan, hash, project};
-use super::records::{CursorRecord, Flow, OutcomeRecord, RetryRecord, SyncJobRecord};
+use super::records::{CursorRecord, Flow, OutcomeRecord, RetryRecord, SyncJobRecord, SyncPhase};
 use super::retention;
 use crate::connections::ConnectionRecord;
 use crate::connectors::{Connector, ConnectorError, Fields, ListQuery, RemoteRecord};
@@ -273,7 +273,7 @@ impl<'a> Job<'a> {
     /// Builds the match index of the side `flow` writes when it is missing, or when this job
     /// resumes one that may have written records without recording their links.
     async fn ensure_match_index(
-        &self,
+        &mut self,
         flow: Flow,
         cursor: &mut CursorRecord,
         match_field: Option<&str>,
@@ -282,6 +282,7 @@ impl<'a> Job<'a> {
             return Ok(());
         }
         let (_, written) = self.sides(flow);
+        self.enter(SyncPhase::Matching);
         if let Some(field) = match_field {
             let indexed = matching::build(self.store, written.1, &self.mapping.id, flow, written.2, field).await?;
             tracing::info!(mapping_id = %self.mapping.id, flow = flow.as_str(), indexed, "match index built");
@@ -289,7 +290,16 @@ impl<'a> Job<'a> {
         cursor.match_index_built = true;
         let built = cursor.clone();
         self.store.write(move |tx| tx.put(&built)).await?;
+        self.enter(SyncPhase::Syncing);
         Ok(())
+    }
+
+    /// Moves the job to `phase` and tells its watchers.
+    fn enter(&mut self, phase: SyncPhase) {
+        if self.job.phase != Some(phase) {
+            self.job.phase = Some(phase);
+            (self.progress)(self.job);
+        }
     }
 
     /// A record-level job: reads the records `changes` name again (provider webhooks are thin
@@ -370,6 +380,10 @@ impl<'a> Job<'a> {
         let keys = self
             .store
             .read(|rx| rx.keys_with_prefix(crate::store::RETRIES, &prefix, 1000))?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.enter(SyncPhase::Retrying);
         let (read, _) = self.sides(flow);
         let fields = self.plan.read_fields(flow).to_vec();
         let mut records = Vec::new();

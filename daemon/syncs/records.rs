@@ -14,11 +14,24 @@ pub enum SyncStatus {
     Partial,
     Failed,
     Cancelled,
+    /// Asked to stop and not stopped yet: shown while a cancelled job reaches its next
+    /// checkpoint, never stored.
+    Cancelling,
+}
+
+/// What a running job is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncPhase {
+    Queued,
+    Matching,
+    Syncing,
+    Retrying,
 }
 
 impl SyncStatus {
     pub fn is_finished(self) -> bool {
-        !matches!(self, SyncStatus::Pending | SyncStatus::Running)
+        !matches!(self, SyncStatus::Pending | SyncStatus::Running | SyncStatus::Cancelling)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -29,6 +42,7 @@ impl SyncStatus {
             SyncStatus::Partial => "partial",
             SyncStatus::Failed => "failed",
             SyncStatus::Cancelled => "cancelled",
+            SyncStatus::Cancelling => "cancelling",
         }
     }
 }
@@ -68,6 +82,9 @@ pub struct SyncJobRecord {
     pub full: bool,
     pub trigger: Trigger,
     pub total_estimate: Option<u64>,
+    /// While pending or running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<SyncPhase>,
 }
 
 impl Record for SyncJobRecord {

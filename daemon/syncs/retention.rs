@@ -37,7 +37,9 @@ pub fn prune_jobs(tx: &mut Tx<'_>, mapping_id: &str) -> Result<usize, StoreError
 }
 
 fn remove_job(tx: &mut Tx<'_>, job_id: &str) -> Result<(), StoreError> {
-    tx.remove::<SyncJobRecord>(job_id)?;
+    if let Some(job) = tx.remove::<SyncJobRecord>(job_id)? {
+        tx.index_remove(IndexTable::OrgJobs, &format!("{}/{job_id}", job.org_id))?;
+    }
     tx.remove::<JobChanges>(job_id)?;
     remove_with_prefix(tx, OUTCOMES, &format!("{job_id}/"))
 }

@@ -20,7 +20,7 @@ use super::changes::{self, JobChanges};
 use super::engine::{EngineError, Job};
 use super::matching;
 use super::plan::Plan;
-use super::records::{CursorRecord, Flow, SyncJobRecord, SyncStateRecord, SyncStats, SyncStatus, Trigger};
+use super::records::{CursorRecord, Flow, SyncJobRecord, SyncPhase, SyncStateRecord, SyncStats, SyncStatus, Trigger};
 use super::retention;
 use crate::connections::ConnectionRecord;
 use crate::connections::service::connection_in_org;
@@ -135,6 +135,13 @@ pub fn recent_jobs(rx: &impl Reader, mapping_id: &str, limit: usize) -> Result<V
     Ok(jobs)
 }
 
+/// Stores a new job and lists it under its mapping and its organization.
+fn store_new_job(tx: &mut crate::store::Tx<'_>, job: &SyncJobRecord) -> Result<(), StoreError> {
+    tx.put(job)?;
+    tx.index_insert(IndexTable::MappingJobs, &format!("{}/{}", job.mapping_id, job.id))?;
+    tx.index_insert(IndexTable::OrgJobs, &format!("{}/{}", job.org_id, job.id))
+}
+
 /// What a job needs to plan a first sync and to tell its starter the outcome.
 struct Planning {
     answer: oneshot::Sender<Result<(), SyncError>>,
@@ -213,6 +220,7 @@ impl SyncRuntime {
             full,
             trigger,
             total_estimate: None,
+            phase: Some(SyncPhase::Queued),
         };
         if self.stopping.is_cancelled() {
             return Err(SyncError::ShuttingDown);
@@ -237,8 +245,7 @@ impl SyncRuntime {
         let created = self
             .store
             .write(move |tx| {
-                tx.put(&stored)?;
-                tx.index_insert(IndexTable::MappingJobs, &format!("{}/{}", stored.mapping_id, stored.id))?;
+                store_new_job(tx, &stored)?;
                 let mut state = tx
                     .get::<SyncStateRecord>(&stored.mapping_id)?
                     .unwrap_or_else(|| SyncStateRecord {
@@ -293,6 +300,7 @@ impl SyncRuntime {
             full: false,
             trigger: Trigger::Webhook,
             total_estimate: None,
+            phase: Some(SyncPhase::Queued),
         };
         let cancel = self.stopping.child_token();
         let (finished_tx, finished) = watch::channel(false);
@@ -319,8 +327,7 @@ impl SyncRuntime {
                     return Ok(None);
                 }
                 stored.total_estimate = Some(taken as u64);
-                tx.put(&stored)?;
-                tx.index_insert(IndexTable::MappingJobs, &format!("{}/{}", stored.mapping_id, stored.id))?;
+                store_new_job(tx, &stored)?;
                 let mut state = tx
                     .get::<SyncStateRecord>(&stored.mapping_id)?
                     .unwrap_or_else(|| SyncStateRecord {
@@ -372,13 +379,30 @@ impl SyncRuntime {
         });
     }
 
-    /// Cancels job `id` if it is queued or running; returns its record.
+    /// Cancels job `id` if it is queued or running; returns it, `cancelling` until it stops.
     pub fn cancel(&self, org_id: &str, id: &str) -> Result<SyncJobRecord, SyncError> {
         let job = self.store.read(|rx| job_in_org(rx, org_id, id))?;
         if let Some(active) = self.active().get(&job.mapping_id).filter(|a| a.job.id == id) {
             active.cancel.cancel();
         }
+        let job = self.overlay(job);
+        let _ = self.progress.send(job.clone());
         Ok(job)
+    }
+
+    /// `job` as its watchers should see it: `cancelling` while a cancelled job is still
+    /// running (not while the daemon stops: interrupted jobs resume).
+    pub fn overlay(&self, mut job: SyncJobRecord) -> SyncJobRecord {
+        let cancelling = !job.status.is_finished()
+            && !self.stopping.is_cancelled()
+            && self
+                .active()
+                .get(&job.mapping_id)
+                .is_some_and(|active| active.job.id == job.id && active.cancel.is_cancelled());
+        if cancelling {
+            job.status = SyncStatus::Cancelling;
+        }
+        job
     }
 
     /// Cancels the active job of `mapping_id`, if any, and waits until its end is stored.
@@ -494,6 +518,7 @@ impl SyncRuntime {
                 matches!(status, SyncStatus::Failed | SyncStatus::Cancelled | SyncStatus::Partial)
             });
         job.status = SyncStatus::Running;
+        job.phase = Some(SyncPhase::Syncing);
         job.started_at.get_or_insert_with(now_rfc3339);
         let started = job.clone();
         self.store
@@ -508,7 +533,7 @@ impl SyncRuntime {
         let _ = self.progress.send(job.clone());
         tracing::info!(job_id = %job.id, mapping_id = %mapping.id, resumed, "sync started");
         let progress = |snapshot: &SyncJobRecord| {
-            let _ = self.progress.send(snapshot.clone());
+            let _ = self.progress.send(self.overlay(snapshot.clone()));
         };
         let mut engine = Job {
             store: &self.store,
@@ -655,6 +680,7 @@ impl SyncRuntime {
                     }
                 };
                 job.finished_at = Some(now_rfc3339());
+                job.phase = None;
                 tx.put(&job)?;
                 // A record-level job's changes are done with, synced or not (failed records
                 // are retried by the mapping's later passes).

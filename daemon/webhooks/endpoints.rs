@@ -322,23 +322,31 @@ pub fn list_deliveries(
     org_id: &str,
     id: &str,
     status: Option<DeliveryStatus>,
+    before: Option<&str>,
     limit: usize,
 ) -> Result<Vec<DeliveryRecord>, WebhookError> {
     store.read(|rx| {
         let endpoint = endpoint_in_org(rx, org_id, id)?;
         let prefix = format!("{}/", endpoint.id);
-        let keys = rx.index_keys(IndexTable::EndpointDeliveries, &prefix, usize::MAX)?;
+        let mut cursor = before.map(|delivery| format!("{prefix}{delivery}"));
         let mut out = Vec::new();
-        for key in keys.iter().rev() {
-            if out.len() >= limit {
+        // Newest first, a chunk of keys at a time, until the page is full or the list ends.
+        while out.len() < limit {
+            let keys = rx.index_keys_rev(IndexTable::EndpointDeliveries, &prefix, cursor.as_deref(), limit)?;
+            let Some(last) = keys.last().cloned() else {
                 break;
-            }
-            let Some(delivery) = rx.get::<DeliveryRecord>(&key[prefix.len()..])? else {
-                continue;
             };
-            if status.is_none_or(|s| s == delivery.status) {
-                out.push(delivery);
+            for key in &keys {
+                if out.len() >= limit {
+                    break;
+                }
+                if let Some(delivery) = rx.get::<DeliveryRecord>(&key[prefix.len()..])?
+                    && status.is_none_or(|s| s == delivery.status)
+                {
+                    out.push(delivery);
+                }
             }
+            cursor = Some(last);
         }
         Ok(out)
     })

@@ -187,7 +187,7 @@ impl TestDaemon {
     /// the authorize URL (the sandbox approves and redirects to fluxd's callback).
     pub fn connect(&self, provider: &str) -> serde_json::Value {
         let started = self.ctl_json(&["connection", "create", "--provider", provider, "--no-wait"]);
-        let url = started["authorize_url"].as_str().expect("authorize_url");
+        let url = started["authorizeUrl"].as_str().expect("authorizeUrl");
         let (status, body) = http_get(url);
         assert_eq!(status, 200, "callback page: {body}");
         assert!(body.contains("Connected"), "{body}");
