@@ -20,12 +20,13 @@ use bytes::Bytes;
 use fluxcascade::actors::{self, Directory, Factories, NoChildren};
 use fluxcascade::crypto::{MasterKey, Secret};
 use fluxcascade::events::{EventType, emit};
+use fluxcascade::metrics::DeliveryMetrics;
 use fluxcascade::store::{Reader, Store, StoreError};
 use fluxcascade::webhooks::actor::{EndpointFactory, WebhookRuntime};
 use fluxcascade::webhooks::endpoints::{self, NewEndpoint};
 use fluxcascade::webhooks::records::{DEFAULT_MAX_CONCURRENCY, DeliveryRecord, DeliveryStatus};
 use fluxcascade::webhooks::signing;
-use fluxcascade::webhooks::ssrf::AddressPolicy;
+use fluxcascade::webhooks::ssrf::{AddressPolicy, SharedPolicy};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -167,7 +168,14 @@ async fn main() {
         allow_http: true,
     };
     let directory = Directory::default();
-    let runtime = WebhookRuntime::start(store.clone(), policy, 1_000_000, directory.clone()).expect("runtime");
+    let runtime = WebhookRuntime::start(
+        store.clone(),
+        SharedPolicy::new(policy),
+        1_000_000,
+        directory.clone(),
+        DeliveryMetrics::default(),
+    )
+    .expect("runtime");
 
     let arrivals: Arrivals = Arc::default();
     let addr = start_receiver(arrivals.clone()).await;

@@ -131,35 +131,15 @@ impl Default for Config {
 }
 
 /// Values given on the command line or in `FLUXD_*` variables; each wins over the file.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default)]
 pub struct Overrides {
-    /// TOML configuration file.
-    #[arg(long, env = "FLUXD_CONFIG", global = true)]
     pub config: Option<PathBuf>,
-    /// Directory for fluxd.redb, master.key, admin.token and endpoints.json [default: ./fluxd-data].
-    #[arg(long, env = "FLUXD_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
-    /// gRPC control-plane address [default: 127.0.0.1:50051]; port 0 picks a free port.
-    #[arg(long, env = "FLUXD_GRPC_LISTEN", global = true)]
     pub grpc_listen: Option<SocketAddr>,
-    /// HTTP listener for OAuth callbacks, inbound webhooks, /healthz and /metrics [default: 127.0.0.1:8787].
-    #[arg(long, env = "FLUXD_HTTP_LISTEN", global = true)]
     pub http_listen: Option<SocketAddr>,
-    /// Log format.
-    #[arg(long, env = "FLUXD_LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<LogFormat>,
-    /// Allow webhook endpoints on loopback/private addresses and plain http:// (for local receivers and tests).
-    #[arg(long, env = "FLUXD_ALLOW_PRIVATE_WEBHOOKS", global = true)]
     pub allow_private_webhooks: bool,
-    /// Run local simulators of HubSpot, Jobber, Pipedrive and Salesforce and connect to them
-    /// instead of the real services (no accounts or network needed). A data dir is either a
-    /// sandbox one or a live one, never both.
-    #[cfg(feature = "sandbox")]
-    #[arg(long, env = "FLUXD_SANDBOX", global = true)]
     pub sandbox: bool,
-    /// Records the sandbox seeds per people object [default: 50].
-    #[cfg(feature = "sandbox")]
-    #[arg(long, env = "FLUXD_SANDBOX_RECORDS", global = true)]
     pub sandbox_records: Option<usize>,
 }
 
@@ -185,14 +165,11 @@ impl Config {
         if overrides.allow_private_webhooks {
             config.webhooks.allow_private = true;
         }
-        #[cfg(feature = "sandbox")]
-        {
-            if overrides.sandbox {
-                config.sandbox = true;
-            }
-            if let Some(records) = overrides.sandbox_records {
-                config.sandbox_records = records;
-            }
+        if overrides.sandbox {
+            config.sandbox = true;
+        }
+        if let Some(records) = overrides.sandbox_records {
+            config.sandbox_records = records;
         }
         Ok(config)
     }

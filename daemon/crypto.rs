@@ -69,6 +69,16 @@ pub enum KeySource {
     File(PathBuf),
 }
 
+impl fmt::Display for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::Environment => f.write_str(MASTER_KEY_ENV),
+            KeySource::Credential(path) => write!(f, "systemd credential {}", path.display()),
+            KeySource::File(path) => write!(f, "file {}", path.display()),
+        }
+    }
+}
+
 /// The 256-bit key that seals every secret in the store.
 #[derive(Clone)]
 pub struct MasterKey {

@@ -29,14 +29,15 @@ use crate::inbound::accept::forget_seen;
 use crate::inbound::rate_caps::RateCaps;
 use crate::mappings::actor::MappingFactory;
 use crate::mappings::service::MappingRuntime;
-use crate::metrics::{InboundMetrics, Metrics};
-use crate::providers::config::{ProviderConfigError, resolve_all};
+use crate::metrics::Metrics;
+use crate::providers::config::{ProviderConfigError, SharedApps, resolve_all};
+use crate::reload::Reloader;
 use crate::store::{Reader, Store, StoreError};
 use crate::syncs::change_jobs::ChangeJobs;
 use crate::syncs::{SyncRuntime, SyncSettings};
 use crate::web::{self, WebState};
 use crate::webhooks::actor::{EndpointFactory, WebhookRuntime};
-use crate::webhooks::ssrf::AddressPolicy;
+use crate::webhooks::ssrf::{AddressPolicy, SharedPolicy};
 
 /// File written once both listeners are bound: `{"grpc":"ADDR","http":"ADDR"}` (plus
 /// `"sandbox":"URL"` with `--sandbox`).
@@ -102,7 +103,7 @@ pub fn prepare_data_dir(path: &Path) -> Result<(), DaemonError> {
 pub fn open_store(config: &Config) -> Result<Store, DaemonError> {
     prepare_data_dir(&config.data_dir)?;
     let (key, source) = MasterKey::load_or_create(&config.data_dir)?;
-    tracing::info!(?source, "master key loaded");
+    tracing::info!(source = %source, "master key loaded");
     Ok(Store::open(&config.data_dir, key)?)
 }
 
@@ -142,6 +143,7 @@ pub struct Running {
     http: JoinHandle<()>,
     retention: JoinHandle<()>,
     record_jobs: JoinHandle<()>,
+    reloader: Arc<Reloader>,
 }
 
 /// Opens the store and starts the actors and both servers; returns once fluxd is ready.
@@ -150,7 +152,7 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
     let http_addr = local_addr(&listeners.http, config.http_listen);
     // Everything that can be refused without touching the data dir is checked first.
     let sandbox_url = start_sandbox(&mut config).await?;
-    let apps = resolve_all(&config.providers)?;
+    let apps = SharedApps::new(resolve_all(&config.providers)?);
     let store = open_store(&config)?;
     check_mode(&store, &config).await?;
     bootstrap::ensure_first_org(&store, &config.data_dir).await?;
@@ -164,7 +166,7 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
         .clone()
         .unwrap_or_else(|| format!("http://{http_addr}"));
     let directory = Directory::default();
-    let inbound_metrics = InboundMetrics::default();
+    let metrics = Metrics::new();
     let connections = Arc::new(ConnectionRuntime {
         store: store.clone(),
         http: ConnectionRuntime::http_client()?,
@@ -172,17 +174,19 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
         redirect_uri: format!("{}/oauth/callback", public_url.trim_end_matches('/')),
         directory: directory.clone(),
         refresh_locks: RefreshLocks::default(),
+        metrics: metrics.clone(),
     });
 
-    let policy = AddressPolicy {
+    let policy = SharedPolicy::new(AddressPolicy {
         allow_private: config.webhooks.allow_private,
         allow_http: config.webhooks.allow_http,
-    };
+    });
     let webhooks = WebhookRuntime::start(
         store.clone(),
-        policy,
+        policy.clone(),
         config.webhooks.delivery_retention,
         directory.clone(),
+        metrics.deliveries.clone(),
     )?;
 
     let mappings = Arc::new(MappingRuntime::new(connections.clone()));
@@ -193,7 +197,7 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
             max_parallel: config.sync.max_parallel,
             confirm_threshold: config.sync.confirm_threshold,
         },
-        inbound_metrics.clone(),
+        metrics.clone(),
     );
 
     let tree = actors::start_tree(
@@ -207,7 +211,7 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
         directory.clone(),
     )
     .await?;
-    let metrics = Metrics::new(&tree.live, &inbound_metrics);
+    metrics.watch_actors(&tree.live);
     syncs.resume_interrupted().await?;
     let change_jobs = ChangeJobs::new(syncs.clone())?;
 
@@ -216,7 +220,7 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
         config: config.clone(),
         live: tree.live.clone(),
         directory,
-        webhook_policy: policy,
+        webhook_policy: policy.clone(),
         connections: connections.clone(),
         mappings,
         syncs: syncs.clone(),
@@ -227,11 +231,12 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
     let stop = CancellationToken::new();
     let retention = tokio::spawn(prune_events(store.clone(), config.events_retention_days, stop.clone()));
     let record_jobs = tokio::spawn(change_jobs.clone().run(stop.clone()));
+    let reloader = Arc::new(Reloader::new(config.clone(), apps.clone(), policy));
     let inbound = Receiver {
         store: store.clone(),
         apps,
         public_url: public_url.trim_end_matches('/').to_owned(),
-        metrics: inbound_metrics,
+        metrics: metrics.inbound.clone(),
         caps: RateCaps::new(config.inbound.requests_per_second),
         jobs: change_jobs,
     };
@@ -258,8 +263,12 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
         }
     })?;
     tracing::info!(grpc = %grpc_addr, http = %http_addr, data_dir = %config.data_dir.display(), "fluxd ready");
-    // Not under systemd (no NOTIFY_SOCKET) this is a no-op.
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    // Not under systemd (no NOTIFY_SOCKET) these are no-ops.
+    let status = format!("serving gRPC on {grpc_addr}, HTTP on {http_addr}");
+    let _ = sd_notify::notify(
+        false,
+        &[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status(&status)],
+    );
     Ok(Running {
         grpc_addr,
         http_addr,
@@ -272,10 +281,16 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
         http,
         retention,
         record_jobs,
+        reloader,
     })
 }
 
 impl Running {
+    /// What puts a reloaded configuration in force while this daemon runs.
+    pub fn reloader(&self) -> Arc<Reloader> {
+        self.reloader.clone()
+    }
+
     /// Serves until `shutdown` resolves (or the gRPC server fails), then stops gracefully.
     pub async fn serve_until(mut self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
         let early_exit = tokio::select! {
@@ -285,7 +300,13 @@ impl Running {
             }
             result = &mut self.grpc => Some(result),
         };
-        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+        let _ = sd_notify::notify(
+            false,
+            &[
+                sd_notify::NotifyState::Stopping,
+                sd_notify::NotifyState::Status("stopping: finishing requests, pausing syncs"),
+            ],
+        );
         self.stop.cancel();
         let Running {
             store,

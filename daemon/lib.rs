@@ -22,6 +22,7 @@ pub mod mappings;
 pub mod metrics;
 pub mod pb_time;
 pub mod providers;
+pub mod reload;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod store;

@@ -1,23 +1,78 @@
 //! `fluxd`: the FluxCascade daemon.
 
+mod logging;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use fluxcascade::config::{Config, LogFormat, Overrides};
 use fluxcascade::crypto::{KeySource, MasterKey, write_private_file};
 use fluxcascade::daemon::{self, Listeners};
-use tracing_subscriber::EnvFilter;
+use tokio::signal::unix::{SignalKind, signal};
 
 /// fluxd allocates many small, short-lived values (JSON records, store keys, HTTP headers)
 /// on several threads at once, where mimalloc spends far less time than the system allocator.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Where fluxd keeps its state and finds its configuration.
+#[derive(clap::Args, Clone, Default)]
+struct StoreArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "FLUXD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory for fluxd.redb, master.key, admin.token and endpoints.json [default: ./fluxd-data].
+    #[arg(long, env = "FLUXD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+/// How fluxd serves.
+#[derive(clap::Args, Clone, Default)]
+struct ServeArgs {
+    /// gRPC control-plane address [default: 127.0.0.1:50051]; port 0 picks a free port.
+    #[arg(long, env = "FLUXD_GRPC_LISTEN")]
+    grpc_listen: Option<SocketAddr>,
+    /// HTTP listener for OAuth callbacks, inbound webhooks, /healthz and /metrics [default: 127.0.0.1:8787].
+    #[arg(long, env = "FLUXD_HTTP_LISTEN")]
+    http_listen: Option<SocketAddr>,
+    /// Log format.
+    #[arg(long, env = "FLUXD_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+    /// Allow webhook endpoints on loopback/private addresses and plain http:// (for local receivers and tests).
+    #[arg(long, env = "FLUXD_ALLOW_PRIVATE_WEBHOOKS")]
+    allow_private_webhooks: bool,
+}
+
+/// The in-process simulators.
+#[derive(clap::Args, Clone, Default)]
+struct SandboxArgs {
+    /// Run local simulators of HubSpot, Jobber, Pipedrive and Salesforce and connect to them
+    /// instead of the real services (no accounts or network needed). A data dir is either a
+    /// sandbox one or a live one, never both.
+    #[cfg(feature = "sandbox")]
+    #[arg(long, env = "FLUXD_SANDBOX")]
+    sandbox: bool,
+    /// Records the sandbox seeds per people object [default: 50].
+    #[cfg(feature = "sandbox")]
+    #[arg(long, env = "FLUXD_SANDBOX_RECORDS")]
+    sandbox_records: Option<usize>,
+}
+
 /// FluxCascade daemon: keeps HubSpot, Jobber, Pipedrive and Salesforce in step.
+///
+/// SIGTERM or SIGINT stops it gracefully; SIGHUP reloads the configuration file (log filter,
+/// provider apps and secrets, webhook address policy) and logs what needs a restart.
 #[derive(Parser)]
-#[command(name = "fluxd", version, about)]
+#[command(name = "fluxd", version, about, long_about)]
 struct Cli {
     #[command(flatten)]
-    overrides: Overrides,
+    store: StoreArgs,
+    #[command(flatten)]
+    serve: ServeArgs,
+    #[command(flatten)]
+    sandbox: SandboxArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -25,11 +80,27 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon (the default).
-    Run,
+    Run {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        serve: ServeArgs,
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    },
     /// Start fluxd with sandbox providers, connect HubSpot and Jobber, create a mapping and
-    /// run its first sync; keeps serving until Ctrl-C.
+    /// run its first sync; keeps serving until Ctrl-C. Logs go to fluxd.log in the data dir
+    /// (warnings also to the terminal); running it again replaces what the last run made.
     #[cfg(feature = "sandbox")]
-    Demo,
+    Demo {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// Records the sandbox seeds per people object [default: 50].
+        #[arg(long, env = "FLUXD_SANDBOX_RECORDS")]
+        sandbox_records: Option<usize>,
+    },
     /// Run only the provider simulators (the sandbox), e.g. for a fluxd started elsewhere.
     #[cfg(feature = "sandbox")]
     Sandbox {
@@ -50,9 +121,11 @@ enum Command {
         #[arg(long)]
         no_limits: bool,
     },
-    /// Re-encrypt every stored secret under a new master key, in one transaction.
-    /// Run it while fluxd is stopped.
+    /// Re-encrypt every stored secret under a new master key, in one transaction. Run it
+    /// while fluxd is stopped.
     RotateKey {
+        #[command(flatten)]
+        store: StoreArgs,
         /// Where to write the new key when the current one comes from FLUXD_MASTER_KEY or a
         /// systemd credential (with a key file in the data dir, that file is replaced).
         #[arg(long)]
@@ -60,48 +133,160 @@ enum Command {
     },
 }
 
+/// The configuration overrides of the top-level flags and a subcommand's (the subcommand's
+/// win).
+fn overrides(cli: &Cli, store: &StoreArgs, serve: &ServeArgs, sandbox: &SandboxArgs) -> Overrides {
+    #[cfg(feature = "sandbox")]
+    let (sandbox_on, records) = (
+        cli.sandbox.sandbox || sandbox.sandbox,
+        sandbox.sandbox_records.or(cli.sandbox.sandbox_records),
+    );
+    #[cfg(not(feature = "sandbox"))]
+    let (sandbox_on, records) = {
+        let _ = sandbox;
+        (false, None)
+    };
+    Overrides {
+        config: store.config.clone().or_else(|| cli.store.config.clone()),
+        data_dir: store.data_dir.clone().or_else(|| cli.store.data_dir.clone()),
+        grpc_listen: serve.grpc_listen.or(cli.serve.grpc_listen),
+        http_listen: serve.http_listen.or(cli.serve.http_listen),
+        log_format: serve.log_format.or(cli.serve.log_format),
+        allow_private_webhooks: cli.serve.allow_private_webhooks || serve.allow_private_webhooks,
+        sandbox: sandbox_on,
+        sandbox_records: records,
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let config = Config::load(&cli.overrides)?;
-    init_tracing(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    match cli.command.unwrap_or(Command::Run) {
-        Command::Run => runtime.block_on(async {
-            let listeners = Listeners::bind(&config).await?;
-            daemon::run(listeners, config, shutdown_signal()).await
-        })?,
-        Command::RotateKey { new_key_file } => rotate_key(&config, new_key_file)?,
+    let none = (StoreArgs::default(), ServeArgs::default(), SandboxArgs::default());
+    match &cli.command {
+        None => {
+            let overrides = overrides(&cli, &none.0, &none.1, &none.2);
+            runtime.block_on(serve(overrides))?;
+        }
+        Some(Command::Run {
+            store,
+            serve: args,
+            sandbox,
+        }) => {
+            let overrides = overrides(&cli, store, args, sandbox);
+            runtime.block_on(serve(overrides))?;
+        }
+        Some(Command::RotateKey { store, new_key_file }) => {
+            let config = Config::load(&overrides(&cli, store, &none.1, &none.2))?;
+            logging::init(&config, logging::Destination::Stderr);
+            rotate_key(&config, new_key_file.clone())?;
+        }
         #[cfg(feature = "sandbox")]
-        Command::Demo => runtime.block_on(async {
-            let listeners = Listeners::bind(&config).await?;
-            fluxcascade::demo::run(listeners, config, shutdown_signal()).await
-        })?,
+        Some(Command::Demo {
+            store,
+            serve: args,
+            sandbox_records,
+        }) => {
+            let mut overrides = overrides(&cli, store, args, &none.2);
+            overrides.sandbox_records = sandbox_records.or(overrides.sandbox_records);
+            let config = Config::load(&overrides)?;
+            runtime.block_on(async {
+                let listeners = Listeners::bind(&config).await?;
+                daemon::prepare_data_dir(&config.data_dir)?;
+                logging::init(
+                    &config,
+                    logging::Destination::DemoFile(config.data_dir.join("fluxd.log")),
+                );
+                ignore_hangups();
+                fluxcascade::demo::run(listeners, config, shutdown_signal()).await
+            })?;
+        }
         #[cfg(feature = "sandbox")]
-        Command::Sandbox {
+        Some(Command::Sandbox {
             listen,
             allow_remote,
             print_config,
             records,
             no_limits,
-        } => runtime.block_on(run_sandbox(listen, allow_remote, print_config, records, no_limits))?,
+        }) => {
+            logging::init(&Config::default(), logging::Destination::Stderr);
+            runtime.block_on(async {
+                ignore_hangups();
+                run_sandbox(*listen, *allow_remote, *print_config, *records, *no_limits).await
+            })?;
+        }
     }
     Ok(())
 }
 
-fn init_tracing(config: &Config) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the configuration.
+async fn serve(overrides: Overrides) -> anyhow::Result<()> {
+    let config = Config::load(&overrides)?;
+    let log_filter = logging::init(&config, logging::Destination::Stderr);
+    let listeners = Listeners::bind(&config).await?;
+    let running = daemon::start(listeners, config).await?;
+    let reloader = running.reloader();
+    tokio::spawn(async move {
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::error!("cannot listen for SIGHUP; configuration reloads need a restart");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            reload(&overrides, &reloader, &log_filter);
+        }
+    });
+    running.serve_until(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Reads the configuration again and puts what can change in force.
+fn reload(overrides: &Overrides, reloader: &fluxcascade::reload::Reloader, log_filter: &logging::FilterHandle) {
+    let status = match Config::load(overrides) {
+        Err(error) => {
+            tracing::error!(%error, "configuration not reloaded");
+            format!("reload failed: {error}")
+        }
+        Ok(config) => {
+            logging::set_filter(log_filter, &config.log_filter);
+            match reloader.reload(config) {
+                Ok(report) => {
+                    tracing::info!(applied = %report.applied.join(", "), "configuration reloaded");
+                    if !report.needs_restart.is_empty() {
+                        tracing::warn!(settings = %report.needs_restart.join(", "), "changed settings take effect at the next restart");
+                    }
+                    format!(
+                        "reloaded {}{}",
+                        report.applied.join(", "),
+                        if report.needs_restart.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; restart needed for {}", report.needs_restart.join(", "))
+                        }
+                    )
+                }
+                Err(error) => {
+                    tracing::error!(%error, "configuration not reloaded");
+                    format!("reload failed: {error}")
+                }
+            }
+        }
+    };
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(&status)]);
+}
+
+/// Modes without a configuration to reload stay up on SIGHUP (its default action ends the
+/// process).
+fn ignore_hangups() {
+    tokio::spawn(async {
+        if let Ok(mut hangups) = signal(SignalKind::hangup()) {
+            while hangups.recv().await.is_some() {
+                tracing::info!("SIGHUP: nothing to reload in this mode");
+            }
+        }
+    });
 }
 
 /// Resolves on SIGTERM or SIGINT.
 async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         tracing::error!("cannot install signal handlers; stop fluxd with SIGKILL");
         return std::future::pending().await;

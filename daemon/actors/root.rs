@@ -51,12 +51,14 @@ impl Factories {
     }
 }
 
-/// Live-actor gauges per supervisor.
+/// Live-actor gauges and restart counts per supervisor.
 #[derive(Clone, Default)]
 pub struct LiveCounts {
     pub connections: ActorCounter,
     pub mappings: ActorCounter,
     pub webhook_endpoints: ActorCounter,
+    /// Actors restarted after a crash, per supervisor (in [`SupervisedKind::ALL`] order).
+    restarts: [ActorCounter; 3],
 }
 
 impl LiveCounts {
@@ -66,6 +68,25 @@ impl LiveCounts {
             SupervisedKind::Mappings => self.mappings.clone(),
             SupervisedKind::WebhookEndpoints => self.webhook_endpoints.clone(),
         }
+    }
+
+    fn restarts(&self, kind: SupervisedKind) -> ActorCounter {
+        let index = SupervisedKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+        self.restarts[index].clone()
+    }
+
+    /// (supervisor name, actors alive, actors restarted since start) of each supervisor.
+    pub fn snapshot_all(&self) -> Vec<(&'static str, u64, u64)> {
+        SupervisedKind::ALL
+            .iter()
+            .map(|kind| {
+                (
+                    kind.supervisor_name(),
+                    self.get(*kind).load(Ordering::Relaxed),
+                    self.restarts(*kind).load(Ordering::Relaxed),
+                )
+            })
+            .collect()
     }
 
     /// (connections, mappings, webhook endpoints) alive right now.
@@ -99,6 +120,7 @@ impl RootState {
             kind,
             factory: self.factories.get(kind),
             live: self.live.get(kind),
+            restarts: self.live.restarts(kind),
             directory: self.directory.clone(),
         };
         let (supervisor, _) = Actor::spawn_linked(None, EntitySupervisor, args, myself.get_cell()).await?;

@@ -92,6 +92,8 @@ pub struct SupervisorArgs {
     pub kind: SupervisedKind,
     pub factory: Arc<dyn ChildFactory>,
     pub live: ActorCounter,
+    /// Counts the children restarted after a crash.
+    pub restarts: ActorCounter,
     /// Where the children are registered while they run.
     pub directory: Directory,
 }
@@ -100,6 +102,7 @@ pub struct SupervisorState {
     kind: SupervisedKind,
     factory: Arc<dyn ChildFactory>,
     live: ActorCounter,
+    restarts: ActorCounter,
     directory: Directory,
     children: HashMap<String, ChildEntry>,
     by_actor: HashMap<ActorId, String>,
@@ -180,6 +183,7 @@ impl Actor for EntitySupervisor {
             kind: args.kind,
             factory: args.factory,
             live: args.live,
+            restarts: args.restarts,
             directory: args.directory,
             children: HashMap::new(),
             by_actor: HashMap::new(),
@@ -233,12 +237,18 @@ impl Actor for EntitySupervisor {
                 if let Some(id) = state.forget(&cell) {
                     let crashes = state.children.get(&id).map_or(0, |entry| entry.crashes);
                     tracing::error!(kind = state.factory.kind(), id, crashes = crashes + 1, %error, "actor crashed; restarting with backoff");
+                    state.restarts.fetch_add(1, Ordering::Relaxed);
                     state.schedule_restart(&myself, &id);
                 }
             }
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
                 if let Some(id) = state.forget(&cell) {
-                    tracing::info!(kind = state.factory.kind(), id, ?reason, "actor stopped");
+                    tracing::info!(
+                        kind = state.factory.kind(),
+                        id,
+                        reason = reason.as_deref().unwrap_or(""),
+                        "actor stopped"
+                    );
                     state.children.remove(&id);
                 }
             }
@@ -310,10 +320,12 @@ mod tests {
     async fn crashed_child_is_restarted_and_deleted_child_is_not() {
         let starts = Arc::new(AtomicU32::new(0));
         let live = ActorCounter::default();
+        let restarts = ActorCounter::default();
         let args = SupervisorArgs {
             kind: SupervisedKind::Mappings,
             factory: Arc::new(FragileFactory { starts: starts.clone() }),
             live: live.clone(),
+            restarts: restarts.clone(),
             directory: Directory::default(),
         };
         let (supervisor, handle) = Actor::spawn(None, EntitySupervisor, args).await.unwrap();
@@ -328,6 +340,7 @@ mod tests {
         }
         assert_eq!(starts.load(Ordering::SeqCst), 2, "crashed child restarted");
         assert_eq!(live.load(Ordering::SeqCst), 1);
+        assert_eq!(restarts.load(Ordering::SeqCst), 1, "the restart is counted");
 
         ractor::call!(supervisor, |reply| SupervisorMsg::Stop("a".into(), reply)).unwrap();
         assert_eq!(live.load(Ordering::SeqCst), 0);

@@ -28,7 +28,7 @@ use crate::metrics::Metrics;
 use crate::pb;
 use crate::store::Store;
 use crate::syncs::SyncRuntime;
-use crate::webhooks::ssrf::AddressPolicy;
+use crate::webhooks::ssrf::SharedPolicy;
 
 /// Everything the service adapters share.
 pub struct Context {
@@ -36,7 +36,7 @@ pub struct Context {
     pub config: Config,
     pub live: LiveCounts,
     pub directory: Directory,
-    pub webhook_policy: AddressPolicy,
+    pub webhook_policy: SharedPolicy,
     pub connections: Arc<ConnectionRuntime>,
     pub mappings: Arc<MappingRuntime>,
     pub syncs: Arc<SyncRuntime>,

@@ -122,8 +122,13 @@ impl WebhookService for WebhookApi {
             event_types: body.event_types,
             settings: settings_change(body.settings),
         };
-        let (endpoint, secret) =
-            endpoints::create(&self.context.store, self.context.webhook_policy, &caller.org_id, new).await?;
+        let (endpoint, secret) = endpoints::create(
+            &self.context.store,
+            self.context.webhook_policy.get(),
+            &caller.org_id,
+            new,
+        )
+        .await?;
         self.context
             .directory
             .start_child(SupervisedKind::WebhookEndpoints, &endpoint.id);
@@ -148,7 +153,7 @@ impl WebhookService for WebhookApi {
         };
         let endpoint = endpoints::update(
             &self.context.store,
-            self.context.webhook_policy,
+            self.context.webhook_policy.get(),
             &caller.org_id,
             &body.id,
             change,

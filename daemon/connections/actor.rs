@@ -216,6 +216,14 @@ async fn refresh_and_store(runtime: &ConnectionRuntime, record: &ConnectionRecor
             reason: "the connection has no refresh token".into(),
         })?;
     let result = oauth.refresh(&refresh_token).await;
+    runtime.metrics.refreshed(
+        record.provider.as_str(),
+        match &result {
+            Ok(_) => "ok",
+            Err(OAuthError::Revoked { .. }) => "revoked",
+            Err(_) => "failed",
+        },
+    );
     let (id, outcome) = (record.id.clone(), result.clone());
     let stored = runtime.store.write(move |tx| {
         let result = outcome;

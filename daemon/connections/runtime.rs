@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use crate::actors::Directory;
 use crate::providers::Provider;
-use crate::providers::config::{OAuthApps, ProviderConfigError};
+use crate::providers::config::{ProviderConfigError, SharedApps};
 use crate::providers::oauth::OAuthClient;
 use crate::store::Store;
 
@@ -14,13 +14,15 @@ pub struct ConnectionRuntime {
     pub store: Store,
     pub http: reqwest::Client,
     /// The configured providers' OAuth apps.
-    pub apps: OAuthApps,
+    pub apps: SharedApps,
     /// `<public http url>/oauth/callback`.
     pub redirect_uri: String,
     /// This daemon's actors, to reach each connection's.
     pub directory: Directory,
     /// One token refresh per connection at a time.
     pub refresh_locks: RefreshLocks,
+    /// Where refreshes are counted.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Per-connection locks, held while a refresh talks to the provider and stores its answer.
@@ -61,14 +63,10 @@ impl ConnectionRuntime {
 
     /// The OAuth client of `provider`.
     pub fn oauth(&self, provider: Provider) -> Result<OAuthClient, ProviderConfigError> {
-        let app = self
-            .apps
-            .get(&provider)
-            .cloned()
-            .ok_or(ProviderConfigError::NotConfigured {
-                provider,
-                key: provider.as_str(),
-            })?;
+        let app = self.apps.get(provider).ok_or(ProviderConfigError::NotConfigured {
+            provider,
+            key: provider.as_str(),
+        })?;
         Ok(OAuthClient::new(app, self.http.clone(), self.redirect_uri.clone()))
     }
 }

@@ -22,7 +22,7 @@ use crate::connections::service::connections_of_account;
 use crate::connections::webhook_keys;
 use crate::metrics::InboundMetrics;
 use crate::providers::Provider;
-use crate::providers::config::OAuthApps;
+use crate::providers::config::SharedApps;
 use crate::store::Store;
 use crate::syncs::change_jobs::ChangeJobs;
 
@@ -73,7 +73,7 @@ pub struct Answer {
 pub struct Receiver {
     pub store: Store,
     /// The providers' apps: HubSpot and Jobber sign with the client secret.
-    pub apps: OAuthApps,
+    pub apps: SharedApps,
     /// `<public url>`, without a trailing slash: HubSpot signs the full URL it called.
     pub public_url: String,
     pub metrics: InboundMetrics,
@@ -175,8 +175,8 @@ impl Receiver {
     ) -> Result<Vec<ProviderEvent>, Refusal> {
         let client_secret = || {
             self.apps
-                .get(&provider)
-                .map(|app| app.client_secret.clone())
+                .get(provider)
+                .map(|app| app.client_secret)
                 .ok_or(Refusal::UnknownRoute)
         };
         let events = match provider {

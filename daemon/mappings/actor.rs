@@ -242,6 +242,7 @@ mod tests {
             redirect_uri: "http://127.0.0.1:9/oauth/callback".into(),
             directory: directory.clone(),
             refresh_locks: Default::default(),
+            metrics: Default::default(),
         });
         let syncs = SyncRuntime::new(
             store.clone(),
@@ -250,7 +251,7 @@ mod tests {
                 max_parallel: 1,
                 confirm_threshold: 0,
             },
-            crate::metrics::InboundMetrics::default(),
+            crate::metrics::Metrics::new(),
         );
         let spec: crate::mappings::MappingSpec = crate::mappings::spec::parse_file(&format!(
             "name: m\nsource: {{connection: conn_a, object: contacts}}\ntarget: {{connection: conn_b, object: clients}}\nfieldPairs:\n  - {{sourceField: email, targetField: email}}\nschedule: \"{schedule}\"\n"

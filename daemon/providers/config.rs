@@ -154,6 +154,32 @@ pub type ProvidersConfig = BTreeMap<Provider, ProviderSettings>;
 /// consulted) so that no OAuth call reads a file.
 pub type OAuthApps = BTreeMap<Provider, OAuthApp>;
 
+/// The provider apps in force, shared by everything that calls or verifies a provider; a
+/// configuration reload replaces them (new client secrets, say) without a restart.
+#[derive(Clone, Default)]
+pub struct SharedApps(std::sync::Arc<std::sync::RwLock<OAuthApps>>);
+
+impl SharedApps {
+    pub fn new(apps: OAuthApps) -> SharedApps {
+        SharedApps(std::sync::Arc::new(std::sync::RwLock::new(apps)))
+    }
+
+    /// The app of `provider`, if configured.
+    pub fn get(&self, provider: Provider) -> Option<OAuthApp> {
+        // A poisoned lock still holds a whole map (replaced in one assignment).
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&provider)
+            .cloned()
+    }
+
+    /// Puts `apps` in force.
+    pub fn replace(&self, apps: OAuthApps) {
+        *self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = apps;
+    }
+}
+
 /// Resolves every configured provider. A provider with nothing configured is left out (it is
 /// reported when someone tries to connect it); one configured by halves is an error naming
 /// the key to set.

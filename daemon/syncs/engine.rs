@@ -618,8 +618,8 @@ impl<'a> Job<'a> {
             linked = to_id,
             this_modified = %record.modified_at,
             other_modified = %other.modified_at,
-            this_values = ?values,
-            other_values = ?current,
+            this_values = %serde_json::to_string(values).unwrap_or_default(),
+            other_values = %serde_json::to_string(&current).unwrap_or_default(),
             winner = if this_wins { "this" } else { "other" },
             "conflict: both sides changed since the last sync; newest wins"
         );

@@ -31,7 +31,7 @@ use crate::mappings::MappingRecord;
 use crate::mappings::service::{MappingError, MappingRuntime, mapping_in_org};
 use crate::mappings::spec::MatchingMode;
 use crate::mappings::validate::effective_match_key;
-use crate::metrics::InboundMetrics;
+use crate::metrics::Metrics;
 use crate::store::{IndexTable, Reader, Store, StoreError};
 
 /// Errors of starting or controlling jobs.
@@ -86,8 +86,9 @@ pub struct SyncRuntime {
     /// Cancelled when the daemon stops: every job's token is its child, and a job it
     /// interrupts stays `running` in the store, to resume at the next start.
     stopping: CancellationToken,
-    /// Where record-level jobs report how far behind the providers their writes land.
-    inbound: InboundMetrics,
+    /// Where jobs are counted, and record-level jobs report how far behind the providers
+    /// their writes land.
+    metrics: Metrics,
 }
 
 /// What [`SyncRuntime::start_changes`] did.
@@ -152,7 +153,7 @@ impl SyncRuntime {
         store: Store,
         mappings: Arc<MappingRuntime>,
         settings: SyncSettings,
-        inbound: InboundMetrics,
+        metrics: Metrics,
     ) -> Arc<SyncRuntime> {
         let (progress, _) = broadcast::channel(1024);
         Arc::new(SyncRuntime {
@@ -163,7 +164,7 @@ impl SyncRuntime {
             active: Mutex::default(),
             progress,
             stopping: CancellationToken::new(),
-            inbound,
+            metrics,
         })
     }
 
@@ -553,7 +554,7 @@ impl SyncRuntime {
                 .map(|taken| taken.changes)
                 .unwrap_or_default();
             let lags = engine.run_changes(&changes).await?;
-            self.inbound.observe_writes(&lags);
+            self.metrics.inbound.observe_writes(&lags);
         } else {
             engine.run().await?;
         }
@@ -706,6 +707,12 @@ impl SyncRuntime {
             })
             .await?;
         if let Some(job) = finished {
+            let ran = job
+                .started_at
+                .as_deref()
+                .and_then(|at| at.parse::<jiff::Timestamp>().ok())
+                .map_or(0.0, |at| (jiff::Timestamp::now() - at).as_secs_f64().max(0.0));
+            self.metrics.syncs.finished(&job, ran);
             tracing::info!(
                 job_id = %job.id,
                 status = job.status.as_str(),

@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use crate::connections::ConnectionRuntime;
 use crate::connections::callback;
 use crate::inbound::{Receiver, receiver};
-use crate::metrics::Metrics;
+use crate::metrics::{Exposition, Metrics};
 
 /// How long a client may take to send a request's headers.
 const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -89,10 +89,22 @@ async fn handle(state: Arc<WebState>, request: Request<Incoming>) -> Result<Resp
     let response = match (request.method(), request.uri().path()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/metrics") => {
-            let mut response = text(StatusCode::OK, state.metrics.render());
+            let format = Exposition::from_accept(
+                request
+                    .headers()
+                    .get(header::ACCEPT)
+                    .and_then(|accept| accept.to_str().ok()),
+            );
+            let metrics = state.metrics.clone();
+            let store = state.connections.store.clone();
+            // Reading the queues and /proc is blocking work.
+            let body = tokio::task::spawn_blocking(move || metrics.render(format, &store))
+                .await
+                .unwrap_or_default();
+            let mut response = text(StatusCode::OK, body);
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
-                header::HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                header::HeaderValue::from_static(format.content_type()),
             );
             response
         }

@@ -23,11 +23,12 @@ use super::outbox::{parse_queue_key, unschedule};
 use super::outcomes::{self, Outcome};
 use super::records::{DeliveryRecord, DeliveryStatus, EndpointRecord};
 use super::secrets::signing_secrets;
-use super::ssrf::{AddressPolicy, delivery_client};
+use super::ssrf::{SharedPolicy, delivery_client};
 use crate::actors::supervisor::{spawn_child, stored_ids};
 use crate::actors::{ChildFactory, Directory, SupervisedKind};
 use crate::crypto::Secret;
 use crate::events::{EventRecord, now_rfc3339};
+use crate::metrics::DeliveryMetrics;
 use crate::store::{IndexTable, Reader, Store, StoreError};
 
 /// Outcomes recorded for an endpoint between two prunings of its delivery history.
@@ -43,6 +44,8 @@ pub struct WebhookRuntime {
     pub transport: Arc<dyn Transport>,
     /// Finished deliveries kept per endpoint.
     pub retention: usize,
+    /// Where attempts are counted.
+    pub metrics: DeliveryMetrics,
 }
 
 impl WebhookRuntime {
@@ -50,14 +53,15 @@ impl WebhookRuntime {
     /// once new deliveries are durable.
     pub fn start(
         store: Store,
-        policy: AddressPolicy,
+        policy: SharedPolicy,
         retention: usize,
         directory: Directory,
+        metrics: DeliveryMetrics,
     ) -> Result<Arc<Self>, reqwest::Error> {
         let transport = Arc::new(HttpTransport {
             client: delivery_client(policy)?,
         });
-        Ok(Self::with_transport(store, transport, retention, directory))
+        Ok(Self::with_transport(store, transport, retention, directory, metrics))
     }
 
     /// [`WebhookRuntime::start`] with another way of sending attempts.
@@ -66,6 +70,7 @@ impl WebhookRuntime {
         transport: Arc<dyn Transport>,
         retention: usize,
         directory: Directory,
+        metrics: DeliveryMetrics,
     ) -> Arc<Self> {
         store.set_wake_endpoint_hook(move |endpoint_id| {
             directory.send(SupervisedKind::WebhookEndpoints, endpoint_id, EndpointMsg::Wake);
@@ -74,6 +79,7 @@ impl WebhookRuntime {
             store,
             transport,
             retention,
+            metrics,
         })
     }
 }
@@ -345,6 +351,7 @@ impl Actor for EndpointActor {
             }
             EndpointMsg::Reload => self.load(state)?,
             EndpointMsg::Attempted(outcome) => {
+                self.runtime.metrics.attempted(&outcome.result);
                 state.attempting.remove(&outcome.delivery_id);
                 state.unstored.insert(outcome.delivery_id.clone());
                 state.unrecorded.push(outcome);
@@ -447,8 +454,14 @@ mod tests {
             started: Mutex::default(),
         });
         let directory = Directory::default();
-        let runtime = WebhookRuntime::with_transport(store.clone(), transport.clone(), 100, directory.clone());
-        let policy = AddressPolicy {
+        let runtime = WebhookRuntime::with_transport(
+            store.clone(),
+            transport.clone(),
+            100,
+            directory.clone(),
+            DeliveryMetrics::default(),
+        );
+        let policy = crate::webhooks::ssrf::AddressPolicy {
             allow_private: true,
             allow_http: true,
         };

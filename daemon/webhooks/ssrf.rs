@@ -15,6 +15,27 @@ pub struct AddressPolicy {
     pub allow_http: bool,
 }
 
+/// The policy in force, shared by endpoint validation and the delivery client's resolver; a
+/// configuration reload replaces it.
+#[derive(Debug, Clone, Default)]
+pub struct SharedPolicy(Arc<std::sync::RwLock<AddressPolicy>>);
+
+impl SharedPolicy {
+    pub fn new(policy: AddressPolicy) -> SharedPolicy {
+        SharedPolicy(Arc::new(std::sync::RwLock::new(policy)))
+    }
+
+    /// The policy now.
+    pub fn get(&self) -> AddressPolicy {
+        *self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Puts `policy` in force.
+    pub fn set(&self, policy: AddressPolicy) {
+        *self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = policy;
+    }
+}
+
 /// Why an endpoint URL is refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum UrlError {
@@ -115,12 +136,12 @@ pub fn loggable(url: &str) -> String {
 /// DNS resolver for the delivery client: resolves with the system resolver and drops every
 /// address the policy forbids; fails when none is left.
 pub struct GuardedResolver {
-    pub policy: AddressPolicy,
+    pub policy: SharedPolicy,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let policy = self.policy;
+        let policy = self.policy.get();
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
@@ -142,7 +163,7 @@ impl Resolve for GuardedResolver {
 }
 
 /// The HTTP client used for deliveries: guarded DNS, no proxies, no redirects.
-pub fn delivery_client(policy: AddressPolicy) -> Result<reqwest::Client, reqwest::Error> {
+pub fn delivery_client(policy: SharedPolicy) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .dns_resolver(Arc::new(GuardedResolver { policy }))
         .no_proxy()
@@ -224,15 +245,15 @@ mod tests {
     #[tokio::test]
     async fn resolver_drops_forbidden_addresses() {
         let resolver = GuardedResolver {
-            policy: AddressPolicy::default(),
+            policy: SharedPolicy::default(),
         };
         let result = resolver.resolve("localhost".parse().unwrap()).await;
         assert!(result.is_err(), "localhost must not resolve for deliveries");
         let open = GuardedResolver {
-            policy: AddressPolicy {
+            policy: SharedPolicy::new(AddressPolicy {
                 allow_private: true,
                 allow_http: true,
-            },
+            }),
         };
         let addrs: Vec<_> = open.resolve("localhost".parse().unwrap()).await.unwrap().collect();
         assert!(addrs.iter().all(|a| a.ip().is_loopback()));
