@@ -45,19 +45,33 @@ fn print_rows(rows: &[Value], columns: &[&str]) {
                 .map(|r| r[i].chars().count())
                 .max()
                 .unwrap_or(0)
-                .max(c.len())
+                .max(heading(c).len())
         })
         .collect();
     let header: Vec<String> = columns
         .iter()
         .zip(&widths)
-        .map(|(c, w)| format!("{:<w$}", c.to_uppercase()))
+        .map(|(c, w)| format!("{:<w$}", heading(c)))
         .collect();
     println!("{}", header.join("  ").trim_end());
     for row in cells {
         let line: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         println!("{}", line.join("  ").trim_end());
     }
+}
+
+/// A column's heading: its JSON path in capitals, words joined by dashes
+/// (`tokenExpiresAt` → `TOKEN-EXPIRES-AT`, `stats.created` → `CREATED`).
+fn heading(path: &str) -> String {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    let mut heading = String::with_capacity(last.len() + 4);
+    for (index, c) in last.chars().enumerate() {
+        if c.is_ascii_uppercase() && index > 0 {
+            heading.push('-');
+        }
+        heading.push(c.to_ascii_uppercase());
+    }
+    heading
 }
 
 /// `a.b` looks up nested fields.

@@ -172,7 +172,8 @@ async fn subscribe_hubspot(session: &Session, sandbox: &str, connection: &str) -
 }
 
 async fn drive(session: &Session, data_dir: &std::path::Path, sandbox: &str) -> Result<(), DemoError> {
-    println!("FluxCascade demo: fluxd is running with sandbox providers (no accounts, no network).\n");
+    println!("FluxCascade demo: fluxd is running with sandbox providers (no accounts, no network).");
+    println!("Its log is in {}.\n", data_dir.join("fluxd.log").display());
     let hubspot = connect_provider(session, pb::Provider::Hubspot).await?;
     println!("  connected HubSpot  {}  ({})", hubspot.account_name, hubspot.id);
     let jobber = connect_provider(session, pb::Provider::Jobber).await?;
@@ -186,6 +187,7 @@ async fn drive(session: &Session, data_dir: &std::path::Path, sandbox: &str) -> 
         reason: e.to_string(),
     })?;
     let mut mappings = pb::mapping_service_client::MappingServiceClient::new(session.channel.clone());
+    let replaced = remove_previous_mapping(session, &mut mappings, &spec.name).await?;
     let mapping = mappings
         .create_mapping(session.request(pb::CreateMappingRequest {
             spec: Some(crate::mappings::wire::spec_to_pb(&spec)),
@@ -197,7 +199,12 @@ async fn drive(session: &Session, data_dir: &std::path::Path, sandbox: &str) -> 
             status,
         })?
         .into_inner();
-    println!("  created mapping    {}  ({})\n", spec.name, mapping.id);
+    let made = if replaced {
+        "replaced mapping"
+    } else {
+        "created mapping "
+    };
+    println!("  {made}   {}  ({})\n", spec.name, mapping.id);
 
     let mut syncs = pb::sync_service_client::SyncServiceClient::new(session.channel.clone());
     let job = syncs
@@ -224,24 +231,91 @@ async fn drive(session: &Session, data_dir: &std::path::Path, sandbox: &str) -> 
         job.id, stats.fetched, stats.created, stats.updated, stats.unchanged, stats.failed
     );
     let app_url = subscribe_hubspot(session, sandbox, &hubspot.id).await?;
-    let dir = data_dir.display();
+    let fluxctl = fluxctl_command(data_dir);
     println!("Real-time sync: the sandbox's HubSpot sends its webhooks to {app_url}.");
     println!("Change a contact there, and its Jobber client follows within a second:");
     println!(
         "  curl -X PATCH {sandbox}/_control/hubspot/records/contacts/1001 -H 'content-type: application/json' -d '{{\"firstname\": \"Grace\"}}'"
     );
-    println!("  fluxctl --data-dir {dir} sync list      # a sync with trigger webhook\n");
+    println!("  {fluxctl} sync list      # a sync with trigger webhook\n");
     println!("Where to look next (fluxd keeps running; Ctrl-C stops it):");
-    println!("  fluxctl --data-dir {dir} sync list");
-    println!("  fluxctl --data-dir {dir} sync get {}", job.id);
-    println!("  fluxctl --data-dir {dir} mapping get {} -o json", mapping.id);
-    println!("  fluxctl --data-dir {dir} mapping preview {} --limit 3", mapping.id);
-    println!(
-        "  fluxctl --data-dir {dir} sync run {} --wait      # again: nothing to do",
-        mapping.id
-    );
-    println!("  fluxctl --data-dir {dir} connection list");
+    println!("  {fluxctl} sync list");
+    println!("  {fluxctl} sync get {}", job.id);
+    println!("  {fluxctl} mapping get {} -o json", mapping.id);
+    println!("  {fluxctl} mapping preview {} --limit 3", mapping.id);
+    println!("  {fluxctl} sync run {} --wait      # again: nothing to do", mapping.id);
+    println!("  {fluxctl} connection list");
     Ok(())
+}
+
+/// Deletes the mapping an earlier demo made in this data dir, if any: the sandbox starts with
+/// fresh records each run, so its links and history describe records that no longer exist.
+/// (The connections are reused: connecting the same account again reconnects it.)
+async fn remove_previous_mapping(
+    session: &Session,
+    mappings: &mut pb::mapping_service_client::MappingServiceClient<Channel>,
+    name: &str,
+) -> Result<bool, DemoError> {
+    let listed = mappings
+        .list_mappings(session.request(pb::ListMappingsRequest {
+            page_size: 1000,
+            ..Default::default()
+        }))
+        .await
+        .map_err(|status| DemoError::Rpc {
+            step: "listing mappings",
+            status,
+        })?
+        .into_inner();
+    let mut replaced = false;
+    for previous in listed
+        .mappings
+        .into_iter()
+        .filter(|m| m.spec.as_ref().is_some_and(|spec| spec.name == name))
+    {
+        mappings
+            .delete_mapping(session.request(pb::DeleteMappingRequest { id: previous.id }))
+            .await
+            .map_err(|status| DemoError::Rpc {
+                step: "removing the previous demo's mapping",
+                status,
+            })?;
+        replaced = true;
+    }
+    Ok(replaced)
+}
+
+/// How to run fluxctl against this demo, as a shell command: the fluxctl built next to this
+/// fluxd (relative to the working directory when it is below it), else the one on `PATH`.
+fn fluxctl_command(data_dir: &std::path::Path) -> String {
+    let beside = std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name(format!("fluxctl{}", std::env::consts::EXE_SUFFIX)))
+        .filter(|path| path.is_file());
+    let program = match beside {
+        Some(path) => {
+            let relative = std::env::current_dir()
+                .ok()
+                .and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| std::path::Path::new(".").join(p)));
+            relative.unwrap_or(path).display().to_string()
+        }
+        None => "fluxctl".to_owned(),
+    };
+    format!(
+        "{} --data-dir {}",
+        shell_word(&program),
+        shell_word(&data_dir.display().to_string())
+    )
+}
+
+/// `word` quoted for a POSIX shell when it needs to be.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 async fn watch(
@@ -258,15 +332,15 @@ async fn watch(
             status,
         })?
         .into_inner();
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("  syncing [{bar:40}] {pos}/{len} contacts")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar
-    });
+    let bar = std::io::stderr()
+        .is_terminal()
+        .then(|| indicatif::ProgressBar::new_spinner().with_message("starting"));
+    if let Some(bar) = &bar {
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    }
+    let counting = indicatif::ProgressStyle::with_template("  {msg:8} [{bar:30}] {pos}/{len} contacts")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
     let mut last = None;
     while let Some(job) = stream.next().await {
         let job = job.map_err(|status| DemoError::Rpc {
@@ -275,8 +349,19 @@ async fn watch(
         })?;
         if let Some(bar) = &bar {
             let fetched = job.stats.unwrap_or_default().fetched;
-            bar.set_length(job.total_estimate.max(fetched));
-            bar.set_position(fetched);
+            match pb::SyncPhase::try_from(job.phase).unwrap_or(pb::SyncPhase::Unspecified) {
+                // Until records flow, there is nothing to count: a spinner says what it waits on.
+                pb::SyncPhase::Queued => bar.set_message("queued"),
+                pb::SyncPhase::Matching => bar.set_message("matching existing Jobber clients"),
+                _ if job.total_estimate.max(fetched) == 0 => bar.set_message("listing"),
+                _ => {
+                    bar.set_style(counting.clone());
+                    bar.set_message("syncing");
+                    bar.set_length(job.total_estimate.max(fetched));
+                    bar.set_position(fetched);
+                }
+            }
+            bar.tick();
         }
         last = Some(job);
     }

@@ -280,9 +280,10 @@ fn transient_token_failures_are_retried_with_backoff() {
 }
 
 #[test]
-fn import_and_delete_with_revocation() {
+fn importing_a_connected_account_reconnects_it_and_delete_revokes() {
     let daemon = sandbox_daemon();
     let connected = daemon.connect("hubspot");
+    let id = connected["id"].as_str().unwrap();
     let tokens = http_get_json(&format!("{}/_control/hubspot/tokens", daemon.sandbox_url()));
     let refresh = tokens["refresh_tokens"][0].as_str().unwrap();
     let imported = daemon.ctl_json(&[
@@ -293,9 +294,15 @@ fn import_and_delete_with_revocation() {
         "--refresh-token",
         refresh,
     ]);
+    // The same account in the same organization: the same connection, with the new tokens.
     assert_eq!(imported["status"], "active");
-    assert_eq!(imported["accountName"], connected["accountName"]);
-    assert_ne!(imported["id"], connected["id"]);
+    assert_eq!(imported["id"], connected["id"], "{imported}");
+    assert_eq!(daemon.ctl_json(&["connection", "list"]).as_array().unwrap().len(), 1);
+    let reconnected = daemon.ctl_json(&["events", "list", "--type", "connection.refreshed"]);
+    assert_eq!(reconnected[0]["data"]["reconnected"], true, "{reconnected}");
+    assert_eq!(reconnected[0]["data"]["connectionId"], id);
+    // Its actor runs again with them.
+    assert_eq!(daemon.ctl_json(&["connection", "refresh", id])["status"], "active");
     let bad = daemon.ctl(&[
         "connection",
         "import",
@@ -308,19 +315,15 @@ fn import_and_delete_with_revocation() {
     assert!(bad.stderr().contains("BAD_REFRESH_TOKEN"), "{}", bad.stderr());
     assert_eq!(
         daemon.ctl_json(&["connection", "list"]).as_array().unwrap().len(),
-        2,
+        1,
         "a failed import stores nothing"
     );
 
-    let deleted = daemon.ctl_json(&["connection", "delete", connected["id"].as_str().unwrap()]);
+    let deleted = daemon.ctl_json(&["connection", "delete", id]);
     assert_eq!(deleted["grantRevoked"], true);
     assert_eq!(stats(&daemon, "hubspot")["revocations"], 1);
-    assert!(
-        !daemon
-            .ctl(&["connection", "get", connected["id"].as_str().unwrap()])
-            .success()
-    );
-    assert_eq!(daemon.ctl_json(&["status"])["liveActors"]["connections"], 1);
+    assert!(!daemon.ctl(&["connection", "get", id]).success());
+    assert_eq!(daemon.ctl_json(&["status"])["liveActors"]["connections"], 0);
 }
 
 #[test]

@@ -645,3 +645,51 @@ fn jobber_properties_sync_as_source_and_as_target_without_a_modification_time() 
     ));
     assert_eq!(stored["fields"]["city"], "Juneau", "{stored}");
 }
+
+#[test]
+fn a_sync_whose_records_all_fail_is_failed_and_fluxctl_says_so_by_its_exit_code() {
+    let daemon = sandbox(3, &[]);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    // A first name is no phone number: every record's required pair fails.
+    let mapping = create_mapping(
+        &daemon,
+        &format!(
+            r#"name: every record fails
+source: {{ connection: {hubspot}, object: contacts }}
+target: {{ connection: {jobber}, object: clients }}
+fieldPairs:
+  - {{ sourceField: firstname, targetField: phone, transform: phone_e164, required: true }}
+  - {{ sourceField: email, targetField: email }}
+matchKey: email
+"#
+        ),
+    );
+    let job = run(&daemon, &mapping);
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["stats"]["failed"], 3, "{job}");
+    assert!(job["error"].as_str().unwrap().contains("all 3 records failed"), "{job}");
+    // `sync get -o json` speaks lowerCamelCase, like every JSON output.
+    let shown = daemon.ctl_json(&["sync", "get", job["id"].as_str().unwrap()]);
+    fn keys(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    found.push(key.clone());
+                    keys(inner, found);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| keys(item, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    keys(&shown, &mut found);
+    assert!(found.contains(&"mappingId".to_owned()), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .all(|key| !key.contains('_') && key.starts_with(|c: char| c.is_ascii_lowercase())),
+        "{found:?}"
+    );
+}

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::records::{AuthorizationOutcome, AuthorizationRecord, ConnectionRecord};
 use super::runtime::ConnectionRuntime;
-use super::service::{ConnectionError, api_base, connection_in_org, insert_connection};
+use super::service::{ConnectionError, api_base, connection_in_org, save_connection};
 use crate::crypto::Secret;
 use crate::events::now_rfc3339;
 use crate::providers::Provider;
@@ -189,13 +189,7 @@ async fn exchange(
     let account = identity::whoami(&runtime.http, provider, &whoami_base, &tokens.access_token)
         .await
         .map_err(ConnectionError::from)?;
-    let org_id = authorization.org_id.clone();
-    let record = runtime
-        .store
-        .write(move |tx| insert_connection(tx, &org_id, provider, &account, &tokens, base))
-        .await?;
-    tracing::info!(connection_id = %record.id, provider = provider.as_str(), account = %record.account_name, "connection created");
-    Ok(record)
+    Ok(save_connection(runtime, &authorization.org_id, provider, account, tokens, base).await?)
 }
 
 /// Waits until the authorization of `state` completes, up to `timeout`.

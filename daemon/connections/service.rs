@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::records::{ACCESS_TOKEN, ConnectionRecord, ConnectionStatus, REFRESH_TOKEN};
 use super::runtime::ConnectionRuntime;
 use super::webhook_keys;
+use crate::actors::SupervisedKind;
 use crate::events::{EventType, emit, now_rfc3339, rfc3339};
 use crate::ids::{IdKind, new_id};
 use crate::providers::Provider;
@@ -69,6 +70,85 @@ pub fn connections_of_account(
         found.extend(rx.get::<ConnectionRecord>(&key[prefix.len()..])?);
     }
     Ok(found)
+}
+
+/// Stores what an authorization or import obtained for `account`: a new connection, or, when
+/// the organization already connects that account, its new tokens (a reconnect: the same id,
+/// so mappings keep working, and `connection.refreshed`). A reconnected connection's actor is
+/// stopped here; the caller starts it again with the new tokens.
+pub async fn save_connection(
+    runtime: &ConnectionRuntime,
+    org_id: &str,
+    provider: Provider,
+    account: Account,
+    tokens: TokenSet,
+    api_base_url: String,
+) -> Result<ConnectionRecord, ConnectionError> {
+    let existing = runtime.store.read(|rx| {
+        Ok::<_, StoreError>(
+            connections_of_account(rx, provider, &account.id)?
+                .into_iter()
+                .find(|record| record.org_id == org_id),
+        )
+    })?;
+    let Some(existing) = existing else {
+        let org = org_id.to_owned();
+        let record = runtime
+            .store
+            .write(move |tx| insert_connection(tx, &org, provider, &account, &tokens, api_base_url))
+            .await?;
+        tracing::info!(connection_id = %record.id, provider = provider.as_str(), account = %record.account_name, "connection created");
+        return Ok(record);
+    };
+    // No refresh with the old grant may land after the new tokens.
+    let _refreshing = runtime.refresh_locks.lock(&existing.id).await;
+    let (id, org) = (existing.id.clone(), org_id.to_owned());
+    let (record, reconnected) = runtime
+        .store
+        .write(move |tx| match tx.get::<ConnectionRecord>(&id)? {
+            Some(record) => Ok((reconnect(tx, record, &account, &tokens, api_base_url)?, true)),
+            // Deleted meanwhile: a new connection after all.
+            None => Ok::<_, StoreError>((
+                insert_connection(tx, &org, provider, &account, &tokens, api_base_url)?,
+                false,
+            )),
+        })
+        .await?;
+    if reconnected {
+        runtime
+            .directory
+            .stop_child(SupervisedKind::Connections, &record.id)
+            .await;
+    }
+    tracing::info!(connection_id = %record.id, provider = provider.as_str(), account = %record.account_name, reconnected, "connection saved");
+    Ok(record)
+}
+
+/// Replaces `record`'s tokens with a new grant's and makes it active again.
+fn reconnect(
+    tx: &mut Tx<'_>,
+    mut record: ConnectionRecord,
+    account: &Account,
+    tokens: &TokenSet,
+    api_base_url: String,
+) -> Result<ConnectionRecord, StoreError> {
+    let now = now_rfc3339();
+    record.status = ConnectionStatus::Active;
+    record.account_name = account.name.clone();
+    record.token_expires_at = tokens.expires_at.map(rfc3339);
+    record.last_refreshed_at = Some(now.clone());
+    record.updated_at = now;
+    record.last_error = None;
+    record.api_base_url = api_base_url;
+    tx.put(&record)?;
+    tx.put_secret(&record.id, ACCESS_TOKEN, &tokens.access_token)?;
+    match &tokens.refresh_token {
+        Some(refresh) => tx.put_secret(&record.id, REFRESH_TOKEN, refresh)?,
+        None => tx.remove_secret(&record.id, REFRESH_TOKEN)?,
+    }
+    let data = serde_json::json!({ "connectionId": record.id, "provider": record.provider, "expiresAt": record.token_expires_at, "reconnected": true });
+    emit(tx, &record.org_id, EventType::ConnectionRefreshed, data)?;
+    Ok(record)
 }
 
 /// Stores a new connection with its tokens and emits `connection.created`, in `tx`.
@@ -165,13 +245,7 @@ pub async fn import(
         base.clone()
     };
     let account = identity::whoami(&runtime.http, provider, &whoami_base, &tokens.access_token).await?;
-    let org = org_id.to_owned();
-    let record = runtime
-        .store
-        .write(move |tx| insert_connection(tx, &org, provider, &account, &tokens, base))
-        .await?;
-    tracing::info!(connection_id = %record.id, provider = provider.as_str(), account = %record.account_name, "connection imported");
-    Ok(record)
+    save_connection(runtime, org_id, provider, account, tokens, base).await
 }
 
 /// Removes connection `id` and its tokens and emits `connection.deleted`; returns the removed

@@ -1,13 +1,14 @@
 //! The process's own readings (CPU, memory, open files, start time), from `/proc/self`.
 
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
-/// Gauges refreshed at each scrape.
+/// Readings refreshed at each scrape.
 #[derive(Clone, Default)]
 pub struct ProcessMetrics {
-    cpu_seconds: Gauge<f64, AtomicU64>,
+    cpu_seconds: Counter<f64, AtomicU64>,
     resident_bytes: Gauge,
     open_fds: Gauge,
     start_time: Gauge<f64, AtomicU64>,
@@ -18,14 +19,19 @@ const TICKS_PER_SECOND: f64 = 100.0;
 const PAGE_BYTES: i64 = 4096;
 
 impl ProcessMetrics {
-    /// Reads `/proc/self`; leaves a gauge as it was when its file cannot be read.
+    /// Reads `/proc/self`; leaves a reading as it was when its file cannot be read.
     pub(super) fn read(&self) {
         if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
             // Fields after the `(comm)`: state is the first, utime the 12th, stime the 13th,
             // starttime the 20th.
             let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
             let number = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-            self.cpu_seconds.set((number(11) + number(12)) / TICKS_PER_SECOND);
+            let spent = (number(11) + number(12)) / TICKS_PER_SECOND;
+            // A counter only goes up: it catches up with the kernel's total.
+            let behind = spent - self.cpu_seconds.get();
+            if behind > 0.0 {
+                self.cpu_seconds.inc_by(behind);
+            }
             if let Some(boot) = boot_time() {
                 self.start_time.set(boot + number(19) / TICKS_PER_SECOND);
             }
@@ -43,7 +49,7 @@ impl ProcessMetrics {
         }
     }
 
-    /// Registers the gauges under Prometheus's standard `process_` names.
+    /// Registers the readings under Prometheus's standard `process_` names.
     pub(super) fn register(&self, registry: &mut Registry) {
         registry.register(
             "process_cpu_seconds",

@@ -656,7 +656,12 @@ impl SyncRuntime {
                     Ok(done) => {
                         job.stats = done.stats;
                         job.total_estimate = done.total_estimate;
-                        if job.stats.failed > 0 {
+                        let succeeded = job.stats.created + job.stats.updated + job.stats.unchanged + job.stats.skipped;
+                        if job.stats.failed > 0 && succeeded == 0 {
+                            job.status = SyncStatus::Failed;
+                            job.error = Some(format!("all {} records failed", job.stats.failed));
+                            Some(EventType::SyncFailed)
+                        } else if job.stats.failed > 0 {
                             job.status = SyncStatus::Partial;
                             Some(EventType::SyncPartial)
                         } else {

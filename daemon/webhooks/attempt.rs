@@ -159,6 +159,8 @@ fn describe_error(error: reqwest::Error) -> String {
     if error.is_timeout() {
         return "timed out".into();
     }
+    // The endpoint's URL is on its record already, and may carry a credential.
+    let error = error.without_url();
     let mut message = error.to_string();
     let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {

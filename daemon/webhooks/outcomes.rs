@@ -78,7 +78,22 @@ fn apply(tx: &mut Tx<'_>, endpoint: &mut EndpointRecord, outcome: &Outcome) -> R
             .saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
         delivery.next_attempt_at_ms = Some(due);
         schedule(tx, &delivery)?;
+        tracing::warn!(
+            endpoint_id = %endpoint.id,
+            delivery_id = %delivery.id,
+            attempt = delivery.attempts.len(),
+            error = result.error.as_deref().unwrap_or_default(),
+            retry_in_seconds = delay.as_secs(),
+            "webhook delivery attempt failed; retrying"
+        );
     } else {
+        tracing::warn!(
+            endpoint_id = %endpoint.id,
+            delivery_id = %delivery.id,
+            attempt = delivery.attempts.len(),
+            error = result.error.as_deref().unwrap_or_default(),
+            "webhook delivery failed; no retries left"
+        );
         finish(&mut delivery, DeliveryStatus::Failed);
         endpoint.consecutive_failures += 1;
         endpoint_changed = true;

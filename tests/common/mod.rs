@@ -88,6 +88,11 @@ impl TestDaemon {
         }
     }
 
+    /// Sends SIGHUP (reload the configuration).
+    pub fn hangup(&self) {
+        signal(self.child.as_ref().expect("running"), "HUP");
+    }
+
     /// Sends SIGTERM and waits; returns the exit status and how long it took.
     pub fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
         let mut child = self.child.take().expect("running");
