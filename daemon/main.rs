@@ -90,7 +90,7 @@ enum Command {
     },
     /// Start fluxd with sandbox providers, connect HubSpot and Jobber, create a mapping and
     /// run its first sync; keeps serving until Ctrl-C. Logs go to fluxd.log in the data dir
-    /// (warnings also to the terminal); running it again replaces what the last run made.
+    /// (warnings also to the terminal); run again on the same data dir, it reconnects its connections and replaces its mapping (the sandbox starts afresh).
     #[cfg(feature = "sandbox")]
     Demo {
         #[command(flatten)]
