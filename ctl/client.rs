@@ -66,13 +66,16 @@ fn code_name(code: tonic::Code) -> String {
     })
 }
 
-/// Adds `authorization: Bearer <token>` to every call.
+/// Adds `authorization: Bearer <token>` to every call (none for calls that carry their own
+/// credential, such as accepting an invitation).
 #[derive(Clone)]
-pub struct BearerToken(MetadataValue<tonic::metadata::Ascii>);
+pub struct BearerToken(Option<MetadataValue<tonic::metadata::Ascii>>);
 
 impl Interceptor for BearerToken {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request.metadata_mut().insert("authorization", self.0.clone());
+        if let Some(token) = &self.0 {
+            request.metadata_mut().insert("authorization", token.clone());
+        }
         Ok(request)
     }
 }
@@ -107,12 +110,21 @@ impl Target {
         let value = format!("Bearer {}", token.trim())
             .parse()
             .map_err(|_| ClientError::Usage("the API token contains characters not allowed in a header".into()))?;
-        Ok(BearerToken(value))
+        Ok(BearerToken(Some(value)))
     }
 
     /// Connects and returns an authenticated channel.
     pub async fn connect(&self) -> Result<AuthChannel, ClientError> {
         let bearer = self.bearer()?;
+        self.connect_as(bearer).await
+    }
+
+    /// Connects without an API token.
+    pub async fn connect_anonymous(&self) -> Result<AuthChannel, ClientError> {
+        self.connect_as(BearerToken(None)).await
+    }
+
+    async fn connect_as(&self, bearer: BearerToken) -> Result<AuthChannel, ClientError> {
         let addr = self.address();
         let endpoint = Endpoint::from_shared(addr.clone())
             .map_err(|error| ClientError::BadAddress {

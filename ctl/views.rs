@@ -51,7 +51,47 @@ pub fn status(status: &pb::GetStatusResponse) -> Value {
 }
 
 pub fn organization(org: &pb::Organization) -> Value {
-    json!({ "id": org.id, "name": org.name, "createdAt": time(org.created_at.as_ref()) })
+    json!({
+        "id": org.id,
+        "name": org.name,
+        "role": role(org.role),
+        "createdAt": time(org.created_at.as_ref()),
+    })
+}
+
+pub fn invitation(invitation: &pb::Invitation) -> Value {
+    json!({
+        "id": invitation.id,
+        "email": invitation.email,
+        "role": role(invitation.role),
+        "invitedBy": invitation.invited_by,
+        "createdAt": time(invitation.created_at.as_ref()),
+        "expiresAt": time(invitation.expires_at.as_ref()),
+    })
+}
+
+pub fn usage(usage: &pb::Usage) -> Value {
+    json!({
+        "month": usage.month,
+        "recordsCreated": usage.records_created,
+        "recordsUpdated": usage.records_updated,
+        "syncRuns": usage.sync_runs,
+        "webhookDeliveries": usage.webhook_deliveries,
+        "inboundWebhooks": usage.inbound_webhooks,
+    })
+}
+
+pub fn audit_entry(entry: &pb::AuditEntry) -> Value {
+    json!({
+        "id": entry.id,
+        "at": time(entry.at.as_ref()),
+        "memberId": entry.member_id,
+        "tokenId": entry.token_id,
+        "method": entry.method,
+        "resourceId": entry.resource_id,
+        "peer": entry.peer,
+        "code": entry.code,
+    })
 }
 
 pub fn member(member: &pb::Member) -> Value {

@@ -47,6 +47,24 @@ impl Default for WebhookConfig {
     }
 }
 
+/// Who may create organizations.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OrganizationCreators {
+    /// Holders of the operator token (`admin.token` in the data dir).
+    #[default]
+    Operator,
+    /// Any member of any organization (each creator becomes the new one's owner).
+    Anyone,
+}
+
+/// Organizations on this daemon.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrganizationsConfig {
+    pub create: OrganizationCreators,
+}
+
 /// Inbound provider webhooks.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -76,6 +94,7 @@ pub struct Config {
     pub log_filter: String,
     pub webhooks: WebhookConfig,
     pub inbound: InboundConfig,
+    pub organizations: OrganizationsConfig,
     /// Base URL at which browsers (OAuth redirects) and providers (webhooks) reach the HTTP listener (OAuth redirects go to
     /// `<public_url>/oauth/callback`, webhooks to `<public_url>/webhooks/…`); default
     /// `http://<http_listen>`.
@@ -120,6 +139,7 @@ impl Default for Config {
             log_filter: "info".into(),
             webhooks: WebhookConfig::default(),
             inbound: InboundConfig::default(),
+            organizations: OrganizationsConfig::default(),
             public_url: None,
             providers: ProvidersConfig::default(),
             sandbox: false,

@@ -15,6 +15,8 @@ pub enum IdKind {
     WebhookEndpoint,
     Event,
     Delivery,
+    Invitation,
+    AuditEntry,
 }
 
 impl IdKind {
@@ -30,6 +32,8 @@ impl IdKind {
             IdKind::WebhookEndpoint => "wh",
             IdKind::Event => "evt",
             IdKind::Delivery => "dlv",
+            IdKind::Invitation => "inv",
+            IdKind::AuditEntry => "aud",
         }
     }
 }

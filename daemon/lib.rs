@@ -20,6 +20,7 @@ pub mod ids;
 pub mod inbound;
 pub mod mappings;
 pub mod metrics;
+pub mod orgs;
 pub mod pb_time;
 pub mod providers;
 pub mod reload;

@@ -66,6 +66,7 @@ impl Reloader {
             ),
             ("sync", current.sync != new.sync),
             ("inbound", current.inbound != new.inbound),
+            ("organizations", current.organizations != new.organizations),
             (
                 "webhooks.delivery_retention",
                 current.webhooks.delivery_retention != new.webhooks.delivery_retention,
@@ -91,6 +92,7 @@ impl Reloader {
         next.sandbox_records = current.sandbox_records;
         next.sync = current.sync.clone();
         next.inbound = current.inbound.clone();
+        next.organizations = current.organizations.clone();
         next.webhooks.delivery_retention = current.webhooks.delivery_retention;
         next.events_retention_days = current.events_retention_days;
         *current = next;

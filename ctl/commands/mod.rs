@@ -1,5 +1,6 @@
 //! fluxctl's resources and verbs.
 
+mod audit;
 mod connection;
 mod events;
 mod mapping;
@@ -28,9 +29,11 @@ pub enum Command {
     /// Syncs: runs of a mapping.
     #[command(subcommand)]
     Sync(sync::SyncCommand),
-    /// The organization, its members and API tokens.
+    /// Organizations, members, invitations, API tokens and usage.
     #[command(subcommand)]
     Org(org::OrgCommand),
+    /// The audit log: every change made in the organization, newest first.
+    Audit(audit::AuditArgs),
     /// Outbound webhook endpoints and their deliveries.
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
@@ -59,6 +62,7 @@ pub async fn run(command: Command, target: &Target, format: Format) -> Result<()
         Command::Mapping(command) => mapping::run(command, target, format).await,
         Command::Sync(command) => sync::run(command, target, format).await,
         Command::Org(command) => org::run(command, target, format).await,
+        Command::Audit(args) => audit::run(args, target, format).await,
         Command::Webhook(command) => webhook::run(command, target, format).await,
         Command::Events(command) => events::run(command, target, format).await,
         Command::Completion { .. } | Command::Man { .. } => {

@@ -45,6 +45,14 @@ impl Directory {
             .map(ActorRef::from)
     }
 
+    /// How many of `ids` have a running actor of `kind`.
+    pub fn running(&self, kind: SupervisedKind, ids: &[String]) -> u64 {
+        let entries = self.read();
+        ids.iter()
+            .filter(|id| entries.actors.contains_key(&(kind, (*id).clone())))
+            .count() as u64
+    }
+
     /// Sends `message` to entity `id`'s actor, if it runs.
     pub fn send<M: Message>(&self, kind: SupervisedKind, id: &str, message: M) {
         if let Some(actor) = self.actor::<M>(kind, id) {

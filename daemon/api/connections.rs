@@ -9,7 +9,7 @@ use super::Context;
 use super::pages::PageRequest;
 use super::status::{invalid, not_found, with_reason};
 use crate::actors::SupervisedKind;
-use crate::auth::{Action, Caller};
+use crate::auth::Caller;
 use crate::connections::records::ConnectionRecord;
 use crate::connections::service::{self, ConnectionError};
 use crate::connections::{ConnectionStatus, actor, authorize};
@@ -119,7 +119,6 @@ impl ConnectionService for ConnectionApi {
         request: Request<pb::CreateConnectionRequest>,
     ) -> Result<Response<pb::CreateConnectionResponse>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Configure)?;
         let body = request.get_ref();
         let provider = provider_from_pb(body.provider)?;
         let started =
@@ -136,7 +135,6 @@ impl ConnectionService for ConnectionApi {
         request: Request<pb::WaitConnectionRequest>,
     ) -> Result<Response<pb::Connection>, Status> {
         let caller = Caller::of(&request)?.clone();
-        caller.require(Action::Configure)?;
         let body = request.into_inner();
         let timeout = match body.timeout_seconds {
             0 => DEFAULT_WAIT,
@@ -151,7 +149,6 @@ impl ConnectionService for ConnectionApi {
         request: Request<pb::ImportConnectionRequest>,
     ) -> Result<Response<pb::Connection>, Status> {
         let caller = Caller::of(&request)?.clone();
-        caller.require(Action::Configure)?;
         let body = request.into_inner();
         let provider = provider_from_pb(body.provider)?;
         let refresh = non_empty(body.refresh_token).map(Secret::new);
@@ -183,7 +180,6 @@ impl ConnectionService for ConnectionApi {
         request: Request<pb::ListConnectionsRequest>,
     ) -> Result<Response<pb::ListConnectionsResponse>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Read)?;
         let body = request.get_ref();
         let page = PageRequest::parse(body.page_size, &body.page_token)?;
         let records = self.context.store.read(|rx| {
@@ -201,7 +197,6 @@ impl ConnectionService for ConnectionApi {
         request: Request<pb::GetConnectionRequest>,
     ) -> Result<Response<pb::Connection>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Read)?;
         let id = &request.get_ref().id;
         let record = self
             .context
@@ -215,7 +210,6 @@ impl ConnectionService for ConnectionApi {
         request: Request<pb::DeleteConnectionRequest>,
     ) -> Result<Response<pb::DeleteConnectionResponse>, Status> {
         let caller = Caller::of(&request)?.clone();
-        caller.require(Action::Configure)?;
         let id = request.into_inner().id;
         let runtime = &self.context.connections;
         let record = self
@@ -254,7 +248,6 @@ impl ConnectionService for ConnectionApi {
         request: Request<pb::GetConnectionWebhooksRequest>,
     ) -> Result<Response<pb::ConnectionWebhooks>, Status> {
         let caller = Caller::of(&request)?.clone();
-        caller.require(Action::Configure)?;
         let body = request.into_inner();
         let record = self
             .context
@@ -306,7 +299,6 @@ impl ConnectionService for ConnectionApi {
         request: Request<pb::RefreshConnectionRequest>,
     ) -> Result<Response<pb::Connection>, Status> {
         let caller = Caller::of(&request)?.clone();
-        caller.require(Action::Operate)?;
         let id = request.into_inner().id;
         self.context
             .store

@@ -5,7 +5,9 @@ use tonic::Status;
 use crate::pb_time;
 
 use crate::auth::Role;
-use crate::auth::records::{ApiTokenRecord, MemberRecord, OrganizationRecord};
+use crate::auth::records::{ApiTokenRecord, InvitationRecord, MemberRecord, OrganizationRecord};
+use crate::orgs::audit::AuditRecord;
+use crate::orgs::usage::UsageRecord;
 use crate::pb;
 
 pub fn role_to_pb(role: Role) -> pb::Role {
@@ -54,11 +56,48 @@ pub fn json_object_to_pb(map: &serde_json::Map<String, serde_json::Value>) -> pr
     }
 }
 
-pub fn organization(record: &OrganizationRecord) -> pb::Organization {
+/// An organization as seen by a member with `role` in it.
+pub fn organization(record: &OrganizationRecord, role: Role) -> pb::Organization {
     pb::Organization {
         id: record.id.clone(),
         name: record.name.clone(),
         created_at: pb_time::from_text(&record.created_at),
+        role: role_to_pb(role).into(),
+    }
+}
+
+pub fn invitation(record: &InvitationRecord) -> pb::Invitation {
+    pb::Invitation {
+        id: record.id.clone(),
+        email: record.email.clone(),
+        role: role_to_pb(record.role).into(),
+        invited_by: record.invited_by.clone(),
+        created_at: pb_time::from_text(&record.created_at),
+        expires_at: pb_time::from_text(&record.expires_at),
+    }
+}
+
+pub fn usage(month: &str, record: &UsageRecord) -> pb::Usage {
+    pb::Usage {
+        month: month.to_owned(),
+        records_created: record.records_created,
+        records_updated: record.records_updated,
+        sync_runs: record.sync_runs,
+        webhook_deliveries: record.webhook_deliveries,
+        inbound_webhooks: record.inbound_webhooks,
+    }
+}
+
+pub fn audit_entry(record: &AuditRecord) -> pb::AuditEntry {
+    pb::AuditEntry {
+        id: record.id.clone(),
+        member_id: record.member_id.clone(),
+        token_id: record.token_id.clone(),
+        method: record.method.clone(),
+        resource_id: record.resource_id.clone(),
+        peer: record.peer.clone(),
+        code: record.code,
+        at: pb_time::from_text(&record.at),
     }
 }
 

@@ -8,7 +8,7 @@ use super::Context;
 use super::pages::PageRequest;
 use super::status::{invalid, invalid_texts, not_found, with_reason};
 use crate::actors::SupervisedKind;
-use crate::auth::{Action, Caller};
+use crate::auth::Caller;
 use crate::connections::service::connection_in_org;
 use crate::connectors::ListQuery;
 use crate::mappings::MappingRecord;
@@ -56,7 +56,6 @@ impl MappingService for MappingApi {
         request: Request<pb::CreateMappingRequest>,
     ) -> Result<Response<pb::Mapping>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Configure)?;
         let spec = spec_of(request.get_ref().spec.as_ref())?;
         let record = service::create(
             &self.context.mappings,
@@ -74,7 +73,6 @@ impl MappingService for MappingApi {
         request: Request<pb::UpdateMappingRequest>,
     ) -> Result<Response<pb::Mapping>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Configure)?;
         let spec = spec_of(request.get_ref().spec.as_ref())?;
         let record = service::update(&self.context.mappings, &caller.org_id, &request.get_ref().id, spec).await?;
         self.context
@@ -85,7 +83,6 @@ impl MappingService for MappingApi {
 
     async fn get_mapping(&self, request: Request<pb::GetMappingRequest>) -> Result<Response<pb::Mapping>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Read)?;
         let record = self
             .context
             .store
@@ -98,7 +95,6 @@ impl MappingService for MappingApi {
         request: Request<pb::ListMappingsRequest>,
     ) -> Result<Response<pb::ListMappingsResponse>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Read)?;
         let body = request.get_ref();
         let page = PageRequest::parse(body.page_size, &body.page_token)?;
         let records = self.context.store.read(|rx| {
@@ -116,7 +112,6 @@ impl MappingService for MappingApi {
         request: Request<pb::DeleteMappingRequest>,
     ) -> Result<Response<pb::DeleteMappingResponse>, Status> {
         let caller = Caller::of(&request)?.clone();
-        caller.require(Action::Configure)?;
         let id = request.into_inner().id;
         self.context.store.read(|rx| mapping_in_org(rx, &caller.org_id, &id))?;
         self.context.directory.stop_child(SupervisedKind::Mappings, &id).await;
@@ -130,7 +125,6 @@ impl MappingService for MappingApi {
         request: Request<pb::ActivateMappingRequest>,
     ) -> Result<Response<pb::Mapping>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Configure)?;
         let record = service::set_active(&self.context.mappings, &caller.org_id, &request.get_ref().id, true).await?;
         self.context
             .directory
@@ -143,7 +137,6 @@ impl MappingService for MappingApi {
         request: Request<pb::DeactivateMappingRequest>,
     ) -> Result<Response<pb::Mapping>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Configure)?;
         let record = service::set_active(&self.context.mappings, &caller.org_id, &request.get_ref().id, false).await?;
         self.context
             .directory
@@ -156,7 +149,6 @@ impl MappingService for MappingApi {
         request: Request<pb::ListFieldsRequest>,
     ) -> Result<Response<pb::ListFieldsResponse>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Read)?;
         let body = request.get_ref();
         let connection = self
             .context
@@ -189,7 +181,6 @@ impl MappingService for MappingApi {
         request: Request<pb::PreviewMappingRequest>,
     ) -> Result<Response<pb::PreviewMappingResponse>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Operate)?;
         let body = request.get_ref();
         let record = self
             .context

@@ -7,7 +7,7 @@ mod layer;
 mod mappings;
 mod organizations;
 mod pages;
-mod status;
+pub(crate) mod status;
 mod syncs;
 mod system;
 mod webhooks;
@@ -20,8 +20,9 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::actors::{Directory, LiveCounts};
-use crate::auth::AuthInterceptor;
+use crate::auth::AuthLayer;
 use crate::config::Config;
+use crate::config::OrganizationCreators;
 use crate::connections::ConnectionRuntime;
 use crate::mappings::service::MappingRuntime;
 use crate::metrics::Metrics;
@@ -100,40 +101,27 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    let auth = AuthInterceptor::new(context.store.clone());
+    let auth = AuthLayer::new(
+        context.store.clone(),
+        context.config.organizations.create == OrganizationCreators::Anyone,
+    );
     tonic::transport::Server::builder()
         .layer(layer::RpcMetricsLayer::new(metrics))
+        .layer(auth)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(SystemServiceServer::with_interceptor(
-            system::SystemApi::new(context.clone()),
-            auth.clone(),
-        ))
-        .add_service(OrganizationServiceServer::with_interceptor(
-            organizations::OrganizationApi::new(context.clone()),
-            auth.clone(),
-        ))
-        .add_service(ConnectionServiceServer::with_interceptor(
-            connections::ConnectionApi::new(context.clone()),
-            auth.clone(),
-        ))
-        .add_service(MappingServiceServer::with_interceptor(
-            mappings::MappingApi::new(context.clone()),
-            auth.clone(),
-        ))
-        .add_service(SyncServiceServer::with_interceptor(
-            syncs::SyncApi::new(context.clone()),
-            auth.clone(),
-        ))
-        .add_service(WebhookServiceServer::with_interceptor(
-            webhooks::WebhookApi::new(context.clone()),
-            auth.clone(),
-        ))
-        .add_service(EventServiceServer::with_interceptor(
-            events::EventApi::new(context.clone()),
-            auth,
-        ))
+        .add_service(SystemServiceServer::new(system::SystemApi::new(context.clone())))
+        .add_service(OrganizationServiceServer::new(organizations::OrganizationApi::new(
+            context.clone(),
+        )))
+        .add_service(ConnectionServiceServer::new(connections::ConnectionApi::new(
+            context.clone(),
+        )))
+        .add_service(MappingServiceServer::new(mappings::MappingApi::new(context.clone())))
+        .add_service(SyncServiceServer::new(syncs::SyncApi::new(context.clone())))
+        .add_service(WebhookServiceServer::new(webhooks::WebhookApi::new(context.clone())))
+        .add_service(EventServiceServer::new(events::EventApi::new(context.clone())))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

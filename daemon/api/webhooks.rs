@@ -8,7 +8,7 @@ use super::pages::PageRequest;
 use super::status::{invalid, invalid_texts, not_found, with_reason};
 use super::{Context, convert};
 use crate::actors::SupervisedKind;
-use crate::auth::{Action, Caller};
+use crate::auth::Caller;
 use crate::pb::{self, webhook_service_server::WebhookService};
 use crate::pb_time;
 use crate::store::{OrgKind, Reader};
@@ -114,7 +114,6 @@ impl WebhookService for WebhookApi {
         request: Request<pb::CreateWebhookEndpointRequest>,
     ) -> Result<Response<pb::CreateWebhookEndpointResponse>, Status> {
         let caller = Caller::of(&request)?.clone();
-        caller.require(Action::Configure)?;
         let body = request.into_inner();
         let new = NewEndpoint {
             url: body.url,
@@ -143,7 +142,6 @@ impl WebhookService for WebhookApi {
         request: Request<pb::UpdateWebhookEndpointRequest>,
     ) -> Result<Response<pb::WebhookEndpoint>, Status> {
         let caller = Caller::of(&request)?.clone();
-        caller.require(Action::Configure)?;
         let body = request.into_inner();
         let change = EndpointChange {
             url: body.url,
@@ -170,7 +168,6 @@ impl WebhookService for WebhookApi {
         request: Request<pb::GetWebhookEndpointRequest>,
     ) -> Result<Response<pb::WebhookEndpoint>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Read)?;
         let id = &request.get_ref().id;
         let endpoint = self
             .context
@@ -184,7 +181,6 @@ impl WebhookService for WebhookApi {
         request: Request<pb::ListWebhookEndpointsRequest>,
     ) -> Result<Response<pb::ListWebhookEndpointsResponse>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Read)?;
         let body = request.get_ref();
         let page = PageRequest::parse(body.page_size, &body.page_token)?;
         let records = self.context.store.read(|rx| {
@@ -207,7 +203,6 @@ impl WebhookService for WebhookApi {
         request: Request<pb::DeleteWebhookEndpointRequest>,
     ) -> Result<Response<pb::DeleteWebhookEndpointResponse>, Status> {
         let caller = Caller::of(&request)?.clone();
-        caller.require(Action::Configure)?;
         let id = request.into_inner().id;
         self.context
             .store
@@ -225,7 +220,6 @@ impl WebhookService for WebhookApi {
         request: Request<pb::EnableWebhookEndpointRequest>,
     ) -> Result<Response<pb::WebhookEndpoint>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Configure)?;
         let endpoint = endpoints::set_enabled(&self.context.store, &caller.org_id, &request.get_ref().id, true).await?;
         self.context
             .directory
@@ -238,7 +232,6 @@ impl WebhookService for WebhookApi {
         request: Request<pb::DisableWebhookEndpointRequest>,
     ) -> Result<Response<pb::WebhookEndpoint>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Configure)?;
         let endpoint =
             endpoints::set_enabled(&self.context.store, &caller.org_id, &request.get_ref().id, false).await?;
         self.context
@@ -252,7 +245,6 @@ impl WebhookService for WebhookApi {
         request: Request<pb::RevealWebhookSecretRequest>,
     ) -> Result<Response<pb::RevealWebhookSecretResponse>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::RevealSecrets)?;
         let secret = endpoints::reveal_secret(&self.context.store, &caller.org_id, &request.get_ref().id)?;
         Ok(Response::new(pb::RevealWebhookSecretResponse {
             secret: secret.expose().to_owned(),
@@ -264,7 +256,6 @@ impl WebhookService for WebhookApi {
         request: Request<pb::RotateWebhookSecretRequest>,
     ) -> Result<Response<pb::RotateWebhookSecretResponse>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Configure)?;
         let id = &request.get_ref().id;
         let (secret, expires) = endpoints::rotate_secret(&self.context.store, &caller.org_id, id).await?;
         self.context
@@ -281,7 +272,6 @@ impl WebhookService for WebhookApi {
         request: Request<pb::TestWebhookEndpointRequest>,
     ) -> Result<Response<pb::WebhookDelivery>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Operate)?;
         let delivery = endpoints::send_test(&self.context.store, &caller.org_id, &request.get_ref().id).await?;
         Ok(Response::new(delivery_to_pb(&delivery)))
     }
@@ -291,7 +281,6 @@ impl WebhookService for WebhookApi {
         request: Request<pb::ListWebhookDeliveriesRequest>,
     ) -> Result<Response<pb::ListWebhookDeliveriesResponse>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Read)?;
         let body = request.get_ref();
         let status = match pb::DeliveryStatus::try_from(body.status) {
             Ok(pb::DeliveryStatus::Unspecified) => None,
@@ -321,7 +310,6 @@ impl WebhookService for WebhookApi {
         request: Request<pb::GetWebhookDeliveryRequest>,
     ) -> Result<Response<pb::WebhookDelivery>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Read)?;
         let delivery = endpoints::get_delivery(&self.context.store, &caller.org_id, &request.get_ref().id)?;
         Ok(Response::new(delivery_to_pb(&delivery)))
     }
@@ -331,7 +319,6 @@ impl WebhookService for WebhookApi {
         request: Request<pb::RedeliverWebhookRequest>,
     ) -> Result<Response<pb::WebhookDelivery>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Operate)?;
         let delivery =
             endpoints::redeliver(&self.context.store, &caller.org_id, &request.get_ref().delivery_id).await?;
         Ok(Response::new(delivery_to_pb(&delivery)))
@@ -342,7 +329,6 @@ impl WebhookService for WebhookApi {
         request: Request<pb::RecoverWebhookDeliveriesRequest>,
     ) -> Result<Response<pb::RecoverWebhookDeliveriesResponse>, Status> {
         let caller = Caller::of(&request)?;
-        caller.require(Action::Operate)?;
         let body = request.get_ref();
         let since = body.since.as_ref().ok_or_else(|| invalid("since", "missing"))?;
         let since = convert::time_from_pb("since", since)?;

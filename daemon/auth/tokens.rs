@@ -1,4 +1,6 @@
-//! API token minting and hashing. Tokens carry 256 random bits, so one SHA-256 is a safe hash.
+//! API token minting, hashing and revocation. Tokens carry 256 random bits, so one SHA-256 is
+//! a safe hash. A token minted with another is its child: revoking a token revokes its
+//! descendants, so nothing a revoked credential made outlives it.
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
@@ -7,18 +9,25 @@ use super::records::{ApiTokenRecord, TokenHashRecord};
 use crate::crypto::Secret;
 use crate::events::now_rfc3339;
 use crate::ids::{IdKind, new_id};
-use crate::store::{StoreError, Tx};
+use crate::store::{OrgKind, Reader, StoreError, Tx};
 
 /// Prefix of every API token, so leaked tokens are recognisable by scanners.
 pub const TOKEN_PREFIX: &str = "fxc_";
+/// API tokens an organization may have.
+pub const MAX_TOKENS: usize = 10_000;
 
-/// A fresh random token.
-pub fn generate() -> Secret {
+/// A fresh random secret with `prefix`.
+pub fn generate_with(prefix: &str) -> Secret {
     let bytes: [u8; 32] = rand::random();
     Secret::new(format!(
-        "{TOKEN_PREFIX}{}",
+        "{prefix}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     ))
+}
+
+/// A fresh random API token.
+pub fn generate() -> Secret {
+    generate_with(TOKEN_PREFIX)
 }
 
 /// Hex SHA-256 of a presented token.
@@ -26,37 +35,63 @@ pub fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Mints a token for `member_id` and stores only its hash; returns the record and the token.
-pub fn issue(
-    tx: &mut Tx<'_>,
-    org_id: &str,
-    member_id: &str,
-    name: &str,
-) -> Result<(ApiTokenRecord, Secret), StoreError> {
+/// What a new token is.
+pub struct NewToken<'a> {
+    pub org_id: &'a str,
+    pub member_id: &'a str,
+    pub name: &'a str,
+    /// The token that mints this one, if any.
+    pub parent: Option<&'a str>,
+    pub operator: bool,
+}
+
+/// Every API token of `org_id` (at most [`MAX_TOKENS`]).
+pub fn of_org(rx: &impl Reader, org_id: &str) -> Result<Vec<ApiTokenRecord>, StoreError> {
+    rx.org_records(OrgKind::ApiToken, org_id, None, MAX_TOKENS + 1)
+}
+
+/// Mints a token and stores only its hash; returns the record and the token.
+pub fn issue(tx: &mut Tx<'_>, new: NewToken<'_>) -> Result<(ApiTokenRecord, Secret), StoreError> {
     let token = generate();
     let record = ApiTokenRecord {
         id: new_id(IdKind::ApiToken),
-        org_id: org_id.to_owned(),
-        member_id: member_id.to_owned(),
-        name: name.to_owned(),
+        org_id: new.org_id.to_owned(),
+        member_id: new.member_id.to_owned(),
+        name: new.name.to_owned(),
         hash: hash(token.expose()),
         created_at: now_rfc3339(),
+        parent_token_id: new.parent.map(str::to_owned),
+        operator: new.operator,
     };
     tx.put(&TokenHashRecord {
         hash: record.hash.clone(),
         token_id: record.id.clone(),
     })?;
     tx.put(&record)?;
+    tx.index_org(OrgKind::ApiToken, new.org_id, &record.id)?;
     Ok((record, token))
 }
 
-/// Removes token `id` and its hash entry.
+/// Removes token `id`, its hash entry and every token minted with it (recursively).
 pub fn revoke(tx: &mut Tx<'_>, id: &str) -> Result<Option<ApiTokenRecord>, StoreError> {
-    let removed = tx.remove::<ApiTokenRecord>(id)?;
-    if let Some(record) = &removed {
-        tx.remove::<TokenHashRecord>(&record.hash)?;
+    let Some(record) = tx.remove::<ApiTokenRecord>(id)? else {
+        return Ok(None);
+    };
+    tx.remove::<TokenHashRecord>(&record.hash)?;
+    tx.unindex_org(OrgKind::ApiToken, &record.org_id, &record.id)?;
+    let mut orphans: Vec<String> = vec![record.id.clone()];
+    while let Some(parent) = orphans.pop() {
+        for child in of_org(tx, &record.org_id)?
+            .into_iter()
+            .filter(|t| t.parent_token_id.as_deref() == Some(parent.as_str()))
+        {
+            tx.remove::<ApiTokenRecord>(&child.id)?;
+            tx.remove::<TokenHashRecord>(&child.hash)?;
+            tx.unindex_org(OrgKind::ApiToken, &child.org_id, &child.id)?;
+            orphans.push(child.id);
+        }
     }
-    Ok(removed)
+    Ok(Some(record))
 }
 
 #[cfg(test)]

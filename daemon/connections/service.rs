@@ -250,32 +250,30 @@ pub async fn import(
 
 /// Removes connection `id` and its tokens and emits `connection.deleted`; returns the removed
 /// record and its tokens (for revocation at the provider).
-pub async fn remove(
-    runtime: &ConnectionRuntime,
-    org_id: &str,
-    id: &str,
-) -> Result<
-    (
-        ConnectionRecord,
-        Option<crate::crypto::Secret>,
-        Option<crate::crypto::Secret>,
-    ),
-    ConnectionError,
-> {
+pub async fn remove(runtime: &ConnectionRuntime, org_id: &str, id: &str) -> Result<Removed, ConnectionError> {
     let (org_id, id) = (org_id.to_owned(), id.to_owned());
-    runtime.store.write(move |tx| {
-        let record = connection_in_org(tx, &org_id, &id)?;
-        let access = tx.secret(&record.id, ACCESS_TOKEN)?;
-        let refresh = tx.secret(&record.id, REFRESH_TOKEN)?;
-        tx.remove_secret(&record.id, ACCESS_TOKEN)?;
-        tx.remove_secret(&record.id, REFRESH_TOKEN)?;
-        tx.remove::<ConnectionRecord>(&record.id)?;
-        tx.unindex_org(OrgKind::Connection, &org_id, &record.id)?;
-        tx.index_remove(IndexTable::Accounts, &account_key(&record))?;
-        webhook_keys::forget(tx, &record.id)?;
-        let data = serde_json::json!({ "connectionId": record.id, "provider": record.provider, "accountName": record.account_name });
-        emit(tx, &org_id, EventType::ConnectionDeleted, data)?;
-        Ok((record, access, refresh))
-    })
-    .await
+    runtime.store.write(move |tx| remove_in(tx, &org_id, &id)).await
+}
+
+/// A removed connection with its tokens, for revocation at the provider.
+pub type Removed = (
+    ConnectionRecord,
+    Option<crate::crypto::Secret>,
+    Option<crate::crypto::Secret>,
+);
+
+/// [`remove`] inside `tx`.
+pub fn remove_in(tx: &mut Tx<'_>, org_id: &str, id: &str) -> Result<Removed, ConnectionError> {
+    let record = connection_in_org(tx, org_id, id)?;
+    let access = tx.secret(&record.id, ACCESS_TOKEN)?;
+    let refresh = tx.secret(&record.id, REFRESH_TOKEN)?;
+    tx.remove_secret(&record.id, ACCESS_TOKEN)?;
+    tx.remove_secret(&record.id, REFRESH_TOKEN)?;
+    tx.remove::<ConnectionRecord>(&record.id)?;
+    tx.unindex_org(OrgKind::Connection, org_id, &record.id)?;
+    tx.index_remove(IndexTable::Accounts, &account_key(&record))?;
+    webhook_keys::forget(tx, &record.id)?;
+    let data = serde_json::json!({ "connectionId": record.id, "provider": record.provider, "accountName": record.account_name });
+    emit(tx, org_id, EventType::ConnectionDeleted, data)?;
+    Ok((record, access, refresh))
 }

@@ -4,6 +4,7 @@
 //! (either side of a two-way mapping). Mappings whose first sync never completed get nothing:
 //! that sync reads every record anyway.
 
+use crate::orgs::usage::{self, Usage};
 use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
@@ -107,12 +108,14 @@ pub fn accept(
     let mut accepted = Accepted::default();
     let mut mappings_of: HashMap<&str, Vec<MappingRecord>> = HashMap::new();
     for (connection, events) in deliveries {
+        let mut fresh = 0;
         for event in events {
             let seen_key = format!("{connection}/{}", event.key);
             if tx.get::<SeenEvent>(&seen_key)?.is_some() {
                 accepted.duplicates += 1;
                 continue;
             }
+            fresh += 1;
             tx.put(&SeenEvent {
                 key: seen_key.clone(),
                 received_at_ms: now_ms,
@@ -141,6 +144,15 @@ pub fn accept(
             } else {
                 accepted.ignored += 1;
             }
+        }
+        if fresh > 0
+            && let Some(record) = tx.get::<crate::connections::records::ConnectionRecord>(connection)?
+        {
+            let counted = Usage {
+                inbound_webhooks: fresh,
+                ..Usage::default()
+            };
+            usage::count(tx, &record.org_id, counted)?;
         }
     }
     Ok(accepted)

@@ -307,14 +307,17 @@ pub async fn delete(runtime: &MappingRuntime, org_id: &str, id: &str) -> Result<
     runtime
         .connections
         .store
-        .write(move |tx| {
-            let record = mapping_in_org(tx, &org_id, &id)?;
-            tx.remove::<MappingRecord>(&record.id)?;
-            tx.unindex_org(OrgKind::Mapping, &org_id, &record.id)?;
-            index_sides(tx, &record, false)?;
-            crate::syncs::retention::remove_mapping_data(tx, &record.id)?;
-            emit(tx, &org_id, EventType::MappingDeleted, event_data(&record))?;
-            Ok(record)
-        })
+        .write(move |tx| delete_in(tx, &org_id, &id))
         .await
+}
+
+/// [`delete`] inside `tx`.
+pub fn delete_in(tx: &mut Tx<'_>, org_id: &str, id: &str) -> Result<MappingRecord, MappingError> {
+    let record = mapping_in_org(tx, org_id, id)?;
+    tx.remove::<MappingRecord>(&record.id)?;
+    tx.unindex_org(OrgKind::Mapping, org_id, &record.id)?;
+    index_sides(tx, &record, false)?;
+    crate::syncs::retention::remove_mapping_data(tx, &record.id)?;
+    emit(tx, org_id, EventType::MappingDeleted, event_data(&record))?;
+    Ok(record)
 }

@@ -8,6 +8,7 @@ mod inbound;
 mod process;
 mod syncs;
 mod text;
+mod usage;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -69,6 +70,7 @@ pub struct Metrics {
     pub inbound: InboundMetrics,
     pub syncs: SyncMetrics,
     pub deliveries: DeliveryMetrics,
+    usage: usage::UsageMetrics,
 }
 
 impl Default for Metrics {
@@ -119,6 +121,8 @@ impl Metrics {
         syncs.register(registry);
         let deliveries = DeliveryMetrics::default();
         deliveries.register(registry);
+        let usage = usage::UsageMetrics::default();
+        usage.register(registry);
         Metrics {
             registry: Arc::new(root),
             rpcs,
@@ -131,6 +135,7 @@ impl Metrics {
             inbound,
             syncs,
             deliveries,
+            usage,
         }
     }
 
@@ -179,6 +184,7 @@ impl Metrics {
             }
         }
         self.deliveries.read_queues(store);
+        self.usage.read(store);
         self.process.read();
         let mut out = String::new();
         // Writing into a String cannot fail.

@@ -3,14 +3,14 @@
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::{
-    CONNECTIONS, EVENTS, IndexTable, MAPPINGS, META, OrgKind, RECORD_TABLES, SECRETS, SYNC_JOBS, SYNC_STATES,
-    StoreError, WEBHOOK_ENDPOINTS,
+    API_TOKENS, CONNECTIONS, EVENTS, IndexTable, MAPPINGS, MEMBERS, META, OrgKind, RECORD_TABLES, SECRETS, SYNC_JOBS,
+    SYNC_STATES, StoreError, WEBHOOK_ENDPOINTS,
 };
 use crate::crypto::MasterKey;
 
 /// The schema this build writes. Bump it and add a step to [`migrate_step`] when a stored
 /// shape changes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 const VERSION_KEY: &str = "schema_version";
 const KEY_CHECK_KEY: &str = "key_check";
@@ -84,6 +84,7 @@ fn migrate_step(txn: &redb::WriteTransaction, version: u32) -> Result<(), StoreE
             index_for_inbound_webhooks(txn)?;
             index_jobs_and_events_by_organization(txn)
         }
+        3 => index_members_and_tokens_by_organization(txn),
         _ => Ok(()),
     }
 }
@@ -137,6 +138,26 @@ fn index_by_organization(txn: &redb::WriteTransaction) -> Result<(), StoreError>
         (MAPPINGS, OrgKind::Mapping),
         (WEBHOOK_ENDPOINTS, OrgKind::WebhookEndpoint),
     ] {
+        for entry in txn.open_table(table)?.iter()? {
+            let (id, value) = entry?;
+            if let Ok(record) = serde_json::from_slice::<serde_json::Value>(value.value())
+                && let Some(org) = record["org_id"].as_str()
+            {
+                keys.push(format!("{}{}", kind.prefix(org), id.value()));
+            }
+        }
+    }
+    let mut index = txn.open_table(IndexTable::Org.definition())?;
+    for key in keys {
+        index.insert(key.as_str(), [].as_slice())?;
+    }
+    Ok(())
+}
+
+/// Version 4 lists an organization's members and API tokens through the organization index.
+fn index_members_and_tokens_by_organization(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut keys = Vec::new();
+    for (table, kind) in [(MEMBERS, OrgKind::Member), (API_TOKENS, OrgKind::ApiToken)] {
         for entry in txn.open_table(table)?.iter()? {
             let (id, value) = entry?;
             if let Ok(record) = serde_json::from_slice::<serde_json::Value>(value.value())

@@ -39,6 +39,12 @@ pub const PENDING_CHANGES: BytesTable = TableDefinition::new("pending_changes");
 pub const JOB_CHANGES: BytesTable = TableDefinition::new("job_changes");
 /// Inbound webhook events already accepted, `<connection>/<event key>`, to drop redeliveries.
 pub const INBOUND_SEEN: BytesTable = TableDefinition::new("inbound_seen");
+/// Pending invitations to organizations, by `inv_` id.
+pub const INVITATIONS: BytesTable = TableDefinition::new("invitations");
+/// Usage counters per organization and month, keyed `<org id>/<YYYY-MM>`.
+pub const USAGE: BytesTable = TableDefinition::new("usage");
+/// The audit log: one entry per mutation, by time-ordered `aud_` id.
+pub const AUDIT: BytesTable = TableDefinition::new("audit");
 
 /// Index tables: the key carries the ordering, the value is empty.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +73,8 @@ pub enum IndexTable {
     /// `<received unix ms, 20 digits>/<connection id>/<event key>`: accepted inbound events,
     /// oldest first, for pruning [`INBOUND_SEEN`].
     InboundSeenByTime,
+    /// `<hex SHA-256 of the invitation token>/<invitation id>`: invitations by their token.
+    InvitationTokens,
 }
 
 /// The entity kinds listed per organization in [`IndexTable::Org`].
@@ -75,6 +83,11 @@ pub enum OrgKind {
     Connection,
     Mapping,
     WebhookEndpoint,
+    Member,
+    ApiToken,
+    Invitation,
+    /// Audit entries, oldest first.
+    Audit,
 }
 
 impl OrgKind {
@@ -84,6 +97,10 @@ impl OrgKind {
             OrgKind::Connection => "conn",
             OrgKind::Mapping => "map",
             OrgKind::WebhookEndpoint => "wh",
+            OrgKind::Member => "mem",
+            OrgKind::ApiToken => "tok",
+            OrgKind::Invitation => "inv",
+            OrgKind::Audit => "aud",
         };
         format!("{kind}/{org_id}/")
     }
@@ -103,10 +120,11 @@ impl IndexTable {
             IndexTable::Accounts => TableDefinition::new("idx_accounts"),
             IndexTable::WebhookRoutes => TableDefinition::new("idx_webhook_routes"),
             IndexTable::InboundSeenByTime => TableDefinition::new("idx_inbound_seen_by_time"),
+            IndexTable::InvitationTokens => TableDefinition::new("idx_invitation_tokens"),
         }
     }
 
-    pub(crate) const ALL: [IndexTable; 11] = [
+    pub(crate) const ALL: [IndexTable; 12] = [
         IndexTable::MatchIndex,
         IndexTable::DeliveryQueue,
         IndexTable::EndpointDeliveries,
@@ -118,11 +136,12 @@ impl IndexTable {
         IndexTable::Accounts,
         IndexTable::WebhookRoutes,
         IndexTable::InboundSeenByTime,
+        IndexTable::InvitationTokens,
     ];
 }
 
 /// Every record table, so that opening the store creates them all.
-pub(crate) const RECORD_TABLES: [BytesTable; 21] = [
+pub(crate) const RECORD_TABLES: [BytesTable; 24] = [
     META,
     SECRETS,
     ORGANIZATIONS,
@@ -144,4 +163,7 @@ pub(crate) const RECORD_TABLES: [BytesTable; 21] = [
     PENDING_CHANGES,
     JOB_CHANGES,
     INBOUND_SEEN,
+    INVITATIONS,
+    USAGE,
+    AUDIT,
 ];

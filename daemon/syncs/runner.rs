@@ -8,6 +8,7 @@
 //! supervising task: a job that panics ends `failed` with the reason, and the next run of its
 //! mapping resumes from the last checkpoint.
 
+use crate::orgs::usage::{self, Usage};
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -685,6 +686,17 @@ impl SyncRuntime {
                         Some(EventType::SyncFailed)
                     }
                 };
+                // What ran is billed, whatever the outcome; a job refused for want of
+                // confirmation never ran.
+                if !matches!(outcome, Err(EngineError::NotConfirmed)) {
+                    let counted = Usage {
+                        records_created: job.stats.created,
+                        records_updated: job.stats.updated,
+                        sync_runs: 1,
+                        ..Usage::default()
+                    };
+                    usage::count(tx, &job.org_id, counted)?;
+                }
                 job.finished_at = Some(now_rfc3339());
                 job.phase = None;
                 tx.put(&job)?;

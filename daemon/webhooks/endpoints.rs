@@ -224,26 +224,27 @@ pub async fn update(
 /// Deletes endpoint `id`, its secrets, queue and delivery history.
 pub async fn delete(store: &Store, org_id: &str, id: &str) -> Result<(), WebhookError> {
     let (org_id, id) = (org_id.to_owned(), id.to_owned());
-    store
-        .write(move |tx| {
-            let endpoint = endpoint_in_org(tx, &org_id, &id)?;
-            let prefix = format!("{}/", endpoint.id);
-            for key in tx.index_keys(IndexTable::DeliveryQueue, &prefix, usize::MAX)? {
-                tx.index_remove(IndexTable::DeliveryQueue, &key)?;
-            }
-            for key in tx.index_keys(IndexTable::EndpointDeliveries, &prefix, usize::MAX)? {
-                tx.index_remove(IndexTable::EndpointDeliveries, &key)?;
-                if let Some(delivery_id) = key.strip_prefix(&prefix) {
-                    tx.remove::<DeliveryRecord>(delivery_id)?;
-                }
-            }
-            tx.remove_secret(&endpoint.id, CURRENT)?;
-            tx.remove_secret(&endpoint.id, PREVIOUS)?;
-            tx.remove::<EndpointRecord>(&endpoint.id)?;
-            tx.unindex_org(OrgKind::WebhookEndpoint, &org_id, &endpoint.id)?;
-            Ok(())
-        })
-        .await
+    store.write(move |tx| delete_in(tx, &org_id, &id)).await
+}
+
+/// [`delete`] inside `tx`.
+pub fn delete_in(tx: &mut Tx<'_>, org_id: &str, id: &str) -> Result<(), WebhookError> {
+    let endpoint = endpoint_in_org(tx, org_id, id)?;
+    let prefix = format!("{}/", endpoint.id);
+    for key in tx.index_keys(IndexTable::DeliveryQueue, &prefix, usize::MAX)? {
+        tx.index_remove(IndexTable::DeliveryQueue, &key)?;
+    }
+    for key in tx.index_keys(IndexTable::EndpointDeliveries, &prefix, usize::MAX)? {
+        tx.index_remove(IndexTable::EndpointDeliveries, &key)?;
+        if let Some(delivery_id) = key.strip_prefix(&prefix) {
+            tx.remove::<DeliveryRecord>(delivery_id)?;
+        }
+    }
+    tx.remove_secret(&endpoint.id, CURRENT)?;
+    tx.remove_secret(&endpoint.id, PREVIOUS)?;
+    tx.remove::<EndpointRecord>(&endpoint.id)?;
+    tx.unindex_org(OrgKind::WebhookEndpoint, org_id, &endpoint.id)?;
+    Ok(())
 }
 
 /// Enables or disables endpoint `id`. Enabling resets the failure count.

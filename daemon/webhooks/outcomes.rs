@@ -2,6 +2,7 @@
 //! auto-disable rule (`410 Gone`, too many consecutive failures) and the pruning of finished
 //! deliveries, applied in the transaction that stores an endpoint's batch of outcomes.
 
+use crate::orgs::usage::{self, Usage};
 use std::time::Duration;
 
 use super::attempt::AttemptResult;
@@ -101,6 +102,13 @@ fn apply(tx: &mut Tx<'_>, endpoint: &mut EndpointRecord, outcome: &Outcome) -> R
             let reason = format!("{} consecutive failed deliveries", endpoint.consecutive_failures);
             disable(tx, endpoint, reason)?;
         }
+    }
+    if delivery.status != DeliveryStatus::Pending {
+        let counted = Usage {
+            webhook_deliveries: 1,
+            ..Usage::default()
+        };
+        usage::count(tx, &endpoint.org_id, counted)?;
     }
     tx.put(&delivery)?;
     Ok(endpoint_changed)
