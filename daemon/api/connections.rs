@@ -8,6 +8,7 @@ use tonic::{Code, Request, Response, Status};
 use super::Context;
 use super::pages::PageRequest;
 use super::status::{invalid, not_found, with_reason};
+use super::{audited, audited_by};
 use crate::actors::SupervisedKind;
 use crate::auth::Caller;
 use crate::connections::records::ConnectionRecord;
@@ -172,7 +173,7 @@ impl ConnectionService for ConnectionApi {
         self.context
             .directory
             .start_child(SupervisedKind::Connections, &record.id);
-        Ok(Response::new(connection_to_pb(&record)))
+        Ok(audited(connection_to_pb(&record), &record.id))
     }
 
     async fn list_connections(
@@ -240,7 +241,7 @@ impl ConnectionService for ConnectionApi {
             _ => false,
         };
         tracing::info!(connection_id = %record.id, grant_revoked, "connection deleted");
-        Ok(Response::new(pb::DeleteConnectionResponse { grant_revoked }))
+        Ok(audited(pb::DeleteConnectionResponse { grant_revoked }, &record.id))
     }
 
     async fn get_connection_webhooks(
@@ -275,23 +276,26 @@ impl ConnectionService for ConnectionApi {
             .basic_auth
             .map(|(user, password)| (user, password.expose().to_owned()))
             .unwrap_or_default();
-        Ok(Response::new(pb::ConnectionWebhooks {
-            connection_id: record.id.clone(),
-            provider: provider_to_pb(record.provider).into(),
-            url: registration.url,
-            app_url: registration.app_url.unwrap_or_default(),
-            instructions: registration.instructions,
-            basic_auth_user,
-            basic_auth_password,
-            subscriptions: registration
-                .subscriptions
-                .into_iter()
-                .map(|s| pb::WebhookSubscription {
-                    id: s.id,
-                    event: s.event,
-                })
-                .collect(),
-        }))
+        Ok(audited_by(
+            &record.id,
+            pb::ConnectionWebhooks {
+                connection_id: record.id.clone(),
+                provider: provider_to_pb(record.provider).into(),
+                url: registration.url,
+                app_url: registration.app_url.unwrap_or_default(),
+                instructions: registration.instructions,
+                basic_auth_user,
+                basic_auth_password,
+                subscriptions: registration
+                    .subscriptions
+                    .into_iter()
+                    .map(|s| pb::WebhookSubscription {
+                        id: s.id,
+                        event: s.event,
+                    })
+                    .collect(),
+            },
+        ))
     }
 
     async fn refresh_connection(
@@ -304,7 +308,7 @@ impl ConnectionService for ConnectionApi {
             .store
             .read(|rx| service::connection_in_org(rx, &caller.org_id, &id))?;
         match actor::refresh_now(&self.context.directory, &id).await? {
-            Ok(record) => Ok(Response::new(connection_to_pb(&record))),
+            Ok(record) => Ok(audited(connection_to_pb(&record), &record.id)),
             Err(reason) => Err(with_reason(
                 Code::FailedPrecondition,
                 "REFRESH_FAILED",

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tonic::{Code, Request, Response, Status};
 
 use super::Context;
+use super::audited;
 use super::pages::PageRequest;
 use super::status::{invalid, invalid_texts, not_found, with_reason};
 use crate::actors::SupervisedKind;
@@ -65,7 +66,7 @@ impl MappingService for MappingApi {
         )
         .await?;
         self.context.directory.start_child(SupervisedKind::Mappings, &record.id);
-        Ok(Response::new(mapping_to_pb(&record)))
+        Ok(audited(mapping_to_pb(&record), &record.id))
     }
 
     async fn update_mapping(
@@ -78,7 +79,7 @@ impl MappingService for MappingApi {
         self.context
             .directory
             .send(SupervisedKind::Mappings, &record.id, MappingMsg::Reload);
-        Ok(Response::new(mapping_to_pb(&record)))
+        Ok(audited(mapping_to_pb(&record), &record.id))
     }
 
     async fn get_mapping(&self, request: Request<pb::GetMappingRequest>) -> Result<Response<pb::Mapping>, Status> {
@@ -117,7 +118,7 @@ impl MappingService for MappingApi {
         self.context.directory.stop_child(SupervisedKind::Mappings, &id).await;
         self.context.syncs.stop_mapping(&id).await;
         service::delete(&self.context.mappings, &caller.org_id, &id).await?;
-        Ok(Response::new(pb::DeleteMappingResponse {}))
+        Ok(audited(pb::DeleteMappingResponse {}, &id))
     }
 
     async fn activate_mapping(
@@ -129,7 +130,7 @@ impl MappingService for MappingApi {
         self.context
             .directory
             .send(SupervisedKind::Mappings, &record.id, MappingMsg::Reload);
-        Ok(Response::new(mapping_to_pb(&record)))
+        Ok(audited(mapping_to_pb(&record), &record.id))
     }
 
     async fn deactivate_mapping(
@@ -141,7 +142,7 @@ impl MappingService for MappingApi {
         self.context
             .directory
             .send(SupervisedKind::Mappings, &record.id, MappingMsg::Reload);
-        Ok(Response::new(mapping_to_pb(&record)))
+        Ok(audited(mapping_to_pb(&record), &record.id))
     }
 
     async fn list_fields(

@@ -48,6 +48,20 @@ pub struct Context {
     pub started_at: String,
 }
 
+/// `message` as the answer of a call on resource `id`, which the audit log records.
+pub(crate) fn audited<T>(message: T, id: &str) -> tonic::Response<T> {
+    let mut response = tonic::Response::new(message);
+    response
+        .extensions_mut()
+        .insert(crate::auth::AuditedResource(id.to_owned()));
+    response
+}
+
+/// [`audited`] with the resource first, for answers built in place.
+pub(crate) fn audited_by<T>(id: &str, message: T) -> tonic::Response<T> {
+    audited(message, id)
+}
+
 /// Errors of the gRPC server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {

@@ -7,16 +7,16 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::Context;
 use super::convert;
 use super::pages::PageRequest;
 use super::status::{invalid, not_found, with_reason};
+use super::{Context, audited};
 use crate::actors::SupervisedKind;
 use crate::auth::invitations::{self, InvitationError};
 use crate::auth::members::{self, MemberError};
 use crate::auth::records::{ApiTokenRecord, InvitationRecord, MemberRecord, OrganizationRecord};
 use crate::auth::tokens::{self, NewToken};
-use crate::auth::{Access, AuditedResource, Caller, Role};
+use crate::auth::{Access, Caller, Role};
 use crate::orgs::audit::{self, Entry};
 use crate::orgs::lifecycle::{self, Founder, OrgError, all_ids};
 use crate::orgs::usage;
@@ -90,13 +90,6 @@ impl From<OrgError> for Status {
             OrgError::Store(error) => error.into(),
         }
     }
-}
-
-/// `response` naming `id` for the audit log.
-fn audited<T>(message: T, id: &str) -> Response<T> {
-    let mut response = Response::new(message);
-    response.extensions_mut().insert(AuditedResource(id.to_owned()));
-    response
 }
 
 /// The member `id` of the caller's organization, or `NOT_FOUND`.

@@ -7,6 +7,7 @@ use tokio_stream::Stream;
 use tonic::{Code, Request, Response, Status};
 
 use super::Context;
+use super::audited;
 use super::pages::PageRequest;
 use super::status::{not_found, with_reason};
 use crate::auth::Caller;
@@ -111,7 +112,7 @@ impl SyncService for SyncApi {
                 Trigger::Manual,
             )
             .await?;
-        Ok(Response::new(job_to_pb(&job)))
+        Ok(audited(job_to_pb(&job), &job.id))
     }
 
     async fn get_sync(&self, request: Request<pb::GetSyncRequest>) -> Result<Response<pb::SyncJob>, Status> {
@@ -158,7 +159,7 @@ impl SyncService for SyncApi {
     async fn cancel_sync(&self, request: Request<pb::CancelSyncRequest>) -> Result<Response<pb::SyncJob>, Status> {
         let caller = Caller::of(&request)?;
         let job = self.context.syncs.cancel(&caller.org_id, &request.get_ref().id)?;
-        Ok(Response::new(job_to_pb(&job)))
+        Ok(audited(job_to_pb(&job), &job.id))
     }
 
     async fn watch_sync(&self, request: Request<pb::WatchSyncRequest>) -> Result<Response<JobStream>, Status> {

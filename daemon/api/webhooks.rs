@@ -6,7 +6,7 @@ use tonic::{Code, Request, Response, Status};
 
 use super::pages::PageRequest;
 use super::status::{invalid, invalid_texts, not_found, with_reason};
-use super::{Context, convert};
+use super::{Context, audited, audited_by, convert};
 use crate::actors::SupervisedKind;
 use crate::auth::Caller;
 use crate::pb::{self, webhook_service_server::WebhookService};
@@ -131,10 +131,13 @@ impl WebhookService for WebhookApi {
         self.context
             .directory
             .start_child(SupervisedKind::WebhookEndpoints, &endpoint.id);
-        Ok(Response::new(pb::CreateWebhookEndpointResponse {
-            endpoint: Some(endpoint_to_pb(&endpoint)),
-            secret: secret.expose().to_owned(),
-        }))
+        Ok(audited_by(
+            &endpoint.id,
+            pb::CreateWebhookEndpointResponse {
+                endpoint: Some(endpoint_to_pb(&endpoint)),
+                secret: secret.expose().to_owned(),
+            },
+        ))
     }
 
     async fn update_webhook_endpoint(
@@ -160,7 +163,7 @@ impl WebhookService for WebhookApi {
         self.context
             .directory
             .send(SupervisedKind::WebhookEndpoints, &endpoint.id, EndpointMsg::Reload);
-        Ok(Response::new(endpoint_to_pb(&endpoint)))
+        Ok(audited(endpoint_to_pb(&endpoint), &endpoint.id))
     }
 
     async fn get_webhook_endpoint(
@@ -212,7 +215,7 @@ impl WebhookService for WebhookApi {
             .stop_child(SupervisedKind::WebhookEndpoints, &id)
             .await;
         endpoints::delete(&self.context.store, &caller.org_id, &id).await?;
-        Ok(Response::new(pb::DeleteWebhookEndpointResponse {}))
+        Ok(audited(pb::DeleteWebhookEndpointResponse {}, &id))
     }
 
     async fn enable_webhook_endpoint(
@@ -224,7 +227,7 @@ impl WebhookService for WebhookApi {
         self.context
             .directory
             .send(SupervisedKind::WebhookEndpoints, &endpoint.id, EndpointMsg::Reload);
-        Ok(Response::new(endpoint_to_pb(&endpoint)))
+        Ok(audited(endpoint_to_pb(&endpoint), &endpoint.id))
     }
 
     async fn disable_webhook_endpoint(
@@ -237,7 +240,7 @@ impl WebhookService for WebhookApi {
         self.context
             .directory
             .send(SupervisedKind::WebhookEndpoints, &endpoint.id, EndpointMsg::Reload);
-        Ok(Response::new(endpoint_to_pb(&endpoint)))
+        Ok(audited(endpoint_to_pb(&endpoint), &endpoint.id))
     }
 
     async fn reveal_webhook_secret(
@@ -246,9 +249,12 @@ impl WebhookService for WebhookApi {
     ) -> Result<Response<pb::RevealWebhookSecretResponse>, Status> {
         let caller = Caller::of(&request)?;
         let secret = endpoints::reveal_secret(&self.context.store, &caller.org_id, &request.get_ref().id)?;
-        Ok(Response::new(pb::RevealWebhookSecretResponse {
-            secret: secret.expose().to_owned(),
-        }))
+        Ok(audited_by(
+            &request.get_ref().id,
+            pb::RevealWebhookSecretResponse {
+                secret: secret.expose().to_owned(),
+            },
+        ))
     }
 
     async fn rotate_webhook_secret(
@@ -261,10 +267,13 @@ impl WebhookService for WebhookApi {
         self.context
             .directory
             .send(SupervisedKind::WebhookEndpoints, id, EndpointMsg::Reload);
-        Ok(Response::new(pb::RotateWebhookSecretResponse {
-            secret: secret.expose().to_owned(),
-            previous_secret_expires_at: pb_time::from_text(&expires),
-        }))
+        Ok(audited_by(
+            id,
+            pb::RotateWebhookSecretResponse {
+                secret: secret.expose().to_owned(),
+                previous_secret_expires_at: pb_time::from_text(&expires),
+            },
+        ))
     }
 
     async fn test_webhook_endpoint(
@@ -273,7 +282,7 @@ impl WebhookService for WebhookApi {
     ) -> Result<Response<pb::WebhookDelivery>, Status> {
         let caller = Caller::of(&request)?;
         let delivery = endpoints::send_test(&self.context.store, &caller.org_id, &request.get_ref().id).await?;
-        Ok(Response::new(delivery_to_pb(&delivery)))
+        Ok(audited(delivery_to_pb(&delivery), &delivery.id))
     }
 
     async fn list_webhook_deliveries(
@@ -321,7 +330,7 @@ impl WebhookService for WebhookApi {
         let caller = Caller::of(&request)?;
         let delivery =
             endpoints::redeliver(&self.context.store, &caller.org_id, &request.get_ref().delivery_id).await?;
-        Ok(Response::new(delivery_to_pb(&delivery)))
+        Ok(audited(delivery_to_pb(&delivery), &delivery.id))
     }
 
     async fn recover_webhook_deliveries(
@@ -330,9 +339,16 @@ impl WebhookService for WebhookApi {
     ) -> Result<Response<pb::RecoverWebhookDeliveriesResponse>, Status> {
         let caller = Caller::of(&request)?;
         let body = request.get_ref();
+        // Another organization's endpoint is not found, whatever else the request says.
+        self.context
+            .store
+            .read(|rx| endpoints::endpoint_in_org(rx, &caller.org_id, &body.endpoint_id))?;
         let since = body.since.as_ref().ok_or_else(|| invalid("since", "missing"))?;
         let since = convert::time_from_pb("since", since)?;
         let requeued = endpoints::recover(&self.context.store, &caller.org_id, &body.endpoint_id, since).await?;
-        Ok(Response::new(pb::RecoverWebhookDeliveriesResponse { requeued }))
+        Ok(audited_by(
+            &body.endpoint_id,
+            pb::RecoverWebhookDeliveriesResponse { requeued },
+        ))
     }
 }
