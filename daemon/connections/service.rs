@@ -6,6 +6,7 @@ use super::records::{ACCESS_TOKEN, ConnectionRecord, ConnectionStatus, REFRESH_T
 use super::runtime::ConnectionRuntime;
 use super::webhook_keys;
 use crate::actors::SupervisedKind;
+use crate::auth::records::OrganizationRecord;
 use crate::events::{EventType, emit, now_rfc3339, rfc3339};
 use crate::ids::{IdKind, new_id};
 use crate::providers::Provider;
@@ -95,7 +96,13 @@ pub async fn save_connection(
         let org = org_id.to_owned();
         let record = runtime
             .store
-            .write(move |tx| insert_connection(tx, &org, provider, &account, &tokens, api_base_url))
+            .write(move |tx| {
+                // An authorization that completes after its organization was deleted.
+                if tx.get::<OrganizationRecord>(&org)?.is_none() {
+                    return Err(ConnectionError::UnknownAuthorization);
+                }
+                Ok(insert_connection(tx, &org, provider, &account, &tokens, api_base_url)?)
+            })
             .await?;
         tracing::info!(connection_id = %record.id, provider = provider.as_str(), account = %record.account_name, "connection created");
         return Ok(record);
