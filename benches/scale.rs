@@ -60,7 +60,7 @@ async fn seed(
     idle_url: &str,
 ) {
     fluxcascade::daemon::prepare_data_dir(data).expect("data dir");
-    let (key, _) = MasterKey::load_or_create(data).expect("key");
+    let (key, _) = MasterKey::load_or_create(data, false).expect("key");
     let store = Store::open(data, key).expect("store");
     fluxcascade::auth::bootstrap::ensure_first_org(&store, data)
         .await

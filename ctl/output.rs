@@ -1,4 +1,6 @@
-//! Printing results: one JSON document with `-o json`, an aligned table otherwise.
+//! Printing results: one JSON document with `-o json`, an aligned table otherwise. Table cells
+//! are made safe for a terminal: control characters and bidirectional overrides are shown
+//! escaped, and long values are cut (the JSON output keeps them whole).
 
 use serde_json::Value;
 
@@ -17,9 +19,9 @@ pub fn print(format: Format, value: &Value, columns: &[&str]) {
         Format::Table => match value {
             Value::Array(rows) => print_rows(rows, columns),
             Value::Object(map) => {
-                let width = map.keys().map(String::len).max().unwrap_or(0);
+                let width = map.keys().map(|k| k.chars().count()).max().unwrap_or(0);
                 for (key, field) in map {
-                    println!("{key:<width$}  {}", cell(field));
+                    println!("{}  {}", pad(key, width), cell(field));
                 }
             }
             other => println!("{}", cell(other)),
@@ -48,14 +50,10 @@ fn print_rows(rows: &[Value], columns: &[&str]) {
                 .max(heading(c).len())
         })
         .collect();
-    let header: Vec<String> = columns
-        .iter()
-        .zip(&widths)
-        .map(|(c, w)| format!("{:<w$}", heading(c)))
-        .collect();
+    let header: Vec<String> = columns.iter().zip(&widths).map(|(c, w)| pad(&heading(c), *w)).collect();
     println!("{}", header.join("  ").trim_end());
     for row in cells {
-        let line: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = row.iter().zip(&widths).map(|(c, w)| pad(c, *w)).collect();
         println!("{}", line.join("  ").trim_end());
     }
 }
@@ -79,12 +77,55 @@ fn lookup<'v>(value: &'v Value, path: &str) -> &'v Value {
     path.split('.').fold(value, |v, key| v.get(key).unwrap_or(&Value::Null))
 }
 
+/// The longest cell a table shows.
+const MAX_CELL: usize = 120;
+
+/// `text` followed by spaces up to `width` characters (no width limit, unlike `format!`).
+fn pad(text: &str, width: usize) -> String {
+    let mut padded = text.to_owned();
+    padded.extend(std::iter::repeat_n(' ', width.saturating_sub(text.chars().count())));
+    padded
+}
+
 fn cell(value: &Value) -> String {
-    match value {
+    let text = match value {
         Value::Null => "-".into(),
         Value::String(s) if s.is_empty() => "-".into(),
         Value::String(s) => s.clone(),
         Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(","),
         other => other.to_string(),
+    };
+    printable(&text)
+}
+
+/// `text` safe for a terminal and at most [`MAX_CELL`] characters.
+fn printable(text: &str) -> String {
+    let mut out = String::new();
+    for (count, c) in text.chars().enumerate() {
+        if count == MAX_CELL {
+            out.push('…');
+            break;
+        }
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
+        if c.is_control() || bidi {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_safe_for_a_terminal() {
+        assert_eq!(printable("a\u{1b}[31mb"), "a\\u{1b}[31mb");
+        assert_eq!(printable("x\u{202e}y"), "x\\u{202e}y");
+        let long = "e".repeat(70_000);
+        assert_eq!(printable(&long).chars().count(), MAX_CELL + 1);
+        assert_eq!(pad("ab", 70_000).len(), 70_000);
     }
 }

@@ -24,6 +24,10 @@ pub const MASTER_KEY_FILE: &str = "master.key";
 pub enum CryptoError {
     #[error("master key from {source_name} is not 32 bytes of base64 or hex")]
     MalformedKey { source_name: String },
+    #[error(
+        "{path} is missing but the data dir holds a database sealed with it: restore the key file (or set FLUXD_MASTER_KEY); a new key would make every secret unreadable"
+    )]
+    KeyMissing { path: std::path::PathBuf },
     #[error("cannot read or write the master key at {path}: {error}")]
     KeyFile { path: PathBuf, error: std::io::Error },
     #[error("a sealed value for {owner} could not be decrypted (wrong master key or tampered data)")]
@@ -132,8 +136,9 @@ impl MasterKey {
     }
 
     /// Loads the key from `FLUXD_MASTER_KEY`, the systemd credential `master.key`, or
-    /// `<data_dir>/master.key`, creating the file (mode 0600) on first start.
-    pub fn load_or_create(data_dir: &Path) -> Result<(Self, KeySource), CryptoError> {
+    /// `<data_dir>/master.key`, creating the file (mode 0600) on first start only: when
+    /// `store_exists`, a missing key is an error, never replaced by a new one.
+    pub fn load_or_create(data_dir: &Path, store_exists: bool) -> Result<(Self, KeySource), CryptoError> {
         if let Ok(text) = std::env::var(MASTER_KEY_ENV) {
             return Ok((Self::parse(&text, MASTER_KEY_ENV)?, KeySource::Environment));
         }
@@ -147,6 +152,9 @@ impl MasterKey {
         let path = data_dir.join(MASTER_KEY_FILE);
         if path.exists() {
             return Ok((read_key_file(&path)?, KeySource::File(path)));
+        }
+        if store_exists {
+            return Err(CryptoError::KeyMissing { path });
         }
         let key = Self::generate();
         write_private_file(&path, key.to_text().as_bytes()).map_err(|error| CryptoError::KeyFile {

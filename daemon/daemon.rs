@@ -94,6 +94,15 @@ pub fn prepare_data_dir(path: &Path) -> Result<(), DaemonError> {
         path: path.display().to_string(),
         error,
     };
+    if path.is_dir() {
+        // An existing directory keeps its mode (it may be shared, with a sticky bit); only
+        // say when others can reach into it.
+        let mode = std::fs::metadata(path).map_err(error)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o7777), "the data dir is accessible by other users; its files are 0600, but consider chmod 700");
+        }
+        return Ok(());
+    }
     std::fs::create_dir_all(path).map_err(error)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(error)?;
     Ok(())
@@ -102,7 +111,8 @@ pub fn prepare_data_dir(path: &Path) -> Result<(), DaemonError> {
 /// Opens the store with the master key, creating both on first start.
 pub fn open_store(config: &Config) -> Result<Store, DaemonError> {
     prepare_data_dir(&config.data_dir)?;
-    let (key, source) = MasterKey::load_or_create(&config.data_dir)?;
+    let store_exists = config.data_dir.join(crate::store::DB_FILE).exists();
+    let (key, source) = MasterKey::load_or_create(&config.data_dir, store_exists)?;
     tracing::info!(source = %source, "master key loaded");
     Ok(Store::open(&config.data_dir, key)?)
 }
@@ -437,6 +447,10 @@ async fn prune_events(store: Store, days: u32, stop: CancellationToken) {
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, DaemonError> {
+    if !addr.ip().is_loopback() {
+        // fluxd speaks plain HTTP/2 and HTTP/1.1: tokens and webhook bodies travel unencrypted.
+        tracing::warn!(listener = what, %addr, "listening beyond loopback without TLS: put fluxd behind a TLS-terminating proxy or keep it on a private network");
+    }
     TcpListener::bind(addr)
         .await
         .map_err(|error| DaemonError::Bind { what, addr, error })

@@ -18,6 +18,7 @@ pub mod demo;
 pub mod events;
 pub mod ids;
 pub mod inbound;
+pub mod listen;
 pub mod mappings;
 pub mod metrics;
 pub mod orgs;

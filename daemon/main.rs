@@ -342,8 +342,13 @@ fn say(text: &str) {
 }
 
 fn rotate_key(config: &Config, new_key_file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
-    daemon::prepare_data_dir(&config.data_dir)?;
-    let (old_key, source) = MasterKey::load_or_create(&config.data_dir)?;
+    if !config.data_dir.join(fluxcascade::store::DB_FILE).is_file() {
+        anyhow::bail!(
+            "{} holds no fluxd.redb: nothing to re-encrypt (pass --data-dir of the daemon)",
+            config.data_dir.display()
+        );
+    }
+    let (old_key, source) = MasterKey::load_or_create(&config.data_dir, true)?;
     let target = match (&source, new_key_file) {
         (_, Some(path)) => path,
         (KeySource::File(path), None) => path.clone(),

@@ -101,12 +101,46 @@ fn sigterm_exits_zero_within_ten_seconds() {
     assert!(daemon.log().contains("fluxd stopped"));
 }
 
+/// Starts fluxd on `data_dir` until it is ready, then kills it.
+fn start_and_kill(data_dir: &std::path::Path) {
+    let mut child = std::process::Command::new(common::FLUXD)
+        .args(["--data-dir", data_dir.to_str().unwrap()])
+        .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        .env_remove("FLUXD_MASTER_KEY")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = common::wait_for(Duration::from_secs(20), || {
+        data_dir.join("endpoints.json").exists().then_some(())
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(ready.is_some(), "fluxd started");
+}
+
+#[test]
+fn a_data_dir_fluxd_creates_is_private_and_an_existing_one_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let fresh = parent.path().join("fresh");
+    start_and_kill(&fresh);
+    assert_eq!(mode(&fresh), 0o700);
+    let shared = parent.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    start_and_kill(&shared);
+    let kept = std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(kept, 0o1777, "the sticky bit and mode stay");
+    assert_eq!(mode(&shared.join("fluxd.redb")), 0o600);
+    assert_eq!(mode(&shared.join("master.key")), 0o600);
+}
+
 #[test]
 fn master_key_admin_token_and_data_dir_are_private() {
     let daemon = TestDaemon::start(&[]);
     assert_eq!(mode(&daemon.data_dir().join("master.key")), 0o600);
     assert_eq!(mode(&daemon.data_dir().join("admin.token")), 0o600);
-    assert_eq!(mode(daemon.data_dir()), 0o700);
+    assert_eq!(mode(&daemon.data_dir().join("fluxd.redb")), 0o600);
     let token = daemon.admin_token();
     let db = std::fs::read(daemon.data_dir().join("fluxd.redb")).unwrap();
     assert!(

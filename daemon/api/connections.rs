@@ -113,6 +113,33 @@ fn non_empty(value: String) -> Option<String> {
     (!trimmed.is_empty()).then(|| trimmed.to_owned())
 }
 
+impl ConnectionApi {
+    /// An imported connection's API base URL gets the bearer token on every call: it must pass
+    /// the outbound address policy (no loopback, private or metadata addresses, https) unless
+    /// this is a sandbox daemon, whose providers are local.
+    async fn guard_api_base(&self, base: &str) -> Result<(), Status> {
+        if base.len() > 2048 {
+            return Err(invalid("api_base_url", "longer than 2048 characters"));
+        }
+        let url = url::Url::parse(base).map_err(|e| invalid("api_base_url", e))?;
+        if self.context.config.sandbox {
+            return Ok(());
+        }
+        let policy = self.context.webhook_policy.get();
+        policy.check_url(base).map_err(|e| invalid("api_base_url", e))?;
+        if let Some(url::Host::Domain(host)) = url.host() {
+            let port = url.port_or_known_default().unwrap_or(443);
+            let resolved = tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|_| invalid("api_base_url", format!("host {host} does not resolve")))?;
+            for addr in resolved {
+                policy.check_ip(addr.ip()).map_err(|e| invalid("api_base_url", e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[tonic::async_trait]
 impl ConnectionService for ConnectionApi {
     async fn create_connection(
@@ -159,7 +186,7 @@ impl ConnectionService for ConnectionApi {
         }
         let base = non_empty(body.api_base_url);
         if let Some(base) = &base {
-            url::Url::parse(base).map_err(|e| invalid("api_base_url", e))?;
+            self.guard_api_base(base).await?;
         }
         let record = service::import(
             &self.context.connections,

@@ -1,4 +1,5 @@
-//! A tower layer around every gRPC call: counts it and measures its latency, and answers a
+//! A tower layer around every gRPC call: counts it and measures its latency (labelled by the
+//! methods fluxd serves, never by a caller's path), and answers a
 //! request that does not decode with INVALID_ARGUMENT (tonic's codec says INTERNAL, which
 //! would blame the server for the client's bytes).
 
@@ -56,7 +57,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let method = request.uri().path().to_owned();
+        let method = route_label(request.uri().path());
         let metrics = self.metrics.clone();
         let started = Instant::now();
         let future = self.inner.call(request);
@@ -66,18 +67,40 @@ where
                 blame_undecodable_requests(response.headers_mut());
             }
             let code = match &result {
-                Ok(response) => response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|value| value.to_str().ok())
-                    .unwrap_or("0")
-                    .to_owned(),
+                Ok(response) => match response.headers().get("grpc-status") {
+                    None => "0".to_owned(),
+                    // A status code is a small number; anything else is not echoed.
+                    Some(value) => value
+                        .to_str()
+                        .ok()
+                        .and_then(|text| text.parse::<u8>().ok())
+                        .map_or_else(|| "invalid".to_owned(), |code| code.to_string()),
+                },
                 Err(_) => "transport_error".to_owned(),
             };
-            metrics.observe_rpc(&method, &code, started.elapsed());
+            metrics.observe_rpc(method, &code, started.elapsed());
             result
         })
     }
+}
+
+/// Methods served besides the API's own.
+const SERVED: &[&str] = &[
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
+
+/// The label of a request's path: the method when it is one fluxd serves, `unknown` for any
+/// other (so callers cannot grow the metrics with paths of their choosing).
+fn route_label(path: &str) -> &'static str {
+    crate::auth::permissions::MATRIX
+        .iter()
+        .map(|(method, _)| *method)
+        .chain(SERVED.iter().copied())
+        .find(|method| *method == path)
+        .unwrap_or("unknown")
 }
 
 /// `grpc-message` of tonic's decode errors, percent-encoded as on the wire.
@@ -98,6 +121,20 @@ fn blame_undecodable_requests(headers: &mut http::HeaderMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_served_methods_label_metrics() {
+        assert_eq!(
+            route_label("/fluxcascade.v1.SyncService/RunSync"),
+            "/fluxcascade.v1.SyncService/RunSync"
+        );
+        assert_eq!(
+            route_label("/grpc.health.v1.Health/Check"),
+            "/grpc.health.v1.Health/Check"
+        );
+        assert_eq!(route_label("/q{code=\"0\"}"), "unknown");
+        assert_eq!(route_label("/fluxcascade.v1.SyncService/Nope"), "unknown");
+    }
 
     #[test]
     fn decode_errors_become_invalid_argument_and_nothing_else_changes() {

@@ -14,22 +14,27 @@ mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::actors::{Directory, LiveCounts};
 use crate::auth::AuthLayer;
 use crate::config::Config;
 use crate::config::OrganizationCreators;
 use crate::connections::ConnectionRuntime;
+use crate::listen::LimitedListener;
 use crate::mappings::service::MappingRuntime;
 use crate::metrics::Metrics;
 use crate::pb;
 use crate::store::Store;
 use crate::syncs::SyncRuntime;
 use crate::webhooks::ssrf::SharedPolicy;
+
+/// The longest a request may take to be answered (WaitConnection waits at most 10 minutes).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// Concurrent calls on one connection.
+const MAX_STREAMS_PER_CONNECTION: usize = 256;
 
 /// Everything the service adapters share.
 pub struct Context {
@@ -120,6 +125,13 @@ pub async fn serve(
         context.config.organizations.create == OrganizationCreators::Anyone,
     );
     tonic::transport::Server::builder()
+        // A request gets this long to be answered (streams: to start answering).
+        .timeout(REQUEST_TIMEOUT)
+        .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION)
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION as u32))
+        // Dead peers are noticed and their connections closed.
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .layer(layer::RpcMetricsLayer::new(metrics))
         .layer(auth)
         .add_service(health_service)
@@ -136,7 +148,7 @@ pub async fn serve(
         .add_service(SyncServiceServer::new(syncs::SyncApi::new(context.clone())))
         .add_service(WebhookServiceServer::new(webhooks::WebhookApi::new(context.clone())))
         .add_service(EventServiceServer::new(events::EventApi::new(context.clone())))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(LimitedListener::new(listener, "gRPC").into_stream(), shutdown)
         .await?;
     Ok(())
 }

@@ -51,6 +51,11 @@ pub fn effective_match_key(spec: &MappingSpec, target: Provider) -> Option<Strin
 }
 
 /// Checks the parts that need no catalog: name, pairs' shapes, transforms, schedule, region.
+/// Field pairs a mapping may have.
+pub const MAX_FIELD_PAIRS: usize = 200;
+/// The longest field name or transform expression.
+pub const MAX_TEXT: usize = 1000;
+
 pub fn check_shape(spec: &MappingSpec) -> Vec<String> {
     let mut problems = Vec::new();
     if spec.name.trim().is_empty() || spec.name.chars().count() > 200 {
@@ -59,7 +64,25 @@ pub fn check_shape(spec: &MappingSpec) -> Vec<String> {
     if spec.field_pairs.is_empty() {
         problems.push("fieldPairs: at least one field pair is needed".to_owned());
     }
+    if spec.field_pairs.len() > MAX_FIELD_PAIRS {
+        // Nothing more is checked: the answer stays short however large the input.
+        problems.push(format!("fieldPairs: at most {MAX_FIELD_PAIRS} pairs"));
+        return problems;
+    }
     for (index, pair) in spec.field_pairs.iter().enumerate() {
+        let texts = [
+            ("sourceField", pair.source_field.as_str()),
+            ("targetField", pair.target_field.as_str()),
+            ("transform", pair.transform.as_deref().unwrap_or_default()),
+            (
+                "reverseTransform",
+                pair.reverse_transform.as_deref().unwrap_or_default(),
+            ),
+        ];
+        if let Some((field, _)) = texts.iter().find(|(_, text)| text.len() > MAX_TEXT) {
+            problems.push(format!("fieldPairs[{index}].{field}: at most {MAX_TEXT} characters"));
+            continue;
+        }
         let inputs = pair.source_fields().len();
         if inputs == 0 {
             problems.push(format!("fieldPairs[{index}].sourceField: must name a field"));

@@ -128,6 +128,9 @@ pub struct Pipeline {
 /// Why a transform expression cannot be used: it does not parse, or does not fit its field pair.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TransformError {
+    /// The pipeline is longer than [`MAX_STEPS`].
+    #[error("at most {MAX_STEPS} steps")]
+    TooManySteps,
     /// The expression is not well formed.
     #[error("syntax error at column {column}: {problem}")]
     Syntax { column: usize, problem: String },
@@ -191,12 +194,16 @@ pub struct Context {
 
 /// Parses a transform expression (see the [module documentation](self) for the syntax).
 pub fn parse(expr: &str) -> Result<Pipeline, TransformError> {
-    let steps = syntax::parse_steps(expr)?
-        .iter()
-        .map(Step::from_raw)
-        .collect::<Result<Vec<_>, _>>()?;
+    let steps = syntax::parse_steps(expr)?;
+    if steps.len() > MAX_STEPS {
+        return Err(TransformError::TooManySteps);
+    }
+    let steps = steps.iter().map(Step::from_raw).collect::<Result<Vec<_>, _>>()?;
     Ok(Pipeline { steps })
 }
+
+/// Steps a pipeline may have.
+pub const MAX_STEPS: usize = 20;
 
 /// Checks that a pipeline can take `inputs` source fields: one field suits every pipeline, several
 /// need `concatenate` as the first step.

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use crate::connections::ConnectionRuntime;
 use crate::connections::callback;
 use crate::inbound::{Receiver, receiver};
+use crate::listen::LimitedListener;
 use crate::metrics::{Exposition, Metrics};
 
 /// How long a client may take to send a request's headers.
@@ -31,6 +32,7 @@ pub struct WebState {
 
 /// Serves HTTP on `listener` until `shutdown` resolves, then lets open requests finish.
 pub async fn serve(listener: TcpListener, state: Arc<WebState>, shutdown: impl Future<Output = ()>) {
+    let listener = LimitedListener::new(listener, "HTTP");
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -38,15 +40,12 @@ pub async fn serve(listener: TcpListener, state: Arc<WebState>, shutdown: impl F
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let (stream, _) = match accepted {
-            Ok(conn) => conn,
-            Err(error) => {
-                tracing::warn!(%error, "http accept failed");
-                continue;
-            }
-        };
+        // Finished connections' tasks are let go as new ones come.
+        while connections.try_join_next().is_some() {}
+        let (stream, slot) = accepted.into_parts();
         let state = state.clone();
         connections.spawn(async move {
+            let _slot = slot;
             let service = service_fn(move |request| handle(state.clone(), request));
             if let Err(error) = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

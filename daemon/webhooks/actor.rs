@@ -59,7 +59,8 @@ impl WebhookRuntime {
         metrics: DeliveryMetrics,
     ) -> Result<Arc<Self>, reqwest::Error> {
         let transport = Arc::new(HttpTransport {
-            client: delivery_client(policy)?,
+            client: delivery_client(policy.clone())?,
+            policy,
         });
         Ok(Self::with_transport(store, transport, retention, directory, metrics))
     }

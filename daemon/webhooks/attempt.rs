@@ -1,5 +1,6 @@
 //! One delivery attempt: a signed POST, with its outcome classified for the retry policy.
 
+use super::ssrf::SharedPolicy;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -71,13 +72,20 @@ pub trait Transport: Send + Sync + 'static {
     fn send(&self, request: AttemptRequest) -> BoxFuture<'static, AttemptResult>;
 }
 
-/// Signed HTTP POSTs with the (address-guarded) delivery client.
+/// Signed HTTP POSTs with the (address-guarded) delivery client. The URL is checked against
+/// the policy in force at each attempt: an endpoint made while private addresses were allowed
+/// is not delivered to once they no longer are, IP literals (which skip DNS) included.
 pub struct HttpTransport {
     pub client: reqwest::Client,
+    pub policy: SharedPolicy,
 }
 
 impl Transport for HttpTransport {
     fn send(&self, request: AttemptRequest) -> BoxFuture<'static, AttemptResult> {
+        if let Err(error) = self.policy.get().check_url(&request.url) {
+            let refused = AttemptResult::internal_error(&format!("not sent: {error}"));
+            return Box::pin(std::future::ready(refused));
+        }
         let client = self.client.clone();
         Box::pin(async move { send(&client, request).await })
     }

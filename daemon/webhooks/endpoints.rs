@@ -17,6 +17,8 @@ use crate::store::{IndexTable, OrgKind, Reader, Store, StoreError, Tx};
 
 /// Longest retry schedule and longest single wait.
 const MAX_RETRIES: usize = 20;
+/// The longest endpoint URL.
+const MAX_URL: usize = 2048;
 const MAX_RETRY_WAIT_SECONDS: u32 = 86_400;
 
 /// Errors of endpoint operations; each names the field or entity at fault.
@@ -144,6 +146,9 @@ pub async fn create(
     org_id: &str,
     new: NewEndpoint,
 ) -> Result<(EndpointRecord, Secret), WebhookError> {
+    if new.url.len() > MAX_URL {
+        return Err(setting_error("url", "at most 2048 characters"));
+    }
     let url = policy.check_url(new.url.trim())?;
     subscription::validate(&new.event_types)?;
     check_description(&new.description)?;
@@ -189,6 +194,9 @@ pub async fn update(
     id: &str,
     change: EndpointChange,
 ) -> Result<EndpointRecord, WebhookError> {
+    if change.url.as_ref().is_some_and(|url| url.len() > MAX_URL) {
+        return Err(setting_error("url", "at most 2048 characters"));
+    }
     let url = change
         .url
         .as_deref()

@@ -106,17 +106,30 @@ fn is_internal_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         || (a == 100 && (64..128).contains(&b))
         || (a == 192 && b == 0 && ip.octets()[2] == 0)
+        // Benchmarking, 198.18.0.0/15.
+        || (a == 198 && (b == 18 || b == 19))
         || a >= 240
 }
 
 fn is_internal_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let segments = ip.segments();
+    let first = segments[0];
+    let embedded = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
         || ip.to_ipv4().is_some_and(is_internal_v4)
+        // NAT64 (64:ff9b::/96 and the local-use 64:ff9b:1::/48) reach the IPv4 address they
+        // embed; so does 6to4 (2002::/16).
+        || (first == 0x64 && segments[1] == 0xff9b && is_internal_v4(embedded(segments[6], segments[7])))
+        || (first == 0x64 && segments[1] == 0xff9b && segments[2] == 1)
+        || (first == 0x2002 && is_internal_v4(embedded(segments[1], segments[2])))
+        // Teredo (2001::/32) tunnels to an obfuscated IPv4 address; documentation, 2001:db8::/32.
+        || (first == 0x2001 && (segments[1] == 0 || segments[1] == 0xdb8))
+        // Discard-only, 100::/64.
+        || (first == 0x100 && segments[1..4] == [0, 0, 0])
 }
 
 /// `url` for logs: scheme, host, port and path only — query strings and user info can carry
@@ -193,10 +206,24 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "224.0.0.1",
+            "198.18.0.1",
+            "198.19.255.254",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
+            "2001:db8::1",
         ] {
             assert!(is_internal(ip.parse().unwrap()), "{ip} should be internal");
         }
-        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "172.32.0.1"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "172.32.0.1",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(!is_internal(ip.parse().unwrap()), "{ip} should be public");
         }
     }

@@ -7,15 +7,23 @@ use crate::events::EventType;
 pub enum SubscriptionError {
     #[error("event_types[{index}]: unknown event type {pattern:?} (expected e.g. sync.completed, sync.*, or *)")]
     Unknown { index: usize, pattern: String },
+    #[error("event_types: at most {MAX_PATTERNS} patterns")]
+    TooMany,
 }
+
+/// Patterns an endpoint's filter may have (more than there are event types).
+pub const MAX_PATTERNS: usize = 64;
 
 /// Checks every pattern names a known event type or a wildcard matching at least one.
 pub fn validate(patterns: &[String]) -> Result<(), SubscriptionError> {
+    if patterns.len() > MAX_PATTERNS {
+        return Err(SubscriptionError::TooMany);
+    }
     for (index, pattern) in patterns.iter().enumerate() {
         if !EventType::ALL.iter().any(|t| matches_pattern(pattern, t.as_str())) {
             return Err(SubscriptionError::Unknown {
                 index,
-                pattern: pattern.clone(),
+                pattern: pattern.chars().take(64).collect(),
             });
         }
     }
