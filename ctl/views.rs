@@ -38,6 +38,7 @@ pub fn status(status: &pb::GetStatusResponse) -> Value {
         "startedAt": time(status.started_at.as_ref()),
         "organizationId": status.organization_id,
         "schemaVersion": status.schema_version,
+        "storeError": optional(&status.store_error),
         "connections": status.connections,
         "mappings": status.mappings,
         "webhookEndpoints": status.webhook_endpoints,

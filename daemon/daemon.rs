@@ -50,6 +50,8 @@ const MODE_KEY: &str = "data_dir_mode";
 /// Errors that stop the daemon.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    #[error("the store could not write ({0}); restart fluxd once the disk has room")]
+    StoreFailed(String),
     #[error("cannot prepare data dir {path}: {error}")]
     DataDir { path: String, error: std::io::Error },
     #[error(transparent)]
@@ -303,12 +305,21 @@ impl Running {
 
     /// Serves until `shutdown` resolves (or the gRPC server fails), then stops gracefully.
     pub async fn serve_until(mut self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+        let mut store_failure = None;
         let early_exit = tokio::select! {
             () = shutdown => {
                 tracing::info!("shutting down");
                 None
             }
             result = &mut self.grpc => Some(result),
+            failure = store_failed(&self.store) => {
+                // redb refuses every write after an I/O error until the file is opened again:
+                // stop, so the service manager restarts fluxd on a reopened store. Nothing
+                // acknowledged is lost (what failed was never acknowledged).
+                tracing::error!(%failure, "the store cannot write; stopping so that a restart reopens it");
+                store_failure = Some(failure);
+                None
+            }
         };
         let _ = sd_notify::notify(
             false,
@@ -351,7 +362,20 @@ impl Running {
         // Closing the store waits for the writer to finish what it holds.
         tokio::task::spawn_blocking(move || drop(store)).await.ok();
         tracing::info!("fluxd stopped");
-        outcome
+        match store_failure {
+            Some(failure) => Err(DaemonError::StoreFailed(failure)),
+            None => outcome,
+        }
+    }
+}
+
+/// Resolves once the store reports that it cannot write.
+async fn store_failed(store: &Store) -> String {
+    loop {
+        if let Some(failure) = store.failure() {
+            return failure;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -66,6 +66,7 @@ impl SystemService for SystemApi {
             }),
             organization_id: caller.org_id.clone(),
             schema_version: SCHEMA_VERSION,
+            store_error: self.context.store.failure().unwrap_or_default(),
         }))
     }
 

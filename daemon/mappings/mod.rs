@@ -2,6 +2,8 @@
 //! actor that triggers their syncs.
 
 pub mod actor;
+#[cfg(test)]
+mod fuzz;
 pub mod objects;
 pub mod records;
 pub mod schedule;

@@ -27,15 +27,15 @@ pub enum Schedule {
 /// Why a schedule was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ScheduleError {
-    #[error("interval {0:?} is shorter than {MIN_INTERVAL_SECONDS}s")]
+    #[error("interval \"{0}\" is shorter than {MIN_INTERVAL_SECONDS}s")]
     TooShort(String),
-    #[error("interval {0:?} is longer than a year (366d)")]
+    #[error("interval \"{0}\" is longer than a year (366d)")]
     TooLong(String),
-    #[error("unknown time zone {0:?}")]
+    #[error("unknown time zone \"{0}\"")]
     Zone(String),
-    #[error("{0:?} is neither an interval like 15m nor a cron expression ({1})")]
+    #[error("\"{0}\" is neither an interval like 15m nor a cron expression ({1})")]
     Invalid(String, String),
-    #[error("cron expression {0:?} never fires within {HORIZON_DAYS} days")]
+    #[error("cron expression \"{0}\" never fires within {HORIZON_DAYS} days")]
     Never(String),
     #[error("longer than {MAX_LENGTH} characters")]
     Length,
@@ -76,8 +76,8 @@ impl Schedule {
             }
             None => (chrono_tz::UTC, text),
         };
-        let cron =
-            croner::Cron::from_str(expression).map_err(|e| ScheduleError::Invalid(shown(text), e.to_string()))?;
+        let cron = croner::Cron::from_str(expression)
+            .map_err(|e| ScheduleError::Invalid(shown(text), shown(&e.to_string())))?;
         let schedule = Schedule::Cron {
             cron: Box::new(cron),
             zone,
@@ -105,9 +105,8 @@ impl Schedule {
 
 /// Digits and a unit letter: an interval, valid or not.
 fn looks_like_interval(text: &str) -> bool {
-    text.len() >= 2
-        && text[..text.len() - 1].bytes().all(|b| b.is_ascii_digit())
-        && text.ends_with(['s', 'm', 'h', 'd'])
+    text.strip_suffix(['s', 'm', 'h', 'd'])
+        .is_some_and(|number| !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn parse_interval(text: &str) -> Option<std::time::Duration> {

@@ -113,6 +113,20 @@ struct Shared {
     events: broadcast::Sender<Arc<EventRecord>>,
     /// Called after a flush for each webhook endpoint that got new due deliveries.
     wake_endpoint: OnceLock<WakeHook>,
+    /// The first write the database could not make (a full disk, an I/O error): redb refuses
+    /// every later one until the file is opened again.
+    failure: std::sync::Mutex<Option<String>>,
+}
+
+impl Shared {
+    /// Records that the database failed to write.
+    pub(super) fn failed(&self, what: &str, error: &dyn std::fmt::Display) {
+        let mut failure = self.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if failure.is_none() {
+            tracing::error!(%error, what, "the store cannot write");
+            *failure = Some(format!("{what}: {error}"));
+        }
+    }
 }
 
 impl Drop for StoreInner {
@@ -176,6 +190,7 @@ impl Store {
             clock,
             events,
             wake_endpoint: OnceLock::new(),
+            failure: std::sync::Mutex::new(None),
         }))
     }
 
@@ -277,6 +292,16 @@ impl Store {
     /// The clock scheduling decisions use.
     pub fn clock(&self) -> Clock {
         self.inner.shared.clock
+    }
+
+    /// Why the database can no longer write, once it cannot (until it is opened again).
+    pub fn failure(&self) -> Option<String> {
+        self.inner
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Committed events, as they become durable.

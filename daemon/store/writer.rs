@@ -143,6 +143,7 @@ pub(super) fn commit_group(shared: &Shared, group: Vec<Box<dyn Change>>) {
         }
         Err(error) => {
             tracing::error!(%error, changes = committed.len(), "store flush failed; the changes are not durable");
+            shared.failed("flush", &error);
             let message = error.to_string();
             for done in committed {
                 (done.reply)(Some(StoreError::NotDurable(message.clone())));
@@ -157,6 +158,7 @@ fn apply(shared: &Shared, change: Box<dyn Change>, durable: bool) -> Option<Comm
     let mut txn = match shared.db.begin_write() {
         Ok(txn) => txn,
         Err(error) => {
+            shared.failed("begin a write", &error);
             change.refuse(StoreError::from(error));
             return None;
         }
@@ -199,6 +201,7 @@ fn apply(shared: &Shared, change: Box<dyn Change>, durable: bool) -> Option<Comm
             woken,
         }),
         Err(error) => {
+            shared.failed("commit", &error);
             (applied.reply)(Some(StoreError::from(error)));
             None
         }
@@ -214,6 +217,7 @@ fn apply_together(shared: &Shared, changes: Vec<Box<dyn Change>>) -> Vec<Committ
     let mut txn = match shared.db.begin_write() {
         Ok(txn) => txn,
         Err(error) => {
+            shared.failed("begin a write", &error);
             let message = error.to_string();
             changes
                 .into_iter()
@@ -260,7 +264,10 @@ fn apply_together(shared: &Shared, changes: Vec<Box<dyn Change>>) -> Vec<Committ
     let Tx { txn, events, woken, .. } = tx;
     let outcome = match failure {
         Some(reason) => Err(StoreError::GroupFailed(reason)),
-        None => txn.commit().map_err(StoreError::from),
+        None => txn.commit().map_err(|error| {
+            shared.failed("commit", &error);
+            StoreError::from(error)
+        }),
     };
     match outcome {
         Ok(()) => {

@@ -86,7 +86,13 @@ async fn handle(state: Arc<WebState>, request: Request<Incoming>) -> Result<Resp
         return Ok(response);
     }
     let response = match (request.method(), request.uri().path()) {
-        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/healthz") => match state.connections.store.failure() {
+            None => text(StatusCode::OK, "ok\n"),
+            Some(failure) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("store cannot write ({failure}); fluxd is stopping to reopen it\n"),
+            ),
+        },
         (&Method::GET, "/metrics") => {
             let format = Exposition::from_accept(
                 request

@@ -1,0 +1,196 @@
+//! The crash suite: fluxd is killed with SIGKILL at a random moment of a first sync (one-way
+//! and two-way, with its record and sync events going to a webhook receiver), restarted, and
+//! then every record must be in the other system exactly once, every event in the outbox must
+//! have reached the receiver at least once, the interrupted job must have resumed to its end,
+//! and the store must open.
+//!
+//! CI runs `FLUXD_CRASH_TRIALS` trials (default 2). The full run, whose figures are in
+//! docs/reliability.md: `FLUXD_CRASH_TRIALS=50 cargo test --test crash -- --nocapture`.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use common::receiver::Receiver;
+use common::{StandaloneSandbox, TestDaemon, http_get_json, wait_for};
+use serde_json::Value;
+
+/// People seeded per provider in each trial.
+const RECORDS: usize = 300;
+
+#[derive(Default, Debug)]
+struct Figures {
+    trials: usize,
+    two_way: usize,
+    killed_mid_sync: usize,
+    records_checked: usize,
+    lost: usize,
+    duplicated: usize,
+    events: usize,
+    events_missing: usize,
+    redelivered: usize,
+}
+
+fn emails(sandbox: &StandaloneSandbox, provider: &str, object: &str) -> Vec<String> {
+    let url = format!("{}/_control/{provider}/records/{object}?limit=100000", sandbox.base);
+    let records = http_get_json(&url)["records"].as_array().unwrap().clone();
+    records
+        .iter()
+        .flat_map(|record| {
+            let fields = &record["fields"];
+            match provider {
+                "jobber" => fields["emails"]
+                    .as_array()
+                    .map(|emails| {
+                        emails
+                            .iter()
+                            .filter_map(|e| e["address"].as_str().map(str::to_lowercase))
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default(),
+                _ => fields["email"]
+                    .as_str()
+                    .map(|e| vec![e.to_lowercase()])
+                    .unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// How many of `expected` are missing from, and duplicated in, `found`.
+fn compare(expected: &[String], found: &[String]) -> (usize, usize) {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for email in found {
+        *counts.entry(email.as_str()).or_default() += 1;
+    }
+    let missing = expected.iter().filter(|e| !counts.contains_key(e.as_str())).count();
+    let duplicated = expected
+        .iter()
+        .filter(|e| counts.get(e.as_str()).is_some_and(|n| *n > 1))
+        .count();
+    (missing, duplicated)
+}
+
+fn trial(number: usize, two_way: bool, figures: &mut Figures) {
+    let sandbox = StandaloneSandbox::start_with(RECORDS, &["--no-limits"]);
+    let receiver = Receiver::start();
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = sandbox.config_file(config_dir.path());
+    let mut daemon = TestDaemon::start(&["--config", config.to_str().unwrap(), "--allow-private-webhooks"]);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    daemon.ctl_json(&[
+        "webhook",
+        "create",
+        "--url",
+        &receiver.url("/hook"),
+        "--events",
+        "sync.*,record.*",
+    ]);
+    let direction = if two_way { "bidirectional" } else { "source_to_target" };
+    let file = daemon.data_dir().join("mapping.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: crash\nsource: {{ connection: {hubspot}, object: contacts }}\ntarget: {{ connection: {jobber}, object: clients }}\ndirection: {direction}\nfieldPairs:\n  - {{ sourceField: firstname, targetField: firstName }}\n  - {{ sourceField: lastname, targetField: lastName }}\n  - {{ sourceField: email, targetField: email, transform: lowercase }}\nmatchKey: email\n"
+        ),
+    )
+    .unwrap();
+    let mapping = daemon.ctl_json(&["mapping", "create", "-f", file.to_str().unwrap()])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let contacts_before = emails(&sandbox, "hubspot", "contacts");
+    let clients_before = emails(&sandbox, "jobber", "clients");
+    let job = daemon.ctl_json(&["sync", "run", &mapping, "--yes"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A random moment of the sync: the harness's only use of the wall clock.
+    let pause = Duration::from_millis(rand::random_range(0..1500));
+    std::thread::sleep(pause);
+    daemon.kill9();
+    let status_at_kill = {
+        let written = emails(&sandbox, "jobber", "clients").len() - clients_before.len();
+        written > 0 && written < contacts_before.len()
+    };
+    daemon.launch();
+    let finished = wait_for(Duration::from_secs(180), || {
+        let current = daemon.ctl_json(&["sync", "get", &job]);
+        (current["status"] != "running" && current["status"] != "pending").then_some(current)
+    })
+    .expect("the interrupted job resumed to its end");
+    assert_eq!(finished["status"], "completed", "trial {number}: {finished}");
+    // A second run changes nothing if the first left everything in place.
+    let again = daemon.ctl_json(&["sync", "run", &mapping, "--wait"]);
+    assert_eq!(again["stats"]["created"], 0, "trial {number}: {again}");
+
+    let clients = emails(&sandbox, "jobber", "clients");
+    let contacts = emails(&sandbox, "hubspot", "contacts");
+    let (lost, duplicated) = compare(&contacts_before, &clients);
+    let (mut lost, mut duplicated) = (lost, duplicated);
+    figures.records_checked += contacts_before.len();
+    if two_way {
+        let (back_lost, back_duplicated) = compare(&clients_before, &contacts);
+        lost += back_lost;
+        duplicated += back_duplicated;
+        figures.records_checked += clients_before.len();
+    }
+
+    // Every event of the outbox reaches the receiver at least once.
+    let outbox: HashSet<String> = daemon
+        .ctl_json(&["events", "list", "--all", "--type", "sync.*,record.*"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    let received = wait_for(Duration::from_secs(120), || {
+        let received = receiver.received();
+        let ids: HashSet<String> = received.iter().map(|r| r.header("webhook-id")).collect();
+        outbox.is_subset(&ids).then_some(received)
+    });
+    let (missing, redelivered) = match &received {
+        Some(received) => {
+            let distinct: HashSet<String> = received.iter().map(|r| r.header("webhook-id")).collect();
+            (0, received.len() - distinct.len())
+        }
+        None => {
+            let ids: HashSet<String> = receiver.received().iter().map(|r| r.header("webhook-id")).collect();
+            (outbox.difference(&ids).count(), 0)
+        }
+    };
+    println!(
+        "trial {number}: {} kill after {} ms{}; {lost} lost, {duplicated} duplicated; {} events, {missing} missing, {redelivered} redelivered",
+        if two_way { "two-way," } else { "one-way," },
+        pause.as_millis(),
+        if status_at_kill { " (mid-sync)" } else { "" },
+        outbox.len(),
+    );
+    figures.trials += 1;
+    figures.two_way += usize::from(two_way);
+    figures.killed_mid_sync += usize::from(status_at_kill);
+    figures.lost += lost;
+    figures.duplicated += duplicated;
+    figures.events += outbox.len();
+    figures.events_missing += missing;
+    figures.redelivered += redelivered;
+    let _: Value = daemon.ctl_json(&["status"]);
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
+    let trials: usize = std::env::var("FLUXD_CRASH_TRIALS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2);
+    let mut figures = Figures::default();
+    for number in 0..trials {
+        trial(number, number % 2 == 1, &mut figures);
+    }
+    println!("{figures:#?}");
+    assert_eq!(figures.lost, 0, "{figures:#?}");
+    assert_eq!(figures.duplicated, 0, "{figures:#?}");
+    assert_eq!(figures.events_missing, 0, "{figures:#?}");
+}
