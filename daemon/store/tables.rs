@@ -39,6 +39,8 @@ pub const PENDING_CHANGES: BytesTable = TableDefinition::new("pending_changes");
 pub const JOB_CHANGES: BytesTable = TableDefinition::new("job_changes");
 /// Inbound webhook events already accepted, `<connection>/<event key>`, to drop redeliveries.
 pub const INBOUND_SEEN: BytesTable = TableDefinition::new("inbound_seen");
+/// Creates a sync sent and has not checkpointed yet: `<mapping>/<flow>/<record id>`.
+pub const CREATE_INTENTS: BytesTable = TableDefinition::new("create_intents");
 /// Pending invitations to organizations, by `inv_` id.
 pub const INVITATIONS: BytesTable = TableDefinition::new("invitations");
 /// Usage counters per organization and month, keyed `<org id>/<YYYY-MM>`.
@@ -141,7 +143,7 @@ impl IndexTable {
 }
 
 /// Every record table, so that opening the store creates them all.
-pub(crate) const RECORD_TABLES: [BytesTable; 24] = [
+pub(crate) const RECORD_TABLES: [BytesTable; 25] = [
     META,
     SECRETS,
     ORGANIZATIONS,
@@ -166,4 +168,5 @@ pub(crate) const RECORD_TABLES: [BytesTable; 24] = [
     INVITATIONS,
     USAGE,
     AUDIT,
+    CREATE_INTENTS,
 ];

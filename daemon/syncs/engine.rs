@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::changes::{Change, RecordChange};
+use super::intents;
 use super::links::{self, LinkRecord};
 use super::matching;
 use super::plan::{Plan, hash, project};
@@ -105,12 +106,17 @@ enum Step {
         to_id: String,
         values: Fields,
         link: Option<LinkRecord>,
+        /// The record was found through the match index and this mapping had sent its
+        /// create before a crash: it is counted and announced as created.
+        ours: bool,
     },
 }
 
 /// Pending writes and bookkeeping of one page.
 #[derive(Default)]
 struct PageWork {
+    /// Records whose create intent this page's checkpoint forgets.
+    intents: Vec<String>,
     links: Vec<LinkRecord>,
     matched: Vec<(String, String)>,
     outcomes: Vec<(Flow, String, Option<String>, bool, String)>,
@@ -428,7 +434,7 @@ impl<'a> Job<'a> {
     ) -> Result<PageWork, EngineError> {
         let mut work = PageWork::default();
         let mut creates: Vec<(&RemoteRecord, Fields)> = Vec::new();
-        let mut updates: Vec<(&RemoteRecord, String, Fields, Option<LinkRecord>)> = Vec::new();
+        let mut updates: Vec<(&RemoteRecord, String, Fields, Option<LinkRecord>, bool)> = Vec::new();
         let mut claimed: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mapping_id = &self.mapping.id;
         let found: Vec<Option<LinkRecord>> = self.store.read(|rx| {
@@ -449,13 +455,30 @@ impl<'a> Job<'a> {
                 }
                 Step::Failed(reason) => self.fail(&mut work, flow, &record.id, None, reason),
                 Step::Create(values) => creates.push((record, values)),
-                Step::Update { to_id, values, link } => updates.push((record, to_id, values, link)),
+                Step::Update {
+                    to_id,
+                    values,
+                    link,
+                    ours,
+                } => {
+                    if ours {
+                        work.intents.push(record.id.clone());
+                    }
+                    updates.push((record, to_id, values, link, ours));
+                }
             }
         }
         let (_, written) = self.sides(flow);
         let connector = written.1;
         for chunk in creates.chunks(connector.batch_size()) {
             let inputs: Vec<Fields> = chunk.iter().map(|(_, values)| values.clone()).collect();
+            // Noted durably before the provider hears of them; forgotten at the checkpoint.
+            let ids: Vec<String> = chunk.iter().map(|(record, _)| record.id.clone()).collect();
+            let (mapping_id, job_id, noted) = (self.mapping.id.clone(), self.job.id.clone(), ids.clone());
+            self.store
+                .write(move |tx| intents::note(tx, &mapping_id, flow, &job_id, &noted))
+                .await?;
+            work.intents.extend(ids);
             let results = connector.create(written.2, &inputs).await?;
             for ((record, values), result) in chunk.iter().zip(results) {
                 match result {
@@ -479,19 +502,23 @@ impl<'a> Job<'a> {
         for chunk in updates.chunks(connector.batch_size()) {
             let inputs: Vec<(String, Fields)> = chunk
                 .iter()
-                .map(|(_, to_id, values, _)| (to_id.clone(), values.clone()))
+                .map(|(_, to_id, values, _, _)| (to_id.clone(), values.clone()))
                 .collect();
             let results = connector.update(written.2, &inputs).await?;
-            for ((record, to_id, values, _), result) in chunk.iter().zip(results) {
+            for ((record, to_id, values, _, ours), result) in chunk.iter().zip(results) {
                 match result {
                     Ok(_) => {
-                        self.job.stats.updated += 1;
+                        let event = if *ours {
+                            self.job.stats.created += 1;
+                            EventType::RecordCreated
+                        } else {
+                            self.job.stats.updated += 1;
+                            EventType::RecordUpdated
+                        };
                         work.links.push(self.link_after_write(flow, &record.id, to_id, values));
                         work.succeeded.push(record.id.clone());
-                        work.events.push((
-                            EventType::RecordUpdated,
-                            self.record_event(flow, &record.id, to_id, None),
-                        ));
+                        work.events
+                            .push((event, self.record_event(flow, &record.id, to_id, None)));
                     }
                     Err(message) => self.fail(&mut work, flow, &record.id, Some(to_id.clone()), message),
                 }
@@ -539,6 +566,7 @@ impl<'a> Job<'a> {
                 to_id,
                 values,
                 link: Some(link),
+                ours: false,
             });
         }
         if self.mapping.spec.matching_mode != MatchingMode::CreateOnly {
@@ -566,10 +594,14 @@ impl<'a> Job<'a> {
                         key_value.map(String::as_str).unwrap_or_default()
                     )));
                 }
+                let ours = self
+                    .store
+                    .read(|rx| intents::noted(rx, &self.mapping.id, flow, &record.id))?;
                 return Ok(Step::Update {
                     to_id: existing,
                     values,
                     link: None,
+                    ours,
                 });
             }
             if self.mapping.spec.matching_mode == MatchingMode::MatchOnly {
@@ -690,6 +722,7 @@ impl<'a> Job<'a> {
                 for link in &work.links {
                     links::save(tx, &mapping_id, link)?;
                 }
+                intents::forget(tx, &mapping_id, flow, &work.intents)?;
                 for (value, id) in &work.matched {
                     matching::add(tx, &mapping_id, flow, value, id)?;
                 }

@@ -7,6 +7,7 @@
 pub mod change_jobs;
 pub mod changes;
 pub mod engine;
+pub mod intents;
 pub mod links;
 pub mod matching;
 pub mod plan;

@@ -5,7 +5,7 @@
 use super::changes::JobChanges;
 use super::records::{SyncJobRecord, SyncStateRecord};
 use crate::store::{
-    BytesTable, CURSORS, IndexTable, LINKS, OUTCOMES, PENDING_CHANGES, RETRIES, Reader, StoreError, Tx,
+    BytesTable, CREATE_INTENTS, CURSORS, IndexTable, LINKS, OUTCOMES, PENDING_CHANGES, RETRIES, Reader, StoreError, Tx,
 };
 
 /// Finished jobs kept per mapping (with their outcomes); older ones are removed when a newer
@@ -60,7 +60,7 @@ pub fn remove_mapping_data(tx: &mut Tx<'_>, mapping_id: &str) -> Result<(), Stor
         tx.index_remove(IndexTable::MappingJobs, &key)?;
     }
     tx.remove::<SyncStateRecord>(mapping_id)?;
-    for table in [LINKS, CURSORS, RETRIES, PENDING_CHANGES] {
+    for table in [LINKS, CURSORS, RETRIES, PENDING_CHANGES, CREATE_INTENTS] {
         remove_with_prefix(tx, table, &prefix)?;
     }
     for key in tx.index_keys(IndexTable::MatchIndex, &prefix, usize::MAX)? {
