@@ -12,6 +12,35 @@ pub struct Target {
     pub addr: Option<String>,
     pub token: Option<String>,
     pub data_dir: PathBuf,
+    pub tls: TlsFiles,
+}
+
+/// TLS material for an `https://` address.
+#[derive(Default)]
+pub struct TlsFiles {
+    pub ca_cert: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    fn read(path: &std::path::Path) -> Result<Vec<u8>, ClientError> {
+        std::fs::read(path).map_err(|error| ClientError::Usage(format!("cannot read {}: {error}", path.display())))
+    }
+
+    /// The client TLS settings.
+    fn config(&self) -> Result<tonic::transport::ClientTlsConfig, ClientError> {
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+        let mut config = ClientTlsConfig::new();
+        config = match &self.ca_cert {
+            Some(path) => config.ca_certificate(Certificate::from_pem(Self::read(path)?)),
+            None => config.with_webpki_roots(),
+        };
+        if let (Some(cert), Some(key)) = (&self.client_cert, &self.client_key) {
+            config = config.identity(Identity::from_pem(Self::read(cert)?, Self::read(key)?));
+        }
+        Ok(config)
+    }
 }
 
 /// Errors before or while talking to fluxd.
@@ -66,6 +95,18 @@ fn code_name(code: tonic::Code) -> String {
     })
 }
 
+/// `error` with its causes, which say what "transport error" was (refused, TLS, …).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Adds `authorization: Bearer <token>` to every call (none for calls that carry their own
 /// credential, such as accepting an invitation).
 #[derive(Clone)]
@@ -92,11 +133,15 @@ impl Target {
                 format!("http://{addr}")
             };
         }
-        let endpoints = std::fs::read_to_string(self.data_dir.join("endpoints.json")).ok();
+        let endpoints = std::fs::read_to_string(self.data_dir.join("endpoints.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
         let grpc = endpoints
-            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .as_ref()
             .and_then(|json| json.get("grpc").and_then(|g| g.as_str()).map(str::to_owned));
-        format!("http://{}", grpc.unwrap_or_else(|| "127.0.0.1:50051".into()))
+        let tls = endpoints.as_ref().is_some_and(|json| json["grpcTls"] == true);
+        let scheme = if tls { "https" } else { "http" };
+        format!("{scheme}://{}", grpc.unwrap_or_else(|| "127.0.0.1:50051".into()))
     }
 
     fn bearer(&self) -> Result<BearerToken, ClientError> {
@@ -126,15 +171,23 @@ impl Target {
 
     async fn connect_as(&self, bearer: BearerToken) -> Result<AuthChannel, ClientError> {
         let addr = self.address();
-        let endpoint = Endpoint::from_shared(addr.clone())
+        let mut endpoint = Endpoint::from_shared(addr.clone())
             .map_err(|error| ClientError::BadAddress {
                 addr: addr.clone(),
                 error: error.to_string(),
             })?
             .connect_timeout(std::time::Duration::from_secs(5));
+        if addr.starts_with("https://") {
+            endpoint = endpoint
+                .tls_config(self.tls.config()?)
+                .map_err(|error| ClientError::BadAddress {
+                    addr: addr.clone(),
+                    error: error.to_string(),
+                })?;
+        }
         let channel = endpoint.connect().await.map_err(|error| ClientError::Connect {
             addr,
-            error: error.to_string(),
+            error: with_causes(&error),
         })?;
         Ok(tonic::service::interceptor::InterceptedService::new(channel, bearer))
     }

@@ -23,12 +23,21 @@ use crate::output::Format;
     after_help = "Exit status: 0 done; 1 error; 2 usage error; `sync run --wait` and `sync watch`: 3 the sync ended partial, 4 failed, 5 cancelled, 130 interrupted (the sync goes on)."
 )]
 struct Cli {
-    /// gRPC address of fluxd, e.g. http://127.0.0.1:50051 [default: from <data-dir>/endpoints.json]
+    /// gRPC address of fluxd, e.g. http://127.0.0.1:50051 or https://fluxd.example.com:50051 [default: from <data-dir>/endpoints.json]
     #[arg(long, env = "FLUXCTL_ADDR", global = true)]
     addr: Option<String>,
     /// API token [default: <data-dir>/admin.token]
     #[arg(long, env = "FLUXCTL_TOKEN", global = true, hide_env_values = true)]
     token: Option<String>,
+    /// CA certificate (PEM) that fluxd's TLS certificate chains to [default: the public web roots]
+    #[arg(long, env = "FLUXCTL_CA_CERT", global = true)]
+    ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) for fluxd's mutual TLS ([grpc] client_ca_file)
+    #[arg(long, env = "FLUXCTL_CLIENT_CERT", global = true, requires = "client_key")]
+    client_cert: Option<PathBuf>,
+    /// Key (PEM) of --client-cert
+    #[arg(long, env = "FLUXCTL_CLIENT_KEY", global = true, requires = "client_cert")]
+    client_key: Option<PathBuf>,
     /// fluxd's data dir, to find endpoints.json and admin.token.
     #[arg(long, env = "FLUXD_DATA_DIR", global = true, default_value = "./fluxd-data")]
     data_dir: PathBuf,
@@ -75,6 +84,11 @@ async fn main() -> ExitCode {
         addr: cli.addr,
         token: cli.token,
         data_dir: cli.data_dir,
+        tls: client::TlsFiles {
+            ca_cert: cli.ca_cert,
+            client_cert: cli.client_cert,
+            client_key: cli.client_key,
+        },
     };
     match commands::run(cli.command, &target, cli.output).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -25,6 +25,23 @@ pub enum LogFormat {
     Json,
 }
 
+/// TLS on the gRPC listener: a certificate and key (PEM), and, for mutual TLS, the CA that
+/// client certificates must chain to.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcConfig {
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub client_ca_file: Option<PathBuf>,
+}
+
+impl GrpcConfig {
+    /// Whether the gRPC listener speaks TLS.
+    pub fn tls(&self) -> bool {
+        self.tls_cert_file.is_some()
+    }
+}
+
 /// Outbound webhook policy.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -95,6 +112,7 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     pub inbound: InboundConfig,
     pub organizations: OrganizationsConfig,
+    pub grpc: GrpcConfig,
     /// Base URL at which browsers (OAuth redirects) and providers (webhooks) reach the HTTP listener (OAuth redirects go to
     /// `<public_url>/oauth/callback`, webhooks to `<public_url>/webhooks/…`); default
     /// `http://<http_listen>`.
@@ -140,6 +158,7 @@ impl Default for Config {
             webhooks: WebhookConfig::default(),
             inbound: InboundConfig::default(),
             organizations: OrganizationsConfig::default(),
+            grpc: GrpcConfig::default(),
             public_url: None,
             providers: ProvidersConfig::default(),
             sandbox: false,

@@ -50,6 +50,8 @@ const MODE_KEY: &str = "data_dir_mode";
 /// Errors that stop the daemon.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    #[error(transparent)]
+    Tls(#[from] api::tls::TlsError),
     #[error("the store could not write ({0}); restart fluxd once the disk has room")]
     StoreFailed(String),
     #[error("cannot prepare data dir {path}: {error}")]
@@ -129,8 +131,8 @@ impl Listeners {
     /// Binds the addresses `config` names.
     pub async fn bind(config: &Config) -> Result<Listeners, DaemonError> {
         Ok(Listeners {
-            grpc: bind("gRPC", config.grpc_listen).await?,
-            http: bind("HTTP", config.http_listen).await?,
+            grpc: bind("gRPC", config.grpc_listen, config.grpc.tls()).await?,
+            http: bind("HTTP", config.http_listen, false).await?,
         })
     }
 }
@@ -165,11 +167,15 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
     // Everything that can be refused without touching the data dir is checked first.
     let sandbox_url = start_sandbox(&mut config).await?;
     let apps = SharedApps::new(resolve_all(&config.providers)?);
+    let tls = api::tls::server_config(&config.grpc)?;
     let store = open_store(&config)?;
     check_mode(&store, &config).await?;
     bootstrap::ensure_first_org(&store, &config.data_dir).await?;
 
     let mut endpoints = serde_json::json!({ "grpc": grpc_addr.to_string(), "http": http_addr.to_string() });
+    if tls.is_some() {
+        endpoints["grpcTls"] = true.into();
+    }
     if let Some(url) = &sandbox_url {
         endpoints["sandbox"] = url.clone().into();
     }
@@ -256,6 +262,7 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
         listeners.grpc,
         context,
         metrics.clone(),
+        tls,
         stop.clone().cancelled_owned(),
     ));
     let http = tokio::spawn(web::serve(
@@ -470,10 +477,10 @@ async fn prune_events(store: Store, days: u32, stop: CancellationToken) {
     }
 }
 
-async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, DaemonError> {
-    if !addr.ip().is_loopback() {
+async fn bind(what: &'static str, addr: SocketAddr, tls: bool) -> Result<TcpListener, DaemonError> {
+    if !addr.ip().is_loopback() && !tls {
         // fluxd speaks plain HTTP/2 and HTTP/1.1: tokens and webhook bodies travel unencrypted.
-        tracing::warn!(listener = what, %addr, "listening beyond loopback without TLS: put fluxd behind a TLS-terminating proxy or keep it on a private network");
+        tracing::warn!(listener = what, %addr, "listening beyond loopback without TLS: set [grpc] tls_cert_file/tls_key_file, put a TLS-terminating proxy in front, or keep it on a private network");
     }
     TcpListener::bind(addr)
         .await

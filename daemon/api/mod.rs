@@ -10,6 +10,7 @@ mod pages;
 pub(crate) mod status;
 mod syncs;
 mod system;
+pub mod tls;
 mod webhooks;
 
 use std::future::Future;
@@ -70,10 +71,12 @@ pub(crate) fn audited_by<T>(id: &str, message: T) -> tonic::Response<T> {
 /// Errors of the gRPC server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    #[error("gRPC TLS: {0}")]
+    Tls(#[from] tonic::transport::Error),
     #[error("reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server: {0}")]
-    Transport(#[from] tonic::transport::Error),
+    Transport(tonic::transport::Error),
 }
 
 /// Serves every service on `listener` until `shutdown` resolves; in-flight RPCs finish first.
@@ -81,6 +84,7 @@ pub async fn serve(
     listener: TcpListener,
     context: Arc<Context>,
     metrics: Metrics,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     use pb::{
@@ -124,7 +128,11 @@ pub async fn serve(
         context.store.clone(),
         context.config.organizations.create == OrganizationCreators::Anyone,
     );
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls)?;
+    }
+    server
         // A request gets this long to be answered (streams: to start answering).
         .timeout(REQUEST_TIMEOUT)
         .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION)
@@ -149,6 +157,7 @@ pub async fn serve(
         .add_service(WebhookServiceServer::new(webhooks::WebhookApi::new(context.clone())))
         .add_service(EventServiceServer::new(events::EventApi::new(context.clone())))
         .serve_with_incoming_shutdown(LimitedListener::new(listener, "gRPC").into_stream(), shutdown)
-        .await?;
+        .await
+        .map_err(ServeError::Transport)?;
     Ok(())
 }

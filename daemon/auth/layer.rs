@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tonic::Status;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tower::{Layer, Service};
 
 use super::Role;
@@ -192,9 +193,14 @@ where
             Ok(caller) => caller,
             Err(status) => return Box::pin(std::future::ready(Ok(status.into_http()))),
         };
-        let peer = request
-            .extensions()
-            .get::<tonic::transport::server::TcpConnectInfo>()
+        let extensions = request.extensions();
+        let peer = extensions
+            .get::<TcpConnectInfo>()
+            .or_else(|| {
+                extensions
+                    .get::<TlsConnectInfo<TcpConnectInfo>>()
+                    .map(|tls| tls.get_ref())
+            })
             .and_then(|info| info.remote_addr())
             .map(|addr| addr.to_string())
             .unwrap_or_default();
