@@ -212,3 +212,84 @@ fn tables_escape_terminal_controls_and_survive_huge_cells() {
     let json = daemon.ctl_json(&["mapping", "list"]);
     assert_eq!(json[0]["name"], "evil \u{202e} name", "JSON keeps the value as it is");
 }
+
+/// Starts fluxd on `data` through `sh`, with `limit` (ulimit -f) when given; returns the
+/// child once it is ready.
+fn spawn_fluxd(data: &std::path::Path, limit: Option<u32>) -> std::process::Child {
+    let _ = std::fs::remove_file(data.join("endpoints.json"));
+    let limit = limit.map_or(String::new(), |blocks| format!("trap '' XFSZ; ulimit -f {blocks}; "));
+    let script = format!(
+        "{limit}exec {} --data-dir {} --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --allow-private-webhooks",
+        common::FLUXD,
+        data.display()
+    );
+    let child = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .env_remove("FLUXD_MASTER_KEY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(20), || {
+        data.join("endpoints.json").exists().then_some(())
+    })
+    .expect("fluxd started");
+    child
+}
+
+#[test]
+fn a_full_disk_is_reported_fluxd_stops_and_nothing_acknowledged_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A file size limit stands in for a full disk: writes past it fail with EFBIG.
+    let child = spawn_fluxd(&data, Some(1024));
+    let ctl = |args: &[&str]| {
+        std::process::Command::new(common::FLUXCTL)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let description = "x".repeat(400);
+    let mut acknowledged = 0;
+    for n in 0..5000 {
+        let url = format!("http://127.0.0.1:9/hook/{n}");
+        let made = ctl(&["webhook", "create", "--url", &url, "--description", &description]);
+        if !made.status.success() {
+            let stderr = String::from_utf8_lossy(&made.stderr);
+            assert!(stderr.contains("store"), "{stderr}");
+            break;
+        }
+        acknowledged += 1;
+    }
+    assert!(acknowledged > 0 && acknowledged < 5000, "{acknowledged}");
+    let endpoints: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("endpoints.json")).unwrap()).unwrap();
+    // The daemon may already be gone; while it is up, it says why it is unhealthy.
+    if let Ok(mut stream) = std::net::TcpStream::connect(endpoints["http"].as_str().unwrap()) {
+        use std::io::{Read, Write};
+        let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: fluxd\r\nConnection: close\r\n\r\n");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        if !answer.is_empty() {
+            assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+            assert!(answer.contains("store cannot write"), "{answer}");
+        }
+    }
+    let exited = child.wait_with_output().unwrap();
+    assert!(
+        !exited.status.success(),
+        "fluxd exits non-zero for its supervisor to restart it"
+    );
+    let stderr = String::from_utf8_lossy(&exited.stderr);
+    assert!(stderr.contains("could not write"), "{stderr}");
+
+    // With room again, a restart reopens the store with every acknowledged endpoint.
+    let mut child = spawn_fluxd(&data, None);
+    let listed = ctl(&["webhook", "list", "--all", "-o", "json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), acknowledged);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
