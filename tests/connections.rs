@@ -367,11 +367,46 @@ fn jobber_rotation_survives_a_daemon_restart() {
 }
 
 #[test]
-fn no_token_or_client_secret_in_the_database_or_debug_logs() {
-    let mut daemon = sandbox_daemon();
+fn no_secret_in_the_database_logs_metrics_or_any_read_answer() {
+    let receiver = common::receiver::Receiver::start();
+    let mut daemon = TestDaemon::start(&["--sandbox", "--allow-private-webhooks"]);
+    let mut connections = Vec::new();
     for provider in PROVIDERS {
         let connection = daemon.connect(provider);
         daemon.ctl_json(&["connection", "refresh", connection["id"].as_str().unwrap()]);
+        connections.push(connection["id"].as_str().unwrap().to_owned());
+    }
+    // A webhook endpoint whose signing secret is shown once, at creation.
+    let created = daemon.ctl_json(&["webhook", "create", "--url", &receiver.url("/hook")]);
+    let webhook_secret = created["secret"].as_str().unwrap().to_owned();
+    let endpoint = created["id"]
+        .as_str()
+        .or(created["endpoint"]["id"].as_str())
+        .unwrap()
+        .to_owned();
+    daemon.ctl_json(&["webhook", "test", &endpoint]);
+    common::wait_for(Duration::from_secs(10), || {
+        (!receiver.received().is_empty()).then_some(())
+    })
+    .expect("a signed delivery");
+    // Everything a reader can see afterwards.
+    let mut seen = common::http_get(&format!("http://{}/metrics", daemon.http)).1;
+    let mut reads: Vec<Vec<&str>> = vec![
+        vec!["status"],
+        vec!["connection", "list"],
+        vec!["webhook", "list"],
+        vec!["webhook", "get", &endpoint],
+        vec!["webhook", "deliveries", &endpoint],
+        vec!["events", "list", "--all"],
+        vec!["audit", "--all"],
+        vec!["org", "tokens"],
+        vec!["org", "members"],
+    ];
+    for id in &connections {
+        reads.push(vec!["connection", "get", id]);
+    }
+    for args in reads {
+        seen.push_str(&daemon.ctl_json(&args).to_string());
     }
     let mut secrets: Vec<String> = PROVIDERS.iter().map(|p| format!("sandbox-{p}-secret")).collect();
     for provider in PROVIDERS {
@@ -387,6 +422,8 @@ fn no_token_or_client_secret_in_the_database_or_debug_logs() {
         }
     }
     assert!(secrets.len() >= 4 + 4 + 3, "collected {} secrets", secrets.len());
+    secrets.push(webhook_secret.trim_start_matches("whsec_").to_owned());
+    secrets.push(daemon.admin_token());
     let (status, _) = daemon.terminate();
     assert!(status.success());
     let db = std::fs::read(daemon.data_dir().join("fluxd.redb")).unwrap();
@@ -400,5 +437,6 @@ fn no_token_or_client_secret_in_the_database_or_debug_logs() {
             "a secret is in fluxd.redb in plaintext"
         );
         assert!(!log.contains(needle), "a secret is in the log");
+        assert!(!seen.contains(needle), "a secret is in /metrics or a read answer");
     }
 }
