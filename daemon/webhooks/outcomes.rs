@@ -79,7 +79,7 @@ fn apply(tx: &mut Tx<'_>, endpoint: &mut EndpointRecord, outcome: &Outcome) -> R
             .saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
         delivery.next_attempt_at_ms = Some(due);
         schedule(tx, &delivery)?;
-        tracing::warn!(
+        tracing::info!(
             endpoint_id = %endpoint.id,
             delivery_id = %delivery.id,
             attempt = delivery.attempts.len(),
