@@ -42,7 +42,9 @@ impl Receiver {
         let shared = receiver.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let shared = shared.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |_request: http::Request<hyper::body::Incoming>| {
@@ -149,20 +151,45 @@ async fn main() {
 
     // 2. The provider's token endpoint fails and every access token is expired.
     for provider in ["hubspot", "jobber"] {
-        control(&sandbox.base, &format!("{provider}/fail-token-calls"), serde_json::json!({ "count": 100_000, "status": 503 })).await;
-        control(&sandbox.base, &format!("{provider}/expire-access-tokens"), serde_json::json!({})).await;
+        control(
+            &sandbox.base,
+            &format!("{provider}/fail-token-calls"),
+            serde_json::json!({ "count": 100_000, "status": 503 }),
+        )
+        .await;
+        control(
+            &sandbox.base,
+            &format!("{provider}/expire-access-tokens"),
+            serde_json::json!({}),
+        )
+        .await;
     }
     let (job, probed) = tokio::join!(run_sync(&daemon, &mapping), probe(&daemon, Duration::from_secs(10)));
     report(
-        &format!("token endpoint 503, tokens expired (sync {})", pb::SyncStatus::try_from(job.status).map(|s| s.as_str_name()).unwrap_or("?")),
+        &format!(
+            "token endpoint 503, tokens expired (sync {})",
+            pb::SyncStatus::try_from(job.status)
+                .map(|s| s.as_str_name())
+                .unwrap_or("?")
+        ),
         &probed,
     );
     for provider in ["hubspot", "jobber"] {
-        control(&sandbox.base, &format!("{provider}/fail-token-calls"), serde_json::json!({ "count": 0 })).await;
+        control(
+            &sandbox.base,
+            &format!("{provider}/fail-token-calls"),
+            serde_json::json!({ "count": 0 }),
+        )
+        .await;
     }
 
     // 3. A 429 storm: HubSpot's published limits back on, with a full resync.
-    control(&sandbox.base, "hubspot/limits", serde_json::json!({ "requests": true, "search": true })).await;
+    control(
+        &sandbox.base,
+        "hubspot/limits",
+        serde_json::json!({ "requests": true, "search": true }),
+    )
+    .await;
     let mut syncs = pb::sync_service_client::SyncServiceClient::new(daemon.channel.clone());
     let full = syncs
         .run_sync(daemon.request(pb::RunSyncRequest {
@@ -172,7 +199,10 @@ async fn main() {
         }))
         .await
         .map(|job| job.into_inner().id);
-    report("HubSpot rate limits, full resync", &probe(&daemon, Duration::from_secs(10)).await);
+    report(
+        "HubSpot rate limits, full resync",
+        &probe(&daemon, Duration::from_secs(10)).await,
+    );
     if let Ok(id) = full {
         let _ = syncs.cancel_sync(daemon.request(pb::CancelSyncRequest { id })).await;
     }
@@ -200,7 +230,9 @@ async fn main() {
         "after the faults: {} webhook deliveries answered within {:.0} s; the next sync ended {}",
         receiver.answered.load(Ordering::Relaxed),
         recovered.elapsed().as_secs_f64(),
-        pb::SyncStatus::try_from(job.status).map(|s| s.as_str_name()).unwrap_or("?")
+        pb::SyncStatus::try_from(job.status)
+            .map(|s| s.as_str_name())
+            .unwrap_or("?")
     );
     let mut client = pb::system_service_client::SystemServiceClient::new(daemon.channel.clone());
     let status = client
