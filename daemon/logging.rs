@@ -3,13 +3,11 @@
 //! terminal. The filter (`log_filter`, or `RUST_LOG`) is reloaded on SIGHUP.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 
 use fluxcascade::config::{Config, LogFormat};
-use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer, Registry, fmt, reload};
+use tracing_subscriber::{EnvFilter, Registry, fmt, reload};
 
 /// Changes the filter of the logs in force.
 pub type FilterHandle = reload::Handle<EnvFilter, Registry>;
@@ -18,7 +16,8 @@ pub type FilterHandle = reload::Handle<EnvFilter, Registry>;
 pub enum Destination {
     Stderr,
     /// Everything to this file, warnings and errors also to stderr.
-    DemoFile(PathBuf),
+    #[cfg(feature = "sandbox")]
+    DemoFile(std::path::PathBuf),
 }
 
 /// `RUST_LOG` when set, else `configured`.
@@ -47,6 +46,7 @@ pub fn init(config: &Config, destination: Destination) -> FilterHandle {
                 )
                 .init(),
         },
+        #[cfg(feature = "sandbox")]
         Destination::DemoFile(path) => {
             let file = std::fs::OpenOptions::new().create(true).append(true).open(&path);
             match file {
@@ -65,14 +65,16 @@ pub fn init(config: &Config, destination: Destination) -> FilterHandle {
 }
 
 /// Warnings and errors on stderr, for the demo's terminal.
-fn warnings<S>(terminal: bool) -> impl Layer<S>
+#[cfg(feature = "sandbox")]
+fn warnings<S>(terminal: bool) -> impl tracing_subscriber::Layer<S>
 where
     S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
 {
+    use tracing_subscriber::Layer;
     fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(terminal)
-        .with_filter(LevelFilter::WARN)
+        .with_filter(tracing_subscriber::filter::LevelFilter::WARN)
 }
 
 /// Puts `configured` in force, unless `RUST_LOG` decides.

@@ -273,6 +273,7 @@ fn reload(overrides: &Overrides, reloader: &fluxcascade::reload::Reloader, log_f
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(&status)]);
 }
 
+#[cfg(feature = "sandbox")]
 /// Modes without a configuration to reload stay up on SIGHUP (its default action ends the
 /// process).
 fn ignore_hangups() {
