@@ -1,7 +1,8 @@
 //! Faults, and whether fluxd stays responsive through them and recovers after: GetStatus
 //! latency (p50/p99/max, one call every 10 ms) idle, while 20 webhook receivers hang, while
-//! the provider's token endpoint answers 503 with every access token expired, and through a
-//! 429 storm; then the faults end and the bench counts what recovered.
+//! the provider's token endpoint answers 503 with every access token expired, while the record
+//! APIs answer 500, and through a 429 storm; then the faults end and the bench counts what
+//! recovered.
 //!
 //! `cargo bench --bench faults` (release fluxd and sandbox as separate processes).
 
@@ -183,7 +184,35 @@ async fn main() {
         .await;
     }
 
-    // 3. A 429 storm: HubSpot's published limits back on, with a full resync.
+    // 3. The record APIs fail on the providers' side: HubSpot and Jobber answer 500.
+    for provider in ["hubspot", "jobber"] {
+        control(
+            &sandbox.base,
+            &format!("{provider}/fail-api-calls"),
+            serde_json::json!({ "count": 100_000, "status": 500 }),
+        )
+        .await;
+    }
+    let (job, probed) = tokio::join!(run_sync(&daemon, &mapping), probe(&daemon, Duration::from_secs(10)));
+    report(
+        &format!(
+            "record APIs answer 500 (sync {})",
+            pb::SyncStatus::try_from(job.status)
+                .map(|s| s.as_str_name())
+                .unwrap_or("?")
+        ),
+        &probed,
+    );
+    for provider in ["hubspot", "jobber"] {
+        control(
+            &sandbox.base,
+            &format!("{provider}/fail-api-calls"),
+            serde_json::json!({ "count": 0 }),
+        )
+        .await;
+    }
+
+    // 4. A 429 storm: HubSpot's published limits back on, with a full resync.
     control(
         &sandbox.base,
         "hubspot/limits",

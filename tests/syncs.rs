@@ -693,3 +693,31 @@ matchKey: email
         "{found:?}"
     );
 }
+
+#[test]
+fn a_provider_outage_fails_the_sync_clearly_and_the_next_run_recovers() {
+    let daemon = sandbox(10, &[]);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let mapping = create_mapping(&daemon, &hubspot_to_jobber(&hubspot, &jobber));
+    let outage = format!("{}/_control/hubspot/fail-api-calls", daemon.sandbox_url());
+    assert_eq!(
+        http_post_json(&outage, json!({ "count": 1_000_000, "status": 500 })),
+        200
+    );
+    let failed = run(&daemon, &mapping);
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("500") || error.to_lowercase().contains("internal"),
+        "{error}"
+    );
+    assert_eq!(http_post_json(&outage, json!({ "count": 0 })), 200);
+    let recovered = run(&daemon, &mapping);
+    assert_eq!(recovered["status"], "completed", "{recovered}");
+    assert_eq!(
+        recovered["stats"]["created"].as_u64().unwrap() + recovered["stats"]["updated"].as_u64().unwrap(),
+        10,
+        "{recovered}"
+    );
+}

@@ -58,6 +58,11 @@ pub fn handle(sandbox: &Sandbox, path: &str, request: &SandboxRequest) -> Reply 
                 p.fail_status = u16::try_from(body["status"].as_u64().unwrap_or(503)).unwrap_or(503);
                 json_reply(200, json!({ "ok": true }))
             }
+            (&http::Method::POST, "fail-api-calls") => {
+                p.fail_api_next = u32::try_from(body["count"].as_u64().unwrap_or(1)).unwrap_or(u32::MAX);
+                p.fail_api_status = u16::try_from(body["status"].as_u64().unwrap_or(500)).unwrap_or(500);
+                json_reply(200, json!({ "ok": true }))
+            }
             (&http::Method::POST, "revoke-grants") => {
                 p.refresh_tokens.clear();
                 p.access_tokens.clear();

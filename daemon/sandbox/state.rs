@@ -39,6 +39,9 @@ pub struct ProviderState {
     /// The next N token calls fail with `fail_status`.
     pub fail_next: u32,
     pub fail_status: u16,
+    /// The next N record API calls fail with `fail_api_status` (an outage on the API).
+    pub fail_api_next: u32,
+    pub fail_api_status: u16,
     pub token_calls: u64,
     pub code_exchanges: u64,
     pub refreshes: u64,

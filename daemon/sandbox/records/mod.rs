@@ -631,6 +631,11 @@ pub fn handle(
             );
         }
         let SandboxState { providers, records, .. } = &mut *state;
+        let outage = providers.entry(provider).or_default();
+        if outage.fail_api_next > 0 {
+            outage.fail_api_next -= 1;
+            return (server_error(provider, outage.fail_api_status), 0);
+        }
         let records = records.provider(provider);
         records.requests += 1;
         let reply = match provider {
@@ -645,6 +650,24 @@ pub fn handle(
         sandbox.webhook_wake.notify_one();
     }
     Some(reply)
+}
+
+/// Each provider's answer when its API fails on its side (`status` 500, 502, 503 …), in its
+/// own error shape.
+fn server_error(provider: Provider, status: u16) -> Reply {
+    let body = match provider {
+        Provider::Hubspot => json!({
+            "status": "error", "message": "internal error", "category": "INTERNAL_ERROR",
+            "correlationId": uuid::Uuid::new_v4().to_string(),
+        }),
+        Provider::Pipedrive => json!({ "success": false, "error": "Internal server error", "errorCode": status }),
+        Provider::Salesforce => json!([{
+            "message": "An unexpected error occurred. Please include this ErrorId if you contact support",
+            "errorCode": if status == 503 { "SERVER_UNAVAILABLE" } else { "UNKNOWN_EXCEPTION" },
+        }]),
+        Provider::Jobber => json!({ "errors": [{ "message": "Internal server error" }] }),
+    };
+    crate::sandbox::json_reply(status, body)
 }
 
 /// The control view of a record.
