@@ -369,7 +369,7 @@ fn jobber_rotation_survives_a_daemon_restart() {
 #[test]
 fn no_secret_in_the_database_logs_metrics_or_any_read_answer() {
     let receiver = common::receiver::Receiver::start();
-    let mut daemon = TestDaemon::start(&["--sandbox", "--allow-private-webhooks"]);
+    let mut daemon = TestDaemon::start_logging(&["--sandbox", "--allow-private-webhooks"], "trace");
     let mut connections = Vec::new();
     for provider in PROVIDERS {
         let connection = daemon.connect(provider);
@@ -428,7 +428,7 @@ fn no_secret_in_the_database_logs_metrics_or_any_read_answer() {
     assert!(status.success());
     let db = std::fs::read(daemon.data_dir().join("fluxd.redb")).unwrap();
     let log = daemon.log();
-    assert!(log.contains("DEBUG"), "logs were at debug level");
+    assert!(log.contains("TRACE"), "logs were at trace level");
     for secret in &secrets {
         // Jobber's JWT: check its signature part, which is unique to the token.
         let needle = secret.rsplit('.').next().unwrap();

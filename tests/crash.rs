@@ -4,8 +4,13 @@
 //! have reached the receiver at least once, the interrupted job must have resumed to its end,
 //! and the store must open.
 //!
-//! CI runs `FLUXD_CRASH_TRIALS` trials (default 2). The full run, whose figures are in
-//! docs/reliability.md: `FLUXD_CRASH_TRIALS=50 cargo test --test crash -- --nocapture`.
+//! A second test kills fluxd during a burst of inbound webhooks (Jobber client changes, which
+//! Jobber sends to the app URL and retries after 1 s, 10 s and 60 s): after the restart every
+//! change must reach HubSpot.
+//!
+//! CI runs `FLUXD_CRASH_TRIALS` trials (default 2; a fifth as many inbound ones, at least one).
+//! The full run, whose figures are in docs/reliability.md:
+//! `FLUXD_CRASH_TRIALS=50 cargo test --test crash -- --nocapture`.
 
 mod common;
 
@@ -219,4 +224,121 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     assert_eq!(figures.duplicated, 0, "{figures:#?}");
     assert_eq!(figures.events_missing, 0, "{figures:#?}");
     assert_eq!(figures.miscounted, 0, "{figures:#?}");
+}
+
+/// Changes made in Jobber during one inbound trial.
+const CHANGES: usize = 100;
+
+/// Kills fluxd at a random moment of a burst of Jobber client changes; returns how many of
+/// them never reached HubSpot.
+fn inbound_trial(number: usize) -> usize {
+    let sandbox = StandaloneSandbox::start_with(RECORDS, &["--no-limits"]);
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = sandbox.config_file(config_dir.path());
+    let mut daemon = TestDaemon::start(&["--config", config.to_str().unwrap()]);
+    // Jobber keeps retrying the URL it was given: the restarted daemon listens there again.
+    daemon.keep_ports();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let file = daemon.data_dir().join("mapping.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: inbound\nsource: {{ connection: {jobber}, object: clients }}\ntarget: {{ connection: {hubspot}, object: contacts }}\nfieldPairs:\n  - {{ sourceField: firstName, targetField: firstname }}\n  - {{ sourceField: email, targetField: email, transform: lowercase }}\nmatchKey: email\n"
+        ),
+    )
+    .unwrap();
+    let mapping = daemon.ctl_json(&["mapping", "create", "-f", file.to_str().unwrap()])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = daemon.ctl_json(&["sync", "run", &mapping, "--wait", "--yes"]);
+    assert_eq!(first["status"], "completed", "{first}");
+    let app_url = daemon.ctl_json(&["connection", "webhooks", &jobber])["appUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let registered = common::http_put_json(
+        &format!("{}/_control/jobber/webhooks", sandbox.base),
+        serde_json::json!({ "url": app_url }),
+    );
+    assert_eq!(registered, 200);
+
+    let url = format!("{}/_control/jobber/records/clients?limit=100000", sandbox.base);
+    let clients = http_get_json(&url)["records"].as_array().unwrap().clone();
+    let targets: Vec<(String, String, String)> = clients
+        .iter()
+        .take(CHANGES)
+        .enumerate()
+        .filter_map(|(index, client)| {
+            let email = client["fields"]["emails"][0]["address"].as_str()?.to_lowercase();
+            let name = format!("Burst{number}x{index}");
+            Some((client["id"].as_str()?.to_owned(), email, name))
+        })
+        .collect();
+    let changed: Vec<(String, String)> = targets
+        .iter()
+        .map(|(_, email, name)| (email.clone(), name.clone()))
+        .collect();
+    // The burst goes on in the background; fluxd is killed after a random number of changes.
+    let made = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let burst = {
+        let (made, base) = (made.clone(), sandbox.base.clone());
+        std::thread::spawn(move || {
+            for (id, _, name) in targets {
+                let status = common::http_patch_json(
+                    &format!("{base}/_control/jobber/records/clients/{id}"),
+                    serde_json::json!({ "firstName": name }),
+                );
+                assert_eq!(status, 200);
+                made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+    };
+    let kill_after = rand::random_range(5..changed.len() - 5);
+    while made.load(std::sync::atomic::Ordering::SeqCst) < kill_after {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let missing = || {
+        let url = format!("{}/_control/hubspot/records/contacts?limit=100000", sandbox.base);
+        let contacts = http_get_json(&url)["records"].as_array().unwrap().clone();
+        let names: HashMap<String, String> = contacts
+            .iter()
+            .filter_map(|c| {
+                Some((
+                    c["fields"]["email"].as_str()?.to_lowercase(),
+                    c["fields"]["firstname"].as_str()?.to_owned(),
+                ))
+            })
+            .collect();
+        changed
+            .iter()
+            .filter(|(email, name)| names.get(email) != Some(name))
+            .count()
+    };
+    daemon.kill9();
+    let pending_at_kill = missing();
+    burst.join().unwrap();
+    daemon.launch();
+    // Jobber retries after 1 s, 10 s and 60 s.
+    let arrived = wait_for(Duration::from_secs(90), || (missing() == 0).then_some(()));
+    let lost = if arrived.is_some() { 0 } else { missing() };
+    assert_eq!(daemon.ctl_json(&["status"])["version"], env!("CARGO_PKG_VERSION"));
+    println!(
+        "inbound trial {number}: {} changes, killed after change {kill_after} with {pending_at_kill} not yet in HubSpot, {lost} never arrived",
+        changed.len()
+    );
+    lost
+}
+
+#[test]
+fn sigkill_during_inbound_bursts_loses_no_change() {
+    let trials = std::env::var("FLUXD_CRASH_TRIALS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(2)
+        .div_ceil(5);
+    let lost: usize = (0..trials).map(inbound_trial).sum();
+    println!("inbound: {trials} trials, {lost} changes lost");
+    assert_eq!(lost, 0);
 }

@@ -21,11 +21,20 @@ pub struct TestDaemon {
     /// Base URL of the in-process sandbox, with `--sandbox`.
     pub sandbox: Option<String>,
     extra_args: Vec<String>,
+    /// Restart on the same addresses (as a deployed daemon would), not on fresh ports.
+    keep_ports: bool,
+    /// `RUST_LOG` of the daemon.
+    log_filter: String,
 }
 
 impl TestDaemon {
     /// Starts fluxd with `extra_args` and waits for `endpoints.json`.
     pub fn start(extra_args: &[&str]) -> TestDaemon {
+        Self::start_logging(extra_args, "debug")
+    }
+
+    /// [`TestDaemon::start`] with `RUST_LOG=log_filter`.
+    pub fn start_logging(extra_args: &[&str], log_filter: &str) -> TestDaemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut daemon = TestDaemon {
             dir,
@@ -34,6 +43,8 @@ impl TestDaemon {
             http: String::new(),
             sandbox: None,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            keep_ports: false,
+            log_filter: log_filter.to_owned(),
         };
         daemon.launch();
         daemon
@@ -59,9 +70,9 @@ impl TestDaemon {
         let child = Command::new(FLUXD)
             .arg("--data-dir")
             .arg(self.data_dir())
-            .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .args(self.listen_args())
             .args(&self.extra_args)
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", &self.log_filter)
             .env_remove("FLUXD_MASTER_KEY")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -86,6 +97,20 @@ impl TestDaemon {
             assert!(Instant::now() < deadline, "fluxd did not start: {}", self.log());
             std::thread::sleep(Duration::from_millis(25));
         }
+    }
+
+    /// Later restarts keep this run's addresses, so URLs given to providers stay valid.
+    pub fn keep_ports(&mut self) {
+        self.keep_ports = true;
+    }
+
+    fn listen_args(&self) -> Vec<String> {
+        let (grpc, http) = if self.keep_ports {
+            (self.grpc.clone(), self.http.clone())
+        } else {
+            ("127.0.0.1:0".to_owned(), "127.0.0.1:0".to_owned())
+        };
+        vec!["--grpc-listen".into(), grpc, "--http-listen".into(), http]
     }
 
     /// Sends SIGHUP (reload the configuration).
