@@ -42,6 +42,14 @@ impl GrpcConfig {
     }
 }
 
+/// Access to `/metrics`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// A file holding the bearer token scrapers must send; unset: `/metrics` is open.
+    pub bearer_token_file: Option<PathBuf>,
+}
+
 /// Outbound webhook policy.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -113,6 +121,7 @@ pub struct Config {
     pub inbound: InboundConfig,
     pub organizations: OrganizationsConfig,
     pub grpc: GrpcConfig,
+    pub metrics: MetricsConfig,
     /// Base URL at which browsers (OAuth redirects) and providers (webhooks) reach the HTTP listener (OAuth redirects go to
     /// `<public_url>/oauth/callback`, webhooks to `<public_url>/webhooks/…`); default
     /// `http://<http_listen>`.
@@ -159,6 +168,7 @@ impl Default for Config {
             inbound: InboundConfig::default(),
             organizations: OrganizationsConfig::default(),
             grpc: GrpcConfig::default(),
+            metrics: MetricsConfig::default(),
             public_url: None,
             providers: ProvidersConfig::default(),
             sandbox: false,

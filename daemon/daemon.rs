@@ -52,6 +52,8 @@ const MODE_KEY: &str = "data_dir_mode";
 pub enum DaemonError {
     #[error(transparent)]
     Tls(#[from] api::tls::TlsError),
+    #[error("metrics.bearer_token_file: cannot read {path}: {error}")]
+    MetricsToken { path: String, error: std::io::Error },
     #[error("the store could not write ({0}); restart fluxd once the disk has room")]
     StoreFailed(String),
     #[error("cannot prepare data dir {path}: {error}")]
@@ -168,6 +170,16 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
     let sandbox_url = start_sandbox(&mut config).await?;
     let apps = SharedApps::new(resolve_all(&config.providers)?);
     let tls = api::tls::server_config(&config.grpc)?;
+    let metrics_token = match &config.metrics.bearer_token_file {
+        None => None,
+        Some(path) => {
+            let token = std::fs::read_to_string(path).map_err(|error| DaemonError::MetricsToken {
+                path: path.display().to_string(),
+                error,
+            })?;
+            Some(crate::crypto::Secret::new(token.trim().to_owned()))
+        }
+    };
     let store = open_store(&config)?;
     check_mode(&store, &config).await?;
     bootstrap::ensure_first_org(&store, &config.data_dir).await?;
@@ -269,6 +281,7 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
         listeners.http,
         Arc::new(WebState {
             metrics,
+            metrics_token,
             connections,
             inbound,
         }),

@@ -67,6 +67,8 @@ impl Reloader {
             ("sync", current.sync != new.sync),
             ("inbound", current.inbound != new.inbound),
             ("organizations", current.organizations != new.organizations),
+            ("grpc", current.grpc != new.grpc),
+            ("metrics", current.metrics != new.metrics),
             (
                 "webhooks.delivery_retention",
                 current.webhooks.delivery_retention != new.webhooks.delivery_retention,
@@ -93,6 +95,8 @@ impl Reloader {
         next.sync = current.sync.clone();
         next.inbound = current.inbound.clone();
         next.organizations = current.organizations.clone();
+        next.grpc = current.grpc.clone();
+        next.metrics = current.metrics.clone();
         next.webhooks.delivery_retention = current.webhooks.delivery_retention;
         next.events_retention_days = current.events_retention_days;
         *current = next;

@@ -293,3 +293,43 @@ fn a_full_disk_is_reported_fluxd_stops_and_nothing_acknowledged_is_lost() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn metrics_can_require_a_bearer_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("metrics.token");
+    std::fs::write(&token_file, "scrape-secret\n").unwrap();
+    let config = dir.path().join("fluxd.toml");
+    std::fs::write(
+        &config,
+        format!("[metrics]\nbearer_token_file = {:?}\n", token_file.to_str().unwrap()),
+    )
+    .unwrap();
+    let daemon = TestDaemon::start(&["--config", config.to_str().unwrap()]);
+    let url = format!("http://{}/metrics", daemon.http);
+    assert_eq!(common::http_get(&url).0, 401);
+    let (status, body) = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let response = reqwest::Client::new()
+                    .get(&url)
+                    .bearer_auth("scrape-secret")
+                    .send()
+                    .await
+                    .unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            })
+    })
+    .join()
+    .unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("fluxd_build_info"), "{body}");
+    assert_eq!(
+        common::http_get(&format!("http://{}/healthz", daemon.http)).0,
+        200,
+        "/healthz stays open"
+    );
+}

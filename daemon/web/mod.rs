@@ -26,6 +26,8 @@ const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// What the HTTP handlers need.
 pub struct WebState {
     pub metrics: Metrics,
+    /// The bearer token `/metrics` requires, if any.
+    pub metrics_token: Option<crate::crypto::Secret>,
     pub connections: Arc<ConnectionRuntime>,
     pub inbound: Receiver,
 }
@@ -93,6 +95,16 @@ async fn handle(state: Arc<WebState>, request: Request<Incoming>) -> Result<Resp
                 format!("store cannot write ({failure}); fluxd is stopping to reopen it\n"),
             ),
         },
+        (&Method::GET, "/metrics") if !scraper_allowed(&state, &request) => {
+            let mut response = text(
+                StatusCode::UNAUTHORIZED,
+                "/metrics needs the bearer token of [metrics] bearer_token_file\n",
+            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+            response
+        }
         (&Method::GET, "/metrics") => {
             let format = Exposition::from_accept(
                 request
@@ -136,6 +148,21 @@ async fn handle(state: Arc<WebState>, request: Request<Incoming>) -> Result<Resp
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     };
     Ok(response)
+}
+
+/// Whether `request` may read `/metrics`: always when no token is configured, else with it
+/// (compared in constant time).
+fn scraper_allowed(state: &WebState, request: &Request<Incoming>) -> bool {
+    let Some(token) = &state.metrics_token else {
+        return true;
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    subtle::ConstantTimeEq::ct_eq(presented.trim().as_bytes(), token.expose().as_bytes()).into()
 }
 
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
