@@ -3,8 +3,8 @@
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::{
-    API_TOKENS, CONNECTIONS, EVENTS, IndexTable, MAPPINGS, MEMBERS, META, OrgKind, RECORD_TABLES, SECRETS, SYNC_JOBS,
-    SYNC_STATES, StoreError, WEBHOOK_ENDPOINTS,
+    API_TOKENS, BytesTable, CONNECTIONS, EVENTS, IndexTable, MAPPINGS, MEMBERS, META, OrgKind, RECORD_TABLES, SECRETS,
+    SYNC_JOBS, SYNC_STATES, StoreError, WEBHOOK_ENDPOINTS,
 };
 use crate::crypto::MasterKey;
 
@@ -132,33 +132,26 @@ fn derive_sync_states(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
 /// Version 2 lists each organization's connections, mappings and webhook endpoints in an
 /// index; version 1 scanned the tables.
 fn index_by_organization(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
-    let mut keys = Vec::new();
-    for (table, kind) in [
-        (CONNECTIONS, OrgKind::Connection),
-        (MAPPINGS, OrgKind::Mapping),
-        (WEBHOOK_ENDPOINTS, OrgKind::WebhookEndpoint),
-    ] {
-        for entry in txn.open_table(table)?.iter()? {
-            let (id, value) = entry?;
-            if let Ok(record) = serde_json::from_slice::<serde_json::Value>(value.value())
-                && let Some(org) = record["org_id"].as_str()
-            {
-                keys.push(format!("{}{}", kind.prefix(org), id.value()));
-            }
-        }
-    }
-    let mut index = txn.open_table(IndexTable::Org.definition())?;
-    for key in keys {
-        index.insert(key.as_str(), [].as_slice())?;
-    }
-    Ok(())
+    index_in_organizations(
+        txn,
+        &[
+            (CONNECTIONS, OrgKind::Connection),
+            (MAPPINGS, OrgKind::Mapping),
+            (WEBHOOK_ENDPOINTS, OrgKind::WebhookEndpoint),
+        ],
+    )
 }
 
 /// Version 4 lists an organization's members and API tokens through the organization index.
 fn index_members_and_tokens_by_organization(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    index_in_organizations(txn, &[(MEMBERS, OrgKind::Member), (API_TOKENS, OrgKind::ApiToken)])
+}
+
+/// Adds every record of each table, by its stored `org_id`, to the organization index as `kind`.
+fn index_in_organizations(txn: &redb::WriteTransaction, tables: &[(BytesTable, OrgKind)]) -> Result<(), StoreError> {
     let mut keys = Vec::new();
-    for (table, kind) in [(MEMBERS, OrgKind::Member), (API_TOKENS, OrgKind::ApiToken)] {
-        for entry in txn.open_table(table)?.iter()? {
+    for (table, kind) in tables {
+        for entry in txn.open_table(*table)?.iter()? {
             let (id, value) = entry?;
             if let Ok(record) = serde_json::from_slice::<serde_json::Value>(value.value())
                 && let Some(org) = record["org_id"].as_str()
