@@ -6,9 +6,9 @@ use std::time::Duration;
 use tonic::{Code, Request, Response, Status};
 
 use super::Context;
+use super::audited;
 use super::pages::PageRequest;
 use super::status::{invalid, not_found, with_reason};
-use super::{audited, audited_by};
 use crate::actors::SupervisedKind;
 use crate::auth::Caller;
 use crate::connections::records::ConnectionRecord;
@@ -303,8 +303,7 @@ impl ConnectionService for ConnectionApi {
             .basic_auth
             .map(|(user, password)| (user, password.expose().to_owned()))
             .unwrap_or_default();
-        Ok(audited_by(
-            &record.id,
+        Ok(audited(
             pb::ConnectionWebhooks {
                 connection_id: record.id.clone(),
                 provider: provider_to_pb(record.provider).into(),
@@ -322,6 +321,7 @@ impl ConnectionService for ConnectionApi {
                     })
                     .collect(),
             },
+            &record.id,
         ))
     }
 

@@ -63,11 +63,6 @@ pub(crate) fn audited<T>(message: T, id: &str) -> tonic::Response<T> {
     response
 }
 
-/// [`audited`] with the resource first, for answers built in place.
-pub(crate) fn audited_by<T>(id: &str, message: T) -> tonic::Response<T> {
-    audited(message, id)
-}
-
 /// Errors of the gRPC server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {

@@ -6,7 +6,7 @@ use tonic::{Code, Request, Response, Status};
 
 use super::pages::PageRequest;
 use super::status::{invalid, invalid_texts, not_found, with_reason};
-use super::{Context, audited, audited_by, convert};
+use super::{Context, audited, convert};
 use crate::actors::SupervisedKind;
 use crate::auth::Caller;
 use crate::pb::{self, webhook_service_server::WebhookService};
@@ -131,12 +131,12 @@ impl WebhookService for WebhookApi {
         self.context
             .directory
             .start_child(SupervisedKind::WebhookEndpoints, &endpoint.id);
-        Ok(audited_by(
-            &endpoint.id,
+        Ok(audited(
             pb::CreateWebhookEndpointResponse {
                 endpoint: Some(endpoint_to_pb(&endpoint)),
                 secret: secret.expose().to_owned(),
             },
+            &endpoint.id,
         ))
     }
 
@@ -249,11 +249,11 @@ impl WebhookService for WebhookApi {
     ) -> Result<Response<pb::RevealWebhookSecretResponse>, Status> {
         let caller = Caller::of(&request)?;
         let secret = endpoints::reveal_secret(&self.context.store, &caller.org_id, &request.get_ref().id)?;
-        Ok(audited_by(
-            &request.get_ref().id,
+        Ok(audited(
             pb::RevealWebhookSecretResponse {
                 secret: secret.expose().to_owned(),
             },
+            &request.get_ref().id,
         ))
     }
 
@@ -267,12 +267,12 @@ impl WebhookService for WebhookApi {
         self.context
             .directory
             .send(SupervisedKind::WebhookEndpoints, id, EndpointMsg::Reload);
-        Ok(audited_by(
-            id,
+        Ok(audited(
             pb::RotateWebhookSecretResponse {
                 secret: secret.expose().to_owned(),
                 previous_secret_expires_at: pb_time::from_text(&expires),
             },
+            id,
         ))
     }
 
@@ -346,9 +346,9 @@ impl WebhookService for WebhookApi {
         let since = body.since.as_ref().ok_or_else(|| invalid("since", "missing"))?;
         let since = convert::time_from_pb("since", since)?;
         let requeued = endpoints::recover(&self.context.store, &caller.org_id, &body.endpoint_id, since).await?;
-        Ok(audited_by(
-            &body.endpoint_id,
+        Ok(audited(
             pb::RecoverWebhookDeliveriesResponse { requeued },
+            &body.endpoint_id,
         ))
     }
 }
