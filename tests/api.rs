@@ -296,13 +296,8 @@ fn metrics_in_the_prometheus_text_format_count_syncs_and_time_deliveries() {
         "--events",
         "sync.*",
     ]);
-    let mapping = format!(
-        "name: metrics\nsource: {{ connection: {hubspot}, object: contacts }}\ntarget: {{ connection: {jobber}, object: clients }}\nfieldPairs:\n  - {{ sourceField: email, targetField: email }}\n  - {{ sourceField: firstname, targetField: firstName }}\nmatchKey: email\n"
-    );
-    let file = daemon.data_dir().join("metrics.yaml");
-    std::fs::write(&file, mapping).unwrap();
-    let mapping = daemon.ctl_json(&["mapping", "create", "-f", file.to_str().unwrap()]);
-    let job = daemon.ctl_json(&["sync", "run", mapping["id"].as_str().unwrap(), "--wait", "--yes"]);
+    let mapping = daemon.create_mapping(&common::contacts_to_clients("metrics", &hubspot, &jobber));
+    let job = daemon.ctl_json(&["sync", "run", &mapping, "--wait", "--yes"]);
     assert_eq!(job["status"], "completed", "{job}");
     wait_for(Duration::from_secs(15), || {
         (receiver.received().len() >= 2).then_some(())

@@ -379,11 +379,7 @@ fn no_secret_in_the_database_logs_metrics_or_any_read_answer() {
     // A webhook endpoint whose signing secret is shown once, at creation.
     let created = daemon.ctl_json(&["webhook", "create", "--url", &receiver.url("/hook")]);
     let webhook_secret = created["secret"].as_str().unwrap().to_owned();
-    let endpoint = created["id"]
-        .as_str()
-        .or(created["endpoint"]["id"].as_str())
-        .unwrap()
-        .to_owned();
+    let endpoint = created["id"].as_str().unwrap().to_owned();
     daemon.ctl_json(&["webhook", "test", &endpoint]);
     common::wait_for(Duration::from_secs(10), || {
         (!receiver.received().is_empty()).then_some(())

@@ -97,18 +97,9 @@ fn trial(number: usize, two_way: bool, figures: &mut Figures) {
         "sync.*,record.*",
     ]);
     let direction = if two_way { "bidirectional" } else { "source_to_target" };
-    let file = daemon.data_dir().join("mapping.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "name: crash\nsource: {{ connection: {hubspot}, object: contacts }}\ntarget: {{ connection: {jobber}, object: clients }}\ndirection: {direction}\nfieldPairs:\n  - {{ sourceField: firstname, targetField: firstName }}\n  - {{ sourceField: lastname, targetField: lastName }}\n  - {{ sourceField: email, targetField: email, transform: lowercase }}\nmatchKey: email\n"
-        ),
-    )
-    .unwrap();
-    let mapping = daemon.ctl_json(&["mapping", "create", "-f", file.to_str().unwrap()])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mapping = daemon.create_mapping(&format!(
+        "name: crash\nsource: {{ connection: {hubspot}, object: contacts }}\ntarget: {{ connection: {jobber}, object: clients }}\ndirection: {direction}\nfieldPairs:\n  - {{ sourceField: firstname, targetField: firstName }}\n  - {{ sourceField: lastname, targetField: lastName }}\n  - {{ sourceField: email, targetField: email, transform: lowercase }}\nmatchKey: email\n"
+    ));
     let contacts_before = emails(&sandbox, "hubspot", "contacts");
     let clients_before = emails(&sandbox, "jobber", "clients");
     let job = daemon.ctl_json(&["sync", "run", &mapping, "--yes"])["id"]
@@ -240,18 +231,9 @@ fn inbound_trial(number: usize) -> usize {
     daemon.keep_ports();
     let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
     let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
-    let file = daemon.data_dir().join("mapping.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "name: inbound\nsource: {{ connection: {jobber}, object: clients }}\ntarget: {{ connection: {hubspot}, object: contacts }}\nfieldPairs:\n  - {{ sourceField: firstName, targetField: firstname }}\n  - {{ sourceField: email, targetField: email, transform: lowercase }}\nmatchKey: email\n"
-        ),
-    )
-    .unwrap();
-    let mapping = daemon.ctl_json(&["mapping", "create", "-f", file.to_str().unwrap()])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mapping = daemon.create_mapping(&format!(
+        "name: inbound\nsource: {{ connection: {jobber}, object: clients }}\ntarget: {{ connection: {hubspot}, object: contacts }}\nfieldPairs:\n  - {{ sourceField: firstName, targetField: firstname }}\n  - {{ sourceField: email, targetField: email, transform: lowercase }}\nmatchKey: email\n"
+    ));
     let first = daemon.ctl_json(&["sync", "run", &mapping, "--wait", "--yes"]);
     assert_eq!(first["status"], "completed", "{first}");
     let app_url = daemon.ctl_json(&["connection", "webhooks", &jobber])["appUrl"]

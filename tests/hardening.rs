@@ -155,11 +155,7 @@ fn an_endpoint_allowed_once_is_not_delivered_to_after_the_policy_tightens() {
     std::fs::write(&config, "[webhooks]\nallow_private = true\n").unwrap();
     let daemon = TestDaemon::start(&["--config", config.to_str().unwrap()]);
     let created = daemon.ctl_json(&["webhook", "create", "--url", &receiver.url("/hook")]);
-    let id = created["id"]
-        .as_str()
-        .or(created["endpoint"]["id"].as_str())
-        .unwrap()
-        .to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
     daemon.ctl_json(&["webhook", "test", &id]);
     wait_for(Duration::from_secs(10), || {
         (receiver.received().len() == 1).then_some(())

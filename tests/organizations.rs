@@ -314,23 +314,8 @@ async fn a_second_organization_gets_not_found_for_every_id_of_the_first() {
         "--events",
         "sync.*",
     ]);
-    let endpoint = endpoint["id"]
-        .as_str()
-        .or(endpoint["endpoint"]["id"].as_str())
-        .unwrap()
-        .to_owned();
-    let file = daemon.data_dir().join("m.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "name: m\nsource: {{ connection: {hubspot}, object: contacts }}\ntarget: {{ connection: {jobber}, object: clients }}\nfieldPairs:\n  - {{ sourceField: email, targetField: email }}\n  - {{ sourceField: firstname, targetField: firstName }}\nmatchKey: email\n"
-        ),
-    )
-    .unwrap();
-    let mapping = daemon.ctl_json(&["mapping", "create", "-f", file.to_str().unwrap()])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let endpoint = endpoint["id"].as_str().unwrap().to_owned();
+    let mapping = daemon.create_mapping(&common::contacts_to_clients("m", &hubspot, &jobber));
     let job = daemon.ctl_json(&["sync", "run", &mapping, "--wait", "--yes"])["id"]
         .as_str()
         .unwrap()
@@ -473,18 +458,7 @@ fn usage_is_counted_per_organization_and_mutations_are_audited() {
         "--events",
         "sync.*",
     ]);
-    let file = daemon.data_dir().join("m.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "name: m\nsource: {{ connection: {hubspot}, object: contacts }}\ntarget: {{ connection: {jobber}, object: clients }}\nfieldPairs:\n  - {{ sourceField: email, targetField: email }}\n  - {{ sourceField: firstname, targetField: firstName }}\nmatchKey: email\n"
-        ),
-    )
-    .unwrap();
-    let mapping = daemon.ctl_json(&["mapping", "create", "-f", file.to_str().unwrap()])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mapping = daemon.create_mapping(&common::contacts_to_clients("m", &hubspot, &jobber));
     let job = daemon.ctl_json(&["sync", "run", &mapping, "--wait", "--yes"]);
     let written = job["stats"]["created"].as_u64().unwrap() + job["stats"]["updated"].as_u64().unwrap();
     assert_eq!(written, 5, "{job}");

@@ -99,6 +99,16 @@ impl TestDaemon {
         }
     }
 
+    /// Creates the mapping of file `text` with `fluxctl mapping create -f`; returns its id.
+    pub fn create_mapping(&self, text: &str) -> String {
+        let file = self.data_dir().join("mapping.yaml");
+        std::fs::write(&file, text).expect("mapping file");
+        self.ctl_json(&["mapping", "create", "-f", file.to_str().unwrap()])["id"]
+            .as_str()
+            .expect("mapping id")
+            .to_owned()
+    }
+
     /// Later restarts keep this run's addresses, so URLs given to providers stay valid.
     pub fn keep_ports(&mut self) {
         self.keep_ports = true;
@@ -456,4 +466,11 @@ impl Drop for StandaloneSandbox {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A mapping file: HubSpot contacts to Jobber clients, email and first name, matched on email.
+pub fn contacts_to_clients(name: &str, hubspot: &str, jobber: &str) -> String {
+    format!(
+        "name: {name}\nsource: {{ connection: {hubspot}, object: contacts }}\ntarget: {{ connection: {jobber}, object: clients }}\nfieldPairs:\n  - {{ sourceField: email, targetField: email }}\n  - {{ sourceField: firstname, targetField: firstName }}\nmatchKey: email\n"
+    )
 }
