@@ -226,6 +226,9 @@ pub fn sync_job(job: &pb::SyncJob) -> Value {
             "failed": stats.failed,
             "skipped": stats.skipped,
             "unchanged": stats.unchanged,
+            "warnings": stats.warnings,
+            "conflicts": stats.conflicts,
+            "filtered": stats.filtered,
         },
         "totalEstimate": (job.total_estimate > 0).then_some(job.total_estimate),
         "full": job.full,
@@ -264,4 +267,32 @@ fn value_json(value: &prost_types::Value) -> Value {
         Some(Kind::ListValue(list)) => Value::Array(list.values.iter().map(value_json).collect()),
         Some(Kind::StructValue(s)) => struct_json(s),
     }
+}
+
+/// Conflicts as rows, one per conflicting field.
+pub fn conflict_rows(conflicts: &[pb::SyncConflict]) -> serde_json::Value {
+    let rows: Vec<serde_json::Value> = conflicts
+        .iter()
+        .flat_map(|conflict| {
+            conflict.fields.iter().map(move |field| {
+                let policy = pb::ConflictPolicy::try_from(field.policy).unwrap_or(pb::ConflictPolicy::Unspecified);
+                serde_json::json!({
+                    "sourceId": conflict.source_id,
+                    "targetId": conflict.target_id,
+                    "direction": conflict.direction,
+                    "field": field.field,
+                    "sourceValue": field.source_value,
+                    "targetValue": field.target_value,
+                    "policy": match policy {
+                        pb::ConflictPolicy::Unspecified => "one_way".to_owned(),
+                        other => other.as_str_name().trim_start_matches("CONFLICT_POLICY_").to_lowercase(),
+                    },
+                    "winner": field.winner,
+                    "sourceModifiedAt": pb_time::text(conflict.source_modified_at.as_ref()),
+                    "targetModifiedAt": pb_time::text(conflict.target_modified_at.as_ref()),
+                })
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rows)
 }

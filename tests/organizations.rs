@@ -359,6 +359,7 @@ async fn a_second_organization_gets_not_found_for_every_id_of_the_first() {
         ("CancelSync", job.as_str()),
         ("WatchSync", job.as_str()),
         ("ListSyncErrors", job.as_str()),
+        ("ListSyncConflicts", job.as_str()),
         ("GetWebhookEndpoint", endpoint.as_str()),
         ("DeleteWebhookEndpoint", endpoint.as_str()),
         ("EnableWebhookEndpoint", endpoint.as_str()),

@@ -418,7 +418,13 @@ fn bad_records_fail_alone_are_listed_and_retried() {
         json!({"firstname": "Bad", "lastname": "Phone", "email": "bad.phone@example.com", "phone": "12"}),
     );
     assert_eq!(status, 200);
-    let mapping = create_mapping(&daemon, &hubspot_to_jobber(&hubspot, &jobber));
+    // An optional pair's failing transform only warns (tests/mapping_controls.rs); this one is
+    // told to fail the record.
+    let text = hubspot_to_jobber(&hubspot, &jobber).replace(
+        "transform: phone_e164 }",
+        "transform: phone_e164, onError: fail_record }",
+    );
+    let mapping = create_mapping(&daemon, &text);
     let job = run(&daemon, &mapping);
     assert_eq!(job["status"], "partial", "{job}");
     assert_eq!(job["stats"]["failed"], 1);
@@ -429,7 +435,10 @@ fn bad_records_fail_alone_are_listed_and_retried() {
     );
     let errors = daemon.ctl_json(&["sync", "errors", job["id"].as_str().unwrap()]);
     let error = &errors.as_array().unwrap()[0];
-    assert_eq!(error["state"], "failed");
+    assert_eq!(
+        (&error["state"], &error["severity"]),
+        (&json!("failed"), &json!("error"))
+    );
     assert!(error["message"].as_str().unwrap().contains("\"12\""), "{error}");
     let again = run(&daemon, &mapping);
     assert_eq!(again["stats"]["failed"], 1, "the failed record is tried again: {again}");

@@ -1,7 +1,7 @@
 //! `fluxctl mapping …`: define how records flow between two connections.
 
 use clap::Subcommand;
-use fluxcascade::mappings::spec::{self, Direction, FieldPair, MappingSpec, MatchingMode, ObjectRef};
+use fluxcascade::mappings::spec::{self, ConflictPolicy, Direction, FieldPair, MappingSpec, MatchingMode, ObjectRef};
 use fluxcascade::mappings::wire::{mapping_json, spec_from_pb, spec_to_pb};
 use fluxcascade::pb::{self, mapping_service_client::MappingServiceClient};
 
@@ -37,6 +37,10 @@ pub struct SpecArgs {
     /// Region for phone numbers without a country code, e.g. US.
     #[arg(long)]
     default_region: Option<String>,
+    /// Who wins fields both sides changed in a bidirectional mapping (filters, per-pair
+    /// directions and policies: write them in a mapping file).
+    #[arg(long, value_enum)]
+    conflict_policy: Option<PolicyArg>,
 }
 
 /// The values outputs print (`source_to_target`), kebab-case accepted too.
@@ -57,6 +61,16 @@ pub enum ModeArg {
     CreateOnly,
     #[value(name = "match_only", alias = "match-only")]
     MatchOnly,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum PolicyArg {
+    #[value(name = "newest_wins", alias = "newest-wins")]
+    Newest,
+    #[value(name = "source_wins", alias = "source-wins")]
+    Source,
+    #[value(name = "target_wins", alias = "target-wins")]
+    Target,
 }
 
 #[derive(Subcommand)]
@@ -137,6 +151,9 @@ fn pair(text: &str) -> Result<FieldPair, ClientError> {
         required: false,
         reverse_transform: None,
         overwrite_with_empty: false,
+        direction: None,
+        conflict_policy: None,
+        on_error: None,
     })
 }
 
@@ -186,6 +203,9 @@ impl SpecArgs {
                 schedule: None,
                 matching_mode: MatchingMode::default(),
                 default_region: None,
+                filter: None,
+                target_filter: None,
+                conflict_policy: ConflictPolicy::default(),
             },
         };
         if let Some(name) = self.name {
@@ -212,6 +232,13 @@ impl SpecArgs {
                 ModeArg::MatchThenCreate => MatchingMode::MatchThenCreate,
                 ModeArg::CreateOnly => MatchingMode::CreateOnly,
                 ModeArg::MatchOnly => MatchingMode::MatchOnly,
+            };
+        }
+        if let Some(policy) = self.conflict_policy {
+            spec.conflict_policy = match policy {
+                PolicyArg::Newest => ConflictPolicy::NewestWins,
+                PolicyArg::Source => ConflictPolicy::SourceWins,
+                PolicyArg::Target => ConflictPolicy::TargetWins,
             };
         }
         spec.match_key = self.match_key.or(spec.match_key);

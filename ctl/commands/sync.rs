@@ -42,8 +42,15 @@ pub enum SyncCommand {
     Watch { job_id: String },
     /// Cancel a queued or running sync (it shows `cancelling` until it stops).
     Cancel { job_id: String },
-    /// Records a sync skipped or failed, with why.
+    /// Records a sync skipped, failed or wrote with warnings, with why and how severe.
     Errors {
+        job_id: String,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Records both sides changed since the previous sync: each field's two values, the
+    /// conflict policy and which side won.
+    Conflicts {
         job_id: String,
         #[command(flatten)]
         page: PageArgs,
@@ -168,7 +175,7 @@ fn finish(format: Format, job: &pb::SyncJob, took: Option<std::time::Duration>) 
                 .map(|t| format!(" in {:.1} s", t.as_secs_f64()))
                 .unwrap_or_default();
             println!(
-                "sync {} {status}{took}: fetched {}, created {}, updated {}, unchanged {}, skipped {}, failed {}{}",
+                "sync {} {status}{took}: fetched {}, created {}, updated {}, unchanged {}, skipped {}, failed {}{}{}",
                 job.id,
                 stats.fetched,
                 stats.created,
@@ -176,6 +183,7 @@ fn finish(format: Format, job: &pb::SyncJob, took: Option<std::time::Duration>) 
                 stats.unchanged,
                 stats.skipped,
                 stats.failed,
+                extra_counts(&stats),
                 if job.error.is_empty() {
                     String::new()
                 } else {
@@ -191,6 +199,19 @@ fn finish(format: Format, job: &pb::SyncJob, took: Option<std::time::Duration>) 
             status,
         }),
     }
+}
+
+/// The counts a summary names only when they happened.
+fn extra_counts(stats: &pb::SyncStats) -> String {
+    [
+        ("warnings", stats.warnings),
+        ("conflicts", stats.conflicts),
+        ("filtered out", stats.filtered),
+    ]
+    .iter()
+    .filter(|(_, count)| *count > 0)
+    .map(|(name, count)| format!(", {name} {count}"))
+    .collect()
 }
 
 fn ask(question: &str) -> bool {
@@ -295,9 +316,15 @@ pub async fn run(command: SyncCommand, target: &Target, format: Format) -> Resul
                 .iter()
                 .map(|r| {
                     let state = pb::RecordState::try_from(r.state).unwrap_or(pb::RecordState::Unspecified);
+                    let severity = match state {
+                        pb::RecordState::Failed => "error",
+                        pb::RecordState::Warning => "warning",
+                        _ => "info",
+                    };
                     serde_json::json!({
                         "recordId": r.source_id,
                         "linkedId": (!r.target_id.is_empty()).then_some(&r.target_id),
+                        "severity": severity,
                         "state": state.as_str_name().trim_start_matches("RECORD_STATE_").to_lowercase(),
                         "message": r.message,
                     })
@@ -306,7 +333,35 @@ pub async fn run(command: SyncCommand, target: &Target, format: Format) -> Resul
             output::print(
                 format,
                 &serde_json::Value::Array(rows),
-                &["recordId", "state", "message"],
+                &["recordId", "severity", "state", "message"],
+            );
+        }
+        SyncCommand::Conflicts { job_id, page } => {
+            let conflicts = pages::collect(page, |page_token, page_size| {
+                let mut client = client.clone();
+                let request = pb::ListSyncConflictsRequest {
+                    job_id: job_id.clone(),
+                    page_size,
+                    page_token,
+                };
+                async move {
+                    let page = client.list_sync_conflicts(request).await?.into_inner();
+                    Ok((page.conflicts, page.next_page_token))
+                }
+            })
+            .await?;
+            output::print(
+                format,
+                &views::conflict_rows(&conflicts),
+                &[
+                    "sourceId",
+                    "targetId",
+                    "field",
+                    "sourceValue",
+                    "targetValue",
+                    "policy",
+                    "winner",
+                ],
             );
         }
     }

@@ -18,11 +18,14 @@ use crate::mappings::service::{self, MappingError, mapping_in_org};
 use crate::mappings::wire::{mapping_to_pb, spec_from_pb};
 use crate::pb::{self, mapping_service_server::MappingService};
 use crate::store::{OrgKind, Reader};
-use crate::syncs::plan::Plan;
+use crate::syncs::engine::PAGE_SIZE;
+use crate::syncs::plan::{Catalogs, Plan};
 use crate::syncs::records::Flow;
 
 /// Most records a preview fetches.
 const MAX_PREVIEW: u32 = 50;
+/// Pages a preview reads looking for records its filter admits.
+const PREVIEW_PAGES: usize = 5;
 
 pub struct MappingApi {
     context: Arc<Context>,
@@ -191,30 +194,57 @@ impl MappingService for MappingApi {
             .context
             .store
             .read(|rx| connection_in_org(rx, &caller.org_id, &record.spec.source.connection))?;
-        let plan =
-            Plan::compile(&record.spec).map_err(|e| with_reason(Code::FailedPrecondition, "MAPPING_INVALID", e))?;
+        let target = self
+            .context
+            .store
+            .read(|rx| connection_in_org(rx, &caller.org_id, &record.spec.target.connection))?;
+        let mappings = &self.context.mappings;
+        let (source_catalog, target_catalog) = mappings.filter_catalogs(&record.spec, &source, &target).await?;
+        let catalogs = Catalogs {
+            source: &source_catalog,
+            target: &target_catalog,
+        };
+        let plan = Plan::compile(&record.spec, catalogs)
+            .map_err(|e| with_reason(Code::FailedPrecondition, "MAPPING_INVALID", e))?;
         let limit = match body.limit {
             0 => 5,
             n => n.min(MAX_PREVIEW),
-        };
-        let query = ListQuery {
-            object: &record.spec.source.object,
-            since: None,
-            cursor: None,
-            limit: limit as usize,
-            fields: &plan.source_fields,
-        };
-        let page = self
-            .context
-            .mappings
-            .connector(&source)
-            .list_changed(&query)
-            .await
-            .map_err(|e| with_reason(Code::Unavailable, "PROVIDER_UNAVAILABLE", e.to_string()))?;
-        let records = page
-            .records
+        } as usize;
+        // The first records the filter admits, over a few pages where the provider's query
+        // could not express all of it.
+        let connector = mappings.connector(&source);
+        let mut admitted = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..PREVIEW_PAGES {
+            let query = ListQuery {
+                object: &record.spec.source.object,
+                since: None,
+                cursor: cursor.as_deref(),
+                limit: if plan.filter(Flow::Forward).is_some() {
+                    PAGE_SIZE
+                } else {
+                    limit
+                },
+                fields: &plan.source_fields,
+                filter: plan.filter(Flow::Forward),
+            };
+            let page = connector
+                .list_changed(&query)
+                .await
+                .map_err(|e| with_reason(Code::Unavailable, "PROVIDER_UNAVAILABLE", e.to_string()))?;
+            admitted.extend(
+                page.records
+                    .into_iter()
+                    .filter(|r| plan.admits(Flow::Forward, &r.fields))
+                    .take(limit - admitted.len()),
+            );
+            match page.next {
+                Some(next) if admitted.len() < limit => cursor = Some(next),
+                _ => break,
+            }
+        }
+        let records = admitted
             .iter()
-            .take(limit as usize)
             .map(|r| {
                 let (values, errors) = plan.map_all(Flow::Forward, &r.fields);
                 pb::PreviewRecord {

@@ -12,10 +12,11 @@ use super::pages::PageRequest;
 use super::status::{not_found, with_reason};
 use crate::auth::Caller;
 use crate::mappings::service::mapping_in_org;
+use crate::mappings::spec::ConflictPolicy;
 use crate::pb::{self, sync_service_server::SyncService};
 use crate::pb_time;
 use crate::store::{IndexTable, OUTCOMES, Reader};
-use crate::syncs::records::{OutcomeRecord, SyncPhase, Trigger};
+use crate::syncs::records::{ConflictRecord, OutcomeRecord, SideName, SyncPhase, Trigger, conflicts_prefix};
 use crate::syncs::runner::{SyncError, job_in_org};
 use crate::syncs::{SyncJobRecord, SyncStatus};
 
@@ -55,6 +56,37 @@ fn status_to_pb(status: SyncStatus) -> pb::SyncStatus {
     }
 }
 
+fn conflict_to_pb(conflict: ConflictRecord) -> pb::SyncConflict {
+    let side = |side: SideName| match side {
+        SideName::Source => "source",
+        SideName::Target => "target",
+    };
+    pb::SyncConflict {
+        source_id: conflict.source_id,
+        target_id: conflict.target_id,
+        direction: conflict.flow.as_str().to_owned(),
+        source_modified_at: pb_time::from_text(&conflict.source_modified_at),
+        target_modified_at: pb_time::from_text(&conflict.target_modified_at),
+        fields: conflict
+            .fields
+            .into_iter()
+            .map(|field| pb::FieldConflict {
+                field: field.field,
+                source_value: field.source_value,
+                target_value: field.target_value,
+                policy: match field.policy {
+                    None => pb::ConflictPolicy::Unspecified,
+                    Some(ConflictPolicy::NewestWins) => pb::ConflictPolicy::NewestWins,
+                    Some(ConflictPolicy::SourceWins) => pb::ConflictPolicy::SourceWins,
+                    Some(ConflictPolicy::TargetWins) => pb::ConflictPolicy::TargetWins,
+                }
+                .into(),
+                winner: side(field.winner).to_owned(),
+            })
+            .collect(),
+    }
+}
+
 /// A job as a message.
 pub fn job_to_pb(job: &SyncJobRecord) -> pb::SyncJob {
     pb::SyncJob {
@@ -68,6 +100,9 @@ pub fn job_to_pb(job: &SyncJobRecord) -> pb::SyncJob {
             failed: job.stats.failed,
             skipped: job.stats.skipped,
             unchanged: job.stats.unchanged,
+            warnings: job.stats.warnings,
+            conflicts: job.stats.conflicts,
+            filtered: job.stats.filtered,
         }),
         created_at: pb_time::from_text(&job.created_at),
         started_at: pb_time::from_optional_text(job.started_at.as_deref()),
@@ -204,8 +239,13 @@ impl SyncService for SyncApi {
         let outcomes = self.context.store.read(|rx| {
             job_in_org(rx, &caller.org_id, job_id)?;
             let prefix = format!("{job_id}/");
+            let conflicts = conflicts_prefix(job_id);
             let mut out = Vec::new();
             for key in rx.keys_after(OUTCOMES, &prefix, page.after.as_deref(), page.fetch())? {
+                // Conflicts sort after every outcome: the outcomes end where they begin.
+                if key.starts_with(&conflicts) {
+                    break;
+                }
                 out.extend(rx.get::<OutcomeRecord>(&key)?);
             }
             Ok::<_, Status>(out)
@@ -216,10 +256,10 @@ impl SyncService for SyncApi {
             .map(|outcome| pb::RecordOutcome {
                 source_id: outcome.record_id,
                 target_id: outcome.linked_id.unwrap_or_default(),
-                state: if outcome.failed {
-                    pb::RecordState::Failed
-                } else {
-                    pb::RecordState::Skipped
+                state: match (outcome.failed, outcome.warning) {
+                    (true, _) => pb::RecordState::Failed,
+                    (false, true) => pb::RecordState::Warning,
+                    (false, false) => pb::RecordState::Skipped,
                 }
                 .into(),
                 message: format!("{} ({})", outcome.message, outcome.flow.as_str()),
@@ -227,6 +267,29 @@ impl SyncService for SyncApi {
             .collect();
         Ok(Response::new(pb::ListSyncErrorsResponse {
             records,
+            next_page_token,
+        }))
+    }
+
+    async fn list_sync_conflicts(
+        &self,
+        request: Request<pb::ListSyncConflictsRequest>,
+    ) -> Result<Response<pb::ListSyncConflictsResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.get_ref();
+        let page = PageRequest::parse(body.page_size, &body.page_token)?;
+        let job_id = &body.job_id;
+        let conflicts = self.context.store.read(|rx| {
+            job_in_org(rx, &caller.org_id, job_id)?;
+            let mut out = Vec::new();
+            for key in rx.keys_after(OUTCOMES, &conflicts_prefix(job_id), page.after.as_deref(), page.fetch())? {
+                out.extend(rx.get::<ConflictRecord>(&key)?);
+            }
+            Ok::<_, Status>(out)
+        })?;
+        let (conflicts, next_page_token) = page.finish(conflicts, |conflict| conflict.key.clone());
+        Ok(Response::new(pb::ListSyncConflictsResponse {
+            conflicts: conflicts.into_iter().map(conflict_to_pb).collect(),
             next_page_token,
         }))
     }

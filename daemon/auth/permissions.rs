@@ -162,6 +162,7 @@ pub const MATRIX: &[(&str, Rule)] = {
         ("/fluxcascade.v1.SyncService/CancelSync", rule(Operate, true)),
         ("/fluxcascade.v1.SyncService/WatchSync", rule(Read, false)),
         ("/fluxcascade.v1.SyncService/ListSyncErrors", rule(Read, false)),
+        ("/fluxcascade.v1.SyncService/ListSyncConflicts", rule(Read, false)),
         (
             "/fluxcascade.v1.WebhookService/CreateWebhookEndpoint",
             rule(Configure, true),

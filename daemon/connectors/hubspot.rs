@@ -1,11 +1,12 @@
 //! HubSpot CRM v3: properties API for the catalog, the search API for changed-since listings
-//! (sorted by last-modified, re-windowed before the 10 000-result cap), batch create/update of
-//! up to 100.
+//! (sorted by last-modified, re-windowed before the 10 000-result cap, with a mapping's filter
+//! as filter groups), batch create/update of up to 100.
 
 use serde_json::{Value, json};
 
 use super::api::{ApiClient, ConnectorError};
 use super::{FieldInfo, Fields, ListQuery, Page, RemoteRecord, WriteResult, parse_time, scalar_text};
+use crate::mappings::filter::{Compiled, Condition, FilterOp, ValueKind};
 use crate::providers::Provider;
 
 /// Most inputs per batch call.
@@ -14,6 +15,59 @@ pub const BATCH_LIMIT: usize = 100;
 const SEARCH_PAGE: usize = 200;
 /// The search API refuses to page past this many results.
 const SEARCH_CAP: usize = 10_000;
+/// Filter groups per search, filters per group and in all.
+const MAX_GROUPS: usize = 5;
+const MAX_GROUP_FILTERS: usize = 10;
+const MAX_FILTERS: usize = 25;
+
+/// A filter condition as a search filter, where HubSpot says the same: `contains` (HubSpot
+/// matches whole tokens) and comparisons of date properties stay with the engine.
+fn search_filter(condition: &Condition) -> Option<Value> {
+    let property = &condition.field;
+    let value = || match condition.kind {
+        ValueKind::Text | ValueKind::Bool => condition.values.first().cloned(),
+        ValueKind::Number => condition.number().map(|n| n.to_string()),
+        ValueKind::DateTime => condition.time_ms().map(|ms| ms.to_string()),
+        ValueKind::Date => None,
+    };
+    let compare = |operator: &str| Some(json!({ "propertyName": property, "operator": operator, "value": value()? }));
+    match condition.op {
+        FilterOp::Equals if condition.kind != ValueKind::DateTime => compare("EQ"),
+        FilterOp::NotEquals if condition.kind != ValueKind::DateTime => compare("NEQ"),
+        FilterOp::In if matches!(condition.kind, ValueKind::Text | ValueKind::Bool | ValueKind::Number) => {
+            // HubSpot wants string values of IN in lowercase.
+            let values: Vec<String> = condition.values.iter().map(|v| v.trim().to_lowercase()).collect();
+            Some(json!({ "propertyName": property, "operator": "IN", "values": values }))
+        }
+        FilterOp::IsKnown => Some(json!({ "propertyName": property, "operator": "HAS_PROPERTY" })),
+        FilterOp::IsUnknown => Some(json!({ "propertyName": property, "operator": "NOT_HAS_PROPERTY" })),
+        FilterOp::Before if condition.kind != ValueKind::Text => compare("LT"),
+        FilterOp::After if condition.kind != ValueKind::Text => compare("GT"),
+        _ => None,
+    }
+}
+
+/// The search's filter groups: the mapping filter's OR-ed groups (what fits HubSpot's limits),
+/// each with the modification window.
+fn filter_groups(filter: Option<&Compiled>, window: Option<Value>) -> Option<Value> {
+    let groups = filter
+        .and_then(|f| f.superset(&search_filter))
+        .and_then(|pushed| pushed.groups(MAX_GROUPS))
+        .unwrap_or_else(|| vec![Vec::new()]);
+    let reserved = usize::from(window.is_some());
+    let per_group = (MAX_FILTERS / groups.len()).min(MAX_GROUP_FILTERS) - reserved;
+    let groups: Vec<Value> = groups
+        .into_iter()
+        .map(|mut filters| {
+            // Fewer conditions in a group only widen it: the engine applies the rest.
+            filters.truncate(per_group);
+            filters.extend(window.clone());
+            json!({ "filters": filters })
+        })
+        .filter(|group| group["filters"].as_array().is_some_and(|f| !f.is_empty()))
+        .collect();
+    (!groups.is_empty()).then_some(Value::Array(groups))
+}
 
 pub struct Hubspot {
     pub api: ApiClient,
@@ -97,9 +151,10 @@ impl Hubspot {
             "properties": properties(query.fields, modified),
             "limit": limit,
         });
-        if let Some(window) = window {
-            body["filterGroups"] =
-                json!([{ "filters": [{ "propertyName": modified, "operator": "GTE", "value": window.to_string() }] }]);
+        let window_filter =
+            window.map(|window| json!({ "propertyName": modified, "operator": "GTE", "value": window.to_string() }));
+        if let Some(groups) = filter_groups(query.filter, window_filter) {
+            body["filterGroups"] = groups;
         }
         if offset > 0 {
             body["after"] = offset.to_string().into();
@@ -347,6 +402,36 @@ mod tests {
         assert_eq!(parse_cursor(None, Some(since)), (Some(since.as_millisecond()), 0));
         assert_eq!(parse_cursor(Some("1700:400"), None), (Some(1700), 400));
         assert_eq!(parse_cursor(Some("-1:200"), None), (None, 200));
+    }
+
+    #[test]
+    fn filters_become_filter_groups_each_with_the_window() {
+        use crate::mappings::filter::Filter;
+        let filter: Filter = serde_yaml_ng::from_str(
+            "any: [{all: [{field: city, op: equals, value: SF}, {field: city, op: contains, value: x}]}, {field: lifecyclestage, op: in, value: [Lead, Customer]}]",
+        )
+        .unwrap();
+        let compiled = Compiled::new(&filter, &|_| Some("string".into())).unwrap();
+        let window = json!({ "propertyName": "lastmodifieddate", "operator": "GTE", "value": "5" });
+        let groups = filter_groups(Some(&compiled), Some(window.clone())).unwrap();
+        assert_eq!(
+            groups,
+            json!([
+                { "filters": [{ "propertyName": "city", "operator": "EQ", "value": "SF" }, window] },
+                { "filters": [{ "propertyName": "lifecyclestage", "operator": "IN", "values": ["lead", "customer"] }, window] },
+            ])
+        );
+        assert_eq!(
+            filter_groups(None, Some(window.clone())).unwrap(),
+            json!([{ "filters": [window] }])
+        );
+        assert_eq!(filter_groups(None, None), None);
+        // An `any` holding a condition HubSpot cannot express is not pushed at all.
+        let contains: Filter =
+            serde_yaml_ng::from_str("any: [{field: city, op: contains, value: x}, {field: city, op: is_known}]")
+                .unwrap();
+        let compiled = Compiled::new(&contains, &|_| Some("string".into())).unwrap();
+        assert_eq!(filter_groups(Some(&compiled), None), None);
     }
 
     #[test]

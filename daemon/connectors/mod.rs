@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use api::{ApiClient, ConnectorError};
 
+use crate::mappings::filter::Compiled;
 use crate::providers::Provider;
 
 /// A field of a provider object, as the provider reports it.
@@ -62,6 +63,9 @@ pub struct ListQuery<'a> {
     pub limit: usize,
     /// Fields to read; the id and modification time always come along.
     pub fields: &'a [String],
+    /// Records to ask the provider for, where its query can say so: the page may still hold
+    /// records the filter leaves out (the engine applies it to every record), never fewer.
+    pub filter: Option<&'a Compiled>,
 }
 
 /// Parses provider timestamps: RFC 3339, Salesforce's `+0000` offsets, epoch milliseconds.

@@ -1,10 +1,16 @@
 //! Pipedrive: `*Fields` (v1) for the catalog; API v2 for records, with cursor paging and
 //! `updated_since`. Persons' `emails`/`phones` arrays flatten to `email`/`phone` (the primary).
+//!
+//! A mapping's filter reaches the list calls where v2 has a parameter for it (`owner_id`,
+//! `org_id`, `person_id`, `stage_id` equal to an id); other conditions are the engine's:
+//! Pipedrive filters other fields only through saved filters (`/v1/filters`), objects in the
+//! user's account that fluxd does not create.
 
 use serde_json::{Map, Value, json};
 
 use super::api::{ApiClient, ConnectorError, error_message};
 use super::{FieldInfo, Fields, ListQuery, Page, RemoteRecord, WriteResult, parse_time, scalar_text};
+use crate::mappings::filter::{Compiled, FilterOp};
 use crate::providers::Provider;
 
 /// Largest v2 page.
@@ -14,6 +20,31 @@ pub const IDS_LIMIT: usize = 100;
 
 pub struct Pipedrive {
     pub api: ApiClient,
+}
+
+/// The v2 list parameters for `object` that select by an id field.
+fn id_parameters(object: &str) -> &'static [&'static str] {
+    match object {
+        "persons" => &["owner_id", "org_id"],
+        "organizations" => &["owner_id"],
+        "deals" => &["owner_id", "person_id", "org_id", "stage_id"],
+        _ => &[],
+    }
+}
+
+/// The list parameters for what `filter` requires of every record.
+fn list_filters(object: &str, filter: &Compiled) -> Vec<(&'static str, String)> {
+    let mut params = Vec::new();
+    for condition in filter.conjuncts() {
+        let Some(name) = id_parameters(object).iter().find(|p| **p == condition.field) else {
+            continue;
+        };
+        let id = condition.values.first().and_then(|v| v.trim().parse::<u64>().ok());
+        if let (FilterOp::Equals, Some(id), false) = (condition.op, id, params.iter().any(|(p, _)| p == name)) {
+            params.push((*name, id.to_string()));
+        }
+    }
+    params
 }
 
 fn decode(reason: impl Into<String>) -> ConnectorError {
@@ -93,6 +124,9 @@ impl Pipedrive {
         }
         if let Some(cursor) = query.cursor {
             params.push(("cursor", cursor.to_owned()));
+        }
+        if let Some(filter) = query.filter {
+            params.extend(list_filters(query.object, filter));
         }
         let path = format!("/api/v2/{}", query.object);
         let body = self.envelope(
@@ -359,6 +393,23 @@ fn record(value: &Value) -> Result<RemoteRecord, ConnectorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_conditions_become_list_parameters() {
+        use crate::mappings::filter::Filter;
+        let filter: Filter = serde_yaml_ng::from_str(
+            "all: [{field: owner_id, op: equals, value: 7}, {field: org_id, op: in, value: [1, 2]}, {field: name, op: equals, value: Ann}]",
+        )
+        .unwrap();
+        let kinds = |name: &str| Some(if name == "name" { "varchar" } else { "user" }.to_owned());
+        let compiled = Compiled::new(&filter, &kinds).unwrap();
+        assert_eq!(list_filters("persons", &compiled), vec![("owner_id", "7".to_owned())]);
+        assert!(
+            list_filters("organizations", &Compiled::new(&filter, &|_| None).unwrap())
+                .iter()
+                .all(|(p, _)| *p == "owner_id")
+        );
+    }
 
     #[test]
     fn persons_flatten_their_primary_email_and_phone_and_back() {

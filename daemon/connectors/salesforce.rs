@@ -1,10 +1,12 @@
 //! Salesforce REST: `describe` for the catalog, SOQL on `SystemModstamp` with
-//! `nextRecordsUrl` paging for changed-since listings, sObject Collections for batches of 200.
+//! `nextRecordsUrl` paging for changed-since listings (a mapping's filter in the WHERE clause),
+//! sObject Collections for batches of 200.
 
 use serde_json::{Map, Value, json};
 
 use super::api::{ApiClient, ConnectorError};
 use super::{FieldInfo, Fields, ListQuery, Page, RemoteRecord, WriteResult, parse_time, scalar_text};
+use crate::mappings::filter::{Condition, FilterOp, Pushed, ValueKind};
 use crate::providers::Provider;
 
 /// Most records per sObject Collections call.
@@ -43,6 +45,69 @@ fn check_identifier(name: &str) -> Result<&str, ConnectorError> {
         Ok(name)
     } else {
         Err(decode(format!("{name:?} is not a Salesforce field name")))
+    }
+}
+
+/// A filter condition as a SOQL comparison, where SOQL says the same (text compares
+/// case-insensitively in both). Long text areas cannot be filtered; a `contains` value with
+/// LIKE's wildcards stays with the engine.
+fn soql_condition(condition: &Condition) -> Option<String> {
+    let field = check_identifier(&condition.field).ok()?;
+    if condition.type_name.eq_ignore_ascii_case("textarea") {
+        return None;
+    }
+    let literal = |text: &str| -> Option<String> {
+        match condition.kind {
+            ValueKind::Text => Some(soql_string(text.trim())),
+            ValueKind::Bool => Some(text.trim().to_ascii_lowercase()),
+            ValueKind::Number => text
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite())
+                .map(|n| n.to_string()),
+            ValueKind::Date | ValueKind::DateTime => {
+                let at = jiff::Timestamp::from_millisecond(crate::mappings::filter::time_ms(text.trim())?).ok()?;
+                Some(match condition.kind {
+                    ValueKind::Date => at.strftime("%Y-%m-%d").to_string(),
+                    _ => at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                })
+            }
+        }
+    };
+    let first = || literal(condition.values.first()?);
+    Some(match condition.op {
+        FilterOp::Equals => format!("{field} = {}", first()?),
+        FilterOp::NotEquals => format!("{field} != {}", first()?),
+        FilterOp::In => {
+            let values: Option<Vec<String>> = condition.values.iter().map(|v| literal(v)).collect();
+            format!("{field} IN ({})", values?.join(", "))
+        }
+        FilterOp::Contains => {
+            let text = condition.values.first()?.trim();
+            if condition.kind != ValueKind::Text || text.contains(['%', '_']) {
+                return None;
+            }
+            let quoted = soql_string(text);
+            format!("{field} LIKE '%{}%'", &quoted[1..quoted.len() - 1])
+        }
+        FilterOp::IsKnown => format!("{field} != null"),
+        FilterOp::IsUnknown => format!("{field} = null"),
+        FilterOp::Before => format!("{field} < {}", first()?),
+        FilterOp::After => format!("{field} > {}", first()?),
+    })
+}
+
+/// A pushed filter as a SOQL condition.
+fn soql_where(pushed: &Pushed<String>) -> String {
+    let join = |items: &[Pushed<String>], glue: &str| {
+        let parts: Vec<String> = items.iter().map(soql_where).collect();
+        format!("({})", parts.join(glue))
+    };
+    match pushed {
+        Pushed::Condition(condition) => condition.clone(),
+        Pushed::All(items) => join(items, " AND "),
+        Pushed::Any(items) => join(items, " OR "),
     }
 }
 
@@ -104,9 +169,16 @@ impl Salesforce {
             }
             None => {
                 let object = check_identifier(query.object)?;
-                let filter = match query.since {
-                    Some(since) => format!(" WHERE SystemModstamp >= {}", since.strftime("%Y-%m-%dT%H:%M:%SZ")),
-                    None => String::new(),
+                let mut conditions = Vec::new();
+                if let Some(since) = query.since {
+                    conditions.push(format!("SystemModstamp >= {}", since.strftime("%Y-%m-%dT%H:%M:%SZ")));
+                }
+                if let Some(pushed) = query.filter.and_then(|f| f.superset(&soql_condition)) {
+                    conditions.push(soql_where(&pushed));
+                }
+                let filter = match conditions.is_empty() {
+                    true => String::new(),
+                    false => format!(" WHERE {}", conditions.join(" AND ")),
                 };
                 let soql = format!(
                     "SELECT {} FROM {object}{filter} ORDER BY SystemModstamp ASC, Id ASC",
@@ -345,6 +417,38 @@ fn record(value: &Value) -> Result<RemoteRecord, ConnectorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_become_a_where_clause() {
+        use crate::mappings::filter::{Compiled, Filter};
+        let filter: Filter = serde_yaml_ng::from_str(
+            "all: [{field: MailingCity, op: equals, value: \"O'Hare\"}, {any: [{field: Amount__c, op: after, value: 10}, {field: Birthdate, op: before, value: 2000-01-31}]}, {field: Description, op: is_known}, {field: Email, op: contains, value: 'a_b'}]",
+        )
+        .unwrap();
+        let kinds = |name: &str| {
+            Some(
+                match name {
+                    "Amount__c" => "currency",
+                    "Birthdate" => "date",
+                    "Description" => "textarea",
+                    _ => "string",
+                }
+                .to_owned(),
+            )
+        };
+        let compiled = Compiled::new(&filter, &kinds).unwrap();
+        let pushed = compiled.superset(&soql_condition).unwrap();
+        assert_eq!(
+            soql_where(&pushed),
+            "(MailingCity = 'O\\'Hare' AND (Amount__c > 10 OR Birthdate < 2000-01-31))"
+        );
+        let contains: Filter = serde_yaml_ng::from_str("{field: Email, op: contains, value: acme}").unwrap();
+        let compiled = Compiled::new(&contains, &kinds).unwrap();
+        assert_eq!(
+            soql_where(&compiled.superset(&soql_condition).unwrap()),
+            "Email LIKE '%acme%'"
+        );
+    }
 
     #[test]
     fn soql_literals_are_escaped_and_identifiers_checked() {

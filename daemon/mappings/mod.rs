@@ -2,6 +2,7 @@
 //! actor that triggers their syncs.
 
 pub mod actor;
+pub mod filter;
 #[cfg(test)]
 mod fuzz;
 pub mod objects;

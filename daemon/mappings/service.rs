@@ -97,6 +97,25 @@ impl MappingRuntime {
         }
         Ok(fields)
     }
+
+    /// The catalogs a mapping's filters need (their fields' types), empty for a side without
+    /// a filter.
+    pub async fn filter_catalogs(
+        &self,
+        spec: &MappingSpec,
+        source: &ConnectionRecord,
+        target: &ConnectionRecord,
+    ) -> Result<(Arc<Vec<FieldInfo>>, Arc<Vec<FieldInfo>>), MappingError> {
+        let source_fields = match &spec.filter {
+            Some(_) => self.catalog(source, &spec.source.object).await?,
+            None => Arc::default(),
+        };
+        let target_fields = match &spec.target_filter {
+            Some(_) => self.catalog(target, &spec.target.object).await?,
+            None => Arc::default(),
+        };
+        Ok((source_fields, target_fields))
+    }
 }
 
 fn resolve_connection(

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::filter::Filter;
+
 /// One side of a mapping.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,8 +21,58 @@ pub enum Direction {
     #[default]
     SourceToTarget,
     TargetToSource,
-    /// Both ways; the newest change wins per record.
+    /// Both ways; conflicts follow the conflict policy.
     Bidirectional,
+}
+
+/// Which way one pair of a bidirectional mapping flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairDirection {
+    SourceToTarget,
+    TargetToSource,
+    Both,
+}
+
+impl PairDirection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PairDirection::SourceToTarget => "source_to_target",
+            PairDirection::TargetToSource => "target_to_source",
+            PairDirection::Both => "both",
+        }
+    }
+}
+
+/// Who wins a field both sides changed since the last sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictPolicy {
+    /// The side changed later (beyond a clock-skew margin; the source on a tie).
+    #[default]
+    NewestWins,
+    SourceWins,
+    TargetWins,
+}
+
+impl ConflictPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictPolicy::NewestWins => "newest_wins",
+            ConflictPolicy::SourceWins => "source_wins",
+            ConflictPolicy::TargetWins => "target_wins",
+        }
+    }
+}
+
+/// What a pair whose transform fails on a record does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Write the rest of the record without this field; record a warning.
+    SkipField,
+    /// Fail the whole record.
+    FailRecord,
 }
 
 impl Direction {
@@ -73,9 +125,37 @@ pub struct FieldPair {
     /// Let an empty source value clear a non-empty target value.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub overwrite_with_empty: bool,
+    /// In a bidirectional mapping, the way this pair flows (default: both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<PairDirection>,
+    /// This pair's conflict policy (default: the mapping's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict_policy: Option<ConflictPolicy>,
+    /// What a failing transform does (default: `fail_record` when required, else `skip_field`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<OnError>,
 }
 
 impl FieldPair {
+    /// What a failing transform of this pair does.
+    pub fn effective_on_error(&self) -> OnError {
+        match (self.on_error, self.required) {
+            (Some(on_error), _) => on_error,
+            (None, true) => OnError::FailRecord,
+            (None, false) => OnError::SkipField,
+        }
+    }
+
+    /// Whether this pair flows source → target in a mapping going `direction`.
+    pub fn flows_forward(&self, direction: Direction) -> bool {
+        direction != Direction::TargetToSource && self.direction != Some(PairDirection::TargetToSource)
+    }
+
+    /// Whether this pair flows target → source in a mapping going `direction`.
+    pub fn flows_backward(&self, direction: Direction) -> bool {
+        direction != Direction::SourceToTarget && self.direction != Some(PairDirection::SourceToTarget)
+    }
+
     /// The source fields feeding this pair.
     pub fn source_fields(&self) -> Vec<&str> {
         self.source_field
@@ -108,6 +188,15 @@ pub struct MappingSpec {
     /// Region for phone numbers without a country code, e.g. `US`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_region: Option<String>,
+    /// Which source records the mapping reads (conditions on source fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+    /// Which target records a mapping writing the source reads (conditions on target fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_filter: Option<Filter>,
+    /// Who wins fields both sides changed (bidirectional mappings).
+    #[serde(default)]
+    pub conflict_policy: ConflictPolicy,
 }
 
 /// Keys `mapping get -o json` adds to the spec; a file may carry them and they are ignored.

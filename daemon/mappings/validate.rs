@@ -3,9 +3,10 @@
 
 use std::collections::HashSet;
 
+use super::filter;
 use super::objects::{email_field, name_field, supported_objects};
 use super::schedule::Schedule;
-use super::spec::{Direction, MappingSpec, MatchingMode};
+use super::spec::{Direction, MappingSpec, MatchingMode, PairDirection};
 use crate::connectors::FieldInfo;
 use crate::providers::Provider;
 use crate::transform;
@@ -93,7 +94,7 @@ pub fn check_shape(spec: &MappingSpec) -> Vec<String> {
         let forward = pair.transform.as_deref().unwrap_or_default();
         match transform::parse(forward).and_then(|p| transform::check_inputs(&p, inputs).map(|()| p)) {
             Err(error) => problems.push(format!("fieldPairs[{index}].transform: {error}")),
-            Ok(pipeline) if spec.direction != Direction::SourceToTarget => match &pair.reverse_transform {
+            Ok(pipeline) if pair.flows_backward(spec.direction) => match &pair.reverse_transform {
                 // A pair fed by several fields splits back with `split_name`, one part per field.
                 Some(reverse) if inputs > 1 && reverse.trim() == "split_name" => {}
                 Some(reverse) => {
@@ -102,13 +103,16 @@ pub fn check_shape(spec: &MappingSpec) -> Vec<String> {
                     }
                 }
                 None if inputs > 1 || pipeline.inverse().is_none() => problems.push(format!(
-                    "fieldPairs[{index}].transform: {forward:?} has no inverse for the {} direction; add reverseTransform (split_name and concatenate are each other's reverse)", spec.direction.as_str()
+                    "fieldPairs[{index}].transform: {forward:?} has no inverse for the {} direction; add reverseTransform (split_name and concatenate are each other's reverse) or make the pair source_to_target",
+                    pair.direction.map_or(spec.direction.as_str(), PairDirection::as_str)
                 )),
                 None => {}
             },
             Ok(_) => {}
         }
+        problems.extend(check_pair_controls(spec, index));
     }
+    problems.extend(check_filters(spec));
     if let Some(Err(error)) = spec.schedule.as_deref().map(Schedule::parse) {
         problems.push(format!("schedule: {error}"));
     }
@@ -122,13 +126,60 @@ pub fn check_shape(spec: &MappingSpec) -> Vec<String> {
     problems
 }
 
+/// A pair's direction narrows a bidirectional mapping; its conflict policy needs a pair that
+/// flows both ways.
+fn check_pair_controls(spec: &MappingSpec, index: usize) -> Vec<String> {
+    let pair = &spec.field_pairs[index];
+    let mut problems = Vec::new();
+    if let Some(direction) = pair.direction {
+        let same = matches!(
+            (spec.direction, direction),
+            (Direction::SourceToTarget, PairDirection::SourceToTarget)
+                | (Direction::TargetToSource, PairDirection::TargetToSource)
+                | (Direction::Bidirectional, _)
+        );
+        if !same {
+            problems.push(format!(
+                "fieldPairs[{index}].direction: {} in a {} mapping; a pair's direction narrows a bidirectional mapping",
+                direction.as_str(),
+                spec.direction.as_str()
+            ));
+        }
+    }
+    if pair.conflict_policy.is_some() && !(pair.flows_forward(spec.direction) && pair.flows_backward(spec.direction)) {
+        problems.push(format!(
+            "fieldPairs[{index}].conflictPolicy: only pairs flowing both ways have conflicts (a one-way pair always writes its reading side's value)"
+        ));
+    }
+    problems
+}
+
+/// Filters' shapes, and each on a side the mapping reads.
+fn check_filters(spec: &MappingSpec) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(source_filter) = &spec.filter {
+        if spec.direction == Direction::TargetToSource {
+            problems.push("filter: a target_to_source mapping never reads its source; use targetFilter".to_owned());
+        }
+        problems.extend(filter::check_shape(source_filter, "filter"));
+    }
+    if let Some(target_filter) = &spec.target_filter {
+        if spec.direction == Direction::SourceToTarget {
+            problems.push("targetFilter: a source_to_target mapping never reads its target; use filter".to_owned());
+        }
+        problems.extend(filter::check_shape(target_filter, "targetFilter"));
+    }
+    problems
+}
+
 /// Checks the pairs against both catalogs: fields exist, targets are writable, required target
 /// fields are covered, and the match key is a mapped target field.
 pub fn check_fields(spec: &MappingSpec, source: &Side<'_>, target: &Side<'_>) -> Vec<String> {
     let mut problems = Vec::new();
     let writes_target = spec.direction != Direction::TargetToSource;
-    let writes_source = spec.direction != Direction::SourceToTarget;
     for (index, pair) in spec.field_pairs.iter().enumerate() {
+        let writes_source = pair.flows_backward(spec.direction);
+        let writes_target = pair.flows_forward(spec.direction);
         for name in pair.source_fields() {
             match source.field(name) {
                 None => problems.push(format!(
@@ -136,9 +187,9 @@ pub fn check_fields(spec: &MappingSpec, source: &Side<'_>, target: &Side<'_>) ->
                     source.describe()
                 )),
                 Some(field) if writes_source && field.read_only => problems.push(format!(
-                    "fieldPairs[{index}].sourceField: {name:?} on {} is read-only, but the {} direction writes it",
+                    "fieldPairs[{index}].sourceField: {name:?} on {} is read-only, but the {} direction writes it (make the pair source_to_target)",
                     source.describe(),
-                    spec.direction.as_str()
+                    pair.direction.map_or(spec.direction.as_str(), PairDirection::as_str)
                 )),
                 Some(_) => {}
             }
@@ -157,7 +208,12 @@ pub fn check_fields(spec: &MappingSpec, source: &Side<'_>, target: &Side<'_>) ->
             Some(_) => {}
         }
     }
-    let mapped: HashSet<&str> = spec.field_pairs.iter().map(|p| p.target_field.trim()).collect();
+    let mapped: HashSet<&str> = spec
+        .field_pairs
+        .iter()
+        .filter(|p| p.flows_forward(spec.direction))
+        .map(|p| p.target_field.trim())
+        .collect();
     // Fields a create needs matter only where the mapping may create target records.
     if writes_target && spec.matching_mode != MatchingMode::MatchOnly {
         for field in target.fields.iter().filter(|f| f.required && !f.read_only) {
@@ -179,6 +235,22 @@ pub fn check_fields(spec: &MappingSpec, source: &Side<'_>, target: &Side<'_>) ->
             target.describe()
         )),
         Some(_) => {}
+    }
+    if let Some(source_filter) = &spec.filter {
+        problems.extend(filter::check_fields(
+            source_filter,
+            "filter",
+            source.fields,
+            &source.describe(),
+        ));
+    }
+    if let Some(target_filter) = &spec.target_filter {
+        problems.extend(filter::check_fields(
+            target_filter,
+            "targetFilter",
+            target.fields,
+            &target.describe(),
+        ));
     }
     problems
 }
@@ -206,6 +278,9 @@ mod tests {
             required: false,
             reverse_transform: None,
             overwrite_with_empty: false,
+            direction: None,
+            conflict_policy: None,
+            on_error: None,
         }
     }
 
@@ -226,6 +301,9 @@ mod tests {
             schedule: None,
             matching_mode: Default::default(),
             default_region: None,
+            filter: None,
+            target_filter: None,
+            conflict_policy: Default::default(),
         }
     }
 

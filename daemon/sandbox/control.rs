@@ -7,7 +7,7 @@
 //! - `POST revoke-grants` — every refresh and access token stops working.
 //! - `POST expire-access-tokens` — access tokens stop working; refresh tokens still do.
 //!
-//! Record actions (`records/…`, `seed`, `limits`, `records-stats`) are answered by
+//! Record actions (`records/…`, `seed`, `limits`, `records-stats`, `requests`) are answered by
 //! `records::control`.
 
 use serde_json::json;

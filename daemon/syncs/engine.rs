@@ -3,6 +3,7 @@
 //! job's stats and the record events), so memory stays bounded and a killed job resumes from
 //! its last page without duplicating records.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -11,14 +12,17 @@ use super::changes::{Change, RecordChange};
 use super::intents;
 use super::links::{self, LinkRecord};
 use super::matching;
-use super::plan::{Plan, hash, project};
-use super::records::{CursorRecord, Flow, OutcomeRecord, RetryRecord, SyncJobRecord, SyncPhase};
+use super::plan::{Mapped, Plan, changed_fields, hash, project, value_hash};
+use super::records::{
+    ConflictRecord, CursorRecord, FieldConflict, Flow, OutcomeRecord, RetryRecord, SideName, SyncJobRecord, SyncPhase,
+    conflicts_prefix,
+};
 use super::retention;
 use crate::connections::ConnectionRecord;
 use crate::connectors::{Connector, ConnectorError, Fields, ListQuery, RemoteRecord};
 use crate::events::{EventType, emit_all};
 use crate::mappings::MappingRecord;
-use crate::mappings::spec::{Direction, MatchingMode};
+use crate::mappings::spec::{ConflictPolicy, Direction, MatchingMode};
 use crate::mappings::validate::effective_match_key;
 use crate::store::{Reader, Store, StoreError, Tx};
 
@@ -94,22 +98,38 @@ pub struct Job<'a> {
     pub resumed: bool,
     /// Called after each checkpoint with the job's current state.
     pub progress: &'a (dyn Fn(&SyncJobRecord) + Send + Sync),
+    /// Links (by source id) whose conflict this job recorded: the other pass resolving the
+    /// same conflict does not record it again.
+    pub conflicts_seen: HashSet<String>,
 }
 
 /// What happened to one record, collected per page.
 enum Step {
     Unchanged,
+    /// Only the link changes: fields this side emptied (not written: the pair does not
+    /// overwrite with empty) are recorded as synced.
+    Relink(LinkRecord),
     Skipped(String),
+    /// Left out by the filter and never linked: counted, not recorded.
+    Filtered,
     Failed(String),
-    Create(Fields),
-    Update {
-        to_id: String,
-        values: Fields,
-        link: Option<LinkRecord>,
-        /// The record was found through the match index and this mapping had sent its
-        /// create before a crash: it is counted and announced as created.
-        ours: bool,
-    },
+    Create(Mapped),
+    Update(Update),
+}
+
+/// An update of a linked or matched record.
+struct Update {
+    to_id: String,
+    /// The values to write.
+    values: Fields,
+    link: Option<LinkRecord>,
+    /// The record was found through the match index and this mapping had sent its create
+    /// before a crash: it is counted and announced as created.
+    ours: bool,
+    /// The fields whose link entries become this side's values; `None`: every field of the
+    /// flow (the write carries all of them).
+    settled: Option<Vec<String>>,
+    warnings: Vec<String>,
 }
 
 /// Pending writes and bookkeeping of one page.
@@ -119,9 +139,25 @@ struct PageWork {
     intents: Vec<String>,
     links: Vec<LinkRecord>,
     matched: Vec<(String, String)>,
-    outcomes: Vec<(Flow, String, Option<String>, bool, String)>,
+    /// Skipped, failed and warned records (keys given at the checkpoint).
+    outcomes: Vec<OutcomeRecord>,
+    conflicts: Vec<ConflictRecord>,
     succeeded: Vec<String>,
     events: Vec<(EventType, serde_json::Value)>,
+}
+
+impl PageWork {
+    fn outcome(&mut self, flow: Flow, record_id: &str, linked_id: Option<String>, failed: bool, message: String) {
+        self.outcomes.push(OutcomeRecord {
+            key: String::new(),
+            flow,
+            record_id: record_id.to_owned(),
+            linked_id,
+            failed,
+            warning: false,
+            message,
+        });
+    }
 }
 
 impl<'a> Job<'a> {
@@ -193,12 +229,23 @@ impl<'a> Job<'a> {
                 key: key.clone(),
                 ..Default::default()
             });
+        let filter_key = self.plan.filter_key(flow);
         if self.job.full {
             cursor = CursorRecord {
                 key: key.clone(),
                 ..Default::default()
             };
+        } else if cursor.filter != filter_key && (cursor.watermark_ms.is_some() || cursor.page_cursor.is_some()) {
+            // The filter changed: every record is listed again (records it now admits may not
+            // have changed since the watermark), with the new filter's query.
+            tracing::info!(mapping_id = %self.mapping.id, flow = flow.as_str(), "filter changed; listing every record again");
+            cursor = CursorRecord {
+                key: key.clone(),
+                match_index_built: cursor.match_index_built,
+                ..Default::default()
+            };
         }
+        cursor.filter = filter_key.to_owned();
         let (read, _) = self.sides(flow);
         let match_field = self.match_field(flow);
         self.ensure_match_index(flow, &mut cursor, match_field.as_deref())
@@ -212,12 +259,15 @@ impl<'a> Job<'a> {
         let since = cursor
             .pass_since_ms
             .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok());
+        // A full listing asks the provider for filtered records; an incremental one lists every
+        // change, so linked records edited out of the filter are seen (and skipped).
         let base = ListQuery {
             object: read.2,
             since,
             cursor: None,
             limit: PAGE_SIZE,
             fields: &fields,
+            filter: if since.is_none() { self.plan.filter(flow) } else { None },
         };
         let saved = ListQuery {
             cursor: cursor.page_cursor.as_deref(),
@@ -356,8 +406,7 @@ impl<'a> Job<'a> {
                     };
                     tracing::info!(mapping_id = %self.mapping.id, record_id = %change.record_id, %reason, "change not propagated");
                     self.job.stats.skipped += 1;
-                    work.outcomes
-                        .push((flow, change.record_id.clone(), None, false, reason));
+                    work.outcome(flow, &change.record_id, None, false, reason);
                 }
                 let written: Vec<String> = work
                     .links
@@ -433,9 +482,9 @@ impl<'a> Job<'a> {
         match_field: Option<&str>,
     ) -> Result<PageWork, EngineError> {
         let mut work = PageWork::default();
-        let mut creates: Vec<(&RemoteRecord, Fields)> = Vec::new();
-        let mut updates: Vec<(&RemoteRecord, String, Fields, Option<LinkRecord>, bool)> = Vec::new();
-        let mut claimed: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut creates: Vec<(&RemoteRecord, Mapped)> = Vec::new();
+        let mut updates: Vec<(&RemoteRecord, Update)> = Vec::new();
+        let mut claimed: HashSet<String> = HashSet::new();
         let mapping_id = &self.mapping.id;
         let found: Vec<Option<LinkRecord>> = self.store.read(|rx| {
             records
@@ -444,34 +493,45 @@ impl<'a> Job<'a> {
                 .collect::<Result<_, _>>()
         })?;
         for (record, link) in records.iter().zip(found) {
-            match self.decide(flow, record, link, match_field, &mut claimed).await? {
+            let (step, conflict) = self.decide(flow, record, link, match_field, &mut claimed).await?;
+            if let Some(conflict) = conflict
+                && self.conflicts_seen.insert(conflict.source_id.clone())
+            {
+                self.job.stats.conflicts += 1;
+                work.conflicts.push(conflict);
+            }
+            match step {
                 Step::Unchanged => {
                     self.job.stats.unchanged += 1;
                     work.succeeded.push(record.id.clone());
                 }
+                Step::Relink(link) => {
+                    self.job.stats.unchanged += 1;
+                    work.links.push(link);
+                    work.succeeded.push(record.id.clone());
+                }
+                Step::Filtered => {
+                    self.job.stats.filtered += 1;
+                    work.succeeded.push(record.id.clone());
+                }
                 Step::Skipped(reason) => {
                     self.job.stats.skipped += 1;
-                    work.outcomes.push((flow, record.id.clone(), None, false, reason));
+                    work.outcome(flow, &record.id, None, false, reason);
                 }
                 Step::Failed(reason) => self.fail(&mut work, flow, &record.id, None, reason),
-                Step::Create(values) => creates.push((record, values)),
-                Step::Update {
-                    to_id,
-                    values,
-                    link,
-                    ours,
-                } => {
-                    if ours {
+                Step::Create(mapped) => creates.push((record, mapped)),
+                Step::Update(update) => {
+                    if update.ours {
                         work.intents.push(record.id.clone());
                     }
-                    updates.push((record, to_id, values, link, ours));
+                    updates.push((record, update));
                 }
             }
         }
         let (_, written) = self.sides(flow);
         let connector = written.1;
         for chunk in creates.chunks(connector.batch_size()) {
-            let inputs: Vec<Fields> = chunk.iter().map(|(_, values)| values.clone()).collect();
+            let inputs: Vec<Fields> = chunk.iter().map(|(_, mapped)| mapped.values.clone()).collect();
             // Noted durably before the provider hears of them; forgotten at the checkpoint.
             let ids: Vec<String> = chunk.iter().map(|(record, _)| record.id.clone()).collect();
             let (mapping_id, job_id, noted) = (self.mapping.id.clone(), self.job.id.clone(), ids.clone());
@@ -480,20 +540,21 @@ impl<'a> Job<'a> {
                 .await?;
             work.intents.extend(ids);
             let results = connector.create(written.2, &inputs).await?;
-            for ((record, values), result) in chunk.iter().zip(results) {
+            for ((record, mapped), result) in chunk.iter().zip(results) {
                 match result {
                     Ok(new_id) => {
                         self.job.stats.created += 1;
-                        if let Some(value) = match_field.and_then(|f| values.get(f)) {
+                        if let Some(value) = match_field.and_then(|f| mapped.values.get(f)) {
                             work.matched.push((value.clone(), new_id.clone()));
                         }
                         work.links
-                            .push(self.link_after_write(flow, &record.id, &new_id, values));
+                            .push(self.link_after_write(flow, &record.id, &new_id, &mapped.values, None, None));
                         work.succeeded.push(record.id.clone());
                         work.events.push((
                             EventType::RecordCreated,
                             self.record_event(flow, &record.id, &new_id, None),
                         ));
+                        self.warn(&mut work, flow, &record.id, &new_id, &mapped.warnings);
                     }
                     Err(message) => self.fail(&mut work, flow, &record.id, None, message),
                 }
@@ -502,25 +563,33 @@ impl<'a> Job<'a> {
         for chunk in updates.chunks(connector.batch_size()) {
             let inputs: Vec<(String, Fields)> = chunk
                 .iter()
-                .map(|(_, to_id, values, _, _)| (to_id.clone(), values.clone()))
+                .map(|(_, update)| (update.to_id.clone(), update.values.clone()))
                 .collect();
             let results = connector.update(written.2, &inputs).await?;
-            for ((record, to_id, values, _, ours), result) in chunk.iter().zip(results) {
+            for ((record, update), result) in chunk.iter().zip(results) {
                 match result {
                     Ok(_) => {
-                        let event = if *ours {
+                        let event = if update.ours {
                             self.job.stats.created += 1;
                             EventType::RecordCreated
                         } else {
                             self.job.stats.updated += 1;
                             EventType::RecordUpdated
                         };
-                        work.links.push(self.link_after_write(flow, &record.id, to_id, values));
+                        work.links.push(self.link_after_write(
+                            flow,
+                            &record.id,
+                            &update.to_id,
+                            &update.values,
+                            update.link.as_ref(),
+                            update.settled.as_deref(),
+                        ));
                         work.succeeded.push(record.id.clone());
                         work.events
-                            .push((event, self.record_event(flow, &record.id, to_id, None)));
+                            .push((event, self.record_event(flow, &record.id, &update.to_id, None)));
+                        self.warn(&mut work, flow, &record.id, &update.to_id, &update.warnings);
                     }
-                    Err(message) => self.fail(&mut work, flow, &record.id, Some(to_id.clone()), message),
+                    Err(message) => self.fail(&mut work, flow, &record.id, Some(update.to_id.clone()), message),
                 }
             }
         }
@@ -533,7 +602,25 @@ impl<'a> Job<'a> {
             EventType::RecordError,
             self.record_event(flow, record_id, linked.as_deref().unwrap_or_default(), Some(&reason)),
         ));
-        work.outcomes.push((flow, record_id.to_owned(), linked, true, reason));
+        work.outcome(flow, record_id, linked, true, reason);
+    }
+
+    /// Records the warnings of a record written without some optional fields.
+    fn warn(&mut self, work: &mut PageWork, flow: Flow, record_id: &str, written_id: &str, warnings: &[String]) {
+        if warnings.is_empty() {
+            return;
+        }
+        self.job.stats.warnings += 1;
+        tracing::info!(mapping_id = %self.mapping.id, record_id, warnings = %warnings.join("; "), "record written without optional fields");
+        work.outcomes.push(OutcomeRecord {
+            key: String::new(),
+            flow,
+            record_id: record_id.to_owned(),
+            linked_id: Some(written_id.to_owned()),
+            failed: false,
+            warning: true,
+            message: warnings.join("; "),
+        });
     }
 
     async fn decide(
@@ -542,35 +629,53 @@ impl<'a> Job<'a> {
         record: &RemoteRecord,
         link: Option<LinkRecord>,
         match_field: Option<&str>,
-        claimed: &mut std::collections::HashSet<String>,
-    ) -> Result<Step, EngineError> {
-        let values = match self.plan.map(flow, &record.fields) {
-            Ok(values) => values,
-            Err(error) => return Ok(Step::Failed(error.0)),
+        claimed: &mut HashSet<String>,
+    ) -> Result<(Step, Option<ConflictRecord>), EngineError> {
+        if !self.plan.admits(flow, &record.fields) {
+            if link.is_none() {
+                return Ok((Step::Filtered, None));
+            }
+            tracing::info!(mapping_id = %self.mapping.id, record_id = %record.id, "linked record no longer matches the filter; not written");
+            return Ok((
+                Step::Skipped("no longer matches the mapping's filter; its link is kept, nothing is written".into()),
+                None,
+            ));
+        }
+        let mapped = match self.plan.map(flow, &record.fields) {
+            Ok(mapped) => mapped,
+            Err(error) => return Ok((Step::Failed(error.0), None)),
         };
-        let digest = hash(&values);
         if let Some(link) = link {
-            let (last, to_id) = match flow {
-                Flow::Forward => (&link.target_hash, link.target_id.clone()),
-                Flow::Backward => (&link.source_hash, link.source_id.clone()),
+            let (to_id, last, synced) = link.written_side(flow);
+            let names = self.plan.written_fields(flow);
+            let changed = if link.is_legacy() {
+                if hash(&mapped.values) == last {
+                    return Ok((Step::Unchanged, None));
+                }
+                names.to_vec()
+            } else {
+                changed_fields(names, &mapped.values, synced)
             };
-            if &digest == last {
-                return Ok(Step::Unchanged);
+            if changed.is_empty() {
+                return Ok((Step::Unchanged, None));
             }
-            if self.mapping.spec.direction == Direction::Bidirectional
-                && let Some(step) = self.resolve_conflict(flow, record, &to_id, last, &values).await?
-            {
-                return Ok(step);
+            if self.mapping.spec.direction == Direction::Bidirectional {
+                return self.reconcile(flow, record, link, mapped, changed).await;
             }
-            return Ok(Step::Update {
-                to_id,
-                values,
-                link: Some(link),
-                ours: false,
-            });
+            return Ok((
+                Step::Update(Update {
+                    to_id: to_id.to_owned(),
+                    values: mapped.values,
+                    link: Some(link),
+                    ours: false,
+                    settled: None,
+                    warnings: mapped.warnings,
+                }),
+                None,
+            ));
         }
         if self.mapping.spec.matching_mode != MatchingMode::CreateOnly {
-            let key_value = match_field.and_then(|f| values.get(f));
+            let key_value = match_field.and_then(|f| mapped.values.get(f));
             let found = match key_value {
                 Some(value) => self
                     .store
@@ -588,101 +693,231 @@ impl<'a> Job<'a> {
                         .map(|l| l.target_id),
                 };
                 if already.is_some() || !claimed.insert(existing.clone()) {
-                    return Ok(Step::Skipped(format!(
-                        "{} {:?} matches record {existing}, which is already linked to another record (duplicate match key)",
-                        match_field.unwrap_or_default(),
-                        key_value.map(String::as_str).unwrap_or_default()
-                    )));
+                    return Ok((
+                        Step::Skipped(format!(
+                            "{} {:?} matches record {existing}, which is already linked to another record (duplicate match key)",
+                            match_field.unwrap_or_default(),
+                            key_value.map(String::as_str).unwrap_or_default()
+                        )),
+                        None,
+                    ));
                 }
                 let ours = self
                     .store
                     .read(|rx| intents::noted(rx, &self.mapping.id, flow, &record.id))?;
-                return Ok(Step::Update {
-                    to_id: existing,
-                    values,
-                    link: None,
-                    ours,
-                });
+                return Ok((
+                    Step::Update(Update {
+                        to_id: existing,
+                        values: mapped.values,
+                        link: None,
+                        ours,
+                        settled: None,
+                        warnings: mapped.warnings,
+                    }),
+                    None,
+                ));
             }
             if self.mapping.spec.matching_mode == MatchingMode::MatchOnly {
-                return Ok(Step::Skipped(format!(
-                    "no record matches {} = {:?} and the mapping only matches",
-                    match_field.unwrap_or("the match key"),
-                    key_value.map(String::as_str).unwrap_or_default()
-                )));
+                return Ok((
+                    Step::Skipped(format!(
+                        "no record matches {} = {:?} and the mapping only matches",
+                        match_field.unwrap_or("the match key"),
+                        key_value.map(String::as_str).unwrap_or_default()
+                    )),
+                    None,
+                ));
             }
         }
-        if values.values().all(String::is_empty) {
-            return Ok(Step::Skipped("no mapped field has a value".into()));
+        if mapped.values.values().all(String::is_empty) {
+            return Ok((Step::Skipped("no mapped field has a value".into()), None));
         }
-        Ok(Step::Create(values))
+        Ok((Step::Create(mapped), None))
     }
 
-    /// Newest wins: when the other side changed too since the last sync, the record modified
-    /// later (beyond the clock-skew margin) wins; the conflict is logged with both values.
-    async fn resolve_conflict(
+    /// A linked record of a bidirectional mapping changed on this side: reads the other side
+    /// and writes only what this side changed. A field the other side changed too since the
+    /// last sync is a conflict, won per its pair's policy: `newest_wins` by modification time
+    /// (beyond the clock-skew margin; the source on a tie), `source_wins`, `target_wins`; a
+    /// one-way pair's reading side always wins. Fields the other side alone changed are left
+    /// for its own pass to carry over.
+    async fn reconcile(
         &self,
         flow: Flow,
         record: &RemoteRecord,
-        to_id: &str,
-        last: &str,
-        values: &Fields,
-    ) -> Result<Option<Step>, EngineError> {
+        link: LinkRecord,
+        mapped: Mapped,
+        changed: Vec<String>,
+    ) -> Result<(Step, Option<ConflictRecord>), EngineError> {
         let (_, written) = self.sides(flow);
+        let (to_id, last, synced) = link.written_side(flow);
         let written_fields = self.plan.written_fields(flow).to_vec();
         let Some(other) = written.1.get(written.2, to_id, &written_fields).await? else {
             tracing::info!(mapping_id = %self.mapping.id, record_id = %record.id, linked = to_id, "linked record was deleted on the other side; deletes are not propagated");
-            return Ok(Some(Step::Skipped(format!(
-                "linked record {to_id} was deleted; deletes are not propagated"
-            ))));
+            return Ok((
+                Step::Skipped(format!("linked record {to_id} was deleted; deletes are not propagated")),
+                None,
+            ));
         };
         let current = project(&other.fields, &written_fields);
-        if hash(&current) == last {
-            return Ok(None);
-        }
+        let legacy = link.is_legacy();
+        let other_changed = |field: &str| match legacy {
+            true => hash(&current) != last,
+            false => value_hash(current.get(field)) != synced.get(field).cloned(),
+        };
         let margin = jiff::SignedDuration::try_from(CLOCK_SKEW_MARGIN).unwrap_or_default();
-        let other_newer = other.modified_at > record.modified_at + margin;
-        let source_wins = flow == Flow::Forward;
-        let this_wins = !other_newer && (source_wins || record.modified_at > other.modified_at + margin);
-        tracing::info!(
-            mapping_id = %self.mapping.id,
-            record_id = %record.id,
-            linked = to_id,
-            this_modified = %record.modified_at,
-            other_modified = %other.modified_at,
-            this_values = %serde_json::to_string(values).unwrap_or_default(),
-            other_values = %serde_json::to_string(&current).unwrap_or_default(),
-            winner = if this_wins { "this" } else { "other" },
-            "conflict: both sides changed since the last sync; newest wins"
-        );
-        if this_wins {
-            Ok(None)
-        } else {
-            Ok(Some(Step::Skipped(format!(
-                "conflict: {to_id} changed more recently on the other side; newest wins"
-            ))))
+        let this_newer = other.modified_at <= record.modified_at + margin
+            && (flow == Flow::Forward || record.modified_at > other.modified_at + margin);
+        let (this_side, other_side) = match flow {
+            Flow::Forward => (SideName::Source, SideName::Target),
+            Flow::Backward => (SideName::Target, SideName::Source),
+        };
+        let mut settled = Vec::new();
+        let mut conflicts = Vec::new();
+        for field in &changed {
+            let this_value = mapped.values.get(field);
+            let other_value = current.get(field);
+            if !other_changed(field) || value_hash(this_value) == value_hash(other_value) {
+                settled.push(field.clone());
+                continue;
+            }
+            let policy = self.plan.policy(flow, field);
+            let this_wins = match policy {
+                None => true,
+                Some(ConflictPolicy::SourceWins) => flow == Flow::Forward,
+                Some(ConflictPolicy::TargetWins) => flow == Flow::Backward,
+                Some(ConflictPolicy::NewestWins) => this_newer,
+            };
+            if this_wins {
+                settled.push(field.clone());
+            }
+            let (this_text, other_text) = (
+                this_value.cloned().unwrap_or_default(),
+                other_value.cloned().unwrap_or_default(),
+            );
+            let (source_value, target_value) = match flow {
+                Flow::Forward => (this_text, other_text),
+                Flow::Backward => (other_text, this_text),
+            };
+            conflicts.push(FieldConflict {
+                field: field.clone(),
+                source_value,
+                target_value,
+                policy,
+                winner: if this_wins { this_side } else { other_side },
+            });
         }
+        let conflict = (!conflicts.is_empty()).then(|| {
+            let (source_at, target_at) = match flow {
+                Flow::Forward => (record.modified_at, other.modified_at),
+                Flow::Backward => (other.modified_at, record.modified_at),
+            };
+            let (source_id, target_id) = match flow {
+                Flow::Forward => (record.id.clone(), to_id.to_owned()),
+                Flow::Backward => (to_id.to_owned(), record.id.clone()),
+            };
+            tracing::info!(
+                mapping_id = %self.mapping.id,
+                %source_id,
+                %target_id,
+                source_modified = %source_at,
+                target_modified = %target_at,
+                fields = %serde_json::to_string(&conflicts).unwrap_or_default(),
+                "conflict: both sides changed since the last sync"
+            );
+            ConflictRecord {
+                key: String::new(),
+                flow,
+                source_id,
+                target_id,
+                source_modified_at: source_at.to_string(),
+                target_modified_at: target_at.to_string(),
+                fields: conflicts,
+            }
+        });
+        let values: Fields = mapped
+            .values
+            .iter()
+            .filter(|(field, _)| settled.contains(field))
+            .map(|(field, value)| (field.clone(), value.clone()))
+            .collect();
+        if settled.is_empty() {
+            let reason = format!(
+                "conflict: {to_id} changed on the other side too; its values were kept (see `fluxctl sync conflicts`)"
+            );
+            return Ok((Step::Skipped(reason), conflict));
+        }
+        if values.is_empty() {
+            // Only emptied fields, which this pair does not write: recorded as synced.
+            let relinked = self.link_after_write(flow, &record.id, to_id, &values, Some(&link), Some(&settled));
+            return Ok((Step::Relink(relinked), conflict));
+        }
+        let to_id = to_id.to_owned();
+        Ok((
+            Step::Update(Update {
+                to_id,
+                values,
+                settled: (!legacy).then_some(settled),
+                link: Some(link),
+                ours: false,
+                warnings: mapped.warnings,
+            }),
+            conflict,
+        ))
     }
 
-    /// The link after writing `values` in `flow`, with both sides' hashes as our write left them.
-    fn link_after_write(&self, flow: Flow, read_id: &str, written_id: &str, values: &Fields) -> LinkRecord {
-        let other = |f: Flow| self.plan.map(f, values).map(|v| hash(&v)).unwrap_or_default();
-        match flow {
-            Flow::Forward => LinkRecord {
-                key: String::new(),
-                source_id: read_id.to_owned(),
-                target_id: written_id.to_owned(),
-                target_hash: hash(values),
-                source_hash: other(Flow::Backward),
-            },
-            Flow::Backward => LinkRecord {
-                key: String::new(),
-                source_id: written_id.to_owned(),
-                target_id: read_id.to_owned(),
-                source_hash: hash(values),
-                target_hash: other(Flow::Forward),
-            },
+    /// The link after writing `values` in `flow`: the written side's entries for the `settled`
+    /// fields (all of them when `None`), and the other side's fields our write determines,
+    /// so reading our own write back is recognised as an echo.
+    fn link_after_write(
+        &self,
+        flow: Flow,
+        read_id: &str,
+        written_id: &str,
+        values: &Fields,
+        previous: Option<&LinkRecord>,
+        settled: Option<&[String]>,
+    ) -> LinkRecord {
+        let mut link = previous.cloned().unwrap_or_default();
+        let (source_id, target_id) = match flow {
+            Flow::Forward => (read_id, written_id),
+            Flow::Backward => (written_id, read_id),
+        };
+        link.source_id = source_id.to_owned();
+        link.target_id = target_id.to_owned();
+        link.source_hash.clear();
+        link.target_hash.clear();
+        let (this_side, other_side) = match flow {
+            Flow::Forward => (&mut link.target_values, &mut link.source_values),
+            Flow::Backward => (&mut link.source_values, &mut link.target_values),
+        };
+        let settled_fields: Vec<String> = match settled {
+            Some(fields) => fields.to_vec(),
+            None => {
+                this_side.clear();
+                values.keys().cloned().collect()
+            }
+        };
+        let mut written = Fields::new();
+        for field in &settled_fields {
+            match value_hash(values.get(field)) {
+                Some(digest) => {
+                    this_side.insert(field.clone(), digest);
+                }
+                None => {
+                    this_side.remove(field);
+                }
+            }
+            if let Some(value) = values.get(field) {
+                written.insert(field.clone(), value.clone());
+            }
         }
+        for (field, value) in self.plan.echo(flow, &written) {
+            match value_hash(Some(&value)) {
+                Some(digest) => other_side.insert(field, digest),
+                None => other_side.remove(&field),
+            };
+        }
+        link
     }
 
     fn record_event(&self, flow: Flow, read_id: &str, written_id: &str, error: Option<&str>) -> serde_json::Value {
@@ -729,28 +964,36 @@ impl<'a> Job<'a> {
                 // Every skipped or failed record has one outcome number, and the stats already
                 // count this page's: the ones numbered before are the rest (no scan of the job's
                 // outcomes). Past the retention cap they are counted, not stored.
-                let existing = (job.stats.skipped + job.stats.failed).saturating_sub(work.outcomes.len() as u64);
-                for (index, (flow, record_id, linked_id, failed, message)) in work.outcomes.iter().enumerate() {
+                let stats = &job.stats;
+                let existing =
+                    (stats.skipped + stats.failed + stats.warnings).saturating_sub(work.outcomes.len() as u64);
+                for (index, outcome) in work.outcomes.into_iter().enumerate() {
                     let number = existing + index as u64;
-                    if retention::keeps_outcome(number) {
-                        tx.put(&OutcomeRecord {
-                            key: format!("{}/{:010}", job.id, number),
-                            flow: *flow,
-                            record_id: record_id.clone(),
-                            linked_id: linked_id.clone(),
-                            failed: *failed,
-                            message: message.clone(),
-                        })?;
-                    }
-                    if *failed {
-                        let key = format!("{mapping_id}/{}/{record_id}", flow.as_str());
+                    if outcome.failed {
+                        let key = format!("{mapping_id}/{}/{}", outcome.flow.as_str(), outcome.record_id);
                         let attempts = tx.get::<RetryRecord>(&key)?.map_or(0, |r| r.attempts);
                         tx.put(&RetryRecord {
                             key,
-                            record_id: record_id.clone(),
+                            record_id: outcome.record_id.clone(),
                             attempts: attempts + 1,
-                            last_error: message.clone(),
+                            last_error: outcome.message.clone(),
                             last_job: job.id.clone(),
+                        })?;
+                    }
+                    if retention::keeps_outcome(number) {
+                        tx.put(&OutcomeRecord {
+                            key: format!("{}/{:010}", job.id, number),
+                            ..outcome
+                        })?;
+                    }
+                }
+                let existing = stats.conflicts.saturating_sub(work.conflicts.len() as u64);
+                for (index, conflict) in work.conflicts.into_iter().enumerate() {
+                    let number = existing + index as u64;
+                    if retention::keeps_outcome(number) {
+                        tx.put(&ConflictRecord {
+                            key: format!("{}{:010}", conflicts_prefix(&job.id), number),
+                            ..conflict
                         })?;
                     }
                 }

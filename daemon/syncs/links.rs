@@ -1,21 +1,48 @@
-//! Identity links: (mapping, source id) ↔ target id, with the hashes of the values last
-//! synced on each side (so unchanged records and our own echoes are skipped).
+//! Identity links: (mapping, source id) ↔ target id, with hashes of the values last synced on
+//! each side, field by field (so unchanged records and our own echoes are skipped, and a field
+//! changed on both sides since is told from one changed on one side).
 
 use serde::{Deserialize, Serialize};
 
+use super::plan::FieldHashes;
 use super::records::Flow;
 use crate::store::{BytesTable, LINKS, Reader, Record, StoreError, Tx};
 
 /// A link, stored under `<mapping>/s/<source id>`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct LinkRecord {
     pub key: String,
     pub source_id: String,
     pub target_id: String,
-    /// Hash of the mapped source-side values as last synced.
+    /// Hash of all mapped source-side values as last synced (links written before per-field
+    /// hashes; empty since).
+    #[serde(default)]
     pub source_hash: String,
-    /// Hash of the mapped target-side values as last synced.
+    /// Hash of all mapped target-side values as last synced (older links).
+    #[serde(default)]
     pub target_hash: String,
+    /// The source side's mapped values as last synced, field by field.
+    #[serde(default, skip_serializing_if = "FieldHashes::is_empty")]
+    pub source_values: FieldHashes,
+    /// The target side's mapped values as last synced, field by field.
+    #[serde(default, skip_serializing_if = "FieldHashes::is_empty")]
+    pub target_values: FieldHashes,
+}
+
+impl LinkRecord {
+    /// The id linked on the side `flow` writes, the record-level hash of an older link, and
+    /// the per-field hashes of that side.
+    pub fn written_side(&self, flow: Flow) -> (&str, &str, &FieldHashes) {
+        match flow {
+            Flow::Forward => (&self.target_id, &self.target_hash, &self.target_values),
+            Flow::Backward => (&self.source_id, &self.source_hash, &self.source_values),
+        }
+    }
+
+    /// Whether the link predates per-field hashes (only record-level hashes compare).
+    pub fn is_legacy(&self) -> bool {
+        self.source_values.is_empty() && self.target_values.is_empty() && !self.target_hash.is_empty()
+    }
 }
 
 impl Record for LinkRecord {

@@ -94,6 +94,7 @@ pub async fn build(
                 cursor: cursor.as_deref(),
                 limit: PAGE,
                 fields: &fields,
+                filter: None,
             })
             .await?;
         indexed += page.records.len() as u64;

@@ -56,6 +56,15 @@ pub struct SyncStats {
     pub failed: u64,
     pub skipped: u64,
     pub unchanged: u64,
+    /// Records written without an optional field whose transform failed.
+    #[serde(default)]
+    pub warnings: u64,
+    /// Records changed on both sides since the last sync, resolved by the conflict policy.
+    #[serde(default)]
+    pub conflicts: u64,
+    /// Records read that the mapping's filter leaves out (never linked).
+    #[serde(default)]
+    pub filtered: u64,
 }
 
 /// What started a job.
@@ -131,6 +140,10 @@ pub struct CursorRecord {
     pub pass_started_ms: Option<i64>,
     /// The match index of the written side is built for this mapping.
     pub match_index_built: bool,
+    /// The filter the watermark was reached with (a hash; empty: none): another filter lists
+    /// every record again.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub filter: String,
 }
 
 impl Record for CursorRecord {
@@ -149,6 +162,9 @@ pub struct OutcomeRecord {
     pub record_id: String,
     pub linked_id: Option<String>,
     pub failed: bool,
+    /// Written, with a warning (an optional field left out).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
     pub message: String,
 }
 
@@ -157,6 +173,53 @@ impl Record for OutcomeRecord {
     fn id(&self) -> &str {
         &self.key
     }
+}
+
+/// Which side a conflicting field's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SideName {
+    Source,
+    Target,
+}
+
+/// One field both sides changed since the last sync.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FieldConflict {
+    /// The field, named on the side the finding pass writes.
+    pub field: String,
+    /// Both values, mapped to that side's field.
+    pub source_value: String,
+    pub target_value: String,
+    /// `None`: a one-way pair (its reading side always wins).
+    pub policy: Option<crate::mappings::spec::ConflictPolicy>,
+    pub winner: SideName,
+}
+
+/// A record both sides changed since the last sync, as a job resolved it; stored beside the
+/// job's outcomes under `<job>/~c/<sequence>` (after them in key order).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConflictRecord {
+    pub key: String,
+    /// The pass that found it.
+    pub flow: Flow,
+    pub source_id: String,
+    pub target_id: String,
+    pub source_modified_at: String,
+    pub target_modified_at: String,
+    pub fields: Vec<FieldConflict>,
+}
+
+impl Record for ConflictRecord {
+    const TABLE: BytesTable = OUTCOMES;
+    fn id(&self) -> &str {
+        &self.key
+    }
+}
+
+/// The key prefix of a job's conflicts.
+pub fn conflicts_prefix(job_id: &str) -> String {
+    format!("{job_id}/~c/")
 }
 
 /// A record whose write failed, retried by later runs up to a cap.

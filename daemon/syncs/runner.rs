@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::changes::{self, JobChanges};
 use super::engine::{EngineError, Job};
 use super::matching;
-use super::plan::Plan;
+use super::plan::{Catalogs, Plan};
 use super::records::{CursorRecord, Flow, SyncJobRecord, SyncPhase, SyncStateRecord, SyncStats, SyncStatus, Trigger};
 use super::retention;
 use crate::connections::ConnectionRecord;
@@ -485,7 +485,6 @@ impl SyncRuntime {
             .store
             .read(|rx| rx.get::<MappingRecord>(&job.mapping_id))?
             .ok_or_else(|| EngineError::Mapping("the mapping was deleted".into()))?;
-        let plan = Plan::compile(&mapping.spec).map_err(EngineError::Mapping)?;
         let (source_conn, target_conn) = self
             .store
             .read(|rx| {
@@ -497,6 +496,19 @@ impl SyncRuntime {
             .map_err(|e| EngineError::Mapping(e.to_string()))?;
         let source = self.mappings.connector(&source_conn);
         let target = self.mappings.connector(&target_conn);
+        let (source_catalog, target_catalog) = self
+            .mappings
+            .filter_catalogs(&mapping.spec, &source_conn, &target_conn)
+            .await
+            .map_err(|error| match error {
+                MappingError::Catalog { error, .. } => EngineError::Connector(error),
+                other => EngineError::Mapping(other.to_string()),
+            })?;
+        let catalogs = Catalogs {
+            source: &source_catalog,
+            target: &target_catalog,
+        };
+        let plan = Plan::compile(&mapping.spec, catalogs).map_err(EngineError::Mapping)?;
         if let Some(planning) = planning {
             let verdict = self
                 .plan_first_sync(&mapping, &plan, (&target_conn, &target), &source, cancel)
@@ -547,6 +559,7 @@ impl SyncRuntime {
             cancel,
             resumed,
             progress: &progress,
+            conflicts_seen: Default::default(),
         };
         if engine.job.trigger == Trigger::Webhook {
             let changes = self
@@ -610,14 +623,19 @@ impl SyncRuntime {
                 cursor: cursor.as_deref(),
                 limit: super::engine::PAGE_SIZE,
                 fields: &plan.source_fields,
+                filter: plan.filter(Flow::Forward),
             };
             let page = source.list_changed(&query).await.map_err(|e| planning(&e))?;
-            total += page.records.len() as u64;
-            let values: Vec<String> = page
+            let admitted: Vec<_> = page
                 .records
                 .iter()
+                .filter(|record| plan.admits(Flow::Forward, &record.fields))
+                .collect();
+            total += admitted.len() as u64;
+            let values: Vec<String> = admitted
+                .iter()
                 .filter_map(|record| match (&match_field, plan.map(Flow::Forward, &record.fields)) {
-                    (Some(field), Ok(values)) => values.get(field).cloned(),
+                    (Some(field), Ok(mapped)) => mapped.values.get(field).cloned(),
                     _ => None,
                 })
                 .collect();

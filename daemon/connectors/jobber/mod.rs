@@ -3,7 +3,8 @@
 //! (Jobber charges every selected field against its query-cost bucket); the create and edit
 //! mutations, whose failures come back as `userErrors` with HTTP 200; throttling honoured.
 //!
-//! Incremental listing: clients are filtered by `updatedAt`; jobs are listed whole and
+//! Incremental listing: clients are filtered by `updatedAt` (and by what a mapping's filter
+//! asks of `isCompany`, `isLead`, `isArchived` and `createdAt`); jobs are listed whole and
 //! filtered here (Jobber's job filter has no `updatedAt`); properties have no modification
 //! time at all, so every pass lists them whole and the engine compares each with the hash of
 //! what it last synced (their client's `updatedAt` stands in as their time for conflicts).
@@ -16,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::api::{ApiClient, ConnectorError};
 use super::{FieldInfo, Fields, ListQuery, Page, RemoteRecord, WriteResult, parse_time, scalar_text};
+use crate::mappings::filter::{Compiled, FilterOp};
 use crate::providers::Provider;
 use crate::providers::identity::JOBBER_GRAPHQL_VERSION;
 use documents::{ADDRESS_PARTS, Object};
@@ -27,6 +29,37 @@ const THROTTLE_RETRIES: u32 = 6;
 
 pub struct Jobber {
     pub api: ApiClient,
+}
+
+/// `ClientFilterAttributes` for what a mapping's filter requires of every record: its flags
+/// and its creation time (the only client fields Jobber filters on).
+fn client_filter(filter: &Compiled) -> serde_json::Map<String, Value> {
+    let mut attributes = serde_json::Map::new();
+    for condition in filter.conjuncts() {
+        let value = condition.values.first().map(|v| v.trim().to_ascii_lowercase());
+        match (condition.field.as_str(), condition.op, value.as_deref()) {
+            ("isCompany" | "isLead" | "isArchived", FilterOp::Equals, Some(flag @ ("true" | "false"))) => {
+                attributes.insert(condition.field.clone(), Value::Bool(flag == "true"));
+            }
+            ("createdAt", FilterOp::Before | FilterOp::After, _) => {
+                let Some(at) = condition
+                    .time_ms()
+                    .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+                else {
+                    continue;
+                };
+                let bound = if condition.op == FilterOp::Before {
+                    "before"
+                } else {
+                    "after"
+                };
+                let range = attributes.entry("createdAt").or_insert_with(|| json!({}));
+                range[bound] = at.to_string().into();
+            }
+            _ => {}
+        }
+    }
+    attributes
 }
 
 fn object(name: &str) -> Result<Object, ConnectorError> {
@@ -196,8 +229,14 @@ impl Jobber {
         let object = object(query.object)?;
         let text = documents::list(object, query.fields);
         let mut variables = json!({ "first": query.limit.clamp(1, PAGE_LIMIT), "after": query.cursor });
-        if let (Object::Clients, Some(since)) = (object, query.since) {
-            variables["filter"] = json!({ "updatedAt": { "after": since.to_string() } });
+        if object == Object::Clients {
+            let mut filter = query.filter.map(client_filter).unwrap_or_default();
+            if let Some(since) = query.since {
+                filter.insert("updatedAt".into(), json!({ "after": since.to_string() }));
+            }
+            if !filter.is_empty() {
+                variables["filter"] = Value::Object(filter);
+            }
         }
         let data = self.graphql(&text, variables).await?;
         let connection = data
@@ -426,6 +465,37 @@ fn record(object: Object, node: &Value) -> Result<RemoteRecord, ConnectorError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_filter_pushes_its_flags_and_creation_bounds() {
+        use crate::mappings::filter::Filter;
+        let filter: Filter = serde_yaml_ng::from_str(
+            "all: [{field: isLead, op: equals, value: true}, {field: createdAt, op: after, value: 2025-01-01}, {field: firstName, op: equals, value: Ann}]",
+        )
+        .unwrap();
+        let kinds = |name: &str| {
+            Some(
+                if name == "isLead" {
+                    "Boolean"
+                } else if name == "createdAt" {
+                    "ISO8601DateTime"
+                } else {
+                    "String"
+                }
+                .to_owned(),
+            )
+        };
+        let compiled = Compiled::new(&filter, &kinds).unwrap();
+        assert_eq!(
+            Value::Object(client_filter(&compiled)),
+            json!({ "isLead": true, "createdAt": { "after": "2025-01-01T00:00:00Z" } })
+        );
+        let any: Filter = serde_yaml_ng::from_str(
+            "any: [{field: isLead, op: equals, value: true}, {field: isCompany, op: equals, value: true}]",
+        )
+        .unwrap();
+        assert!(client_filter(&Compiled::new(&any, &kinds).unwrap()).is_empty());
+    }
 
     #[test]
     fn nodes_flatten_per_object() {

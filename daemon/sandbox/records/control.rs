@@ -18,6 +18,12 @@
 //!   `sandbox::webhooks::control`).
 //! - `GET    records-stats` — `{"objects": {"<object>": {"count", "creates", "updates"}},
 //!   "requests", "rate_limited"}` (+ `"graphql_versions"` for Jobber).
+//! - `POST   clock {"advance_ms": N}` — the provider's clock runs N ms (at most a day) ahead
+//!   of the machine's from now on: its next writes are stamped later, as a provider with a
+//!   fast clock (or a later edit) would stamp them.
+//! - `GET    requests` — `{"requests": [{"method", "path", "query", "body"}]}`: the latest 200
+//!   record API requests as received, oldest first (bodies cut at 8 KiB), so tests can check
+//!   what a client asked for.
 //!
 //! Writes made here are not counted as API creates or updates.
 
@@ -36,6 +42,20 @@ pub fn handle(sandbox: &Sandbox, provider: Provider, action: &str, request: &San
     let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
     let reply = match (method, segments.as_slice()) {
         (&http::Method::GET, ["records-stats"]) => sandbox.with_state(|s| stats(s.records.provider(provider))),
+        (&http::Method::POST, ["clock"]) => match body["advance_ms"].as_u64().filter(|ms| *ms <= 86_400_000) {
+            Some(ms) => sandbox.with_state(|s| {
+                let records = s.records.provider(provider);
+                records.advance_clock(ms as i64);
+                json_reply(200, json!({ "ok": true }))
+            }),
+            None => json_reply(
+                400,
+                json!({ "error": "advance_ms: a number of milliseconds up to 86400000" }),
+            ),
+        },
+        (&http::Method::GET, ["requests"]) => {
+            sandbox.with_state(|s| json_reply(200, json!({ "requests": s.records.provider(provider).journal })))
+        }
         (&http::Method::POST, ["seed"]) => {
             let count = body["count"].as_u64().unwrap_or(0) as usize;
             sandbox.with_state(|s| seed::seed_provider(s.records.provider(provider), provider, count));

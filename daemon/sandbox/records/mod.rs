@@ -224,6 +224,38 @@ pub struct ProviderRecords {
     pub graphql_versions: BTreeMap<String, u64>,
     /// Changes not yet turned into webhooks, oldest first.
     pub changes: VecDeque<RecordChange>,
+    /// The latest record API requests, oldest first (`GET /_control/<p>/requests`).
+    pub journal: VecDeque<JournalEntry>,
+}
+
+/// Record API requests the journal keeps.
+const JOURNAL_ENTRIES: usize = 200;
+/// Body bytes a journal entry keeps.
+const JOURNAL_BODY: usize = 8 * 1024;
+
+/// One record API request as the simulator received it, for tests to check what a client sent.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JournalEntry {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub body: String,
+}
+
+impl ProviderRecords {
+    /// Notes `request` in the journal, forgetting the oldest beyond its size.
+    fn note(&mut self, path: &str, request: &SandboxRequest) {
+        if self.journal.len() == JOURNAL_ENTRIES {
+            self.journal.pop_front();
+        }
+        let body = &request.body[..request.body.len().min(JOURNAL_BODY)];
+        self.journal.push_back(JournalEntry {
+            method: request.method.to_string(),
+            path: path.to_owned(),
+            query: request.raw_query.clone(),
+            body: String::from_utf8_lossy(body).into_owned(),
+        });
+    }
 }
 
 /// The record state of all providers.
@@ -308,6 +340,7 @@ impl ProviderRecords {
             last_cursor: 0,
             graphql_versions: BTreeMap::new(),
             changes: VecDeque::new(),
+            journal: VecDeque::new(),
         }
     }
 
@@ -344,6 +377,11 @@ impl ProviderRecords {
     pub fn tick(&mut self) -> Timestamp {
         self.clock_ms = (self.clock_ms + 1).max(now_ms());
         ts(self.clock_ms)
+    }
+
+    /// Puts the clock `ms` ahead of the machine's: later writes are stamped from there on.
+    pub fn advance_clock(&mut self, ms: i64) {
+        self.clock_ms = self.clock_ms.max(now_ms()) + ms;
     }
 
     /// Moves the clock to at least `at` (seeded records are stamped in the past).
@@ -638,6 +676,7 @@ pub fn handle(
         }
         let records = records.provider(provider);
         records.requests += 1;
+        records.note(path, request);
         let reply = match provider {
             Provider::Hubspot => hubspot::handle(records, &call),
             Provider::Salesforce => salesforce::handle(records, &call),

@@ -1,0 +1,652 @@
+//! Mapping controls end to end: record filters (previewed, counted, pushed into each
+//! simulator's own query and applied to every record), per-pair directions, conflict policies
+//! and what an optional field's failing transform does.
+
+mod common;
+
+use common::{TestDaemon, http_get_json, http_patch_json, http_post_json};
+use serde_json::{Value, json};
+
+fn sandbox(records: usize, extra: &[&str]) -> TestDaemon {
+    let count = records.to_string();
+    let mut args = vec!["--sandbox", "--sandbox-records", count.as_str()];
+    args.extend_from_slice(extra);
+    TestDaemon::start(&args)
+}
+
+/// Runs a sync to its end (confirmed); fluxctl exits 0 only for `completed`.
+fn run(daemon: &TestDaemon, mapping: &str) -> Value {
+    let out = daemon.ctl(&["sync", "run", mapping, "--wait", "--yes", "-o", "json"]);
+    let job: Value = serde_json::from_str(&out.stdout())
+        .unwrap_or_else(|e| panic!("sync run printed no job ({e}): {} {}", out.stdout(), out.stderr()));
+    assert_eq!(out.success(), job["status"] == "completed", "{job} {}", out.stderr());
+    job
+}
+
+fn stat(job: &Value, name: &str) -> u64 {
+    job["stats"][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no stats.{name}: {job}"))
+}
+
+fn no_search_delay(daemon: &TestDaemon) {
+    let url = format!("{}/_control/hubspot/limits", daemon.sandbox_url());
+    assert_eq!(http_post_json(&url, json!({ "index_delay_ms": 0 })), 200);
+}
+
+/// Every record of `object` as the simulator stores it.
+fn records(daemon: &TestDaemon, provider: &str, object: &str) -> Vec<Value> {
+    let url = format!(
+        "{}/_control/{provider}/records/{object}?limit=10000",
+        daemon.sandbox_url()
+    );
+    http_get_json(&url)["records"].as_array().unwrap().clone()
+}
+
+fn record(daemon: &TestDaemon, provider: &str, object: &str, id: &str) -> Value {
+    http_get_json(&format!(
+        "{}/_control/{provider}/records/{object}/{id}",
+        daemon.sandbox_url()
+    ))
+}
+
+fn patch(daemon: &TestDaemon, provider: &str, object: &str, id: &str, fields: Value) {
+    let url = format!("{}/_control/{provider}/records/{object}/{id}", daemon.sandbox_url());
+    assert_eq!(http_patch_json(&url, fields), 200);
+}
+
+/// The record API requests `provider`'s simulator received since the last call.
+fn requests(daemon: &TestDaemon, provider: &str, seen: &mut usize) -> Vec<Value> {
+    let all = http_get_json(&format!("{}/_control/{provider}/requests", daemon.sandbox_url()))["requests"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let new = all[(*seen).min(all.len())..].to_vec();
+    *seen = all.len();
+    new
+}
+
+fn preview_ids(daemon: &TestDaemon, mapping: &str, limit: u32) -> Vec<String> {
+    let limit = limit.to_string();
+    let rows = daemon.ctl_json(&["mapping", "preview", mapping, "--limit", &limit]);
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["sourceId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn ids_where(records: &[Value], keep: impl Fn(&Value) -> bool) -> Vec<String> {
+    let mut ids: Vec<String> = records
+        .iter()
+        .filter(|r| keep(&r["fields"]))
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+fn jobber_client_by_email<'a>(clients: &'a [Value], email: &str) -> Option<&'a Value> {
+    clients.iter().find(|c| {
+        c["fields"]["emails"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["address"].as_str().is_some_and(|a| a.eq_ignore_ascii_case(email)))
+    })
+}
+
+fn san_francisco_mapping(hubspot: &str, jobber: &str, extra_pairs: &str) -> String {
+    format!(
+        r#"name: San Francisco contacts
+source: {{ connection: {hubspot}, object: contacts }}
+target: {{ connection: {jobber}, object: clients }}
+filter: {{all: [{{field: city, op: equals, value: "San Francisco"}}]}}
+fieldPairs:
+  - {{ sourceField: email, targetField: email, transform: "trim|lowercase" }}
+  - {{ sourceField: firstname, targetField: firstName }}
+  - {{ sourceField: lastname, targetField: lastName }}
+{extra_pairs}matchKey: email
+"#
+    )
+}
+
+#[test]
+fn a_filtered_mapping_previews_counts_and_syncs_only_matching_records() {
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("fluxd.toml");
+    // 40 contacts, 5 in San Francisco, none in Jobber yet: only a filter keeps the first sync
+    // under the confirmation threshold.
+    std::fs::write(&config, "[sync]\nconfirm_threshold = 5\n").unwrap();
+    let daemon = sandbox(40, &["--config", config.to_str().unwrap()]);
+    no_search_delay(&daemon);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let contacts = records(&daemon, "hubspot", "contacts");
+    let in_sf = ids_where(&contacts, |f| f["city"] == "San Francisco");
+    assert_eq!(in_sf.len(), 5);
+    let emails_in_sf: Vec<String> = contacts
+        .iter()
+        .filter(|c| c["fields"]["city"] == "San Francisco")
+        .map(|c| c["fields"]["email"].as_str().unwrap().to_owned())
+        .collect();
+    let clients_before = records(&daemon, "jobber", "clients");
+
+    let mapping = daemon.create_mapping(&san_francisco_mapping(&hubspot, &jobber, ""));
+    let mut seen = 0;
+    requests(&daemon, "hubspot", &mut seen);
+    assert_eq!(sorted(preview_ids(&daemon, &mapping, 50)), in_sf);
+    let searches = requests(&daemon, "hubspot", &mut seen);
+    let body: Value = serde_json::from_str(searches.last().unwrap()["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        body["filterGroups"],
+        json!([{ "filters": [{ "propertyName": "city", "operator": "EQ", "value": "San Francisco" }] }]),
+        "the filter reached HubSpot's search: {body}"
+    );
+
+    // No --yes: the first sync would create 5, within the threshold, because of the filter.
+    let out = daemon.ctl(&["sync", "run", &mapping, "--wait", "-o", "json"]);
+    assert!(out.success(), "{} {}", out.stdout(), out.stderr());
+    let first: Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(stat(&first, "created") + stat(&first, "updated"), 5, "{first}");
+    let listed = requests(&daemon, "hubspot", &mut seen);
+    assert!(
+        listed
+            .iter()
+            .filter(|r| r["path"].as_str().unwrap().ends_with("/search"))
+            .all(|r| r["body"].as_str().unwrap().contains("San Francisco")),
+        "every listing of the first sync asks HubSpot for San Francisco only: {listed:?}"
+    );
+    let clients = records(&daemon, "jobber", "clients");
+    assert_eq!(
+        clients.len() as u64,
+        clients_before.len() as u64 + stat(&first, "created")
+    );
+    for email in &emails_in_sf {
+        assert!(
+            jobber_client_by_email(&clients, email).is_some(),
+            "{email} reached Jobber"
+        );
+    }
+
+    // A contact edited out of the filter keeps its link and gets no further writes.
+    let moved = &in_sf[0];
+    let moved_email = contacts.iter().find(|c| &c["id"] == moved).unwrap()["fields"]["email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    patch(
+        &daemon,
+        "hubspot",
+        "contacts",
+        moved,
+        json!({ "city": "Oakland", "firstname": "Moved" }),
+    );
+    let outside = contacts
+        .iter()
+        .find(|c| c["fields"]["city"] == "Oakland" || c["fields"]["city"] == "Albany")
+        .unwrap();
+    let outside_id = outside["id"].as_str().unwrap();
+    patch(
+        &daemon,
+        "hubspot",
+        "contacts",
+        outside_id,
+        json!({ "firstname": "Elsewhere" }),
+    );
+    let next = run(&daemon, &mapping);
+    assert_eq!(
+        (stat(&next, "created"), stat(&next, "updated"), stat(&next, "skipped")),
+        (0, 0, 1),
+        "{next}"
+    );
+    // The contact outside San Francisco was read (it changed) and left out.
+    assert!(stat(&next, "filtered") >= 1, "{next}");
+    let clients = records(&daemon, "jobber", "clients");
+    let client = jobber_client_by_email(&clients, &moved_email).unwrap();
+    assert_ne!(client["fields"]["firstName"], "Moved", "{client}");
+    let errors = daemon.ctl_json(&["sync", "errors", next["id"].as_str().unwrap()]);
+    assert_eq!(errors.as_array().unwrap().len(), 1, "{errors}");
+    assert_eq!(
+        (&errors[0]["recordId"], &errors[0]["severity"]),
+        (&json!(moved), &json!("info"))
+    );
+    assert!(errors[0]["message"].as_str().unwrap().contains("filter"), "{errors}");
+}
+
+#[test]
+fn an_invalid_optional_phone_writes_the_rest_with_a_warning() {
+    let daemon = sandbox(12, &[]);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    // The seeded phones are written `(415) 234-5678`: without defaultRegion, phone_e164 cannot
+    // tell their country.
+    let pair = "  - { sourceField: phone, targetField: phone, transform: phone_e164, required: false }\n";
+    let mapping = daemon.create_mapping(&san_francisco_mapping(&hubspot, &jobber, pair));
+    let job = run(&daemon, &mapping);
+    assert_eq!(job["status"], "completed", "{job}");
+    let written = stat(&job, "created") + stat(&job, "updated");
+    assert_eq!(written, 2, "{job}");
+    assert_eq!(stat(&job, "warnings"), written, "{job}");
+    assert_eq!(stat(&job, "failed"), 0, "{job}");
+    let errors = daemon.ctl_json(&["sync", "errors", job["id"].as_str().unwrap()]);
+    let errors = errors.as_array().unwrap();
+    assert_eq!(errors.len() as u64, written, "{errors:?}");
+    for error in errors {
+        assert_eq!(
+            (&error["severity"], &error["state"]),
+            (&json!("warning"), &json!("warning"))
+        );
+        assert!(error["message"].as_str().unwrap().starts_with("phone: "), "{error}");
+    }
+    let shown = daemon.ctl(&["sync", "get", job["id"].as_str().unwrap()]);
+    assert!(shown.stdout().contains("warnings"), "{}", shown.stdout());
+    // The other fields were written; the client keeps the phone it had, if any.
+    let contacts = records(&daemon, "hubspot", "contacts");
+    let clients = records(&daemon, "jobber", "clients");
+    for contact in contacts.iter().filter(|c| c["fields"]["city"] == "San Francisco") {
+        let email = contact["fields"]["email"].as_str().unwrap();
+        let client = jobber_client_by_email(&clients, email).expect("written");
+        assert_eq!(client["fields"]["firstName"], contact["fields"]["firstname"]);
+    }
+    // Nothing changed, nothing written, no new warning.
+    let again = run(&daemon, &mapping);
+    assert_eq!(
+        (
+            stat(&again, "created"),
+            stat(&again, "updated"),
+            stat(&again, "warnings")
+        ),
+        (0, 0, 0),
+        "{again}"
+    );
+}
+
+fn two_way(hubspot: &str, jobber: &str, policy: &str) -> String {
+    format!(
+        r#"name: two-way with one-way lastName
+source: {{ connection: {hubspot}, object: contacts }}
+target: {{ connection: {jobber}, object: clients }}
+direction: bidirectional
+conflictPolicy: {policy}
+filter: {{field: city, op: in, value: ["San Francisco", "New York"]}}
+targetFilter: {{field: billingAddress.city, op: in, value: ["San Francisco", "New York"]}}
+fieldPairs:
+  - {{ sourceField: email, targetField: email, transform: lowercase }}
+  - {{ sourceField: firstname, targetField: firstName }}
+  - {{ sourceField: lastname, targetField: lastName, direction: source_to_target }}
+  - {{ sourceField: company, targetField: companyName, conflictPolicy: source_wins }}
+  - {{ sourceField: city, targetField: billingAddress.city }}
+matchKey: email
+"#
+    )
+}
+
+/// A linked pair of the two-way mapping: (HubSpot contact id, Jobber client id).
+fn linked_pair(daemon: &TestDaemon) -> (String, String) {
+    let contacts = records(daemon, "hubspot", "contacts");
+    let clients = records(daemon, "jobber", "clients");
+    contacts
+        .iter()
+        .filter(|c| c["fields"]["city"] == "San Francisco")
+        .find_map(|c| {
+            let client = jobber_client_by_email(&clients, c["fields"]["email"].as_str()?)?;
+            Some((c["id"].as_str()?.to_owned(), client["id"].as_str()?.to_owned()))
+        })
+        .expect("a San Francisco contact linked to a client")
+}
+
+fn hubspot_field(daemon: &TestDaemon, id: &str, field: &str) -> Value {
+    record(daemon, "hubspot", "contacts", id)["fields"][field].clone()
+}
+
+fn jobber_field(daemon: &TestDaemon, id: &str, field: &str) -> Value {
+    let client = record(daemon, "jobber", "clients", id);
+    match field.split_once('.') {
+        Some((outer, inner)) => client["fields"][outer][inner].clone(),
+        None => client["fields"][field].clone(),
+    }
+}
+
+fn quiet(daemon: &TestDaemon, mapping: &str) {
+    let job = run(daemon, mapping);
+    assert_eq!(
+        (stat(&job, "created"), stat(&job, "updated"), stat(&job, "conflicts")),
+        (0, 0, 0),
+        "{job}"
+    );
+}
+
+#[test]
+fn a_one_way_pair_in_a_two_way_mapping_is_never_written_back() {
+    let daemon = sandbox(40, &[]);
+    no_search_delay(&daemon);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let mapping = daemon.create_mapping(&two_way(&hubspot, &jobber, "newest_wins"));
+    let first = run(&daemon, &mapping);
+    assert_eq!(stat(&first, "failed"), 0, "{first}");
+    quiet(&daemon, &mapping);
+    let (contact, client) = linked_pair(&daemon);
+    let lastname = hubspot_field(&daemon, &contact, "lastname");
+
+    // Jobber's lastName does not flow back: nothing is written.
+    patch(
+        &daemon,
+        "jobber",
+        "clients",
+        &client,
+        json!({ "lastName": "Jobberside" }),
+    );
+    let job = run(&daemon, &mapping);
+    assert_eq!((stat(&job, "updated"), stat(&job, "conflicts")), (0, 0), "{job}");
+    assert_eq!(hubspot_field(&daemon, &contact, "lastname"), lastname);
+
+    // A two-way field does.
+    patch(&daemon, "jobber", "clients", &client, json!({ "firstName": "Zed" }));
+    let job = run(&daemon, &mapping);
+    assert_eq!(stat(&job, "updated"), 1, "{job}");
+    assert_eq!(hubspot_field(&daemon, &contact, "firstname"), "Zed");
+
+    // HubSpot's lastname flows forward, over Jobber's edit.
+    patch(
+        &daemon,
+        "hubspot",
+        "contacts",
+        &contact,
+        json!({ "lastname": "Hubside" }),
+    );
+    let job = run(&daemon, &mapping);
+    assert_eq!(stat(&job, "updated"), 1, "{job}");
+    assert_eq!(jobber_field(&daemon, &client, "lastName"), "Hubside");
+    quiet(&daemon, &mapping);
+
+    // A pair whose transform has no inverse cannot flow back; as a one-way pair it can.
+    let no_inverse = two_way(&hubspot, &jobber, "newest_wins").replace(
+        "{ sourceField: city, targetField: billingAddress.city }",
+        "{ sourceField: \"city,state\", targetField: billingAddress.city, transform: 'concatenate(sep=\", \")' }",
+    );
+    let file = daemon.data_dir().join("no-inverse.yaml");
+    std::fs::write(&file, &no_inverse).unwrap();
+    let refused = daemon.ctl(&["mapping", "create", "-f", file.to_str().unwrap()]);
+    assert!(!refused.success());
+    assert!(
+        refused.stderr().contains("fieldPairs[4].transform") && refused.stderr().contains("source_to_target"),
+        "{}",
+        refused.stderr()
+    );
+    let one_way = no_inverse.replace("\")' }", "\")', direction: source_to_target }");
+    std::fs::write(&file, &one_way).unwrap();
+    let accepted = daemon.ctl(&["mapping", "create", "-f", file.to_str().unwrap()]);
+    assert!(accepted.success(), "{}", accepted.stderr());
+}
+
+#[test]
+fn each_conflict_policy_decides_and_every_conflict_is_listed() {
+    let daemon = sandbox(40, &[]);
+    no_search_delay(&daemon);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let mapping = daemon.create_mapping(&two_way(&hubspot, &jobber, "newest_wins"));
+    run(&daemon, &mapping);
+    quiet(&daemon, &mapping);
+    let (contact, client) = linked_pair(&daemon);
+
+    // Different fields changed on each side merge: no conflict, both kept.
+    patch(
+        &daemon,
+        "hubspot",
+        "contacts",
+        &contact,
+        json!({ "firstname": "Merged" }),
+    );
+    patch(
+        &daemon,
+        "jobber",
+        "clients",
+        &client,
+        json!({ "billingAddress": { "city": "New York" } }),
+    );
+    let job = run(&daemon, &mapping);
+    assert_eq!(stat(&job, "conflicts"), 0, "{job}");
+    assert_eq!(jobber_field(&daemon, &client, "firstName"), "Merged");
+    assert_eq!(hubspot_field(&daemon, &contact, "city"), "New York");
+    quiet(&daemon, &mapping);
+
+    let conflict_round = |policy: &str, first: &str, winner: &str| -> Value {
+        assert!(
+            daemon
+                .ctl(&["mapping", "update", &mapping, "--conflict-policy", policy])
+                .success()
+        );
+        patch(
+            &daemon,
+            "hubspot",
+            "contacts",
+            &contact,
+            json!({ "firstname": format!("Hub-{policy}") }),
+        );
+        if first == "jobber-later" {
+            // Jobber's clock a minute ahead: its edit is the newer one beyond any skew margin.
+            let url = format!("{}/_control/jobber/clock", daemon.sandbox_url());
+            assert_eq!(http_post_json(&url, json!({ "advance_ms": 60_000 })), 200);
+        }
+        patch(
+            &daemon,
+            "jobber",
+            "clients",
+            &client,
+            json!({ "firstName": format!("Job-{policy}") }),
+        );
+        let job = run(&daemon, &mapping);
+        assert_eq!(stat(&job, "conflicts"), 1, "{policy}: {job}");
+        let expected = match winner {
+            "source" => format!("Hub-{policy}"),
+            _ => format!("Job-{policy}"),
+        };
+        assert_eq!(
+            hubspot_field(&daemon, &contact, "firstname"),
+            expected.as_str(),
+            "{policy}"
+        );
+        assert_eq!(
+            jobber_field(&daemon, &client, "firstName"),
+            expected.as_str(),
+            "{policy}"
+        );
+        let listed = daemon.ctl_json(&["sync", "conflicts", job["id"].as_str().unwrap()]);
+        assert_eq!(listed.as_array().unwrap().len(), 1, "{policy}: {listed}");
+        let row = &listed[0];
+        assert_eq!(
+            (
+                &row["sourceId"],
+                &row["targetId"],
+                &row["sourceValue"],
+                &row["targetValue"],
+                &row["policy"],
+                &row["winner"]
+            ),
+            (
+                &json!(contact),
+                &json!(client),
+                &json!(format!("Hub-{policy}")),
+                &json!(format!("Job-{policy}")),
+                &json!(policy),
+                &json!(winner)
+            ),
+            "{policy}: {row}"
+        );
+        quiet(&daemon, &mapping);
+        job
+    };
+    conflict_round("source_wins", "", "source");
+    conflict_round("target_wins", "", "target");
+    let newest = conflict_round("newest_wins", "jobber-later", "target");
+    let table = daemon.ctl(&["sync", "conflicts", newest["id"].as_str().unwrap()]);
+    assert!(
+        table.stdout().contains("Hub-newest_wins") && table.stdout().contains("target"),
+        "{}",
+        table.stdout()
+    );
+
+    // A pair's own policy overrides the mapping's.
+    patch(
+        &daemon,
+        "hubspot",
+        "contacts",
+        &contact,
+        json!({ "company": "Hub company" }),
+    );
+    patch(
+        &daemon,
+        "jobber",
+        "clients",
+        &client,
+        json!({ "companyName": "Job company" }),
+    );
+    let job = run(&daemon, &mapping);
+    assert_eq!(stat(&job, "conflicts"), 1, "{job}");
+    assert_eq!(jobber_field(&daemon, &client, "companyName"), "Hub company");
+    assert_eq!(hubspot_field(&daemon, &contact, "company"), "Hub company");
+}
+
+/// A mapping reading `object` of `provider` into HubSpot contacts, with `filter`.
+fn into_hubspot(daemon: &TestDaemon, provider: &str, object: &str, pairs: &str, filter: &str) -> String {
+    let source = daemon.connect(provider)["id"].as_str().unwrap().to_owned();
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    daemon.create_mapping(&format!(
+        "name: {provider} filtered\nsource: {{ connection: {source}, object: {object} }}\ntarget: {{ connection: {hubspot}, object: contacts }}\nfilter: {filter}\nfieldPairs:\n{pairs}matchKey: email\n"
+    ))
+}
+
+#[test]
+fn salesforce_filters_go_into_the_soql_where_clause() {
+    let daemon = sandbox(40, &[]);
+    let mapping = into_hubspot(
+        &daemon,
+        "salesforce",
+        "Contact",
+        "  - { sourceField: Email, targetField: email }\n  - { sourceField: LastName, targetField: lastname }\n",
+        "{all: [{field: MailingCity, op: in, value: [Buffalo, Albany]}, {field: Email, op: contains, value: \"o\"}, {field: Phone, op: is_known}, {field: Title, op: not_equals, value: Owner}]}",
+    );
+    let contacts = records(&daemon, "salesforce", "Contact");
+    let expected = ids_where(&contacts, |f| {
+        ["Buffalo", "Albany"].contains(&f["MailingCity"].as_str().unwrap_or_default())
+            && f["Email"].as_str().unwrap_or_default().contains('o')
+            && f["Phone"].as_str().is_some_and(|p| !p.is_empty())
+            && f["Title"] != "Owner"
+    });
+    assert!(!expected.is_empty() && expected.len() < contacts.len());
+    let mut seen = 0;
+    requests(&daemon, "salesforce", &mut seen);
+    assert_eq!(sorted(preview_ids(&daemon, &mapping, 50)), expected);
+    let queries = requests(&daemon, "salesforce", &mut seen);
+    let soql = queries
+        .iter()
+        .flat_map(|r| url::form_urlencoded::parse(r["query"].as_str().unwrap().as_bytes()).into_owned())
+        .find(|(name, value)| name == "q" && value.contains("FROM Contact"))
+        .map(|(_, value)| value)
+        .expect("a SOQL query");
+    assert!(
+        soql.contains(
+            "WHERE (MailingCity IN ('Buffalo', 'Albany') AND Email LIKE '%o%' AND Phone != null AND Title != 'Owner')"
+        ),
+        "{soql}"
+    );
+}
+
+#[test]
+fn pipedrive_and_jobber_filters_use_their_list_filters_and_the_engine_does_the_rest() {
+    let daemon = sandbox(40, &[]);
+    // Pipedrive: owner_id is a list parameter; a date comparison is the engine's.
+    let mapping = into_hubspot(
+        &daemon,
+        "pipedrive",
+        "persons",
+        "  - { sourceField: email, targetField: email }\n  - { sourceField: last_name, targetField: lastname }\n",
+        "{all: [{field: owner_id, op: equals, value: 10001}, {field: name, op: contains, value: an}, {field: update_time, op: before, value: 2025-01-01T00:00:20Z}]}",
+    );
+    let persons = records(&daemon, "pipedrive", "persons");
+    let expected: Vec<String> = sorted(
+        persons
+            .iter()
+            .filter(|p| {
+                p["fields"]["name"].as_str().unwrap().to_lowercase().contains("an")
+                    && p["updated_at"].as_str().unwrap() < "2025-01-01T00:00:20"
+            })
+            .map(|p| p["id"].as_str().unwrap().to_owned())
+            .collect(),
+    );
+    assert!(!expected.is_empty() && expected.len() < persons.len(), "{expected:?}");
+    let mut seen = 0;
+    requests(&daemon, "pipedrive", &mut seen);
+    assert_eq!(sorted(preview_ids(&daemon, &mapping, 50)), expected);
+    let lists = requests(&daemon, "pipedrive", &mut seen);
+    assert!(
+        lists
+            .iter()
+            .any(|r| r["path"] == "/api/v2/persons" && r["query"].as_str().unwrap().contains("owner_id=10001")),
+        "{lists:?}"
+    );
+
+    // Jobber: isLead goes into ClientFilterAttributes; a name condition is the engine's.
+    let mapping = into_hubspot(
+        &daemon,
+        "jobber",
+        "clients",
+        "  - { sourceField: email, targetField: email }\n  - { sourceField: lastName, targetField: lastname }\n",
+        "{all: [{field: isLead, op: equals, value: true}, {field: firstName, op: is_known}, {field: lastName, op: not_equals, value: Smith}]}",
+    );
+    let clients = records(&daemon, "jobber", "clients");
+    let expected = ids_where(&clients, |f| f["isLead"] == true && f["lastName"] != "Smith");
+    assert!(!expected.is_empty() && expected.len() < clients.len());
+    let mut seen = 0;
+    requests(&daemon, "jobber", &mut seen);
+    let previewed = sorted(preview_ids(&daemon, &mapping, 50));
+    assert_eq!(previewed, expected);
+    let queries = requests(&daemon, "jobber", &mut seen);
+    let body: Value = serde_json::from_str(queries.last().unwrap()["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["variables"]["filter"], json!({ "isLead": true }), "{body}");
+}
+
+#[test]
+fn filters_are_checked_against_the_field_catalog() {
+    let daemon = sandbox(5, &[]);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let text = san_francisco_mapping(&hubspot, &jobber, "").replace(
+        "filter: {all: [{field: city, op: equals, value: \"San Francisco\"}]}",
+        "filter: {all: [{field: town, op: equals, value: x}, {field: city, op: before, value: 3}, {any: []}]}\ntargetFilter: {field: firstName, op: is_known}",
+    );
+    let file = daemon.data_dir().join("bad.yaml");
+    std::fs::write(&file, text).unwrap();
+    let refused = daemon.ctl(&["mapping", "create", "-f", file.to_str().unwrap()]);
+    assert!(!refused.success());
+    let stderr = refused.stderr();
+    for expected in [
+        "filter.all[2]: give either a condition (field, op, value) or one group",
+        "targetFilter: a source_to_target mapping never reads its target",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    let fixed = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace(", {any: []}", "")
+        .replace("targetFilter: {field: firstName, op: is_known}\n", "");
+    std::fs::write(&file, fixed).unwrap();
+    let refused = daemon.ctl(&["mapping", "create", "-f", file.to_str().unwrap()]);
+    let stderr = refused.stderr();
+    for expected in [
+        "filter.all[0].field: unknown field \"town\" on hubspot contacts",
+        "filter.all[1].op: before compares dates or numbers",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    let listed = daemon.ctl_json(&["mapping", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 0, "nothing stored: {listed}");
+}
