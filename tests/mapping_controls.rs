@@ -650,3 +650,306 @@ fn filters_are_checked_against_the_field_catalog() {
     let listed = daemon.ctl_json(&["mapping", "list"]);
     assert_eq!(listed.as_array().unwrap().len(), 0, "nothing stored: {listed}");
 }
+
+/// What the provider's list request must (or must not) carry for a filter.
+enum Asked {
+    /// Text the request (path, decoded query, body) holds.
+    With(&'static str),
+    /// Text it does not hold: the condition stays with fluxd.
+    Without(&'static str),
+}
+
+/// The requests since the last look, as one text: method, path, decoded query, body.
+fn asked(daemon: &TestDaemon, provider: &str, seen: &mut usize) -> String {
+    requests(daemon, provider, seen)
+        .iter()
+        .map(|r| {
+            let query: Vec<String> = url::form_urlencoded::parse(r["query"].as_str().unwrap().as_bytes())
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            format!(
+                "{} {} {} {}",
+                r["method"],
+                r["path"],
+                query.join("&"),
+                r["body"].as_str().unwrap()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Previews a mapping of `object` with each filter; the previewed records must be exactly
+/// those `keep` admits among the simulator's, and the list request must show the pushdown.
+#[allow(clippy::type_complexity)]
+fn check_operators(
+    daemon: &TestDaemon,
+    provider: &str,
+    object: &str,
+    pairs: &str,
+    cases: &[(&str, &dyn Fn(&Value) -> bool, Asked)],
+) {
+    let stored = records(daemon, provider, object);
+    let mut seen = 0;
+    for (filter, keep, pushdown) in cases {
+        let mapping = into_hubspot(daemon, provider, object, pairs, filter);
+        let expected: Vec<String> = sorted(
+            stored
+                .iter()
+                .filter(|r| keep(r))
+                .map(|r| r["id"].as_str().unwrap().to_owned())
+                .collect(),
+        );
+        assert!(
+            !expected.is_empty() && expected.len() < stored.len(),
+            "{provider} {filter}: a case must tell records apart ({} of {})",
+            expected.len(),
+            stored.len()
+        );
+        asked(daemon, provider, &mut seen);
+        let got = sorted(preview_ids(daemon, &mapping, 50));
+        assert_eq!(got, expected, "{provider} {filter}");
+        let sent = asked(daemon, provider, &mut seen);
+        match pushdown {
+            Asked::With(text) => assert!(sent.contains(text), "{provider} {filter}: {text:?} not in {sent}"),
+            Asked::Without(text) => assert!(!sent.contains(text), "{provider} {filter}: {text:?} in {sent}"),
+        }
+    }
+}
+
+fn text<'a>(record: &'a Value, field: &str) -> &'a str {
+    record["fields"][field].as_str().unwrap_or_default()
+}
+
+fn created_before(record: &Value, at: &str) -> bool {
+    record["created_at"].as_str().unwrap() < at
+}
+
+#[test]
+fn every_operator_against_hubspot_and_salesforce_pushed_into_their_queries() {
+    let daemon = sandbox(40, &[]);
+    no_search_delay(&daemon);
+    let contacts = records(&daemon, "hubspot", "contacts");
+    let untitled = contacts[3]["id"].as_str().unwrap().to_owned();
+    patch(&daemon, "hubspot", "contacts", &untitled, json!({ "jobtitle": null }));
+    let pairs =
+        "  - { sourceField: email, targetField: email }\n  - { sourceField: lastname, targetField: lastname }\n";
+    let untitled_id = untitled.clone();
+    check_operators(
+        &daemon,
+        "hubspot",
+        "contacts",
+        pairs,
+        &[
+            (
+                "{field: city, op: equals, value: brooklyn}",
+                &|r| text(r, "city") == "Brooklyn",
+                Asked::With(r#""operator":"EQ","propertyName":"city","value":"brooklyn""#),
+            ),
+            (
+                "{field: city, op: not_equals, value: Brooklyn}",
+                &|r| text(r, "city") != "Brooklyn",
+                Asked::With(r#""operator":"NEQ""#),
+            ),
+            (
+                "{field: lifecyclestage, op: in, value: [Customer]}",
+                &|r| text(r, "lifecyclestage") == "customer",
+                Asked::With(r#""operator":"IN","propertyName":"lifecyclestage","values":["customer"]"#),
+            ),
+            (
+                "{field: email, op: contains, value: ADA}",
+                &|r| text(r, "email").contains("ada"),
+                Asked::Without("filterGroups"),
+            ),
+            (
+                "{field: jobtitle, op: is_known}",
+                &|r| r["id"] != untitled_id.as_str(),
+                Asked::With(r#""operator":"HAS_PROPERTY""#),
+            ),
+            (
+                "{field: jobtitle, op: is_unknown}",
+                &|r| r["id"] == untitled_id.as_str(),
+                Asked::With(r#""operator":"NOT_HAS_PROPERTY""#),
+            ),
+            (
+                "{field: createdate, op: before, value: '2025-01-01T00:00:10Z'}",
+                &|r| created_before(r, "2025-01-01T00:00:10"),
+                Asked::With(r#""operator":"LT","propertyName":"createdate","value":"1735689610000""#),
+            ),
+            (
+                "{field: hs_object_id, op: after, value: 1030}",
+                &|r| r["id"].as_str().unwrap().parse::<u64>().unwrap() > 1030,
+                Asked::With(r#""operator":"GT","propertyName":"hs_object_id","value":"1030""#),
+            ),
+        ],
+    );
+
+    let people = records(&daemon, "salesforce", "Contact");
+    let untitled = people[5]["id"].as_str().unwrap().to_owned();
+    patch(&daemon, "salesforce", "Contact", &untitled, json!({ "Title": null }));
+    let pairs =
+        "  - { sourceField: Email, targetField: email }\n  - { sourceField: LastName, targetField: lastname }\n";
+    let untitled_id = untitled.clone();
+    check_operators(
+        &daemon,
+        "salesforce",
+        "Contact",
+        pairs,
+        &[
+            (
+                "{field: MailingCity, op: equals, value: Brooklyn}",
+                &|r| text(r, "MailingCity") == "Brooklyn",
+                Asked::With("WHERE MailingCity = 'Brooklyn'"),
+            ),
+            (
+                "{field: MailingCity, op: not_equals, value: Brooklyn}",
+                &|r| text(r, "MailingCity") != "Brooklyn",
+                Asked::With("WHERE MailingCity != 'Brooklyn'"),
+            ),
+            (
+                "{field: MailingState, op: in, value: [NY]}",
+                &|r| text(r, "MailingState") == "NY",
+                Asked::With("WHERE MailingState IN ('NY')"),
+            ),
+            (
+                "{field: Email, op: contains, value: MU}",
+                &|r| text(r, "Email").contains("mu"),
+                Asked::With("WHERE Email LIKE '%MU%'"),
+            ),
+            (
+                "{field: Title, op: is_known}",
+                &|r| r["id"] != untitled_id.as_str(),
+                Asked::With("WHERE Title != null"),
+            ),
+            (
+                "{field: Title, op: is_unknown}",
+                &|r| r["id"] == untitled_id.as_str(),
+                Asked::With("WHERE Title = null"),
+            ),
+            (
+                "{field: CreatedDate, op: before, value: 2025-01-01T00:00:10Z}",
+                &|r| created_before(r, "2025-01-01T00:00:10"),
+                Asked::With("WHERE CreatedDate < 2025-01-01T00:00:10Z"),
+            ),
+            (
+                "{field: CreatedDate, op: after, value: 2025-01-01T00:00:10Z}",
+                &|r| !created_before(r, "2025-01-01T00:00:10.001"),
+                Asked::With("WHERE CreatedDate > 2025-01-01T00:00:10Z"),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn every_operator_against_pipedrive_and_jobber_with_their_list_filters() {
+    let daemon = sandbox(40, &[]);
+    let persons = records(&daemon, "pipedrive", "persons");
+    let untitled = persons[2]["id"].as_str().unwrap().to_owned();
+    patch(&daemon, "pipedrive", "persons", &untitled, json!({ "job_title": null }));
+    let pairs =
+        "  - { sourceField: email, targetField: email }\n  - { sourceField: last_name, targetField: lastname }\n";
+    let untitled_id = untitled.clone();
+    check_operators(
+        &daemon,
+        "pipedrive",
+        "persons",
+        pairs,
+        &[
+            (
+                "{field: org_id, op: equals, value: 2}",
+                &|r| r["fields"]["org_id"] == 2,
+                Asked::With("org_id=2"),
+            ),
+            (
+                "{field: job_title, op: not_equals, value: owner}",
+                &|r| text(r, "job_title") != "Owner",
+                Asked::Without("owner_id="),
+            ),
+            (
+                "{field: job_title, op: in, value: [Owner, Property Manager]}",
+                &|r| ["Owner", "Property Manager"].contains(&text(r, "job_title")),
+                Asked::Without("org_id="),
+            ),
+            (
+                "{field: name, op: contains, value: AN}",
+                &|r| text(r, "name").to_lowercase().contains("an"),
+                Asked::Without("org_id="),
+            ),
+            (
+                "{field: job_title, op: is_known}",
+                &|r| r["id"] != untitled_id.as_str(),
+                Asked::Without("org_id="),
+            ),
+            (
+                "{field: job_title, op: is_unknown}",
+                &|r| r["id"] == untitled_id.as_str(),
+                Asked::Without("org_id="),
+            ),
+            (
+                "{field: add_time, op: before, value: 2025-01-01T00:00:10Z}",
+                &|r| created_before(r, "2025-01-01T00:00:10"),
+                Asked::Without("org_id="),
+            ),
+            (
+                "{field: add_time, op: after, value: 2025-01-01T00:00:10Z}",
+                &|r| !created_before(r, "2025-01-01T00:00:10.001"),
+                Asked::Without("org_id="),
+            ),
+        ],
+    );
+
+    let clients = records(&daemon, "jobber", "clients");
+    let solo = clients[4]["id"].as_str().unwrap().to_owned();
+    patch(&daemon, "jobber", "clients", &solo, json!({ "companyName": null }));
+    let pairs =
+        "  - { sourceField: email, targetField: email }\n  - { sourceField: lastName, targetField: lastname }\n";
+    let solo_id = solo.clone();
+    check_operators(
+        &daemon,
+        "jobber",
+        "clients",
+        pairs,
+        &[
+            (
+                "{field: isLead, op: equals, value: true}",
+                &|r| r["fields"]["isLead"] == true,
+                Asked::With(r#""filter":{"isLead":true}"#),
+            ),
+            (
+                "{field: firstName, op: not_equals, value: ada}",
+                &|r| text(r, "firstName") != "Ada",
+                Asked::Without(r#""filter""#),
+            ),
+            (
+                "{field: firstName, op: in, value: [Ada, Mia]}",
+                &|r| ["Ada", "Mia"].contains(&text(r, "firstName")),
+                Asked::Without(r#""filter""#),
+            ),
+            (
+                "{field: companyName, op: contains, value: ACME}",
+                &|r| text(r, "companyName").contains("Acme"),
+                Asked::Without(r#""filter""#),
+            ),
+            (
+                "{field: companyName, op: is_known}",
+                &|r| r["id"] != solo_id.as_str(),
+                Asked::Without(r#""filter""#),
+            ),
+            (
+                "{field: companyName, op: is_unknown}",
+                &|r| r["id"] == solo_id.as_str(),
+                Asked::Without(r#""filter""#),
+            ),
+            (
+                "{field: createdAt, op: before, value: 2025-01-01T00:00:10Z}",
+                &|r| created_before(r, "2025-01-01T00:00:10"),
+                Asked::With(r#""filter":{"createdAt":{"before":"2025-01-01T00:00:10Z"}}"#),
+            ),
+            (
+                "{field: createdAt, op: after, value: 2025-01-01T00:00:10Z}",
+                &|r| !created_before(r, "2025-01-01T00:00:10.001"),
+                Asked::With(r#""filter":{"createdAt":{"after":"2025-01-01T00:00:10Z"}}"#),
+            ),
+        ],
+    );
+}

@@ -163,7 +163,10 @@ fn key(kind: ValueKind, text: &str) -> Option<Key> {
 
 /// A date (`2025-01-31`, midnight UTC) or a timestamp as Unix milliseconds.
 pub fn time_ms(text: &str) -> Option<i64> {
-    if let Ok(date) = text.parse::<jiff::civil::Date>() {
+    // A date alone (jiff would also read the date part of a timestamp).
+    if text.len() == 10
+        && let Ok(date) = text.parse::<jiff::civil::Date>()
+    {
         return format!("{date}T00:00:00Z")
             .parse::<jiff::Timestamp>()
             .ok()
@@ -542,6 +545,14 @@ mod tests {
             ("{field: score, op: equals, value: 10.0}", true),
             ("{field: closedate, op: before, value: 2025-02-01}", true),
             ("{field: closedate, op: after, value: '2025-01-31T12:00:00Z'}", false),
+            (
+                "{field: closedate, op: after, value: '2025-01-30T23:59:59.999+0000'}",
+                true,
+            ),
+            (
+                "{field: closedate, op: before, value: '2025-01-31T00:00:00.001Z'}",
+                true,
+            ),
             ("{field: vip, op: equals, value: true}", false),
         ];
         let fields = record(&[
