@@ -283,10 +283,7 @@ pub fn conflict_rows(conflicts: &[pb::SyncConflict]) -> serde_json::Value {
                     "field": field.field,
                     "sourceValue": field.source_value,
                     "targetValue": field.target_value,
-                    "policy": match policy {
-                        pb::ConflictPolicy::Unspecified => "one_way".to_owned(),
-                        other => other.as_str_name().trim_start_matches("CONFLICT_POLICY_").to_lowercase(),
-                    },
+                    "policy": policy.as_str_name().trim_start_matches("CONFLICT_POLICY_").to_lowercase(),
                     "winner": field.winner,
                     "sourceModifiedAt": pb_time::text(conflict.source_modified_at.as_ref()),
                     "targetModifiedAt": pb_time::text(conflict.target_modified_at.as_ref()),

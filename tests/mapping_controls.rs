@@ -282,6 +282,7 @@ fieldPairs:
   - {{ sourceField: lastname, targetField: lastName, direction: source_to_target }}
   - {{ sourceField: company, targetField: companyName, conflictPolicy: source_wins }}
   - {{ sourceField: city, targetField: billingAddress.city }}
+  - {{ sourceField: state, targetField: billingAddress.province, direction: target_to_source }}
 matchKey: email
 "#
     )
@@ -313,6 +314,19 @@ fn jobber_field(daemon: &TestDaemon, id: &str, field: &str) -> Value {
     }
 }
 
+/// Sets one part of a Jobber client's billing address (the control API replaces whole values).
+fn set_address(daemon: &TestDaemon, client: &str, part: &str, value: &str) {
+    let mut address = record(daemon, "jobber", "clients", client)["fields"]["billingAddress"].clone();
+    address[part] = value.into();
+    patch(
+        daemon,
+        "jobber",
+        "clients",
+        client,
+        json!({ "billingAddress": address }),
+    );
+}
+
 fn quiet(daemon: &TestDaemon, mapping: &str) {
     let job = run(daemon, mapping);
     assert_eq!(
@@ -330,10 +344,30 @@ fn a_one_way_pair_in_a_two_way_mapping_is_never_written_back() {
     let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
     let mapping = daemon.create_mapping(&two_way(&hubspot, &jobber, "newest_wins"));
     let first = run(&daemon, &mapping);
-    assert_eq!(stat(&first, "failed"), 0, "{first}");
+    assert_eq!((stat(&first, "failed"), stat(&first, "conflicts")), (0, 0), "{first}");
     quiet(&daemon, &mapping);
     let (contact, client) = linked_pair(&daemon);
     let lastname = hubspot_field(&daemon, &contact, "lastname");
+
+    // The target_to_source pair: Jobber's province flows back, HubSpot's state does not go out.
+    set_address(&daemon, &client, "province", "WA");
+    let job = run(&daemon, &mapping);
+    assert_eq!(stat(&job, "updated"), 1, "{job}");
+    assert_eq!(hubspot_field(&daemon, &contact, "state"), "WA");
+    patch(&daemon, "hubspot", "contacts", &contact, json!({ "state": "OR" }));
+    let job = run(&daemon, &mapping);
+    assert_eq!(stat(&job, "updated"), 0, "{job}");
+    assert_eq!(jobber_field(&daemon, &client, "billingAddress.province"), "WA");
+
+    // targetFilter scopes what flows back: a client moved out of it is no longer read back.
+    set_address(&daemon, &client, "city", "Buffalo");
+    patch(&daemon, "jobber", "clients", &client, json!({ "firstName": "Outside" }));
+    let job = run(&daemon, &mapping);
+    assert_eq!((stat(&job, "updated"), stat(&job, "skipped")), (0, 1), "{job}");
+    assert_ne!(hubspot_field(&daemon, &contact, "firstname"), "Outside");
+    set_address(&daemon, &client, "city", "San Francisco");
+    patch(&daemon, "jobber", "clients", &client, json!({ "firstName": "Ann" }));
+    run(&daemon, &mapping);
 
     // Jobber's lastName does not flow back: nothing is written.
     patch(
@@ -405,13 +439,7 @@ fn each_conflict_policy_decides_and_every_conflict_is_listed() {
         &contact,
         json!({ "firstname": "Merged" }),
     );
-    patch(
-        &daemon,
-        "jobber",
-        "clients",
-        &client,
-        json!({ "billingAddress": { "city": "New York" } }),
-    );
+    set_address(&daemon, &client, "city", "New York");
     let job = run(&daemon, &mapping);
     assert_eq!(stat(&job, "conflicts"), 0, "{job}");
     assert_eq!(jobber_field(&daemon, &client, "firstName"), "Merged");

@@ -75,10 +75,9 @@ fn conflict_to_pb(conflict: ConflictRecord) -> pb::SyncConflict {
                 source_value: field.source_value,
                 target_value: field.target_value,
                 policy: match field.policy {
-                    None => pb::ConflictPolicy::Unspecified,
-                    Some(ConflictPolicy::NewestWins) => pb::ConflictPolicy::NewestWins,
-                    Some(ConflictPolicy::SourceWins) => pb::ConflictPolicy::SourceWins,
-                    Some(ConflictPolicy::TargetWins) => pb::ConflictPolicy::TargetWins,
+                    ConflictPolicy::NewestWins => pb::ConflictPolicy::NewestWins,
+                    ConflictPolicy::SourceWins => pb::ConflictPolicy::SourceWins,
+                    ConflictPolicy::TargetWins => pb::ConflictPolicy::TargetWins,
                 }
                 .into(),
                 winner: side(field.winner).to_owned(),

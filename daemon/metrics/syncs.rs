@@ -57,6 +57,7 @@ impl SyncMetrics {
             ("unchanged", stats.unchanged),
             ("skipped", stats.skipped),
             ("failed", stats.failed),
+            ("filtered", stats.filtered),
         ] {
             if count > 0 {
                 self.records

@@ -776,16 +776,16 @@ impl<'a> Job<'a> {
         for field in &changed {
             let this_value = mapped.values.get(field);
             let other_value = current.get(field);
-            if !other_changed(field) || value_hash(this_value) == value_hash(other_value) {
+            // A one-way pair (no policy) always takes this side: there is nothing to decide.
+            let conflicting = other_changed(field) && value_hash(this_value) != value_hash(other_value);
+            let Some(policy) = self.plan.policy(flow, field).filter(|_| conflicting) else {
                 settled.push(field.clone());
                 continue;
-            }
-            let policy = self.plan.policy(flow, field);
+            };
             let this_wins = match policy {
-                None => true,
-                Some(ConflictPolicy::SourceWins) => flow == Flow::Forward,
-                Some(ConflictPolicy::TargetWins) => flow == Flow::Backward,
-                Some(ConflictPolicy::NewestWins) => this_newer,
+                ConflictPolicy::SourceWins => flow == Flow::Forward,
+                ConflictPolicy::TargetWins => flow == Flow::Backward,
+                ConflictPolicy::NewestWins => this_newer,
             };
             if this_wins {
                 settled.push(field.clone());

@@ -191,8 +191,7 @@ pub struct FieldConflict {
     /// Both values, mapped to that side's field.
     pub source_value: String,
     pub target_value: String,
-    /// `None`: a one-way pair (its reading side always wins).
-    pub policy: Option<crate::mappings::spec::ConflictPolicy>,
+    pub policy: crate::mappings::spec::ConflictPolicy,
     pub winner: SideName,
 }
 
