@@ -20,25 +20,33 @@ const MAX_GROUPS: usize = 5;
 const MAX_GROUP_FILTERS: usize = 10;
 const MAX_FILTERS: usize = 25;
 
-/// A filter condition as a search filter, where HubSpot says the same: `contains` (HubSpot
-/// matches whole tokens) and comparisons of date properties stay with the engine.
+/// A filter condition as a search filter, where HubSpot says the same. Left to the engine:
+/// `contains` (HubSpot matches whole tokens), `not_equals` (whether HubSpot's NEQ keeps
+/// records without the property is not documented), equality on dates and comparisons of
+/// date-only properties.
 fn search_filter(condition: &Condition) -> Option<Value> {
     let property = &condition.field;
     let value = || match condition.kind {
-        ValueKind::Text | ValueKind::Bool => condition.values.first().cloned(),
+        ValueKind::Text => condition.values.first().map(|v| v.trim().to_owned()),
+        ValueKind::Bool => condition.values.first().map(|v| v.trim().to_ascii_lowercase()),
         ValueKind::Number => condition.number().map(|n| n.to_string()),
         ValueKind::DateTime => condition.time_ms().map(|ms| ms.to_string()),
         ValueKind::Date => None,
     };
     let compare = |operator: &str| Some(json!({ "propertyName": property, "operator": operator, "value": value()? }));
-    match condition.op {
-        FilterOp::Equals if condition.kind != ValueKind::DateTime => compare("EQ"),
-        FilterOp::NotEquals if condition.kind != ValueKind::DateTime => compare("NEQ"),
-        FilterOp::In if matches!(condition.kind, ValueKind::Text | ValueKind::Bool | ValueKind::Number) => {
+    let values = || -> Option<Vec<String>> {
+        match condition.kind {
             // HubSpot wants string values of IN in lowercase.
-            let values: Vec<String> = condition.values.iter().map(|v| v.trim().to_lowercase()).collect();
-            Some(json!({ "propertyName": property, "operator": "IN", "values": values }))
+            ValueKind::Text | ValueKind::Bool => {
+                Some(condition.values.iter().map(|v| v.trim().to_lowercase()).collect())
+            }
+            ValueKind::Number => Some(condition.numbers().iter().map(f64::to_string).collect()),
+            ValueKind::Date | ValueKind::DateTime => None,
         }
+    };
+    match condition.op {
+        FilterOp::Equals if !matches!(condition.kind, ValueKind::Date | ValueKind::DateTime) => compare("EQ"),
+        FilterOp::In => Some(json!({ "propertyName": property, "operator": "IN", "values": values()? })),
         FilterOp::IsKnown => Some(json!({ "propertyName": property, "operator": "HAS_PROPERTY" })),
         FilterOp::IsUnknown => Some(json!({ "propertyName": property, "operator": "NOT_HAS_PROPERTY" })),
         FilterOp::Before if condition.kind != ValueKind::Text => compare("LT"),
@@ -55,7 +63,7 @@ fn filter_groups(filter: Option<&Compiled>, window: Option<Value>) -> Option<Val
         .and_then(|pushed| pushed.groups(MAX_GROUPS))
         .unwrap_or_else(|| vec![Vec::new()]);
     let reserved = usize::from(window.is_some());
-    let per_group = (MAX_FILTERS / groups.len()).min(MAX_GROUP_FILTERS) - reserved;
+    let per_group = (MAX_FILTERS / groups.len().max(1)).min(MAX_GROUP_FILTERS) - reserved;
     let groups: Vec<Value> = groups
         .into_iter()
         .map(|mut filters| {

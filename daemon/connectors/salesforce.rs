@@ -48,15 +48,47 @@ fn check_identifier(name: &str) -> Result<&str, ConnectorError> {
     }
 }
 
+/// Field types SOQL filters on with the literals written here (not text areas, encrypted
+/// text, times, compound addresses or multi-select picklists).
+const FILTERABLE: [&str; 15] = [
+    "string",
+    "email",
+    "phone",
+    "url",
+    "picklist",
+    "combobox",
+    "id",
+    "reference",
+    "boolean",
+    "int",
+    "double",
+    "currency",
+    "percent",
+    "date",
+    "datetime",
+];
+/// The longest filter pushed into a query (the query travels in the URL); a longer one stays
+/// with the engine.
+const MAX_PUSHED_FILTER: usize = 4_000;
+
+/// How a date or time bound that falls between two literals is written: literals have whole
+/// days (dates) or seconds (datetimes).
+#[derive(Clone, Copy, PartialEq)]
+enum Rounding {
+    /// Only an exact literal will do.
+    Exact,
+    Down,
+    Up,
+}
+
 /// A filter condition as a SOQL comparison, where SOQL says the same (text compares
-/// case-insensitively in both). Long text areas cannot be filtered; a `contains` value with
-/// LIKE's wildcards stays with the engine.
+/// case-insensitively in both); bounds between two literals are widened, never narrowed.
 fn soql_condition(condition: &Condition) -> Option<String> {
     let field = check_identifier(&condition.field).ok()?;
-    if condition.type_name.eq_ignore_ascii_case("textarea") {
+    if !FILTERABLE.contains(&condition.type_name.to_ascii_lowercase().as_str()) {
         return None;
     }
-    let literal = |text: &str| -> Option<String> {
+    let literal = |text: &str, rounding: Rounding| -> Option<String> {
         match condition.kind {
             ValueKind::Text => Some(soql_string(text.trim())),
             ValueKind::Bool => Some(text.trim().to_ascii_lowercase()),
@@ -67,7 +99,19 @@ fn soql_condition(condition: &Condition) -> Option<String> {
                 .filter(|n| n.is_finite())
                 .map(|n| n.to_string()),
             ValueKind::Date | ValueKind::DateTime => {
-                let at = jiff::Timestamp::from_millisecond(crate::mappings::filter::time_ms(text.trim())?).ok()?;
+                let ms = crate::mappings::filter::time_ms(text.trim())?;
+                let unit: i64 = if condition.kind == ValueKind::Date {
+                    86_400_000
+                } else {
+                    1_000
+                };
+                let floor = ms.div_euclid(unit) * unit;
+                let bound = match (floor == ms, rounding) {
+                    (true, _) | (false, Rounding::Down) => floor,
+                    (false, Rounding::Up) => floor + unit,
+                    (false, Rounding::Exact) => return None,
+                };
+                let at = jiff::Timestamp::from_millisecond(bound).ok()?;
                 Some(match condition.kind {
                     ValueKind::Date => at.strftime("%Y-%m-%d").to_string(),
                     _ => at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
@@ -75,12 +119,12 @@ fn soql_condition(condition: &Condition) -> Option<String> {
             }
         }
     };
-    let first = || literal(condition.values.first()?);
+    let first = |rounding| literal(condition.values.first()?, rounding);
     Some(match condition.op {
-        FilterOp::Equals => format!("{field} = {}", first()?),
-        FilterOp::NotEquals => format!("{field} != {}", first()?),
+        FilterOp::Equals => format!("{field} = {}", first(Rounding::Exact)?),
+        FilterOp::NotEquals => format!("{field} != {}", first(Rounding::Exact)?),
         FilterOp::In => {
-            let values: Option<Vec<String>> = condition.values.iter().map(|v| literal(v)).collect();
+            let values: Option<Vec<String>> = condition.values.iter().map(|v| literal(v, Rounding::Exact)).collect();
             format!("{field} IN ({})", values?.join(", "))
         }
         FilterOp::Contains => {
@@ -91,10 +135,12 @@ fn soql_condition(condition: &Condition) -> Option<String> {
             let quoted = soql_string(text);
             format!("{field} LIKE '%{}%'", &quoted[1..quoted.len() - 1])
         }
+        // A checkbox is never null (unchecked is false), unlike an empty value here.
+        FilterOp::IsKnown | FilterOp::IsUnknown if condition.kind == ValueKind::Bool => return None,
         FilterOp::IsKnown => format!("{field} != null"),
         FilterOp::IsUnknown => format!("{field} = null"),
-        FilterOp::Before => format!("{field} < {}", first()?),
-        FilterOp::After => format!("{field} > {}", first()?),
+        FilterOp::Before => format!("{field} < {}", first(Rounding::Up)?),
+        FilterOp::After => format!("{field} > {}", first(Rounding::Down)?),
     })
 }
 
@@ -174,7 +220,10 @@ impl Salesforce {
                     conditions.push(format!("SystemModstamp >= {}", since.strftime("%Y-%m-%dT%H:%M:%SZ")));
                 }
                 if let Some(pushed) = query.filter.and_then(|f| f.superset(&soql_condition)) {
-                    conditions.push(soql_where(&pushed));
+                    let clause = soql_where(&pushed);
+                    if clause.len() <= MAX_PUSHED_FILTER {
+                        conditions.push(clause);
+                    }
                 }
                 let filter = match conditions.is_empty() {
                     true => String::new(),
@@ -441,6 +490,28 @@ mod tests {
         assert_eq!(
             soql_where(&pushed),
             "(MailingCity = 'O\\'Hare' AND (Amount__c > 10 OR Birthdate < 2000-01-31))"
+        );
+        let bounds: Filter = serde_yaml_ng::from_str(
+            "all: [{field: Birthdate, op: before, value: '2000-01-31T12:00:00Z'}, {field: Birthdate, op: not_equals, value: '2000-01-31T12:00:00Z'}, {field: Amount__c, op: after, value: 10}, {field: Done__c, op: is_known}, {field: Notes__c, op: is_known}]",
+        )
+        .unwrap();
+        let kinds = |name: &str| {
+            Some(
+                match name {
+                    "Birthdate" => "date",
+                    "Amount__c" => "currency",
+                    "Done__c" => "boolean",
+                    "Notes__c" => "encryptedstring",
+                    _ => "string",
+                }
+                .to_owned(),
+            )
+        };
+        let compiled = Compiled::new(&bounds, &kinds).unwrap();
+        assert_eq!(
+            soql_where(&compiled.superset(&soql_condition).unwrap()),
+            "(Birthdate < 2000-02-01 AND Amount__c > 10)",
+            "a bound between two days widens to the next; inexact equality, checkbox nulls and unfilterable types stay with the engine"
         );
         let contains: Filter = serde_yaml_ng::from_str("{field: Email, op: contains, value: acme}").unwrap();
         let compiled = Compiled::new(&contains, &kinds).unwrap();

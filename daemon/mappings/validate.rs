@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use super::filter;
 use super::objects::{email_field, name_field, supported_objects};
 use super::schedule::Schedule;
-use super::spec::{Direction, MappingSpec, MatchingMode, PairDirection};
+use super::spec::{Direction, FieldPair, MappingSpec, MatchingMode, PairDirection};
 use crate::connectors::FieldInfo;
 use crate::providers::Provider;
 use crate::transform;
@@ -226,10 +226,23 @@ pub fn check_fields(spec: &MappingSpec, source: &Side<'_>, target: &Side<'_>) ->
             }
         }
     }
+    // The match key is compared in every direction the mapping matches records: its pair
+    // must flow each of them.
+    let matches_on = |p: &&FieldPair| match spec.direction {
+        Direction::SourceToTarget => p.flows_forward(spec.direction),
+        Direction::TargetToSource => p.flows_backward(spec.direction),
+        Direction::Bidirectional => p.flows_forward(spec.direction) && p.flows_backward(spec.direction),
+    };
+    let keys: HashSet<&str> = spec
+        .field_pairs
+        .iter()
+        .filter(matches_on)
+        .map(|p| p.target_field.trim())
+        .collect();
     match effective_match_key(spec, target.provider) {
-        Some(key) if !mapped.contains(key.as_str()) => {
-            problems.push(format!("matchKey: {key:?} must be the targetField of one of the pairs"))
-        }
+        Some(key) if !keys.contains(key.as_str()) => problems.push(format!(
+            "matchKey: {key:?} must be the targetField of one of the pairs (flowing both ways in a bidirectional mapping)"
+        )),
         None => problems.push(format!(
             "matchKey: {} has no default match key; set matchKey",
             target.describe()
@@ -372,6 +385,29 @@ mod tests {
         );
         assert!(check_shape(&good).is_empty());
         assert!(check_fields(&good, &source, &target).is_empty());
+    }
+
+    #[test]
+    fn one_way_mappings_either_way_and_match_keys_flowing_both_ways() {
+        let fields = [field("email", false), field("city", false)];
+        let side = |provider| Side {
+            provider,
+            object: "contacts",
+            fields: &fields,
+        };
+        let (source, target) = (side(Provider::Hubspot), side(Provider::Hubspot));
+        let mut backward = spec(
+            vec![pair("email", "email", None), pair("city", "city", None)],
+            Direction::TargetToSource,
+        );
+        backward.match_key = Some("email".into());
+        assert!(check_shape(&backward).is_empty());
+        assert!(check_fields(&backward, &source, &target).is_empty());
+        let mut two_way = backward.clone();
+        two_way.direction = Direction::Bidirectional;
+        two_way.field_pairs[0].direction = Some(PairDirection::SourceToTarget);
+        let problems = check_fields(&two_way, &source, &target);
+        assert!(problems[0].starts_with("matchKey: \"email\" must be"), "{problems:?}");
     }
 
     #[test]

@@ -12,17 +12,16 @@ use super::changes::{Change, RecordChange};
 use super::intents;
 use super::links::{self, LinkRecord};
 use super::matching;
-use super::plan::{Mapped, Plan, changed_fields, hash, project, value_hash};
+use super::plan::{Mapped, Plan, changed_fields, hash};
 use super::records::{
-    ConflictRecord, CursorRecord, FieldConflict, Flow, OutcomeRecord, RetryRecord, SideName, SyncJobRecord, SyncPhase,
-    conflicts_prefix,
+    ConflictRecord, CursorRecord, Flow, OutcomeRecord, RetryRecord, SyncJobRecord, SyncPhase, conflicts_prefix,
 };
 use super::retention;
 use crate::connections::ConnectionRecord;
 use crate::connectors::{Connector, ConnectorError, Fields, ListQuery, RemoteRecord};
 use crate::events::{EventType, emit_all};
 use crate::mappings::MappingRecord;
-use crate::mappings::spec::{ConflictPolicy, Direction, MatchingMode};
+use crate::mappings::spec::{Direction, MatchingMode};
 use crate::mappings::validate::effective_match_key;
 use crate::store::{Reader, Store, StoreError, Tx};
 
@@ -104,7 +103,7 @@ pub struct Job<'a> {
 }
 
 /// What happened to one record, collected per page.
-enum Step {
+pub(super) enum Step {
     Unchanged,
     /// Only the link changes: fields this side emptied (not written: the pair does not
     /// overwrite with empty) are recorded as synced.
@@ -118,18 +117,18 @@ enum Step {
 }
 
 /// An update of a linked or matched record.
-struct Update {
-    to_id: String,
+pub(super) struct Update {
+    pub(super) to_id: String,
     /// The values to write.
-    values: Fields,
-    link: Option<LinkRecord>,
+    pub(super) values: Fields,
+    pub(super) link: Option<LinkRecord>,
     /// The record was found through the match index and this mapping had sent its create
     /// before a crash: it is counted and announced as created.
-    ours: bool,
+    pub(super) ours: bool,
     /// The fields whose link entries become this side's values; `None`: every field of the
     /// flow (the write carries all of them).
-    settled: Option<Vec<String>>,
-    warnings: Vec<String>,
+    pub(super) settled: Option<Vec<String>>,
+    pub(super) warnings: Vec<String>,
 }
 
 /// Pending writes and bookkeeping of one page.
@@ -171,7 +170,7 @@ impl<'a> Job<'a> {
 
     /// (read side, written side) of `flow`: connection, connector, object.
     #[allow(clippy::type_complexity)]
-    fn sides(
+    pub(super) fn sides(
         &self,
         flow: Flow,
     ) -> (
@@ -314,7 +313,12 @@ impl<'a> Job<'a> {
             };
             cursor.page_cursor = page.next.clone();
             if page.next.is_none() {
-                cursor.watermark_ms = finished_watermark(&cursor);
+                cursor.watermark_ms = match (base.filter, cursor.pass_started_ms) {
+                    // A filtered listing saw every record the filter admits, however old: the
+                    // next pass starts from this one's start, not from the newest record seen.
+                    (Some(_), Some(started)) => Some(started - RELIST_MARGIN_MS),
+                    _ => finished_watermark(&cursor),
+                };
             }
             self.checkpoint(flow, work, Some(&cursor)).await?;
             let next = next.transpose()?;
@@ -732,192 +736,6 @@ impl<'a> Job<'a> {
             return Ok((Step::Skipped("no mapped field has a value".into()), None));
         }
         Ok((Step::Create(mapped), None))
-    }
-
-    /// A linked record of a bidirectional mapping changed on this side: reads the other side
-    /// and writes only what this side changed. A field the other side changed too since the
-    /// last sync is a conflict, won per its pair's policy: `newest_wins` by modification time
-    /// (beyond the clock-skew margin; the source on a tie), `source_wins`, `target_wins`; a
-    /// one-way pair's reading side always wins. Fields the other side alone changed are left
-    /// for its own pass to carry over.
-    async fn reconcile(
-        &self,
-        flow: Flow,
-        record: &RemoteRecord,
-        link: LinkRecord,
-        mapped: Mapped,
-        changed: Vec<String>,
-    ) -> Result<(Step, Option<ConflictRecord>), EngineError> {
-        let (_, written) = self.sides(flow);
-        let (to_id, last, synced) = link.written_side(flow);
-        let written_fields = self.plan.written_fields(flow).to_vec();
-        let Some(other) = written.1.get(written.2, to_id, &written_fields).await? else {
-            tracing::info!(mapping_id = %self.mapping.id, record_id = %record.id, linked = to_id, "linked record was deleted on the other side; deletes are not propagated");
-            return Ok((
-                Step::Skipped(format!("linked record {to_id} was deleted; deletes are not propagated")),
-                None,
-            ));
-        };
-        let current = project(&other.fields, &written_fields);
-        let legacy = link.is_legacy();
-        let other_changed = |field: &str| match legacy {
-            true => hash(&current) != last,
-            false => value_hash(current.get(field)) != synced.get(field).cloned(),
-        };
-        let margin = jiff::SignedDuration::try_from(CLOCK_SKEW_MARGIN).unwrap_or_default();
-        let this_newer = other.modified_at <= record.modified_at + margin
-            && (flow == Flow::Forward || record.modified_at > other.modified_at + margin);
-        let (this_side, other_side) = match flow {
-            Flow::Forward => (SideName::Source, SideName::Target),
-            Flow::Backward => (SideName::Target, SideName::Source),
-        };
-        let mut settled = Vec::new();
-        let mut conflicts = Vec::new();
-        for field in &changed {
-            let this_value = mapped.values.get(field);
-            let other_value = current.get(field);
-            // A one-way pair (no policy) always takes this side: there is nothing to decide.
-            let conflicting = other_changed(field) && value_hash(this_value) != value_hash(other_value);
-            let Some(policy) = self.plan.policy(flow, field).filter(|_| conflicting) else {
-                settled.push(field.clone());
-                continue;
-            };
-            let this_wins = match policy {
-                ConflictPolicy::SourceWins => flow == Flow::Forward,
-                ConflictPolicy::TargetWins => flow == Flow::Backward,
-                ConflictPolicy::NewestWins => this_newer,
-            };
-            if this_wins {
-                settled.push(field.clone());
-            }
-            let (this_text, other_text) = (
-                this_value.cloned().unwrap_or_default(),
-                other_value.cloned().unwrap_or_default(),
-            );
-            let (source_value, target_value) = match flow {
-                Flow::Forward => (this_text, other_text),
-                Flow::Backward => (other_text, this_text),
-            };
-            conflicts.push(FieldConflict {
-                field: field.clone(),
-                source_value,
-                target_value,
-                policy,
-                winner: if this_wins { this_side } else { other_side },
-            });
-        }
-        let conflict = (!conflicts.is_empty()).then(|| {
-            let (source_at, target_at) = match flow {
-                Flow::Forward => (record.modified_at, other.modified_at),
-                Flow::Backward => (other.modified_at, record.modified_at),
-            };
-            let (source_id, target_id) = match flow {
-                Flow::Forward => (record.id.clone(), to_id.to_owned()),
-                Flow::Backward => (to_id.to_owned(), record.id.clone()),
-            };
-            tracing::info!(
-                mapping_id = %self.mapping.id,
-                %source_id,
-                %target_id,
-                source_modified = %source_at,
-                target_modified = %target_at,
-                fields = %serde_json::to_string(&conflicts).unwrap_or_default(),
-                "conflict: both sides changed since the last sync"
-            );
-            ConflictRecord {
-                key: String::new(),
-                flow,
-                source_id,
-                target_id,
-                source_modified_at: source_at.to_string(),
-                target_modified_at: target_at.to_string(),
-                fields: conflicts,
-            }
-        });
-        let values: Fields = mapped
-            .values
-            .iter()
-            .filter(|(field, _)| settled.contains(field))
-            .map(|(field, value)| (field.clone(), value.clone()))
-            .collect();
-        if settled.is_empty() {
-            let reason = format!(
-                "conflict: {to_id} changed on the other side too; its values were kept (see `fluxctl sync conflicts`)"
-            );
-            return Ok((Step::Skipped(reason), conflict));
-        }
-        if values.is_empty() {
-            // Only emptied fields, which this pair does not write: recorded as synced.
-            let relinked = self.link_after_write(flow, &record.id, to_id, &values, Some(&link), Some(&settled));
-            return Ok((Step::Relink(relinked), conflict));
-        }
-        let to_id = to_id.to_owned();
-        Ok((
-            Step::Update(Update {
-                to_id,
-                values,
-                settled: (!legacy).then_some(settled),
-                link: Some(link),
-                ours: false,
-                warnings: mapped.warnings,
-            }),
-            conflict,
-        ))
-    }
-
-    /// The link after writing `values` in `flow`: the written side's entries for the `settled`
-    /// fields (all of them when `None`), and the other side's fields our write determines,
-    /// so reading our own write back is recognised as an echo.
-    fn link_after_write(
-        &self,
-        flow: Flow,
-        read_id: &str,
-        written_id: &str,
-        values: &Fields,
-        previous: Option<&LinkRecord>,
-        settled: Option<&[String]>,
-    ) -> LinkRecord {
-        let mut link = previous.cloned().unwrap_or_default();
-        let (source_id, target_id) = match flow {
-            Flow::Forward => (read_id, written_id),
-            Flow::Backward => (written_id, read_id),
-        };
-        link.source_id = source_id.to_owned();
-        link.target_id = target_id.to_owned();
-        link.source_hash.clear();
-        link.target_hash.clear();
-        let (this_side, other_side) = match flow {
-            Flow::Forward => (&mut link.target_values, &mut link.source_values),
-            Flow::Backward => (&mut link.source_values, &mut link.target_values),
-        };
-        let settled_fields: Vec<String> = match settled {
-            Some(fields) => fields.to_vec(),
-            None => {
-                this_side.clear();
-                values.keys().cloned().collect()
-            }
-        };
-        let mut written = Fields::new();
-        for field in &settled_fields {
-            match value_hash(values.get(field)) {
-                Some(digest) => {
-                    this_side.insert(field.clone(), digest);
-                }
-                None => {
-                    this_side.remove(field);
-                }
-            }
-            if let Some(value) = values.get(field) {
-                written.insert(field.clone(), value.clone());
-            }
-        }
-        for (field, value) in self.plan.echo(flow, &written) {
-            match value_hash(Some(&value)) {
-                Some(digest) => other_side.insert(field, digest),
-                None => other_side.remove(&field),
-            };
-        }
-        link
     }
 
     fn record_event(&self, flow: Flow, read_id: &str, written_id: &str, error: Option<&str>) -> serde_json::Value {

@@ -39,9 +39,20 @@ impl LinkRecord {
         }
     }
 
+    /// The per-field hashes of the side `flow` reads: the values the opposite flow maps from
+    /// the side `flow` writes, as of the last sync.
+    pub fn read_side_values(&self, flow: Flow) -> &FieldHashes {
+        match flow {
+            Flow::Forward => &self.source_values,
+            Flow::Backward => &self.target_values,
+        }
+    }
+
     /// Whether the link predates per-field hashes (only record-level hashes compare).
     pub fn is_legacy(&self) -> bool {
-        self.source_values.is_empty() && self.target_values.is_empty() && !self.target_hash.is_empty()
+        self.source_values.is_empty()
+            && self.target_values.is_empty()
+            && !(self.target_hash.is_empty() && self.source_hash.is_empty())
     }
 }
 

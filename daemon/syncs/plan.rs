@@ -29,6 +29,8 @@ struct Output {
     /// Who wins the field when both sides changed it; `None` for a one-way pair, whose
     /// reading side always wins.
     policy: Option<ConflictPolicy>,
+    /// The other flow's fields carrying the same pairs (what this field is written back as).
+    counterparts: Vec<String>,
 }
 
 /// The catalogs of both sides, where filters need their fields' types.
@@ -115,6 +117,7 @@ impl Plan {
                 required: pair.required,
                 on_error: pair.effective_on_error(),
                 policy: pair_policy(spec, pair),
+                counterparts: pair.source_fields().into_iter().map(str::to_owned).collect(),
             });
         }
         let backward = Self::backward_outputs(spec)?;
@@ -190,9 +193,11 @@ impl Plan {
                         .ok_or_else(|| format!("pair {target} has no inverse"))?,
                     (None, _) => continue,
                 };
+                let inputs: Vec<String> = group.iter().map(|p| p.target_field.trim().to_owned()).collect();
                 outputs.push(Output {
                     field: (*single).to_owned(),
-                    inputs: group.iter().map(|p| p.target_field.trim().to_owned()).collect(),
+                    counterparts: inputs.clone(),
+                    inputs,
                     pipeline,
                     overwrite_with_empty: pair.overwrite_with_empty,
                     required: false,
@@ -212,6 +217,7 @@ impl Plan {
                     outputs.push(Output {
                         field: (*source).to_owned(),
                         inputs: vec![target.clone()],
+                        counterparts: vec![target.clone()],
                         pipeline,
                         overwrite_with_empty: pair.overwrite_with_empty,
                         required: false,
@@ -297,6 +303,14 @@ impl Plan {
         }
     }
 
+    /// The fields of the other flow that `field` (written by `flow`) is written back as.
+    pub fn counterparts(&self, flow: Flow, field: &str) -> &[String] {
+        self.outputs(flow)
+            .iter()
+            .find(|o| o.field == field)
+            .map_or(&[], |o| o.counterparts.as_slice())
+    }
+
     /// The conflict policy of `field` as `flow` writes it (`None`: a one-way pair).
     pub fn policy(&self, flow: Flow, field: &str) -> Option<ConflictPolicy> {
         self.outputs(flow)
@@ -309,10 +323,7 @@ impl Plan {
     /// wrote), for the other flow's fields `written` fully determines: after a write, these are
     /// the values that read back are our own echo.
     pub fn echo(&self, flow: Flow, written: &Fields) -> Fields {
-        let other = match flow {
-            Flow::Forward => Flow::Backward,
-            Flow::Backward => Flow::Forward,
-        };
+        let other = flow.opposite();
         let (mapped, _) = self.map_each(other, written);
         let determined = |field: &str| {
             self.outputs(other)

@@ -120,6 +120,14 @@ impl Flow {
             Flow::Backward => "backward",
         }
     }
+
+    /// The flow the other way.
+    pub fn opposite(self) -> Flow {
+        match self {
+            Flow::Forward => Flow::Backward,
+            Flow::Backward => Flow::Forward,
+        }
+    }
 }
 
 /// Where incremental listing of one side stands.

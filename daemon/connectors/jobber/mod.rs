@@ -42,10 +42,12 @@ fn client_filter(filter: &Compiled) -> serde_json::Map<String, Value> {
                 attributes.insert(condition.field.clone(), Value::Bool(flag == "true"));
             }
             ("createdAt", FilterOp::Before | FilterOp::After, _) => {
-                let Some(at) = condition
-                    .time_ms()
-                    .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-                else {
+                // Whole seconds, widened: before the next second, after the one it falls in.
+                let whole = condition.time_ms().map(|ms| match condition.op {
+                    FilterOp::Before => (ms + 999).div_euclid(1000) * 1000,
+                    _ => ms.div_euclid(1000) * 1000,
+                });
+                let Some(at) = whole.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()) else {
                     continue;
                 };
                 let bound = if condition.op == FilterOp::Before {
