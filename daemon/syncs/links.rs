@@ -16,10 +16,10 @@ pub struct LinkRecord {
     pub target_id: String,
     /// Hash of all mapped source-side values as last synced (links written before per-field
     /// hashes; empty since).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source_hash: String,
     /// Hash of all mapped target-side values as last synced (older links).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub target_hash: String,
     /// The source side's mapped values as last synced, field by field.
     #[serde(default, skip_serializing_if = "FieldHashes::is_empty")]
