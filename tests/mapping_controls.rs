@@ -1048,3 +1048,73 @@ fn one_sided_edits_are_not_conflicts_whatever_the_transforms_normalize() {
     assert_eq!(jobber_field(&daemon, &client, "companyName"), "Later Co");
     quiet(&daemon, &mapping);
 }
+
+/// The finished jobs inbound webhooks started for `mapping`, once there are `count`.
+fn webhook_jobs(daemon: &TestDaemon, mapping: &str, count: usize) -> Vec<Value> {
+    common::wait_for(std::time::Duration::from_secs(20), || {
+        let jobs: Vec<Value> = daemon
+            .ctl_json(&["sync", "list", "--mapping", mapping])
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|job| job["trigger"] == "webhook" && job["finishedAt"].is_string())
+            .cloned()
+            .collect();
+        (jobs.len() >= count).then_some(jobs)
+    })
+    .unwrap_or_else(|| panic!("{count} webhook jobs did not finish: {}", daemon.log()))
+}
+
+#[test]
+fn changes_arriving_by_webhook_are_filtered_like_listed_ones() {
+    let daemon = sandbox(40, &[]);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let mapping = daemon.create_mapping(&san_francisco_mapping(&hubspot, &jobber, ""));
+    run(&daemon, &mapping);
+    let url = daemon.ctl_json(&["connection", "webhooks", &hubspot])["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hooks = format!("{}/_control/hubspot/webhooks", daemon.sandbox_url());
+    assert_eq!(common::http_put_json(&hooks, json!({ "targetUrl": url })), 200);
+    let contacts = records(&daemon, "hubspot", "contacts");
+    let outside = contacts.iter().find(|c| c["fields"]["city"] == "Albany").unwrap();
+    patch(
+        &daemon,
+        "hubspot",
+        "contacts",
+        outside["id"].as_str().unwrap(),
+        json!({ "firstname": "Far" }),
+    );
+    let jobs = webhook_jobs(&daemon, &mapping, 1);
+    assert_eq!(
+        (stat(&jobs[0], "filtered"), stat(&jobs[0], "updated")),
+        (1, 0),
+        "{jobs:?}"
+    );
+
+    let inside = contacts
+        .iter()
+        .find(|c| c["fields"]["city"] == "San Francisco")
+        .unwrap();
+    let email = inside["fields"]["email"].as_str().unwrap();
+    patch(
+        &daemon,
+        "hubspot",
+        "contacts",
+        inside["id"].as_str().unwrap(),
+        json!({ "city": "Oakland", "firstname": "Moved" }),
+    );
+    let jobs = webhook_jobs(&daemon, &mapping, 2);
+    let moved = jobs
+        .iter()
+        .find(|j| stat(j, "skipped") == 1)
+        .expect("a job skipped the moved contact");
+    assert_eq!(stat(moved, "updated"), 0, "{jobs:?}");
+    let clients = records(&daemon, "jobber", "clients");
+    assert_ne!(
+        jobber_client_by_email(&clients, email).unwrap()["fields"]["firstName"],
+        "Moved"
+    );
+}
