@@ -125,10 +125,18 @@ pub(super) struct Update {
     /// The record was found through the match index and this mapping had sent its create
     /// before a crash: it is counted and announced as created.
     pub(super) ours: bool,
-    /// The fields whose link entries become this side's values; `None`: every field of the
-    /// flow (the write carries all of them).
-    pub(super) settled: Option<Vec<String>>,
+    /// What a partial write settles; `None`: every field of the flow (the write carries all
+    /// of them).
+    pub(super) settled: Option<Settled>,
     pub(super) warnings: Vec<String>,
+}
+
+/// What a partial write of a linked record settles: the fields whose link entries become this
+/// side's values, and the written side's other values both sides already agree on, so the
+/// echo covers what the record holds after the write, not only what was written.
+pub(super) struct Settled {
+    pub(super) fields: Vec<String>,
+    pub(super) agreed: Fields,
 }
 
 /// Pending writes and bookkeeping of one page.
@@ -586,7 +594,7 @@ impl<'a> Job<'a> {
                             &update.to_id,
                             &update.values,
                             update.link.as_ref(),
-                            update.settled.as_deref(),
+                            update.settled.as_ref(),
                         ));
                         work.succeeded.push(record.id.clone());
                         work.events

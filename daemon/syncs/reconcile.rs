@@ -3,7 +3,7 @@
 //! their pair's policy; and the link records, after a write, what each side now holds (our own
 //! echo included, so reading it back writes nothing).
 
-use super::engine::{CLOCK_SKEW_MARGIN, EngineError, Job, Step, Update};
+use super::engine::{CLOCK_SKEW_MARGIN, EngineError, Job, Settled, Step, Update};
 use super::links::LinkRecord;
 use super::plan::{Mapped, changed_fields, hash, project, value_hash};
 use super::records::{ConflictRecord, FieldConflict, Flow, SideName};
@@ -143,10 +143,18 @@ impl Job<'_> {
             );
             return Ok((Step::Skipped(reason), conflict));
         }
+        let agreed: Fields = current
+            .iter()
+            .filter(|(field, _)| !settled.contains(field) && !other_changed(field))
+            .map(|(field, value)| (field.clone(), value.clone()))
+            .collect();
+        let settled = (!legacy).then_some(Settled {
+            fields: settled,
+            agreed,
+        });
         if values.is_empty() {
             // Only emptied fields, which this pair does not write: recorded as synced.
-            let settled = (!legacy).then_some(settled.as_slice());
-            let relinked = self.link_after_write(flow, &record.id, to_id, &values, Some(&link), settled);
+            let relinked = self.link_after_write(flow, &record.id, to_id, &values, Some(&link), settled.as_ref());
             return Ok((Step::Relink(relinked), conflict));
         }
         let to_id = to_id.to_owned();
@@ -154,7 +162,7 @@ impl Job<'_> {
             Step::Update(Update {
                 to_id,
                 values,
-                settled: (!legacy).then_some(settled),
+                settled,
                 link: Some(link),
                 ours: false,
                 warnings: mapped.warnings,
@@ -163,9 +171,9 @@ impl Job<'_> {
         ))
     }
 
-    /// The link after writing `values` in `flow`: the written side's entries for the `settled`
-    /// fields (all of them when `None`), and the other side's fields our write determines,
-    /// so reading our own write back is recognised as an echo.
+    /// The link after writing `values` in `flow`: the written side's entries for the settled
+    /// fields (all of them when `None`), and the other side's fields the written record now
+    /// determines, so reading our own write back is recognised as an echo.
     pub(super) fn link_after_write(
         &self,
         flow: Flow,
@@ -173,7 +181,7 @@ impl Job<'_> {
         written_id: &str,
         values: &Fields,
         previous: Option<&LinkRecord>,
-        settled: Option<&[String]>,
+        settled: Option<&Settled>,
     ) -> LinkRecord {
         let mut link = previous.cloned().unwrap_or_default();
         let (source_id, target_id) = match flow {
@@ -188,14 +196,13 @@ impl Job<'_> {
             Flow::Forward => (&mut link.target_values, &mut link.source_values),
             Flow::Backward => (&mut link.source_values, &mut link.target_values),
         };
-        let settled_fields: Vec<String> = match settled {
-            Some(fields) => fields.to_vec(),
+        let (settled_fields, mut written): (Vec<String>, Fields) = match settled {
+            Some(settled) => (settled.fields.clone(), settled.agreed.clone()),
             None => {
                 this_side.clear();
-                values.keys().cloned().collect()
+                (values.keys().cloned().collect(), Fields::new())
             }
         };
-        let mut written = Fields::new();
         for field in &settled_fields {
             match value_hash(values.get(field)) {
                 Some(digest) => {
