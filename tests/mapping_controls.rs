@@ -1118,3 +1118,34 @@ fn changes_arriving_by_webhook_are_filtered_like_listed_ones() {
         "Moved"
     );
 }
+
+#[test]
+fn a_write_of_one_part_of_a_split_name_is_not_echoed_back() {
+    let daemon = sandbox(20, &[]);
+    no_search_delay(&daemon);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let pipedrive = daemon.connect("pipedrive")["id"].as_str().unwrap().to_owned();
+    let mapping = daemon.create_mapping(&format!(
+        "name: names\nsource: {{connection: {hubspot}, object: contacts}}\ntarget: {{connection: {pipedrive}, object: persons}}\ndirection: bidirectional\nfieldPairs:\n  - {{sourceField: \"firstname,lastname\", targetField: name, transform: concatenate, reverseTransform: split_name}}\n  - {{sourceField: email, targetField: email, transform: lowercase}}\n"
+    ));
+    run(&daemon, &mapping);
+    quiet(&daemon, &mapping);
+    let persons = records(&daemon, "pipedrive", "persons");
+    let contacts = records(&daemon, "hubspot", "contacts");
+    let (person, contact) = persons
+        .iter()
+        .find_map(|p| {
+            let email = p["fields"]["emails"][0]["value"].as_str()?;
+            let contact = contacts.iter().find(|c| c["fields"]["email"] == email)?;
+            Some((p["id"].as_str()?.to_owned(), contact["id"].as_str()?.to_owned()))
+        })
+        .expect("a person linked to a contact");
+    let lastname = hubspot_field(&daemon, &contact, "lastname");
+    let name = format!("Eve {}", lastname.as_str().unwrap());
+    patch(&daemon, "pipedrive", "persons", &person, json!({ "name": name }));
+    // Only HubSpot's firstname changes; the write determines the whole name on the way back.
+    let job = run(&daemon, &mapping);
+    assert_eq!(stat(&job, "updated"), 1, "{job}");
+    assert_eq!(hubspot_field(&daemon, &contact, "firstname"), "Eve");
+    quiet(&daemon, &mapping);
+}
