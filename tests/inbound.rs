@@ -26,17 +26,6 @@ fn id(value: &Value) -> String {
     value["id"].as_str().expect("id").to_owned()
 }
 
-fn write(daemon: &TestDaemon, name: &str, text: &str) -> String {
-    let path = daemon.data_dir().join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
-fn create_mapping(daemon: &TestDaemon, text: &str) -> String {
-    let file = write(daemon, "mapping.yaml", text);
-    id(&daemon.ctl_json(&["mapping", "create", "-f", &file]))
-}
-
 fn contacts_to_clients(hubspot: &str, jobber: &str, direction: &str) -> String {
     format!(
         "name: contacts and clients\nsource: {{connection: {hubspot}, object: contacts}}\ntarget: {{connection: {jobber}, object: clients}}\ndirection: {direction}\nfieldPairs:\n  - {{sourceField: firstname, targetField: firstName}}\n  - {{sourceField: lastname, targetField: lastName}}\n  - {{sourceField: email, targetField: email}}\nmatchKey: email\n"
@@ -118,7 +107,7 @@ fn connected(direction: &str) -> (TestDaemon, String, String, String) {
     let daemon = sandbox_daemon();
     let hubspot = id(&daemon.connect("hubspot"));
     let jobber = id(&daemon.connect("jobber"));
-    let mapping = create_mapping(&daemon, &contacts_to_clients(&hubspot, &jobber, direction));
+    let mapping = daemon.create_mapping(&contacts_to_clients(&hubspot, &jobber, direction));
     let first = daemon.ctl_json(&["sync", "run", &mapping, "--wait", "--yes"]);
     assert_eq!(first["status"], "completed", "{first}");
     (daemon, hubspot, jobber, mapping)
@@ -441,7 +430,7 @@ fn a_webhook_accepted_before_a_crash_is_synced_after_the_restart() {
     let mut daemon = TestDaemon::start(&["--config", config.to_str().unwrap()]);
     let hubspot = id(&daemon.connect("hubspot"));
     let jobber = id(&daemon.connect("jobber"));
-    let mapping = create_mapping(&daemon, &contacts_to_clients(&hubspot, &jobber, "source_to_target"));
+    let mapping = daemon.create_mapping(&contacts_to_clients(&hubspot, &jobber, "source_to_target"));
     let first = daemon.ctl_json(&["sync", "run", &mapping, "--wait", "--yes"]);
     assert_eq!(first["status"], "completed", "{first}");
     // HubSpot's access tokens expire and its token endpoint hangs: a full sync of the mapping

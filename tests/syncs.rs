@@ -26,14 +26,6 @@ fn write(daemon: &TestDaemon, name: &str, text: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
-fn create_mapping(daemon: &TestDaemon, text: &str) -> String {
-    let file = write(daemon, "mapping.yaml", text);
-    daemon.ctl_json(&["mapping", "create", "-f", &file])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// Runs a sync to its end; fluxctl's exit status must tell its outcome (0 completed,
 /// 3 partial, 4 failed).
 fn run(daemon: &TestDaemon, mapping: &str) -> Value {
@@ -90,7 +82,7 @@ fn a_sync_creates_then_a_rerun_changes_nothing() {
     let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
     let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
     let before = object_count(&daemon, "jobber", "clients");
-    let mapping = create_mapping(&daemon, &hubspot_to_jobber(&hubspot, &jobber));
+    let mapping = daemon.create_mapping(&hubspot_to_jobber(&hubspot, &jobber));
     let first = run(&daemon, &mapping);
     assert_eq!(first["status"], "completed", "{first}");
     assert_eq!(first["stats"]["failed"], 0);
@@ -148,7 +140,7 @@ fn every_provider_syncs_as_source_and_as_target() {
         ),
     ];
     for text in mappings {
-        let mapping = create_mapping(&daemon, &text);
+        let mapping = daemon.create_mapping(&text);
         let first = run(&daemon, &mapping);
         assert_eq!(first["status"], "completed", "{text}\n{first}");
         assert_eq!(first["stats"]["failed"], 0, "{first}");
@@ -195,7 +187,7 @@ fn interrupted_sync_resumes(stop: impl FnOnce(&mut TestDaemon)) {
     };
     let before = count("jobber", "clients");
     let contacts = count("hubspot", "contacts");
-    let mapping = create_mapping(&daemon, &hubspot_to_jobber(&hubspot, &jobber));
+    let mapping = daemon.create_mapping(&hubspot_to_jobber(&hubspot, &jobber));
     let job = daemon.ctl_json(&["sync", "run", &mapping, "--yes"]);
     let job_id = job["id"].as_str().unwrap().to_owned();
     wait_for(Duration::from_secs(60), || {
@@ -260,7 +252,7 @@ fn a_two_way_mapping_syncs_both_ways_and_then_stays_quiet() {
     let text = format!(
         "name: two-way\nsource: {{connection: {hubspot}, object: contacts}}\ntarget: {{connection: {pipedrive}, object: persons}}\ndirection: bidirectional\nfieldPairs:\n  - {{sourceField: \"firstname,lastname\", targetField: name, transform: concatenate, reverseTransform: split_name}}\n  - {{sourceField: email, targetField: email, transform: lowercase}}\n  - {{sourceField: city, targetField: job_title}}\n"
     );
-    let mapping = create_mapping(&daemon, &text);
+    let mapping = daemon.create_mapping(&text);
     let first = run(&daemon, &mapping);
     assert_eq!(first["status"], "completed", "{first}");
     for round in 0..10 {
@@ -328,7 +320,7 @@ fn rate_limited_providers_slow_the_sync_down_but_it_completes() {
         ),
         200
     );
-    let mapping = create_mapping(&daemon, &hubspot_to_jobber(&hubspot, &jobber));
+    let mapping = daemon.create_mapping(&hubspot_to_jobber(&hubspot, &jobber));
     let reverse = format!(
         "name: back\nsource: {{connection: {jobber}, object: clients}}\ntarget: {{connection: {hubspot}, object: contacts}}\nfieldPairs:\n  - {{sourceField: firstName, targetField: firstname}}\n  - {{sourceField: email, targetField: email}}\nmatchKey: email\n"
     );
@@ -340,7 +332,7 @@ fn rate_limited_providers_slow_the_sync_down_but_it_completes() {
     let requests_before = admitted();
     let first = run(&daemon, &mapping);
     assert_eq!(first["status"], "completed", "{first}");
-    let back = create_mapping(&daemon, &reverse);
+    let back = daemon.create_mapping(&reverse);
     let job = run(&daemon, &back);
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(job["stats"]["failed"], 0);
@@ -374,7 +366,7 @@ fn sync_webhooks_have_the_seed_shape_and_verify() {
     let secret = endpoint["secret"].as_str().unwrap();
     let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
     let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
-    let mapping = create_mapping(&daemon, &hubspot_to_jobber(&hubspot, &jobber));
+    let mapping = daemon.create_mapping(&hubspot_to_jobber(&hubspot, &jobber));
     let job = run(&daemon, &mapping);
     let got = receiver.wait_for("/hook", 2, Duration::from_secs(10));
     let started = got[0].json();
@@ -424,7 +416,7 @@ fn bad_records_fail_alone_are_listed_and_retried() {
         "transform: phone_e164 }",
         "transform: phone_e164, onError: fail_record }",
     );
-    let mapping = create_mapping(&daemon, &text);
+    let mapping = daemon.create_mapping(&text);
     let job = run(&daemon, &mapping);
     assert_eq!(job["status"], "partial", "{job}");
     assert_eq!(job["stats"]["failed"], 1);
@@ -452,7 +444,7 @@ fn a_large_first_sync_asks_for_confirmation() {
     let daemon = sandbox(20, &["--config", config.to_str().unwrap()]);
     let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
     let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
-    let mapping = create_mapping(&daemon, &hubspot_to_jobber(&hubspot, &jobber));
+    let mapping = daemon.create_mapping(&hubspot_to_jobber(&hubspot, &jobber));
     let refused = daemon.ctl(&["sync", "run", &mapping, "--wait"]);
     assert!(!refused.success());
     assert!(
@@ -503,7 +495,7 @@ fn an_expired_salesforce_session_is_refreshed_once_on_its_401() {
     let text = format!(
         "name: sf-hs\nsource: {{connection: {salesforce}, object: Contact}}\ntarget: {{connection: {hubspot}, object: contacts}}\nfieldPairs:\n  - {{sourceField: LastName, targetField: lastname}}\n  - {{sourceField: Email, targetField: email}}\n"
     );
-    let mapping = create_mapping(&daemon, &text);
+    let mapping = daemon.create_mapping(&text);
     let job = run(&daemon, &mapping);
     assert_eq!(job["status"], "completed", "{job}");
     let oauth = http_get_json(&format!("{base}/_control/salesforce/stats"));
@@ -523,7 +515,7 @@ fn a_two_way_mapping_with_salesforce_matches_on_differently_named_fields() {
     let text = format!(
         "name: hs-sf two-way\nsource: {{connection: {hubspot}, object: contacts}}\ntarget: {{connection: {salesforce}, object: Contact}}\ndirection: bidirectional\nfieldPairs:\n  - {{sourceField: lastname, targetField: LastName}}\n  - {{sourceField: email, targetField: Email, transform: lowercase}}\nmatchKey: Email\n"
     );
-    let mapping = create_mapping(&daemon, &text);
+    let mapping = daemon.create_mapping(&text);
     let first = run(&daemon, &mapping);
     assert_eq!(first["status"], "completed", "{first}");
     assert_eq!(first["stats"]["failed"], 0, "{first}");
@@ -540,7 +532,7 @@ fn a_hubspot_change_not_yet_searchable_is_synced_by_a_later_run() {
     let daemon = sandbox(10, &[]);
     let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
     let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
-    let mapping = create_mapping(&daemon, &hubspot_to_jobber(&hubspot, &jobber));
+    let mapping = daemon.create_mapping(&hubspot_to_jobber(&hubspot, &jobber));
     assert_eq!(run(&daemon, &mapping)["status"], "completed");
     let base = daemon.sandbox_url();
     let contact = http_get_json(&format!("{base}/_control/hubspot/records/contacts?limit=1"))["records"][0].clone();
@@ -571,7 +563,7 @@ fn jobber_jobs_sync_as_source_and_as_target_against_jobbers_schema() {
     let out = format!(
         "name: jobs to deals\nsource: {{connection: {jobber}, object: jobs}}\ntarget: {{connection: {hubspot}, object: deals}}\nfieldPairs:\n  - {{sourceField: title, targetField: dealname}}\n  - {{sourceField: total, targetField: amount}}\nmatchKey: dealname\n"
     );
-    let job = run(&daemon, &create_mapping(&daemon, &out));
+    let job = run(&daemon, &daemon.create_mapping(&out));
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(job["stats"]["fetched"], jobs, "{job}");
     // Jobs as the target: Jobber creates jobs only at a property, so a mapping that may create
@@ -586,7 +578,7 @@ fn jobber_jobs_sync_as_source_and_as_target_against_jobbers_schema() {
     // ...while one that only updates the jobs it matches writes through jobEdit. (The deals the
     // first mapping just wrote are searchable at once here, not after HubSpot's index delay.)
     hubspot_index_delay(&daemon, 0);
-    let mapping = create_mapping(&daemon, &format!("{into}matchingMode: match_only\n"));
+    let mapping = daemon.create_mapping(&format!("{into}matchingMode: match_only\n"));
     let job = run(&daemon, &mapping);
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(job["stats"]["updated"], jobs, "{job}");
@@ -610,7 +602,7 @@ fn jobber_properties_sync_as_source_and_as_target_without_a_modification_time() 
     let out = format!(
         "name: properties to accounts\nsource: {{connection: {jobber}, object: properties}}\ntarget: {{connection: {salesforce}, object: Account}}\nfieldPairs:\n  - {{sourceField: street1, targetField: Name}}\n  - {{sourceField: street1, targetField: BillingStreet}}\n  - {{sourceField: city, targetField: BillingCity}}\nmatchKey: Name\n"
     );
-    let outward = create_mapping(&daemon, &out);
+    let outward = daemon.create_mapping(&out);
     let job = run(&daemon, &outward);
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(job["stats"]["created"], properties, "{job}");
@@ -627,7 +619,7 @@ fn jobber_properties_sync_as_source_and_as_target_without_a_modification_time() 
     let back = format!(
         "name: accounts to properties\nsource: {{connection: {salesforce}, object: Account}}\ntarget: {{connection: {jobber}, object: properties}}\nmatchingMode: match_only\nfieldPairs:\n  - {{sourceField: BillingStreet, targetField: street1}}\n  - {{sourceField: BillingCity, targetField: city}}\nmatchKey: street1\n"
     );
-    let inward = create_mapping(&daemon, &back);
+    let inward = daemon.create_mapping(&back);
     let first = run(&daemon, &inward);
     assert_eq!(first["status"], "completed", "{first}");
     let base = daemon.sandbox_url();
@@ -661,10 +653,8 @@ fn a_sync_whose_records_all_fail_is_failed_and_fluxctl_says_so_by_its_exit_code(
     let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
     let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
     // A first name is no phone number: every record's required pair fails.
-    let mapping = create_mapping(
-        &daemon,
-        &format!(
-            r#"name: every record fails
+    let mapping = daemon.create_mapping(&format!(
+        r#"name: every record fails
 source: {{ connection: {hubspot}, object: contacts }}
 target: {{ connection: {jobber}, object: clients }}
 fieldPairs:
@@ -672,8 +662,7 @@ fieldPairs:
   - {{ sourceField: email, targetField: email }}
 matchKey: email
 "#
-        ),
-    );
+    ));
     let job = run(&daemon, &mapping);
     assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(job["stats"]["failed"], 3, "{job}");
@@ -708,7 +697,7 @@ fn a_provider_outage_fails_the_sync_clearly_and_the_next_run_recovers() {
     let daemon = sandbox(10, &[]);
     let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
     let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
-    let mapping = create_mapping(&daemon, &hubspot_to_jobber(&hubspot, &jobber));
+    let mapping = daemon.create_mapping(&hubspot_to_jobber(&hubspot, &jobber));
     let outage = format!("{}/_control/hubspot/fail-api-calls", daemon.sandbox_url());
     assert_eq!(
         http_post_json(&outage, json!({ "count": 1_000_000, "status": 500 })),
