@@ -1149,3 +1149,128 @@ fn a_write_of_one_part_of_a_split_name_is_not_echoed_back() {
     assert_eq!(hubspot_field(&daemon, &contact, "firstname"), "Eve");
     quiet(&daemon, &mapping);
 }
+
+#[test]
+fn a_one_way_pair_reading_a_two_way_field_follows_changes_that_came_from_the_other_side() {
+    let daemon = sandbox(20, &[]);
+    no_search_delay(&daemon);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let mapping = daemon.create_mapping(&format!(
+        "name: shared\nsource: {{connection: {hubspot}, object: contacts}}\ntarget: {{connection: {jobber}, object: clients}}\ndirection: bidirectional\nfieldPairs:\n  - {{sourceField: email, targetField: email, transform: lowercase}}\n  - {{sourceField: firstname, targetField: firstName}}\n  - {{sourceField: firstname, targetField: companyName, direction: source_to_target}}\nmatchKey: email\n"
+    ));
+    run(&daemon, &mapping);
+    // Contacts created from Jobber clients feed companyName only on the next forward pass.
+    let second = run(&daemon, &mapping);
+    assert_eq!(stat(&second, "updated"), 10, "{second}");
+    quiet(&daemon, &mapping);
+    let contacts = records(&daemon, "hubspot", "contacts");
+    let clients = records(&daemon, "jobber", "clients");
+    let (contact, client) = contacts
+        .iter()
+        .find_map(|c| {
+            let client = jobber_client_by_email(&clients, c["fields"]["email"].as_str()?)?;
+            Some((c["id"].as_str()?.to_owned(), client["id"].as_str()?.to_owned()))
+        })
+        .unwrap();
+    // Jobber's firstName flows back into HubSpot's firstname, which then feeds companyName.
+    patch(&daemon, "jobber", "clients", &client, json!({ "firstName": "Zed" }));
+    run(&daemon, &mapping);
+    assert_eq!(hubspot_field(&daemon, &contact, "firstname"), "Zed");
+    run(&daemon, &mapping);
+    assert_eq!(jobber_field(&daemon, &client, "companyName"), "Zed");
+    quiet(&daemon, &mapping);
+}
+
+#[test]
+fn a_won_conflict_keeps_the_winners_whole_value() {
+    let daemon = sandbox(20, &[]);
+    no_search_delay(&daemon);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let pipedrive = daemon.connect("pipedrive")["id"].as_str().unwrap().to_owned();
+    // Pipedrive's name split into HubSpot's first and last names; Pipedrive wins conflicts.
+    let mapping = daemon.create_mapping(&format!(
+        "name: names\nsource: {{connection: {pipedrive}, object: persons}}\ntarget: {{connection: {hubspot}, object: contacts}}\ndirection: bidirectional\nconflictPolicy: source_wins\nfieldPairs:\n  - {{sourceField: name, targetField: firstname, transform: 'split_name(part=first)', reverseTransform: concatenate}}\n  - {{sourceField: name, targetField: lastname, transform: 'split_name(part=last)', reverseTransform: concatenate}}\n  - {{sourceField: email, targetField: email, transform: lowercase}}\n  - {{sourceField: job_title, targetField: jobtitle, overwriteWithEmpty: false}}\n"
+    ));
+    run(&daemon, &mapping);
+    quiet(&daemon, &mapping);
+    let persons = records(&daemon, "pipedrive", "persons");
+    let contacts = records(&daemon, "hubspot", "contacts");
+    let (person, contact) = persons
+        .iter()
+        .find_map(|p| {
+            let email = p["fields"]["emails"][0]["value"].as_str()?;
+            let contact = contacts.iter().find(|c| c["fields"]["email"] == email)?;
+            Some((p["id"].as_str()?.to_owned(), contact["id"].as_str()?.to_owned()))
+        })
+        .unwrap();
+    let last = hubspot_field(&daemon, &contact, "lastname")
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Pipedrive changes the first name only, HubSpot the whole name: Pipedrive's whole name
+    // wins, not its first name with HubSpot's last.
+    patch(
+        &daemon,
+        "pipedrive",
+        "persons",
+        &person,
+        json!({ "name": format!("Maria {last}") }),
+    );
+    patch(
+        &daemon,
+        "hubspot",
+        "contacts",
+        &contact,
+        json!({ "firstname": "Molly", "lastname": "Jones" }),
+    );
+    let job = run(&daemon, &mapping);
+    assert_eq!(stat(&job, "conflicts"), 1, "{job}");
+    assert_eq!(
+        (
+            hubspot_field(&daemon, &contact, "firstname"),
+            hubspot_field(&daemon, &contact, "lastname")
+        ),
+        (json!("Maria"), json!(last.clone()))
+    );
+    assert_eq!(
+        record(&daemon, "pipedrive", "persons", &person)["fields"]["name"],
+        format!("Maria {last}")
+    );
+    quiet(&daemon, &mapping);
+
+    // Pipedrive empties the job title while HubSpot changes it: Pipedrive wins but writes no
+    // emptiness; HubSpot's title is not carried back over the emptied one either.
+    patch(&daemon, "pipedrive", "persons", &person, json!({ "job_title": null }));
+    patch(&daemon, "hubspot", "contacts", &contact, json!({ "jobtitle": "Chief" }));
+    let job = run(&daemon, &mapping);
+    assert_eq!(stat(&job, "conflicts"), 1, "{job}");
+    assert!(record(&daemon, "pipedrive", "persons", &person)["fields"]["job_title"].is_null());
+    quiet(&daemon, &mapping);
+}
+
+#[test]
+fn a_conflict_with_a_record_outside_the_other_filter_goes_to_this_side() {
+    let daemon = sandbox(40, &[]);
+    no_search_delay(&daemon);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let mapping = daemon.create_mapping(&two_way(&hubspot, &jobber, "target_wins"));
+    run(&daemon, &mapping);
+    quiet(&daemon, &mapping);
+    let (contact, client) = linked_pair(&daemon);
+    // The client leaves the target filter (never read back again) and both sides edit the
+    // first name: Jobber's edit can never come back, so HubSpot's is written.
+    set_address(&daemon, &client, "city", "Buffalo");
+    patch(&daemon, "jobber", "clients", &client, json!({ "firstName": "Jobside" }));
+    patch(
+        &daemon,
+        "hubspot",
+        "contacts",
+        &contact,
+        json!({ "firstname": "Hubside" }),
+    );
+    let job = run(&daemon, &mapping);
+    assert_eq!(stat(&job, "conflicts"), 0, "{job}");
+    assert_eq!(jobber_field(&daemon, &client, "firstName"), "Hubside");
+}

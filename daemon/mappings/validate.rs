@@ -112,6 +112,7 @@ pub fn check_shape(spec: &MappingSpec) -> Vec<String> {
         }
         problems.extend(check_pair_controls(spec, index));
     }
+    problems.extend(check_shared_sources(spec));
     problems.extend(check_filters(spec));
     if let Some(Err(error)) = spec.schedule.as_deref().map(Schedule::parse) {
         problems.push(format!("schedule: {error}"));
@@ -150,6 +151,45 @@ fn check_pair_controls(spec: &MappingSpec, index: usize) -> Vec<String> {
         problems.push(format!(
             "fieldPairs[{index}].conflictPolicy: only pairs flowing both ways have conflicts (a one-way pair always writes its reading side's value)"
         ));
+    }
+    problems
+}
+
+/// Pairs reading the same single source field and flowing back are written back as one value
+/// (the parts of a split name): the first says how to join them (`reverseTransform`, e.g.
+/// `concatenate`), and a join cannot leave some of its parts one-way.
+fn check_shared_sources(spec: &MappingSpec) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for pair in &spec.field_pairs {
+        let [source] = pair.source_fields()[..] else { continue };
+        if seen.contains(&source) {
+            continue;
+        }
+        seen.push(source);
+        let group: Vec<(usize, &FieldPair)> = spec
+            .field_pairs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.source_fields() == [source])
+            .collect();
+        let back: Vec<&(usize, &FieldPair)> = group.iter().filter(|(_, p)| p.flows_backward(spec.direction)).collect();
+        let joins = |p: &FieldPair| {
+            p.reverse_transform
+                .as_deref()
+                .is_some_and(|r| r.trim_start().starts_with("concatenate"))
+        };
+        match back.first() {
+            Some((index, _)) if back.len() < group.len() && back.iter().any(|(_, p)| joins(p)) => {
+                problems.push(format!(
+                    "fieldPairs[{index}].direction: the pairs reading {source:?} are parts joined back into one value, so they all flow the same way"
+                ))
+            }
+            Some((index, first)) if back.len() > 1 && first.reverse_transform.is_none() => problems.push(format!(
+                "fieldPairs[{index}].reverseTransform: the pairs reading {source:?} are written back as one value; say how to join them (e.g. concatenate) or make all but one source_to_target"
+            )),
+            _ => {}
+        }
     }
     problems
 }
@@ -408,6 +448,33 @@ mod tests {
         two_way.field_pairs[0].direction = Some(PairDirection::SourceToTarget);
         let problems = check_fields(&two_way, &source, &target);
         assert!(problems[0].starts_with("matchKey: \"email\" must be"), "{problems:?}");
+    }
+
+    #[test]
+    fn pairs_sharing_a_source_field_flow_together_and_say_how_to_join() {
+        let split = |direction| {
+            let mut first = pair("name", "firstName", Some("split_name(part=first)"));
+            first.reverse_transform = Some("concatenate".into());
+            let mut last = pair("name", "lastName", Some("split_name(part=last)"));
+            last.reverse_transform = Some("concatenate".into());
+            last.direction = direction;
+            spec(vec![first, last], Direction::Bidirectional)
+        };
+        assert!(check_shape(&split(None)).is_empty(), "{:?}", check_shape(&split(None)));
+        let mixed = check_shape(&split(Some(PairDirection::SourceToTarget)));
+        assert!(
+            mixed.iter().any(|p| p.starts_with("fieldPairs[0].direction")),
+            "{mixed:?}"
+        );
+        let twice = spec(
+            vec![pair("email", "email", None), pair("email", "email2", None)],
+            Direction::Bidirectional,
+        );
+        let problems = check_shape(&twice);
+        assert!(
+            problems.iter().any(|p| p.starts_with("fieldPairs[0].reverseTransform")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -137,6 +137,9 @@ pub(super) struct Update {
 pub(super) struct Settled {
     pub(super) fields: Vec<String>,
     pub(super) agreed: Fields,
+    /// The other side's values recorded as synced without a write (the opposite flow's
+    /// fields): changes a won conflict overrules though this side cannot write its value.
+    pub(super) seen: Fields,
 }
 
 /// Pending writes and bookkeeping of one page.
@@ -559,8 +562,26 @@ impl<'a> Job<'a> {
                         if let Some(value) = match_field.and_then(|f| mapped.values.get(f)) {
                             work.matched.push((value.clone(), new_id.clone()));
                         }
-                        work.links
-                            .push(self.link_after_write(flow, &record.id, &new_id, &mapped.values, None, None));
+                        // The new record holds the written values and nothing else.
+                        let created = Settled {
+                            fields: mapped.values.keys().cloned().collect(),
+                            agreed: self
+                                .plan
+                                .written_fields(flow)
+                                .iter()
+                                .filter(|field| !mapped.values.contains_key(*field))
+                                .map(|field| (field.clone(), String::new()))
+                                .collect(),
+                            seen: Fields::new(),
+                        };
+                        work.links.push(self.link_after_write(
+                            flow,
+                            &record.id,
+                            &new_id,
+                            &mapped.values,
+                            None,
+                            Some(&created),
+                        ));
                         work.succeeded.push(record.id.clone());
                         work.events.push((
                             EventType::RecordCreated,

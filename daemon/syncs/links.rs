@@ -48,6 +48,14 @@ impl LinkRecord {
         }
     }
 
+    /// The record-level hash of an older link for the side `flow` reads.
+    pub fn read_side_hash(&self, flow: Flow) -> &str {
+        match flow {
+            Flow::Forward => &self.source_hash,
+            Flow::Backward => &self.target_hash,
+        }
+    }
+
     /// Whether the link predates per-field hashes (only record-level hashes compare).
     pub fn is_legacy(&self) -> bool {
         self.source_values.is_empty()

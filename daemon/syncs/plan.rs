@@ -311,6 +311,25 @@ impl Plan {
             .map_or(&[], |o| o.counterparts.as_slice())
     }
 
+    /// The fields `flow` reads to produce its output `field`.
+    pub fn inputs(&self, flow: Flow, field: &str) -> &[String] {
+        self.outputs(flow)
+            .iter()
+            .find(|o| o.field == field)
+            .map_or(&[], |o| o.inputs.as_slice())
+    }
+
+    /// The outputs of `flow` written back as any of the same fields as `field` (the parts of
+    /// a split name are written back as one name, for one).
+    pub fn siblings(&self, flow: Flow, field: &str) -> Vec<String> {
+        let counterparts = self.counterparts(flow, field);
+        self.outputs(flow)
+            .iter()
+            .filter(|o| o.counterparts.iter().any(|c| counterparts.contains(c)))
+            .map(|o| o.field.clone())
+            .collect()
+    }
+
     /// The conflict policy of `field` as `flow` writes it (`None`: a one-way pair).
     pub fn policy(&self, flow: Flow, field: &str) -> Option<ConflictPolicy> {
         self.outputs(flow)
@@ -325,11 +344,13 @@ impl Plan {
     pub fn echo(&self, flow: Flow, written: &Fields) -> Fields {
         let other = flow.opposite();
         let (mapped, _) = self.map_each(other, written);
+        // A one-way output of the other flow is not synced by this flow's write: its side
+        // keeps whatever it holds, so it is never an echo.
         let determined = |field: &str| {
             self.outputs(other)
                 .iter()
                 .find(|o| o.field == field)
-                .is_some_and(|o| o.inputs.iter().all(|i| written.contains_key(i)))
+                .is_some_and(|o| o.policy.is_some() && o.inputs.iter().all(|i| written.contains_key(i)))
         };
         let mut values: Fields = mapped.values.into_iter().filter(|(f, _)| determined(f)).collect();
         for output in self.outputs(other) {

@@ -26,7 +26,7 @@ impl Job<'_> {
         changed: Vec<String>,
     ) -> Result<(Step, Option<ConflictRecord>), EngineError> {
         let (_, written) = self.sides(flow);
-        let (to_id, last, _) = link.written_side(flow);
+        let (to_id, _, _) = link.written_side(flow);
         let written_fields = self.plan.written_fields(flow).to_vec();
         let opposite = flow.opposite();
         // The other record with what its own pass reads, to see it as that pass would.
@@ -46,21 +46,34 @@ impl Job<'_> {
         let current = project(&other.fields, &written_fields);
         let legacy = link.is_legacy();
         // What the other side changed since the last sync is what the opposite pass would
-        // write from it: its mapped values against that pass's hashes, in the same space.
+        // write from it: its mapped values against that pass's hashes, in the same space. A
+        // record outside the opposite pass's filter is never carried back: its changes do not
+        // compete with this side's.
         let (other_mapped, _) = self.plan.map_all(opposite, &other.fields);
-        let other_changes = changed_fields(
-            self.plan.written_fields(opposite),
-            &other_mapped,
-            link.read_side_values(flow),
-        );
-        let other_changed = |field: &str| match legacy {
-            true => hash(&current) != last,
-            false => self
-                .plan
+        let carried_back = self.plan.admits(opposite, &other.fields);
+        let other_changes: Vec<String> = match (carried_back, legacy) {
+            (false, _) => Vec::new(),
+            (true, false) => changed_fields(
+                self.plan.written_fields(opposite),
+                &other_mapped,
+                link.read_side_values(flow),
+            ),
+            (true, true) if hash(&other_mapped) != link.read_side_hash(flow) => {
+                self.plan.written_fields(opposite).to_vec()
+            }
+            (true, true) => Vec::new(),
+        };
+        let other_changed = |field: &str| {
+            self.plan
                 .counterparts(flow, field)
                 .iter()
-                .any(|counterpart| other_changes.contains(counterpart)),
+                .any(|counterpart| other_changes.contains(counterpart))
         };
+        // Fields of the written record feeding a change its own pass has yet to carry back.
+        let pending: Vec<&String> = other_changes
+            .iter()
+            .flat_map(|changed| self.plan.inputs(opposite, changed))
+            .collect();
         let margin = jiff::SignedDuration::try_from(CLOCK_SKEW_MARGIN).unwrap_or_default();
         let this_newer = other.modified_at <= record.modified_at + margin
             && (flow == Flow::Forward || record.modified_at > other.modified_at + margin);
@@ -70,6 +83,9 @@ impl Job<'_> {
         };
         let mut settled = Vec::new();
         let mut conflicts = Vec::new();
+        // Won fields this side has no value for (it does not write emptiness): the other side's
+        // competing value, in the opposite flow's terms, is recorded as seen, not carried back.
+        let mut seen = Fields::new();
         for field in &changed {
             let this_value = mapped.values.get(field);
             let other_value = current.get(field);
@@ -86,6 +102,19 @@ impl Job<'_> {
             };
             if this_wins {
                 settled.push(field.clone());
+                // The parts of one value (a split name) go together, so the other side gets
+                // this side's whole value, not a mix.
+                for sibling in self.plan.siblings(flow, field) {
+                    if !settled.contains(&sibling) && mapped.values.contains_key(&sibling) {
+                        settled.push(sibling);
+                    }
+                }
+                if this_value.is_none() {
+                    for counterpart in self.plan.counterparts(flow, field) {
+                        let value = other_mapped.get(counterpart).cloned().unwrap_or_default();
+                        seen.insert(counterpart.clone(), value);
+                    }
+                }
             }
             let (this_text, other_text) = (
                 this_value.cloned().unwrap_or_default(),
@@ -143,14 +172,17 @@ impl Job<'_> {
             );
             return Ok((Step::Skipped(reason), conflict));
         }
-        let agreed: Fields = current
+        // What the written record holds, besides this write, that both sides agree on (an empty
+        // field as empty): the echo is what the opposite pass will read from it.
+        let agreed: Fields = written_fields
             .iter()
-            .filter(|(field, _)| !settled.contains(field) && !other_changed(field))
-            .map(|(field, value)| (field.clone(), value.clone()))
+            .filter(|field| !settled.contains(field) && !pending.contains(field))
+            .map(|field| (field.clone(), current.get(field).cloned().unwrap_or_default()))
             .collect();
         let settled = (!legacy).then_some(Settled {
             fields: settled,
             agreed,
+            seen,
         });
         if values.is_empty() {
             // Only emptied fields, which this pair does not write: recorded as synced.
@@ -216,7 +248,8 @@ impl Job<'_> {
                 written.insert(field.clone(), value.clone());
             }
         }
-        for (field, value) in self.plan.echo(flow, &written) {
+        let seen = settled.map(|s| s.seen.clone()).unwrap_or_default();
+        for (field, value) in self.plan.echo(flow, &written).into_iter().chain(seen) {
             match value_hash(Some(&value)) {
                 Some(digest) => other_side.insert(field, digest),
                 None => other_side.remove(&field),
