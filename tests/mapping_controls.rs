@@ -514,7 +514,15 @@ fn each_conflict_policy_decides_and_every_conflict_is_listed() {
         job
     };
     conflict_round("source_wins", "", "source");
-    conflict_round("target_wins", "", "target");
+    let lost = conflict_round("target_wins", "", "target");
+    // The pass that lost lists its record as skipped; the conflict itself is not an error row.
+    let errors = daemon.ctl_json(&["sync", "errors", lost["id"].as_str().unwrap()]);
+    assert_eq!(errors.as_array().unwrap().len(), 1, "{errors}");
+    assert_eq!(errors[0]["severity"], "info", "{errors}");
+    assert!(
+        errors[0]["message"].as_str().unwrap().contains("sync conflicts"),
+        "{errors}"
+    );
     let newest = conflict_round("newest_wins", "jobber-later", "target");
     let table = daemon.ctl(&["sync", "conflicts", newest["id"].as_str().unwrap()]);
     assert!(
