@@ -6,7 +6,7 @@ use super::records::{ApiTokenRecord, MemberRecord};
 use super::tokens;
 use crate::events::now_rfc3339;
 use crate::ids::{IdKind, new_id};
-use crate::store::{OrgKind, Reader, StoreError, Tx};
+use crate::store::{IndexTable, OrgKind, Reader, StoreError, Tx};
 
 /// Members an organization may have.
 pub const MAX_MEMBERS: usize = 1000;
@@ -22,6 +22,31 @@ pub enum MemberError {
     LastOwner,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The key of `member` in [`IndexTable::PrincipalMembers`].
+fn principal_key(member: &MemberRecord) -> String {
+    format!("{}/{}", member.principal(), member.id)
+}
+
+/// Memberships one person may hold (one per organization they belong to).
+pub const MAX_MEMBERSHIPS: usize = 10_000;
+
+/// The memberships of the person `principal`, through the index (not a scan of every member).
+pub fn of_principal(rx: &impl Reader, principal: &str) -> Result<Vec<MemberRecord>, StoreError> {
+    let mut found = Vec::new();
+    for key in rx.index_keys(IndexTable::PrincipalMembers, &format!("{principal}/"), MAX_MEMBERSHIPS)? {
+        if let Some(member) = key
+            .rsplit('/')
+            .next()
+            .map(|id| rx.get::<MemberRecord>(id))
+            .transpose()?
+            .flatten()
+        {
+            found.push(member);
+        }
+    }
+    Ok(found)
 }
 
 /// Every member of `org_id` (at most [`MAX_MEMBERS`]).
@@ -56,6 +81,7 @@ pub fn add(
     };
     tx.put(&member)?;
     tx.index_org(OrgKind::Member, org_id, &member.id)?;
+    tx.index_insert(IndexTable::PrincipalMembers, &principal_key(&member))?;
     Ok(member)
 }
 
@@ -78,5 +104,6 @@ pub fn remove(tx: &mut Tx<'_>, member: &MemberRecord) -> Result<(), StoreError> 
     }
     tx.remove::<MemberRecord>(&member.id)?;
     tx.unindex_org(OrgKind::Member, &member.org_id, &member.id)?;
+    tx.index_remove(IndexTable::PrincipalMembers, &principal_key(member))?;
     Ok(())
 }

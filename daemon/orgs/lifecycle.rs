@@ -151,10 +151,8 @@ pub fn all_ids(rx: &impl Reader, kind: OrgKind, org_id: &str) -> Result<Vec<Stri
 /// The organizations `principal` is a member of, with that member.
 pub fn of_principal(rx: &impl Reader, principal: &str) -> Result<Vec<(OrganizationRecord, MemberRecord)>, StoreError> {
     let mut found = Vec::new();
-    for member in rx.list::<MemberRecord>()? {
-        if member.principal() == principal
-            && let Some(org) = rx.get::<OrganizationRecord>(&member.org_id)?
-        {
+    for member in members::of_principal(rx, principal)? {
+        if let Some(org) = rx.get::<OrganizationRecord>(&member.org_id)? {
             found.push((org, member));
         }
     }

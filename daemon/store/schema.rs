@@ -10,7 +10,7 @@ use crate::crypto::MasterKey;
 
 /// The schema this build writes. Bump it and add a step to [`migrate_step`] when a stored
 /// shape changes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 const VERSION_KEY: &str = "schema_version";
 const KEY_CHECK_KEY: &str = "key_check";
@@ -85,6 +85,7 @@ fn migrate_step(txn: &redb::WriteTransaction, version: u32) -> Result<(), StoreE
             index_jobs_and_events_by_organization(txn)
         }
         3 => index_members_and_tokens_by_organization(txn),
+        4 => index_members_by_principal(txn),
         _ => Ok(()),
     }
 }
@@ -145,6 +146,26 @@ fn index_by_organization(txn: &redb::WriteTransaction) -> Result<(), StoreError>
 /// Version 4 lists an organization's members and API tokens through the organization index.
 fn index_members_and_tokens_by_organization(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
     index_in_organizations(txn, &[(MEMBERS, OrgKind::Member), (API_TOKENS, OrgKind::ApiToken)])
+}
+
+/// Version 5 finds a person's memberships through an index; version 4 scanned every member.
+fn index_members_by_principal(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut keys = Vec::new();
+    for entry in txn.open_table(MEMBERS)?.iter()? {
+        let (id, value) = entry?;
+        if let Ok(record) = serde_json::from_slice::<serde_json::Value>(value.value()) {
+            let principal = record["principal_id"]
+                .as_str()
+                .filter(|p| !p.is_empty())
+                .unwrap_or(id.value());
+            keys.push(format!("{principal}/{}", id.value()));
+        }
+    }
+    let mut index = txn.open_table(IndexTable::PrincipalMembers.definition())?;
+    for key in keys {
+        index.insert(key.as_str(), [].as_slice())?;
+    }
+    Ok(())
 }
 
 /// Adds every record of each table, by its stored `org_id`, to the organization index as `kind`.

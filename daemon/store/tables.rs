@@ -77,6 +77,8 @@ pub enum IndexTable {
     InboundSeenByTime,
     /// `<hex SHA-256 of the invitation token>/<invitation id>`: invitations by their token.
     InvitationTokens,
+    /// `<principal id>/<member id>`: a person's memberships, for the organizations they see.
+    PrincipalMembers,
 }
 
 /// The entity kinds listed per organization in [`IndexTable::Org`].
@@ -123,10 +125,11 @@ impl IndexTable {
             IndexTable::WebhookRoutes => TableDefinition::new("idx_webhook_routes"),
             IndexTable::InboundSeenByTime => TableDefinition::new("idx_inbound_seen_by_time"),
             IndexTable::InvitationTokens => TableDefinition::new("idx_invitation_tokens"),
+            IndexTable::PrincipalMembers => TableDefinition::new("idx_principal_members"),
         }
     }
 
-    pub(crate) const ALL: [IndexTable; 12] = [
+    pub(crate) const ALL: [IndexTable; 13] = [
         IndexTable::MatchIndex,
         IndexTable::DeliveryQueue,
         IndexTable::EndpointDeliveries,
@@ -139,6 +142,7 @@ impl IndexTable {
         IndexTable::WebhookRoutes,
         IndexTable::InboundSeenByTime,
         IndexTable::InvitationTokens,
+        IndexTable::PrincipalMembers,
     ];
 }
 

@@ -212,6 +212,18 @@ fn opening_a_version_1_store_derives_sync_states_and_the_indexes_of_later_versio
                 "job_2",
                 r#"{"id":"job_2","mapping_id":"map_1","status":"running"}"#,
             )?;
+            raw(
+                tx,
+                MEMBERS,
+                "mem_2",
+                r#"{"id":"mem_2","org_id":"org_b","principal_id":"mem_1","email":"a@example.com"}"#,
+            )?;
+            raw(
+                tx,
+                MEMBERS,
+                "mem_1",
+                r#"{"id":"mem_1","org_id":"org_a","email":"a@example.com"}"#,
+            )?;
             tx.set_meta("schema_version", &1u32.to_be_bytes())
         })
         .unwrap();
@@ -232,4 +244,9 @@ fn opening_a_version_1_store_derives_sync_states_and_the_indexes_of_later_versio
     assert_eq!(keys(IndexTable::Accounts, "hubspot/62515/"), ["hubspot/62515/conn_1"]);
     assert_eq!(keys(IndexTable::ConnectionMappings, "conn_1/"), ["conn_1/map_1"]);
     assert_eq!(keys(IndexTable::ConnectionMappings, "conn_2/"), ["conn_2/map_1"]);
+    // Version 5: a person's memberships (a member without a principal is its own).
+    assert_eq!(
+        keys(IndexTable::PrincipalMembers, "mem_1/"),
+        ["mem_1/mem_1", "mem_1/mem_2"]
+    );
 }
