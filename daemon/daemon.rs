@@ -332,7 +332,7 @@ impl Running {
                 None
             }
             result = &mut self.grpc => Some(result),
-            failure = store_failed(&self.store) => {
+            failure = self.store.failed() => {
                 // redb refuses every write after an I/O error until the file is opened again:
                 // stop, so the service manager restarts fluxd on a reopened store. Nothing
                 // acknowledged is lost (what failed was never acknowledged).
@@ -386,16 +386,6 @@ impl Running {
             Some(failure) => Err(DaemonError::StoreFailed(failure)),
             None => outcome,
         }
-    }
-}
-
-/// Resolves once the store reports that it cannot write.
-async fn store_failed(store: &Store) -> String {
-    loop {
-        if let Some(failure) = store.failure() {
-            return failure;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::clock::Clock;
 use crate::crypto::{CryptoError, MasterKey, Secret};
@@ -114,18 +114,21 @@ struct Shared {
     /// Called after a flush for each webhook endpoint that got new due deliveries.
     wake_endpoint: OnceLock<WakeHook>,
     /// The first write the database could not make (a full disk, an I/O error): redb refuses
-    /// every later one until the file is opened again.
-    failure: std::sync::Mutex<Option<String>>,
+    /// every later one until the file is opened again. Watched, so the daemon stops at once.
+    failure: watch::Sender<Option<String>>,
 }
 
 impl Shared {
     /// Records that the database failed to write.
     pub(super) fn failed(&self, what: &str, error: &dyn std::fmt::Display) {
-        let mut failure = self.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if failure.is_none() {
+        self.failure.send_if_modified(|failure| {
+            if failure.is_some() {
+                return false;
+            }
             tracing::error!(%error, what, "the store cannot write");
             *failure = Some(format!("{what}: {error}"));
-        }
+            true
+        });
     }
 }
 
@@ -190,7 +193,7 @@ impl Store {
             clock,
             events,
             wake_endpoint: OnceLock::new(),
-            failure: std::sync::Mutex::new(None),
+            failure: watch::Sender::new(None),
         }))
     }
 
@@ -296,12 +299,16 @@ impl Store {
 
     /// Why the database can no longer write, once it cannot (until it is opened again).
     pub fn failure(&self) -> Option<String> {
-        self.inner
-            .shared
-            .failure
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.inner.shared.failure.borrow().clone()
+    }
+
+    /// Resolves, with why, once the database cannot write (never, while it can).
+    pub async fn failed(&self) -> String {
+        let mut failures = self.inner.shared.failure.subscribe();
+        match failures.wait_for(Option::is_some).await {
+            Ok(failure) => failure.clone().unwrap_or_default(),
+            Err(_) => std::future::pending().await,
+        }
     }
 
     /// Committed events, as they become durable.
