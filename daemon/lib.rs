@@ -29,6 +29,7 @@ pub mod reload;
 pub mod sandbox;
 pub mod store;
 pub mod syncs;
+pub mod timestamps;
 pub mod transform;
 pub mod web;
 pub mod webhooks;

@@ -16,6 +16,7 @@ pub use api::{ApiClient, ConnectorError};
 
 use crate::mappings::filter::Compiled;
 use crate::providers::Provider;
+pub use crate::timestamps::parse_time;
 
 /// A field of a provider object, as the provider reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,19 +67,6 @@ pub struct ListQuery<'a> {
     /// Records to ask the provider for, where its query can say so: the page may still hold
     /// records the filter leaves out (the engine applies it to every record), never fewer.
     pub filter: Option<&'a Compiled>,
-}
-
-/// Parses provider timestamps: RFC 3339, Salesforce's `+0000` offsets, epoch milliseconds.
-pub fn parse_time(text: &str) -> Option<jiff::Timestamp> {
-    if let Ok(at) = text.parse::<jiff::Timestamp>() {
-        return Some(at);
-    }
-    if text.len() > 5 && (text.ends_with("+0000") || text.ends_with("-0000")) {
-        return format!("{}Z", &text[..text.len() - 5]).parse().ok();
-    }
-    text.parse::<i64>()
-        .ok()
-        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
 }
 
 /// JSON scalar as field text; `None` for null, arrays and objects.

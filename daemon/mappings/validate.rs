@@ -293,7 +293,7 @@ pub fn check_fields(spec: &MappingSpec, source: &Side<'_>, target: &Side<'_>) ->
         problems.extend(filter::check_fields(
             source_filter,
             "filter",
-            source.fields,
+            &|name| source.field(name).map(|f| f.kind.clone()),
             &source.describe(),
         ));
     }
@@ -301,7 +301,7 @@ pub fn check_fields(spec: &MappingSpec, source: &Side<'_>, target: &Side<'_>) ->
         problems.extend(filter::check_fields(
             target_filter,
             "targetFilter",
-            target.fields,
+            &|name| target.field(name).map(|f| f.kind.clone()),
             &target.describe(),
         ));
     }

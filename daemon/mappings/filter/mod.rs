@@ -9,9 +9,14 @@ mod push;
 pub use check::{check_fields, check_shape};
 pub use push::Pushed;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use crate::connectors::{Fields, parse_time};
+use crate::timestamps::parse_time;
+
+/// A record's fields as connectors flatten them (`name → text`).
+type Fields = BTreeMap<String, String>;
 
 /// Conditions one filter may hold.
 pub const MAX_CONDITIONS: usize = 20;
@@ -311,13 +316,13 @@ impl Compiled {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::connectors::FieldInfo;
 
     pub fn parse(yaml: &str) -> Filter {
         serde_yaml_ng::from_str(yaml).unwrap()
     }
 
-    pub fn catalog() -> Vec<FieldInfo> {
+    /// The test catalog's type of `name`.
+    pub fn kind_of(name: &str) -> Option<String> {
         [
             ("city", "string"),
             ("score", "number"),
@@ -325,22 +330,12 @@ pub(super) mod tests {
             ("vip", "bool"),
         ]
         .into_iter()
-        .map(|(name, kind)| FieldInfo {
-            name: name.into(),
-            label: name.into(),
-            kind: kind.into(),
-            required: false,
-            read_only: false,
-        })
-        .collect()
+        .find(|(field, _)| *field == name)
+        .map(|(_, kind)| kind.to_owned())
     }
 
     pub fn compile(filter: &Filter) -> Compiled {
-        let catalog = catalog();
-        Compiled::new(filter, &|name| {
-            catalog.iter().find(|f| f.name == name).map(|f| f.kind.clone())
-        })
-        .unwrap()
+        Compiled::new(filter, &kind_of).unwrap()
     }
 
     pub fn record(pairs: &[(&str, &str)]) -> Fields {
