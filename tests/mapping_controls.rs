@@ -218,6 +218,24 @@ fn a_filtered_mapping_previews_counts_and_syncs_only_matching_records() {
         (&json!(moved), &json!("info"))
     );
     assert!(errors[0]["message"].as_str().unwrap().contains("filter"), "{errors}");
+
+    // Another filter lists every record again: the Brooklyn contacts, unchanged since the
+    // first sync, are synced by the next run.
+    let brooklyn = contacts.iter().filter(|c| c["fields"]["city"] == "Brooklyn").count() as u64;
+    let file = daemon.data_dir().join("brooklyn.yaml");
+    let text = san_francisco_mapping(&hubspot, &jobber, "").replace("San Francisco", "Brooklyn");
+    std::fs::write(&file, text).unwrap();
+    assert!(
+        daemon
+            .ctl(&["mapping", "update", &mapping, "-f", file.to_str().unwrap()])
+            .success()
+    );
+    let refiltered = run(&daemon, &mapping);
+    assert_eq!(
+        stat(&refiltered, "created") + stat(&refiltered, "updated"),
+        brooklyn,
+        "{refiltered}"
+    );
 }
 
 #[test]
