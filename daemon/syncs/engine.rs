@@ -153,6 +153,8 @@ struct PageWork {
     outcomes: Vec<OutcomeRecord>,
     conflicts: Vec<ConflictRecord>,
     succeeded: Vec<String>,
+    /// Records whose values were written to the other side (not only relinked).
+    written: Vec<String>,
     events: Vec<(EventType, serde_json::Value)>,
 }
 
@@ -423,14 +425,7 @@ impl<'a> Job<'a> {
                     self.job.stats.skipped += 1;
                     work.outcome(flow, &change.record_id, None, false, reason);
                 }
-                let written: Vec<String> = work
-                    .links
-                    .iter()
-                    .map(|link| match flow {
-                        Flow::Forward => link.source_id.clone(),
-                        Flow::Backward => link.target_id.clone(),
-                    })
-                    .collect();
+                let written = work.written.clone();
                 self.checkpoint(flow, work, None).await?;
                 let now = self.store.clock().now_ms();
                 lags.extend(
@@ -583,6 +578,7 @@ impl<'a> Job<'a> {
                             Some(&created),
                         ));
                         work.succeeded.push(record.id.clone());
+                        work.written.push(record.id.clone());
                         work.events.push((
                             EventType::RecordCreated,
                             self.record_event(flow, &record.id, &new_id, None),
@@ -618,6 +614,7 @@ impl<'a> Job<'a> {
                             update.settled.as_ref(),
                         ));
                         work.succeeded.push(record.id.clone());
+                        work.written.push(record.id.clone());
                         work.events
                             .push((event, self.record_event(flow, &record.id, &update.to_id, None)));
                         self.warn(&mut work, flow, &record.id, &update.to_id, &update.warnings);
