@@ -12,7 +12,7 @@ use super::pages::PageRequest;
 use super::status::{not_found, with_reason};
 use crate::auth::Caller;
 use crate::mappings::service::mapping_in_org;
-use crate::mappings::spec::ConflictPolicy;
+use crate::mappings::wire::policy_to_pb;
 use crate::pb::{self, sync_service_server::SyncService};
 use crate::pb_time;
 use crate::store::{IndexTable, OUTCOMES, Reader};
@@ -74,12 +74,7 @@ fn conflict_to_pb(conflict: ConflictRecord) -> pb::SyncConflict {
                 field: field.field,
                 source_value: field.source_value,
                 target_value: field.target_value,
-                policy: match field.policy {
-                    ConflictPolicy::NewestWins => pb::ConflictPolicy::NewestWins,
-                    ConflictPolicy::SourceWins => pb::ConflictPolicy::SourceWins,
-                    ConflictPolicy::TargetWins => pb::ConflictPolicy::TargetWins,
-                }
-                .into(),
+                policy: policy_to_pb(Some(field.policy)).into(),
                 winner: side(field.winner).to_owned(),
             })
             .collect(),

@@ -26,7 +26,8 @@ fn mode_to_pb(mode: MatchingMode) -> pb::MatchingMode {
     }
 }
 
-fn policy_to_pb(policy: Option<ConflictPolicy>) -> pb::ConflictPolicy {
+/// A conflict policy as a message value (`None`: unspecified, the mapping's).
+pub fn policy_to_pb(policy: Option<ConflictPolicy>) -> pb::ConflictPolicy {
     match policy {
         None => pb::ConflictPolicy::Unspecified,
         Some(ConflictPolicy::NewestWins) => pb::ConflictPolicy::NewestWins,
