@@ -62,6 +62,9 @@ pub struct Plan {
     pub target_fields: Vec<String>,
     forward_written: Vec<String>,
     backward_written: Vec<String>,
+    /// Per flow, what a two-way write reads of the record it writes: the fields it writes and
+    /// those the opposite pass reads.
+    reconcile_fields: [Vec<String>; 2],
 }
 
 /// Why a record could not be mapped.
@@ -140,11 +143,24 @@ impl Plan {
             }
             names
         };
+        let (source_fields, target_fields) = (read(&forward, &forward_filter), read(&backward, &backward_filter));
+        let (forward_written, backward_written) = (written(&forward), written(&backward));
+        let union = |first: &[String], second: &[String]| {
+            let mut names = first.to_vec();
+            for name in second {
+                add_unique(&mut names, name);
+            }
+            names
+        };
         Ok(Plan {
-            source_fields: read(&forward, &forward_filter),
-            target_fields: read(&backward, &backward_filter),
-            forward_written: written(&forward),
-            backward_written: written(&backward),
+            reconcile_fields: [
+                union(&forward_written, &target_fields),
+                union(&backward_written, &source_fields),
+            ],
+            source_fields,
+            target_fields,
+            forward_written,
+            backward_written,
             forward,
             backward,
             context: Context {
@@ -305,18 +321,16 @@ impl Plan {
 
     /// The fields of the other flow that `field` (written by `flow`) is written back as.
     pub fn counterparts(&self, flow: Flow, field: &str) -> &[String] {
-        self.outputs(flow)
-            .iter()
-            .find(|o| o.field == field)
-            .map_or(&[], |o| o.counterparts.as_slice())
+        self.output(flow, field).map_or(&[], |o| o.counterparts.as_slice())
     }
 
     /// The fields `flow` reads to produce its output `field`.
     pub fn inputs(&self, flow: Flow, field: &str) -> &[String] {
-        self.outputs(flow)
-            .iter()
-            .find(|o| o.field == field)
-            .map_or(&[], |o| o.inputs.as_slice())
+        self.output(flow, field).map_or(&[], |o| o.inputs.as_slice())
+    }
+
+    fn output(&self, flow: Flow, field: &str) -> Option<&Output> {
+        self.outputs(flow).iter().find(|o| o.field == field)
     }
 
     /// The outputs of `flow` written back as any of the same fields as `field` (the parts of
@@ -332,10 +346,7 @@ impl Plan {
 
     /// The conflict policy of `field` as `flow` writes it (`None`: a one-way pair).
     pub fn policy(&self, flow: Flow, field: &str) -> Option<ConflictPolicy> {
-        self.outputs(flow)
-            .iter()
-            .find(|o| o.field == field)
-            .and_then(|o| o.policy)
+        self.output(flow, field).and_then(|o| o.policy)
     }
 
     /// The values the other flow would map from a record holding `written` (what `flow` just
@@ -345,21 +356,18 @@ impl Plan {
         let other = flow.opposite();
         let (mapped, _) = self.map_each(other, written);
         // A one-way output of the other flow is not synced by this flow's write: its side
-        // keeps whatever it holds, so it is never an echo.
-        let determined = |field: &str| {
-            self.outputs(other)
-                .iter()
-                .find(|o| o.field == field)
-                .is_some_and(|o| o.policy.is_some() && o.inputs.iter().all(|i| written.contains_key(i)))
-        };
-        let mut values: Fields = mapped.values.into_iter().filter(|(f, _)| determined(f)).collect();
-        for output in self.outputs(other) {
-            if determined(&output.field) && !values.contains_key(&output.field) {
-                // Determined, and empty: recorded as "no value".
-                values.insert(output.field.clone(), String::new());
-            }
-        }
-        values
+        // keeps whatever it holds, so it is never an echo. A determined output without a value
+        // is recorded as "no value".
+        self.outputs(other)
+            .iter()
+            .filter(|o| o.policy.is_some() && o.inputs.iter().all(|i| written.contains_key(i)))
+            .map(|o| {
+                (
+                    o.field.clone(),
+                    mapped.values.get(&o.field).cloned().unwrap_or_default(),
+                )
+            })
+            .collect()
     }
 
     /// The fields a record read in `flow` must carry.
@@ -367,6 +375,15 @@ impl Plan {
         match flow {
             Flow::Forward => &self.source_fields,
             Flow::Backward => &self.target_fields,
+        }
+    }
+
+    /// What a two-way write in `flow` reads of the record it writes: the fields it writes and
+    /// those the opposite pass reads, so the record is seen as that pass would see it.
+    pub fn reconcile_fields(&self, flow: Flow) -> &[String] {
+        match flow {
+            Flow::Forward => &self.reconcile_fields[0],
+            Flow::Backward => &self.reconcile_fields[1],
         }
     }
 

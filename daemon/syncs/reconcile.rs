@@ -27,23 +27,20 @@ impl Job<'_> {
     ) -> Result<(Step, Option<ConflictRecord>), EngineError> {
         let (_, written) = self.sides(flow);
         let (to_id, _, _) = link.written_side(flow);
-        let written_fields = self.plan.written_fields(flow).to_vec();
+        let written_fields = self.plan.written_fields(flow);
         let opposite = flow.opposite();
-        // The other record with what its own pass reads, to see it as that pass would.
-        let mut wanted = written_fields.clone();
-        for field in self.plan.read_fields(opposite) {
-            if !wanted.contains(field) {
-                wanted.push(field.clone());
-            }
-        }
-        let Some(other) = written.1.get(written.2, to_id, &wanted).await? else {
+        let Some(other) = written
+            .1
+            .get(written.2, to_id, self.plan.reconcile_fields(flow))
+            .await?
+        else {
             tracing::info!(mapping_id = %self.mapping.id, record_id = %record.id, linked = to_id, "linked record was deleted on the other side; deletes are not propagated");
             return Ok((
                 Step::Skipped(format!("linked record {to_id} was deleted; deletes are not propagated")),
                 None,
             ));
         };
-        let current = project(&other.fields, &written_fields);
+        let current = project(&other.fields, written_fields);
         let legacy = link.is_legacy();
         // What the other side changed since the last sync is what the opposite pass would
         // write from it: its mapped values against that pass's hashes, in the same space. A
