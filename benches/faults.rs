@@ -106,6 +106,20 @@ async fn control(sandbox: &str, path: &str, body: serde_json::Value) {
     assert!(answer.status().is_success(), "{path}");
 }
 
+/// Sends the same control action to HubSpot's and Jobber's simulators.
+async fn control_both(sandbox: &str, action: &str, body: serde_json::Value) {
+    for provider in ["hubspot", "jobber"] {
+        control(sandbox, &format!("{provider}/{action}"), body.clone()).await;
+    }
+}
+
+/// A job's status as the API names it.
+fn status_name(job: &pb::SyncJob) -> &'static str {
+    pb::SyncStatus::try_from(job.status)
+        .map(|s| s.as_str_name())
+        .unwrap_or("?")
+}
+
 async fn run_sync(daemon: &Daemon, mapping: &str) -> pb::SyncJob {
     daemon.sync(mapping).await.0
 }
@@ -151,66 +165,30 @@ async fn main() {
     );
 
     // 2. The provider's token endpoint fails and every access token is expired.
-    for provider in ["hubspot", "jobber"] {
-        control(
-            &sandbox.base,
-            &format!("{provider}/fail-token-calls"),
-            serde_json::json!({ "count": 100_000, "status": 503 }),
-        )
-        .await;
-        control(
-            &sandbox.base,
-            &format!("{provider}/expire-access-tokens"),
-            serde_json::json!({}),
-        )
-        .await;
-    }
+    control_both(
+        &sandbox.base,
+        "fail-token-calls",
+        serde_json::json!({ "count": 100_000, "status": 503 }),
+    )
+    .await;
+    control_both(&sandbox.base, "expire-access-tokens", serde_json::json!({})).await;
     let (job, probed) = tokio::join!(run_sync(&daemon, &mapping), probe(&daemon, Duration::from_secs(10)));
     report(
-        &format!(
-            "token endpoint 503, tokens expired (sync {})",
-            pb::SyncStatus::try_from(job.status)
-                .map(|s| s.as_str_name())
-                .unwrap_or("?")
-        ),
+        &format!("token endpoint 503, tokens expired (sync {})", status_name(&job)),
         &probed,
     );
-    for provider in ["hubspot", "jobber"] {
-        control(
-            &sandbox.base,
-            &format!("{provider}/fail-token-calls"),
-            serde_json::json!({ "count": 0 }),
-        )
-        .await;
-    }
+    control_both(&sandbox.base, "fail-token-calls", serde_json::json!({ "count": 0 })).await;
 
     // 3. The record APIs fail on the providers' side: HubSpot and Jobber answer 500.
-    for provider in ["hubspot", "jobber"] {
-        control(
-            &sandbox.base,
-            &format!("{provider}/fail-api-calls"),
-            serde_json::json!({ "count": 100_000, "status": 500 }),
-        )
-        .await;
-    }
+    control_both(
+        &sandbox.base,
+        "fail-api-calls",
+        serde_json::json!({ "count": 100_000, "status": 500 }),
+    )
+    .await;
     let (job, probed) = tokio::join!(run_sync(&daemon, &mapping), probe(&daemon, Duration::from_secs(10)));
-    report(
-        &format!(
-            "record APIs answer 500 (sync {})",
-            pb::SyncStatus::try_from(job.status)
-                .map(|s| s.as_str_name())
-                .unwrap_or("?")
-        ),
-        &probed,
-    );
-    for provider in ["hubspot", "jobber"] {
-        control(
-            &sandbox.base,
-            &format!("{provider}/fail-api-calls"),
-            serde_json::json!({ "count": 0 }),
-        )
-        .await;
-    }
+    report(&format!("record APIs answer 500 (sync {})", status_name(&job)), &probed);
+    control_both(&sandbox.base, "fail-api-calls", serde_json::json!({ "count": 0 })).await;
 
     // 4. A 429 storm: HubSpot's published limits back on, with a full resync.
     control(
@@ -259,9 +237,7 @@ async fn main() {
         "after the faults: {} webhook deliveries answered within {:.0} s; the next sync ended {}",
         receiver.answered.load(Ordering::Relaxed),
         recovered.elapsed().as_secs_f64(),
-        pb::SyncStatus::try_from(job.status)
-            .map(|s| s.as_str_name())
-            .unwrap_or("?")
+        status_name(&job)
     );
     let mut client = pb::system_service_client::SystemServiceClient::new(daemon.channel.clone());
     let status = client

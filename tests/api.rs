@@ -257,24 +257,8 @@ fn fluxctl_prints_completions_and_writes_man_pages() {
 
 fn scrape(daemon: &TestDaemon) -> (String, prometheus_parse::Scrape) {
     let url = format!("http://{}/metrics", daemon.http);
-    let (content_type, text) = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let response = reqwest::Client::new()
-                    .get(&url)
-                    .header("accept", "text/plain;version=0.0.4;q=1")
-                    .send()
-                    .await
-                    .unwrap();
-                let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
-                (content_type, response.text().await.unwrap())
-            })
-    })
-    .join()
-    .unwrap();
+    let (status, content_type, text) = common::http_get_with(&url, &[("accept", "text/plain;version=0.0.4;q=1")]);
+    assert_eq!(status, 200, "{text}");
     let lines = text.lines().map(|line| Ok(line.to_owned()));
     (
         content_type,

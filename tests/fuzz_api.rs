@@ -56,17 +56,8 @@ const SLOW: &[&str] = &["WaitConnection", "WatchSync"];
 
 #[test]
 fn every_request_type_survives_arbitrary_bytes() {
-    use prost::Message;
     let daemon = TestDaemon::start(&["--sandbox", "--sandbox-records", "5"]);
-    let set = prost_types::FileDescriptorSet::decode(fluxcascade::pb::FILE_DESCRIPTOR_SET).unwrap();
-    let mut methods = Vec::new();
-    for file in set.file.iter().filter(|f| f.package() == "fluxcascade.v1") {
-        for service in &file.service {
-            for method in &service.method {
-                methods.push(format!("/fluxcascade.v1.{}/{}", service.name(), method.name()));
-            }
-        }
-    }
+    let methods = common::every_rpc();
     let cases: usize = std::env::var("FLUXD_FUZZ_CASES")
         .ok()
         .and_then(|n| n.parse().ok())

@@ -304,23 +304,7 @@ fn metrics_can_require_a_bearer_token() {
     let daemon = TestDaemon::start(&["--config", config.to_str().unwrap()]);
     let url = format!("http://{}/metrics", daemon.http);
     assert_eq!(common::http_get(&url).0, 401);
-    let (status, body) = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let response = reqwest::Client::new()
-                    .get(&url)
-                    .bearer_auth("scrape-secret")
-                    .send()
-                    .await
-                    .unwrap();
-                (response.status().as_u16(), response.text().await.unwrap())
-            })
-    })
-    .join()
-    .unwrap();
+    let (status, _, body) = common::http_get_with(&url, &[("authorization", "Bearer scrape-secret")]);
     assert_eq!(status, 200);
     assert!(body.contains("fluxd_build_info"), "{body}");
     assert_eq!(

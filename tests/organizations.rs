@@ -63,21 +63,6 @@ where
     }
 }
 
-/// Every RPC of the API, from its descriptors.
-fn every_rpc() -> Vec<String> {
-    let set = prost_types::FileDescriptorSet::decode(fluxcascade::pb::FILE_DESCRIPTOR_SET).unwrap();
-    let mut methods = Vec::new();
-    for file in set.file.iter().filter(|f| f.package() == "fluxcascade.v1") {
-        for service in &file.service {
-            for method in &service.method {
-                methods.push(format!("/fluxcascade.v1.{}/{}", service.name(), method.name()));
-            }
-        }
-    }
-    methods.sort();
-    methods
-}
-
 /// Invites `email` with `role` and accepts; returns the member's id and token.
 fn join(daemon: &TestDaemon, email: &str, role: &str) -> (String, String) {
     let invited = daemon.ctl_json(&["org", "invite", email, "--role", role]);
@@ -268,7 +253,7 @@ async fn every_rpc_enforces_the_permission_matrix_for_every_role() {
         _ => 3,
     };
     let mut wrong = Vec::new();
-    for method in every_rpc() {
+    for method in common::every_rpc() {
         let needs = least_role(&method);
         // An empty request reaches a handler, which refuses it without changing anything.
         for (role, token) in [
@@ -377,7 +362,7 @@ async fn a_second_organization_gets_not_found_for_every_id_of_the_first() {
         ("RevokeInvitation", invitation.as_str()),
     ]);
     let mut leaks = Vec::new();
-    for method in every_rpc() {
+    for method in common::every_rpc() {
         let name = method.rsplit('/').next().unwrap();
         let Some(id) = by_id.get(name) else { continue };
         let code = call(

@@ -72,40 +72,25 @@ fn grpc_over_tls_and_mutual_tls() {
     let daemon = TestDaemon::start(&["--config", config.to_str().unwrap()]);
     let anonymous = daemon.ctl(&["--ca-cert", ca_path, "status"]);
     assert!(!anonymous.success(), "no client certificate, no connection");
-    let mutual = daemon.ctl(&[
-        "--ca-cert",
-        ca_path,
-        "--client-cert",
-        &client_cert,
-        "--client-key",
-        &client_key,
-        "status",
-    ]);
+    // fluxctl with the client certificate and then `args`.
+    let with_cert = |args: &[&str]| {
+        let mut all = vec![
+            "--ca-cert",
+            ca_path,
+            "--client-cert",
+            &client_cert,
+            "--client-key",
+            &client_key,
+        ];
+        all.extend_from_slice(args);
+        daemon.ctl(&all)
+    };
+    let mutual = with_cert(&["status"]);
     assert!(mutual.success(), "{}", mutual.stderr());
     // The audit log still knows where calls come from.
-    let created = daemon.ctl(&[
-        "--ca-cert",
-        ca_path,
-        "--client-cert",
-        &client_cert,
-        "--client-key",
-        &client_key,
-        "org",
-        "rename",
-        "tls",
-    ]);
+    let created = with_cert(&["org", "rename", "tls"]);
     assert!(created.success(), "{}", created.stderr());
-    let audit = daemon.ctl(&[
-        "--ca-cert",
-        ca_path,
-        "--client-cert",
-        &client_cert,
-        "--client-key",
-        &client_key,
-        "audit",
-        "-o",
-        "json",
-    ]);
+    let audit = with_cert(&["audit", "-o", "json"]);
     let audit: serde_json::Value = serde_json::from_str(&audit.stdout()).unwrap();
     assert!(audit[0]["peer"].as_str().unwrap().starts_with("127.0.0.1:"), "{audit}");
 }

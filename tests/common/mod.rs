@@ -263,6 +263,46 @@ pub fn http_get(url: &str) -> (u16, String) {
     })
 }
 
+/// GET `url` with `headers`; returns status, content type and body.
+pub fn http_get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+    let url = url.to_owned();
+    let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    on_runtime(async move {
+        let mut request = reqwest::Client::new().get(&url);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.expect("GET");
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (
+            response.status().as_u16(),
+            content_type,
+            response.text().await.unwrap_or_default(),
+        )
+    })
+}
+
+/// Every RPC of the API, from its descriptors, sorted.
+pub fn every_rpc() -> Vec<String> {
+    use prost::Message;
+    let set = prost_types::FileDescriptorSet::decode(fluxcascade::pb::FILE_DESCRIPTOR_SET).unwrap();
+    let mut methods = Vec::new();
+    for file in set.file.iter().filter(|f| f.package() == "fluxcascade.v1") {
+        for service in &file.service {
+            for method in &service.method {
+                methods.push(format!("/fluxcascade.v1.{}/{}", service.name(), method.name()));
+            }
+        }
+    }
+    methods.sort();
+    methods
+}
+
 /// GET `url` without following redirects; returns status and the `location` header.
 pub fn http_get_location(url: &str) -> (u16, Option<String>) {
     let url = url.to_owned();
