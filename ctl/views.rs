@@ -51,6 +51,20 @@ pub fn status(status: &pb::GetStatusResponse) -> Value {
     })
 }
 
+/// A cluster node; `answering` marks the node that answered the call.
+pub fn cluster_node(node: &pb::ClusterNode, answering: &str) -> Value {
+    json!({
+        "nodeId": node.node_id,
+        "grpcAddress": node.grpc_address,
+        "httpAddress": node.http_address,
+        "state": node.state,
+        "leases": node.leases,
+        "startedAt": time(node.started_at.as_ref()),
+        "lastHeartbeat": time(node.last_heartbeat.as_ref()),
+        "answering": node.node_id == answering,
+    })
+}
+
 pub fn organization(org: &pb::Organization) -> Value {
     json!({
         "id": org.id,

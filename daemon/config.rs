@@ -14,6 +14,12 @@ pub enum ConfigError {
     Read { path: PathBuf, error: std::io::Error },
     #[error("config file {path} is invalid: {error}")]
     Parse { path: PathBuf, error: toml::de::Error },
+    #[error(
+        "store url: give a postgres://user:password@host:port/database URL (or none, for the data dir's redb file)"
+    )]
+    StoreUrl,
+    #[error("cluster.lease_seconds: give 2 to 3600 seconds")]
+    LeaseSeconds,
 }
 
 /// Log line format.
@@ -107,11 +113,46 @@ impl Default for InboundConfig {
     }
 }
 
+/// Where the state lives: the data dir's redb file unless `url` names a PostgreSQL database.
+#[derive(Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `postgres://user:password@host:port/database`: the database many nodes share (cluster
+    /// mode). It may carry a password, so it is never printed.
+    pub url: Option<String>,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.url.as_ref().map(|_| "<url>"))
+            .finish()
+    }
+}
+
+/// Cluster mode (nodes sharing a PostgreSQL store).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Term of an organization's lease, in seconds: a node that stops renewing (killed, cut
+    /// off) loses its organizations to the other nodes after this long. Renewed every third
+    /// of it.
+    pub lease_seconds: u32,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig { lease_seconds: 10 }
+    }
+}
+
 /// The whole configuration, as the TOML file spells it.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub data_dir: PathBuf,
+    pub store: StoreConfig,
+    pub cluster: ClusterConfig,
     pub grpc_listen: SocketAddr,
     pub http_listen: SocketAddr,
     pub log_format: LogFormat,
@@ -160,6 +201,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("./fluxd-data"),
+            store: StoreConfig::default(),
+            cluster: ClusterConfig::default(),
             grpc_listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
             log_format: LogFormat::Text,
@@ -184,6 +227,7 @@ impl Default for Config {
 pub struct Overrides {
     pub config: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
+    pub store_url: Option<String>,
     pub grpc_listen: Option<SocketAddr>,
     pub http_listen: Option<SocketAddr>,
     pub log_format: Option<LogFormat>,
@@ -201,6 +245,17 @@ impl Config {
         };
         if let Some(dir) = &overrides.data_dir {
             config.data_dir = dir.clone();
+        }
+        if let Some(url) = &overrides.store_url {
+            config.store.url = Some(url.clone());
+        }
+        if let Some(url) = &config.store.url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::StoreUrl);
+        }
+        if !(2..=3600).contains(&config.cluster.lease_seconds) {
+            return Err(ConfigError::LeaseSeconds);
         }
         if let Some(addr) = overrides.grpc_listen {
             config.grpc_listen = addr;

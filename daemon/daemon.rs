@@ -18,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 use crate::actors::{self, ActorTree, Directory, Factories};
 use crate::api::{self, Context};
 use crate::auth::bootstrap;
+use crate::cluster::Ownership;
+use crate::cluster::keeper::Keeper;
+use crate::cluster::leases::NodeInfo;
 use crate::config::Config;
 use crate::connections::ConnectionRuntime;
 use crate::connections::actor::ConnectionFactory;
@@ -30,9 +33,10 @@ use crate::inbound::rate_caps::RateCaps;
 use crate::mappings::actor::MappingFactory;
 use crate::mappings::service::MappingRuntime;
 use crate::metrics::Metrics;
+use crate::placement::OrgPlacement;
 use crate::providers::config::{ProviderConfigError, SharedApps, resolve_all};
 use crate::reload::Reloader;
-use crate::store::{Reader, Store, StoreError};
+use crate::store::{Location, Reader, Store, StoreError};
 use crate::syncs::change_jobs::ChangeJobs;
 use crate::syncs::{SyncRuntime, SyncSettings};
 use crate::web::{self, WebState};
@@ -114,13 +118,24 @@ pub fn prepare_data_dir(path: &Path) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// Opens the store with the master key, creating both on first start.
-pub fn open_store(config: &Config) -> Result<Store, DaemonError> {
+/// Where `config` keeps the state.
+pub fn store_location(config: &Config) -> Location {
+    match &config.store.url {
+        Some(url) => Location::Postgres(url.clone()),
+        None => Location::Embedded(config.data_dir.clone()),
+    }
+}
+
+/// Opens the store with the master key as node `node_id`, creating both on first start (on
+/// PostgreSQL, a node without the cluster's key makes one that the database then refuses).
+pub fn open_store(config: &Config, node_id: &str) -> Result<Store, DaemonError> {
     prepare_data_dir(&config.data_dir)?;
-    let store_exists = config.data_dir.join(crate::store::DB_FILE).exists();
+    let location = store_location(config);
+    let store_exists =
+        matches!(location, Location::Embedded(_)) && config.data_dir.join(crate::store::DB_FILE).exists();
     let (key, source) = MasterKey::load_or_create(&config.data_dir, store_exists)?;
     tracing::info!(source = %source, "master key loaded");
-    Ok(Store::open(&config.data_dir, key)?)
+    Ok(Store::open_at(&location, key, node_id)?)
 }
 
 /// The two listeners a daemon serves, bound by its caller.
@@ -152,6 +167,10 @@ pub struct Running {
     /// Base URL of the in-process sandbox, with `--sandbox`.
     pub sandbox_url: Option<String>,
     store: Store,
+    /// This node's id among the nodes of a cluster.
+    node_id: String,
+    /// Keeps this node's organization leases (cluster mode only).
+    keeper: Option<Keeper>,
     tree: ActorTree,
     syncs: Arc<SyncRuntime>,
     stop: CancellationToken,
@@ -180,7 +199,8 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
             Some(crate::crypto::Secret::new(token.trim().to_owned()))
         }
     };
-    let store = open_store(&config)?;
+    let node_id = format!("node_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let store = open_store(&config, &node_id)?;
     check_mode(&store, &config).await?;
     bootstrap::ensure_first_org(&store, &config.data_dir).await?;
 
@@ -195,7 +215,11 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{http_addr}"));
-    let directory = Directory::default();
+    let ownership = match store.postgres() {
+        Some(_) => Ownership::clustered(),
+        None => Ownership::default(),
+    };
+    let directory = Directory::new(ownership.clone());
     let metrics = Metrics::new();
     let connections = Arc::new(ConnectionRuntime {
         store: store.clone(),
@@ -228,6 +252,7 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
             confirm_threshold: config.sync.confirm_threshold,
         },
         metrics.clone(),
+        ownership.clone(),
     );
 
     let tree = actors::start_tree(
@@ -244,6 +269,23 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
     metrics.watch_actors(&tree.live);
     syncs.resume_interrupted().await?;
     let change_jobs = ChangeJobs::new(syncs.clone())?;
+    let keeper = ownership.is_clustered().then(|| {
+        syncs.hear_other_nodes();
+        let placement = Arc::new(OrgPlacement {
+            store: store.clone(),
+            directory: directory.clone(),
+            syncs: syncs.clone(),
+            change_jobs: change_jobs.clone(),
+        });
+        let node = NodeInfo {
+            node_id: node_id.clone(),
+            grpc_address: grpc_addr.to_string(),
+            http_address: http_addr.to_string(),
+        };
+        let ttl = Duration::from_secs(u64::from(config.cluster.lease_seconds));
+        tracing::info!(node_id = %node_id, lease_seconds = config.cluster.lease_seconds, "cluster mode: this node claims organizations by lease");
+        Keeper::start(store.clone(), node, ttl, ownership.clone(), Arc::new(placement))
+    });
 
     let context = Arc::new(Context {
         store: store.clone(),
@@ -257,6 +299,7 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
         public_url: public_url.trim_end_matches('/').to_owned(),
         started: Instant::now(),
         started_at: now_rfc3339(),
+        node_id: node_id.clone(),
     });
     let stop = CancellationToken::new();
     let retention = tokio::spawn(prune_events(store.clone(), config.events_retention_days, stop.clone()));
@@ -306,6 +349,8 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
         http_addr,
         sandbox_url,
         store,
+        node_id,
+        keeper,
         tree,
         syncs,
         stop,
@@ -351,6 +396,8 @@ impl Running {
         self.stop.cancel();
         let Running {
             store,
+            node_id,
+            keeper,
             tree,
             syncs,
             grpc,
@@ -367,8 +414,15 @@ impl Running {
             let _ = http.await;
             let _ = retention.await;
             let _ = record_jobs.await;
+            // No new claims while stopping; the leases go back once the actors have stopped.
+            if let Some(keeper) = keeper {
+                keeper.stop().await;
+            }
             syncs.shutdown(Duration::from_secs(3)).await;
             tree.shutdown(Duration::from_secs(3)).await;
+            if store.postgres().is_some() {
+                crate::cluster::keeper::leave(&store, &node_id).await;
+            }
             grpc_result
         };
         let outcome = match tokio::time::timeout(SHUTDOWN_GRACE, graceful).await {

@@ -8,6 +8,7 @@ pub mod actors;
 pub mod api;
 pub mod auth;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod connections;
 pub mod connectors;
@@ -23,6 +24,7 @@ pub mod mappings;
 pub mod metrics;
 pub mod orgs;
 pub mod pb_time;
+pub mod placement;
 pub mod providers;
 pub mod reload;
 #[cfg(feature = "sandbox")]

@@ -26,6 +26,11 @@ struct StoreArgs {
     /// Directory for fluxd.redb, master.key, admin.token and endpoints.json [default: ./fluxd-data].
     #[arg(long, env = "FLUXD_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Keep the state in this PostgreSQL database instead of the data dir's fluxd.redb:
+    /// postgres://user:password@host:port/database. Nodes on one database form a cluster
+    /// (they must share the master key).
+    #[arg(long = "store", env = "FLUXD_STORE_URL", value_name = "URL", hide_env_values = true)]
+    store_url: Option<String>,
 }
 
 /// How fluxd serves.
@@ -121,6 +126,12 @@ enum Command {
         #[arg(long)]
         no_limits: bool,
     },
+    /// Bring the store's schema to this version and exit (fluxd also does it at start; with
+    /// PostgreSQL, run it once before upgrading the nodes).
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Re-encrypt every stored secret under a new master key, in one transaction. Run it
     /// while fluxd is stopped.
     RotateKey {
@@ -149,6 +160,7 @@ fn overrides(cli: &Cli, store: &StoreArgs, serve: &ServeArgs, sandbox: &SandboxA
     Overrides {
         config: store.config.clone().or_else(|| cli.store.config.clone()),
         data_dir: store.data_dir.clone().or_else(|| cli.store.data_dir.clone()),
+        store_url: store.store_url.clone().or_else(|| cli.store.store_url.clone()),
         grpc_listen: serve.grpc_listen.or(cli.serve.grpc_listen),
         http_listen: serve.http_listen.or(cli.serve.http_listen),
         log_format: serve.log_format.or(cli.serve.log_format),
@@ -174,6 +186,13 @@ fn main() -> anyhow::Result<()> {
         }) => {
             let overrides = overrides(&cli, store, args, sandbox);
             runtime.block_on(serve(overrides))?;
+        }
+        Some(Command::Migrate { store }) => {
+            let config = Config::load(&overrides(&cli, store, &none.1, &none.2))?;
+            logging::init(&config, logging::Destination::Stderr);
+            let store = daemon::open_store(&config, "migrate")?;
+            println!("store schema at version {}", fluxcascade::store::SCHEMA_VERSION);
+            drop(store);
         }
         Some(Command::RotateKey { store, new_key_file }) => {
             let config = Config::load(&overrides(&cli, store, &none.1, &none.2))?;
@@ -343,7 +362,7 @@ fn say(text: &str) {
 }
 
 fn rotate_key(config: &Config, new_key_file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
-    if !config.data_dir.join(fluxcascade::store::DB_FILE).is_file() {
+    if config.store.url.is_none() && !config.data_dir.join(fluxcascade::store::DB_FILE).is_file() {
         anyhow::bail!(
             "{} holds no fluxd.redb: nothing to re-encrypt (pass --data-dir of the daemon)",
             config.data_dir.display()
@@ -357,7 +376,8 @@ fn rotate_key(config: &Config, new_key_file: Option<std::path::PathBuf>) -> anyh
             anyhow::bail!("the master key comes from {source:?}; pass --new-key-file PATH for the new key")
         }
     };
-    let store = fluxcascade::store::Store::open(&config.data_dir, old_key)
+    let location = daemon::store_location(config);
+    let store = fluxcascade::store::Store::open_at(&location, old_key, "rotate-key")
         .context("opening the store (is fluxd still running?)")?;
     let new_key = MasterKey::generate();
     // Write the new key beside its target first, so a crash never leaves secrets sealed under

@@ -208,7 +208,7 @@ fn least_role(method: &str) -> &'static str {
     let name = method.rsplit('/').next().unwrap();
     match name {
         "AcceptInvitation" => "public",
-        "CreateOrganization" => "operator",
+        "CreateOrganization" | "ListClusterNodes" => "operator",
         "DeleteOrganization" | "RenameOrganization" => "owner",
         "CreateConnection"
         | "WaitConnection"

@@ -1,6 +1,7 @@
 //! fluxctl's resources and verbs.
 
 mod audit;
+mod cluster;
 mod connection;
 mod events;
 mod mapping;
@@ -40,6 +41,9 @@ pub enum Command {
     /// The event log: every event recorded, as webhook endpoints receive them.
     #[command(subcommand)]
     Events(events::EventsCommand),
+    /// The fluxd nodes sharing one PostgreSQL store (cluster mode).
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// Print a shell completion script, e.g. `fluxctl completion bash > /etc/bash_completion.d/fluxctl`.
     Completion {
         #[arg(value_enum)]
@@ -65,6 +69,7 @@ pub async fn run(command: Command, target: &Target, format: Format) -> Result<()
         Command::Audit(args) => audit::run(args, target, format).await,
         Command::Webhook(command) => webhook::run(command, target, format).await,
         Command::Events(command) => events::run(command, target, format).await,
+        Command::Cluster(command) => cluster::run(command, target, format).await,
         Command::Completion { .. } | Command::Man { .. } => {
             unreachable!("handled before connecting, in main")
         }

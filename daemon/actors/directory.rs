@@ -10,6 +10,7 @@ use ractor::{ActorCell, ActorId, ActorRef, Message};
 
 use super::root::SupervisedKind;
 use super::supervisor::SupervisorMsg;
+use crate::cluster::Ownership;
 
 /// How long a deleted entity's actor gets to stop.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -18,6 +19,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone, Default)]
 pub struct Directory {
     inner: Arc<RwLock<Entries>>,
+    /// Which organizations' actors run here.
+    ownership: Ownership,
 }
 
 #[derive(Default)]
@@ -27,6 +30,19 @@ struct Entries {
 }
 
 impl Directory {
+    /// A directory of a node that runs the actors of the organizations `ownership` holds.
+    pub fn new(ownership: Ownership) -> Directory {
+        Directory {
+            inner: Arc::default(),
+            ownership,
+        }
+    }
+
+    /// Which organizations' actors run here.
+    pub fn ownership(&self) -> &Ownership {
+        &self.ownership
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, Entries> {
         // Entries are single inserts and removes: a panic elsewhere cannot leave them torn.
         self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -60,8 +76,12 @@ impl Directory {
         }
     }
 
-    /// Asks the supervisor of `kind` to run an actor for entity `id`.
-    pub fn start_child(&self, kind: SupervisedKind, id: &str) {
+    /// Asks the supervisor of `kind` to run an actor for entity `id` of organization
+    /// `org_id`, if this node runs that organization's actors.
+    pub fn start_child(&self, kind: SupervisedKind, org_id: &str, id: &str) {
+        if !self.ownership.owns(org_id) {
+            return;
+        }
         match self.read().supervisors.get(&kind) {
             Some(supervisor) => {
                 let _ = supervisor.send_message(SupervisorMsg::Start(id.to_owned()));

@@ -188,8 +188,11 @@ impl Actor for EntitySupervisor {
             children: HashMap::new(),
             by_actor: HashMap::new(),
         };
-        for id in state.factory.initial_ids() {
-            state.spawn_child(&myself, &id).await;
+        // In a cluster, actors start as their organization's lease is claimed instead.
+        if !state.directory.ownership().is_clustered() {
+            for id in state.factory.initial_ids() {
+                state.spawn_child(&myself, &id).await;
+            }
         }
         Ok(state)
     }

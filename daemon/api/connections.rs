@@ -199,7 +199,7 @@ impl ConnectionService for ConnectionApi {
         .await?;
         self.context
             .directory
-            .start_child(SupervisedKind::Connections, &record.id);
+            .start_child(SupervisedKind::Connections, &record.org_id, &record.id);
         Ok(audited(connection_to_pb(&record), &record.id))
     }
 

@@ -68,7 +68,9 @@ impl MappingService for MappingApi {
             !request.get_ref().inactive,
         )
         .await?;
-        self.context.directory.start_child(SupervisedKind::Mappings, &record.id);
+        self.context
+            .directory
+            .start_child(SupervisedKind::Mappings, &record.org_id, &record.id);
         Ok(audited(mapping_to_pb(&record), &record.id))
     }
 

@@ -52,6 +52,8 @@ pub struct Context {
     pub public_url: String,
     pub started: Instant,
     pub started_at: String,
+    /// This node's id among a cluster's nodes.
+    pub node_id: String,
 }
 
 /// `message` as the answer of a call on resource `id`, which the audit log records.

@@ -130,7 +130,7 @@ impl WebhookService for WebhookApi {
         .await?;
         self.context
             .directory
-            .start_child(SupervisedKind::WebhookEndpoints, &endpoint.id);
+            .start_child(SupervisedKind::WebhookEndpoints, &endpoint.org_id, &endpoint.id);
         Ok(audited(
             pb::CreateWebhookEndpointResponse {
                 endpoint: Some(endpoint_to_pb(&endpoint)),

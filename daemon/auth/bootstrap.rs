@@ -36,6 +36,10 @@ pub async fn ensure_first_org(store: &Store, data_dir: &Path) -> Result<bool, Bo
     }
     store
         .write(move |tx| {
+            // Another node on the same database may have bootstrapped meanwhile.
+            if tx.count::<OrganizationRecord>()? > 0 {
+                return Ok(false);
+            }
             let founder = Founder {
                 email: "owner@localhost",
                 principal: None,

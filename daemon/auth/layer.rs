@@ -158,6 +158,13 @@ impl AuthLayer {
                 "only the operator token (admin.token) may create organizations on this daemon ([organizations] create)",
             ));
         }
+        if rule.access == Access::Operator && !caller.operator {
+            return Err(crate::api::status::with_reason(
+                tonic::Code::PermissionDenied,
+                "PERMISSION_DENIED",
+                "only the operator token (admin.token) may see the daemon's cluster",
+            ));
+        }
         Ok(Some(caller))
     }
 }

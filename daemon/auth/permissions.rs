@@ -27,6 +27,8 @@ pub enum Access {
     ManageMembers,
     /// Rename or delete the organization.
     Own,
+    /// The daemon's own operation (its cluster's nodes): the operator token only.
+    Operator,
 }
 
 impl Role {
@@ -34,6 +36,8 @@ impl Role {
     pub fn may(self, access: Access) -> bool {
         match access {
             Access::Public | Access::CreateOrganization | Access::Read | Access::Operate | Access::OwnTokens => true,
+            // The layer also requires the operator token.
+            Access::Operator => self == Role::Owner,
             Access::Configure | Access::RevealSecrets | Access::ManageMembers => self != Role::Member,
             Access::Own => self == Role::Owner,
         }
@@ -58,6 +62,7 @@ pub const MATRIX: &[(&str, Rule)] = {
     &[
         ("/fluxcascade.v1.SystemService/GetStatus", rule(Read, false)),
         ("/fluxcascade.v1.SystemService/GetVersion", rule(Read, false)),
+        ("/fluxcascade.v1.SystemService/ListClusterNodes", rule(Operator, false)),
         (
             "/fluxcascade.v1.OrganizationService/CreateOrganization",
             rule(CreateOrganization, true),

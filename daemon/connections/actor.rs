@@ -18,7 +18,7 @@ use crate::actors::{ChildFactory, Directory, SupervisedKind};
 use crate::crypto::Secret;
 use crate::events::{EventType, emit, now_rfc3339, rfc3339};
 use crate::providers::oauth::{OAuthError, TokenSet};
-use crate::store::{Reader, StoreError};
+use crate::store::{Reader, Store, StoreError};
 
 /// Longest lead before expiry at which a refresh starts.
 const MAX_LEAD: Duration = Duration::from_secs(300);
@@ -46,6 +46,26 @@ pub enum ConnectionMsg {
     RefreshDue,
     /// Internal: the refresh task finished (its result is already stored).
     RefreshDone(Result<(), OAuthError>),
+}
+
+/// The access token of connection `id` as stored, for a cluster node that does not run the
+/// connection's actor (its owner refreshes it ahead of expiry): usable, or why not.
+pub fn stored_token(store: &Store, id: &str) -> Result<AccessToken, String> {
+    let (record, access) = store
+        .read(|rx| Ok::<_, StoreError>((rx.get::<ConnectionRecord>(id)?, rx.secret(id, ACCESS_TOKEN)?)))
+        .map_err(|error| error.to_string())?;
+    let (Some(record), Some(token)) = (record, access) else {
+        return Err("it has no access token".into());
+    };
+    let expires_at: Option<jiff::Timestamp> = record.token_expires_at.as_deref().and_then(|t| t.parse().ok());
+    let fresh = expires_at.is_none_or(|at| at > jiff::Timestamp::now() + jiff::SignedDuration::from_secs(5));
+    if record.status == ConnectionStatus::Expired || !fresh {
+        return Err("its access token expired and the node running the connection has not refreshed it yet".into());
+    }
+    Ok(AccessToken {
+        token,
+        api_base_url: record.api_base_url,
+    })
 }
 
 /// Asks connection `id`'s actor to refresh now and returns the record afterwards.

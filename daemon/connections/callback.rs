@@ -53,7 +53,9 @@ pub async fn handle(runtime: &Arc<ConnectionRuntime>, query: &HashMap<String, St
     .await
     {
         Ok(record) => {
-            runtime.directory.start_child(SupervisedKind::Connections, &record.id);
+            runtime
+                .directory
+                .start_child(SupervisedKind::Connections, &record.org_id, &record.id);
             let message = format!(
                 "{} account {} is connected as {}. You can close this window.",
                 record.provider, record.account_name, record.id

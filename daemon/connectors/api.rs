@@ -13,9 +13,10 @@ use ractor::ActorRef;
 use tokio::time::Instant;
 
 use crate::actors::{Directory, SupervisedKind};
-use crate::connections::actor::{AccessToken, ConnectionMsg};
+use crate::connections::actor::{AccessToken, ConnectionMsg, stored_token};
 use crate::crypto::Secret;
 use crate::providers::Provider;
+use crate::store::Store;
 
 /// Attempts for one request before giving up on rate limits or server errors.
 const MAX_ATTEMPTS: u32 = 6;
@@ -134,24 +135,51 @@ pub struct ApiClient {
     pub provider: Provider,
     /// Where the connection's actor (the token holder) runs.
     pub directory: Directory,
+    /// Where its token is read when the actor runs on another node of a cluster.
+    pub store: Store,
     pub gates: RateGates,
 }
 
 impl ApiClient {
-    fn actor(&self) -> Result<ActorRef<ConnectionMsg>, ConnectorError> {
-        self.directory
-            .actor(SupervisedKind::Connections, &self.connection_id)
-            .ok_or_else(|| ConnectorError::Token(self.connection_id.clone(), "its actor is not running".into()))
+    /// The connection's actor, when it runs on this node.
+    fn actor(&self) -> Option<ActorRef<ConnectionMsg>> {
+        self.directory.actor(SupervisedKind::Connections, &self.connection_id)
+    }
+
+    /// The token as stored, on a cluster node that does not run the connection's actor.
+    fn stored_token(&self) -> Result<AccessToken, ConnectorError> {
+        if !self.directory.ownership().is_clustered() {
+            return Err(ConnectorError::Token(
+                self.connection_id.clone(),
+                "its actor is not running".into(),
+            ));
+        }
+        stored_token(&self.store, &self.connection_id)
+            .map_err(|reason| ConnectorError::Token(self.connection_id.clone(), reason))
     }
 
     async fn token(&self) -> Result<AccessToken, ConnectorError> {
-        let reply = ractor::call!(self.actor()?, ConnectionMsg::AccessToken)
+        let Some(actor) = self.actor() else {
+            return self.stored_token();
+        };
+        let reply = ractor::call!(actor, ConnectionMsg::AccessToken)
             .map_err(|e| ConnectorError::Token(self.connection_id.clone(), e.to_string()))?;
         reply.map_err(|reason| ConnectorError::Token(self.connection_id.clone(), reason))
     }
 
     async fn rejected(&self, token: Secret) -> Result<AccessToken, ConnectorError> {
-        let reply = ractor::call!(self.actor()?, |reply| ConnectionMsg::Rejected { token, reply })
+        let Some(actor) = self.actor() else {
+            // The owner refreshes; a token it stored since is worth one more try.
+            let stored = self.stored_token()?;
+            if stored.token.expose() == token.expose() {
+                return Err(ConnectorError::Token(
+                    self.connection_id.clone(),
+                    "the provider refused its token; the node running the connection refreshes it".into(),
+                ));
+            }
+            return Ok(stored);
+        };
+        let reply = ractor::call!(actor, |reply| ConnectionMsg::Rejected { token, reply })
             .map_err(|e| ConnectorError::Token(self.connection_id.clone(), e.to_string()))?;
         reply.map_err(|reason| ConnectorError::Token(self.connection_id.clone(), reason))
     }

@@ -252,6 +252,7 @@ mod tests {
                 confirm_threshold: 0,
             },
             crate::metrics::Metrics::new(),
+            crate::cluster::Ownership::default(),
         );
         let spec: crate::mappings::MappingSpec = crate::mappings::spec::parse_file(&format!(
             "name: m\nsource: {{connection: conn_a, object: contacts}}\ntarget: {{connection: conn_b, object: clients}}\nfieldPairs:\n  - {{sourceField: email, targetField: email}}\nschedule: \"{schedule}\"\n"

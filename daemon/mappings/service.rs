@@ -64,6 +64,7 @@ impl MappingRuntime {
                 connection_id: connection.id.clone(),
                 provider: connection.provider,
                 directory: self.connections.directory.clone(),
+                store: self.connections.store.clone(),
                 gates: self.gates.clone(),
             },
         )

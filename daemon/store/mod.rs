@@ -1,13 +1,17 @@
-//! The redb store: typed records, secrets sealed under the master key, and the transaction
-//! boundary every multi-record change goes through.
+//! The store: typed records, secrets sealed under the master key, and the transaction
+//! boundary every multi-record change goes through, on either engine — one redb file
+//! (`<data-dir>/fluxd.redb`, the default) or a PostgreSQL database many nodes share.
 //!
-//! All state lives in one file, `<data-dir>/fluxd.redb`. Records are JSON values in per-kind
-//! tables keyed by their prefixed id; secondary orderings live in index tables whose values are
-//! empty. A change and the events it emits commit in one [`Tx`], run by the writer thread
-//! (see `writer`: group commit, nothing on async workers); once it is durable, its events are
-//! broadcast in-process and the webhook endpoints that got new deliveries are woken. Reads are
-//! snapshots that never wait for a writer.
+//! Records are JSON values in per-kind tables keyed by their prefixed id; secondary orderings
+//! live in index tables whose values are empty. A change and the events it emits commit in
+//! one [`Tx`], run by the writer thread (see `writer`: group commit, nothing on async
+//! workers); once it is durable, its events are broadcast in-process and the webhook
+//! endpoints that got new deliveries are woken (on every node). Reads are snapshots that
+//! never wait for a writer.
 
+mod embedded;
+pub mod postgres;
+mod raw;
 mod schema;
 mod tables;
 mod writer;
@@ -16,7 +20,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::TableDefinition;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -25,14 +29,10 @@ use crate::clock::Clock;
 use crate::crypto::{CryptoError, MasterKey, Secret};
 use crate::events::EventRecord;
 
+pub use embedded::DB_FILE;
+use raw::{RawRead, RawWrite, Start, prefix_end};
 pub use schema::SCHEMA_VERSION;
 pub use tables::*;
-
-/// redb's page cache; the OS page cache serves the rest.
-const CACHE_BYTES: usize = 32 * 1024 * 1024;
-
-/// Name of the database file inside the data dir.
-pub const DB_FILE: &str = "fluxd.redb";
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +61,8 @@ pub enum StoreError {
     GroupFailed(String),
     #[error("database file: {0}")]
     Io(String),
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
 }
 
 macro_rules! redb_error_from {
@@ -89,6 +91,7 @@ pub trait Record: Serialize + DeserializeOwned {
 }
 
 type WakeHook = Box<dyn Fn(&str) + Send + Sync>;
+type JobNewsHook = Box<dyn Fn(postgres::Notice, &str) + Send + Sync>;
 
 /// Shared handle to the database; cheap to clone. The last clone to drop stops the writer
 /// thread and closes the file.
@@ -105,14 +108,64 @@ struct StoreInner {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Where the state lives.
+pub(crate) enum Engine {
+    Embedded(redb::Database),
+    Postgres(Box<postgres::Database>),
+}
+
+/// Where to open the store: a data dir's redb file, or a PostgreSQL URL.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    Embedded(std::path::PathBuf),
+    /// The URL (it may carry a password: never printed).
+    Postgres(String),
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Embedded(dir) => f.debug_tuple("Embedded").field(dir).finish(),
+            Location::Postgres(_) => f.write_str("Postgres(<url>)"),
+        }
+    }
+}
+
+impl Engine {
+    fn begin_read(&self) -> Result<Box<dyn RawRead>, StoreError> {
+        Ok(match self {
+            Engine::Embedded(db) => Box::new(embedded::begin_read(db)?),
+            Engine::Postgres(db) => Box::new(db.begin_read()?),
+        })
+    }
+
+    fn begin_write(&self, durable: bool) -> Result<Box<dyn RawWrite>, StoreError> {
+        Ok(match self {
+            Engine::Embedded(db) => Box::new(embedded::begin_write(db, durable)?),
+            // Every PostgreSQL commit is durable (synchronous_commit as the server has it).
+            Engine::Postgres(db) => Box::new(db.begin_write()?),
+        })
+    }
+
+    /// Makes every change committed so far durable.
+    fn flush(&self) -> Result<(), StoreError> {
+        match self {
+            Engine::Embedded(db) => embedded::flush(db),
+            Engine::Postgres(_) => Ok(()),
+        }
+    }
+}
+
 /// What the writer thread and the readers share.
 struct Shared {
-    db: Database,
+    engine: Engine,
     key: MasterKey,
     clock: Clock,
     events: broadcast::Sender<Arc<EventRecord>>,
     /// Called after a flush for each webhook endpoint that got new due deliveries.
     wake_endpoint: OnceLock<WakeHook>,
+    /// Called for news of sync jobs from other nodes (cluster mode).
+    job_news: OnceLock<JobNewsHook>,
     /// The first write the database could not make (a full disk, an I/O error): redb refuses
     /// every later one until the file is opened again. Watched, so the daemon stops at once.
     failure: watch::Sender<Option<String>>,
@@ -147,7 +200,17 @@ impl Store {
     /// Opens (or creates) `<data_dir>/fluxd.redb`, migrates it to the current schema, checks
     /// that `key` is the key the database was created with, and starts the writer thread.
     pub fn open(data_dir: &Path, key: MasterKey) -> Result<Self, StoreError> {
-        let shared = Self::open_shared(data_dir, key, Clock::System)?;
+        Self::open_at(&Location::Embedded(data_dir.to_owned()), key, "local")
+    }
+
+    /// Opens the store at `location` (migrating it) as node `node_id`, and starts the writer
+    /// thread (and, on PostgreSQL, the thread hearing other nodes' wake-ups).
+    pub fn open_at(location: &Location, key: MasterKey, node_id: &str) -> Result<Self, StoreError> {
+        let engine = blocking_section(|| Self::open_engine(location, &key, node_id))?;
+        let shared = Self::shared(engine, key, Clock::System);
+        if let Engine::Postgres(db) = &shared.engine {
+            db.listen(Arc::downgrade(&shared))?;
+        }
         let (queue, changes) = mpsc::channel(writer::QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("fluxd-store-writer".into())
@@ -173,28 +236,31 @@ impl Store {
     pub fn open_on_caller(data_dir: &Path, key: MasterKey, clock: Clock) -> Result<Self, StoreError> {
         Ok(Store {
             inner: Arc::new(StoreInner {
-                shared: Self::open_shared(data_dir, key, clock)?,
+                shared: Self::shared(Engine::Embedded(embedded::open(data_dir, &key)?), key, clock),
                 queue: None,
                 thread: None,
             }),
         })
     }
 
-    fn open_shared(data_dir: &Path, key: MasterKey, clock: Clock) -> Result<Arc<Shared>, StoreError> {
-        // A bounded page cache keeps memory flat however large the database grows.
-        let path = data_dir.join(DB_FILE);
-        let db = Database::builder().set_cache_size(CACHE_BYTES).create(&path)?;
-        restrict_mode(&path)?;
-        schema::migrate(&db, &key)?;
+    fn open_engine(location: &Location, key: &MasterKey, node_id: &str) -> Result<Engine, StoreError> {
+        Ok(match location {
+            Location::Embedded(data_dir) => Engine::Embedded(embedded::open(data_dir, key)?),
+            Location::Postgres(url) => Engine::Postgres(Box::new(postgres::Database::open(url, key, node_id)?)),
+        })
+    }
+
+    fn shared(engine: Engine, key: MasterKey, clock: Clock) -> Arc<Shared> {
         let (events, _) = broadcast::channel(4096);
-        Ok(Arc::new(Shared {
-            db,
+        Arc::new(Shared {
+            engine,
             key,
             clock,
             events,
             wake_endpoint: OnceLock::new(),
+            job_news: OnceLock::new(),
             failure: watch::Sender::new(None),
-        }))
+        })
     }
 
     /// Hands `change` to the writer thread (or, in a test store without one, commits it here).
@@ -272,11 +338,24 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        let txn = self.inner.shared.db.begin_read().map_err(StoreError::from)?;
-        query(&Rx {
-            txn,
-            key: &self.inner.shared.key,
-        })
+        let shared = &self.inner.shared;
+        let run = || {
+            let raw = shared.engine.begin_read()?;
+            query(&Rx { raw, key: &shared.key })
+        };
+        match &shared.engine {
+            Engine::Embedded(_) => run(),
+            // Database round trips: hand this worker's other tasks to another worker first.
+            Engine::Postgres(_) => blocking_section(run),
+        }
+    }
+
+    /// The PostgreSQL database, when the store is on one (for the cluster's own tables).
+    pub fn postgres(&self) -> Option<&postgres::Database> {
+        match &self.inner.shared.engine {
+            Engine::Postgres(db) => Some(db),
+            Engine::Embedded(_) => None,
+        }
     }
 
     /// [`Store::read`] on the blocking pool, for reads of unbounded size.
@@ -321,34 +400,73 @@ impl Store {
         let _ = self.inner.shared.wake_endpoint.set(Box::new(hook));
     }
 
+    /// Installs the hook that hears of sync jobs other nodes changed or were asked to cancel.
+    pub fn set_job_news_hook(&self, hook: impl Fn(postgres::Notice, &str) + Send + Sync + 'static) {
+        let _ = self.inner.shared.job_news.set(Box::new(hook));
+    }
+
+    /// Tells the other nodes sharing the database `notice` about `ids` (nothing to tell on the
+    /// embedded engine: one node). Best effort: a lost notice delays a watcher, nothing more.
+    pub fn announce(&self, notice: postgres::Notice, ids: &[String]) {
+        if let Engine::Postgres(db) = &self.inner.shared.engine
+            && let Err(error) = blocking_section(|| db.announce(notice, ids))
+        {
+            tracing::warn!(%error, ?notice, "could not tell the other nodes");
+        }
+    }
+
     /// Re-encrypts every secret under `new_key` in one transaction and records the new key
     /// check. For `fluxd rotate-key`, with the daemon stopped.
     pub fn rotate_master_key(&self, new_key: &MasterKey) -> Result<usize, StoreError> {
-        let txn = self.inner.shared.db.begin_write()?;
-        let count = schema::reseal_all(&txn, &self.inner.shared.key, new_key)?;
-        txn.commit()?;
+        let mut txn = self.inner.shared.engine.begin_write(true)?;
+        let count = schema::reseal_all(txn.as_mut(), &self.inner.shared.key, new_key)?;
+        txn.commit(&[])?;
         Ok(count)
     }
 }
 
-/// Makes the database file readable by its owner only (it holds sealed secrets and every
-/// record).
-fn restrict_mode(path: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|error| StoreError::Io(error.to_string()))
+/// Runs `work` (blocking I/O) on an async worker of a multi-thread runtime without stalling
+/// the tasks queued behind it; elsewhere (plain threads, the blocking pool) just runs it.
+fn blocking_section<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
+        _ => work(),
+    }
 }
 
 /// Reads shared by [`Tx`] and [`Rx`].
 pub trait Reader {
+    /// The engine's reads of this transaction or snapshot.
+    #[doc(hidden)]
+    fn raw(&self) -> &dyn RawRead;
+    /// The key secrets are sealed under.
+    #[doc(hidden)]
+    fn master_key(&self) -> &MasterKey;
+
     /// The record `id` of kind `R`, if present.
-    fn get<R: Record>(&self, id: &str) -> Result<Option<R>, StoreError>;
+    fn get<R: Record>(&self, id: &str) -> Result<Option<R>, StoreError> {
+        self.raw()
+            .raw_get(R::TABLE, id)?
+            .map(|bytes| decode(R::TABLE, id, &bytes))
+            .transpose()
+    }
     /// Every record of kind `R`, in id order.
-    fn list<R: Record>(&self) -> Result<Vec<R>, StoreError>;
+    fn list<R: Record>(&self) -> Result<Vec<R>, StoreError> {
+        self.raw()
+            .raw_scan(R::TABLE, "", Start::At(""), usize::MAX, true)?
+            .iter()
+            .map(|(key, bytes)| decode(R::TABLE, key, bytes))
+            .collect()
+    }
     /// Number of records of kind `R`.
-    fn count<R: Record>(&self) -> Result<u64, StoreError>;
+    fn count<R: Record>(&self) -> Result<u64, StoreError> {
+        self.raw().raw_count(R::TABLE, "")
+    }
     /// Keys of record table `table` that start with `prefix`, in order, at most `limit`.
-    fn keys_with_prefix(&self, table: BytesTable, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+    fn keys_with_prefix(&self, table: BytesTable, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        keys(self.raw(), table, prefix, Start::At(prefix), limit)
+    }
     /// Keys of record table `table` that start with `prefix` and sort after `after` (all when
     /// `None`), in order, at most `limit`.
     fn keys_after(
@@ -357,11 +475,18 @@ pub trait Reader {
         prefix: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<String>, StoreError>;
+    ) -> Result<Vec<String>, StoreError> {
+        let start = after.map_or(Start::At(prefix), Start::After);
+        keys(self.raw(), table, prefix, start, limit)
+    }
     /// Keys of `index` that start with `prefix`, in order, at most `limit`.
-    fn index_keys(&self, index: IndexTable, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+    fn index_keys(&self, index: IndexTable, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        keys(self.raw(), index.definition(), prefix, Start::At(prefix), limit)
+    }
     /// Number of keys of `index` that start with `prefix`.
-    fn index_count(&self, index: IndexTable, prefix: &str) -> Result<u64, StoreError>;
+    fn index_count(&self, index: IndexTable, prefix: &str) -> Result<u64, StoreError> {
+        self.raw().raw_count(index.definition(), prefix)
+    }
     /// Keys of `index` that start with `prefix`, last first, at most `limit`; with `before`,
     /// only keys sorting before it.
     fn index_keys_rev(
@@ -370,7 +495,13 @@ pub trait Reader {
         prefix: &str,
         before: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<String>, StoreError>;
+    ) -> Result<Vec<String>, StoreError> {
+        let end = match before {
+            Some(before) if before.starts_with(prefix) => before.to_owned(),
+            _ => prefix_end(prefix),
+        };
+        self.raw().raw_scan_rev(index.definition(), prefix, &end, limit)
+    }
     /// Ids of organization `org_id`'s entities of `kind`, in id order, after `after` (an id)
     /// when given, at most `limit`.
     fn org_ids(
@@ -381,13 +512,9 @@ pub trait Reader {
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let prefix = kind.prefix(org_id);
-        let start = match after {
-            // The first key after `after`: the same key with the lowest character appended.
-            Some(after) => format!("{prefix}{after}\u{0}"),
-            None => prefix.clone(),
-        };
-        Ok(self
-            .index_keys_from(IndexTable::Org, &prefix, &start, limit)?
+        let after = after.map(|after| format!("{prefix}{after}"));
+        let start = after.as_deref().map_or(Start::At(&prefix), Start::After);
+        Ok(keys(self.raw(), IndexTable::Org.definition(), &prefix, start, limit)?
             .into_iter()
             .map(|key| key[prefix.len()..].to_owned())
             .collect())
@@ -411,23 +538,40 @@ pub trait Reader {
     fn org_count(&self, kind: OrgKind, org_id: &str) -> Result<u64, StoreError> {
         self.index_count(IndexTable::Org, &kind.prefix(org_id))
     }
-    /// Keys of `index` that start with `prefix`, from `start` on, in order, at most `limit`.
-    fn index_keys_from(
-        &self,
-        index: IndexTable,
-        prefix: &str,
-        start: &str,
-        limit: usize,
-    ) -> Result<Vec<String>, StoreError>;
     /// The secret `name` of record `owner`, decrypted.
-    fn secret(&self, owner: &str, name: &str) -> Result<Option<Secret>, StoreError>;
+    fn secret(&self, owner: &str, name: &str) -> Result<Option<Secret>, StoreError> {
+        let key = secret_key(owner, name);
+        let Some(sealed) = self.raw().raw_get(SECRETS, &key)? else {
+            return Ok(None);
+        };
+        let plain = self.master_key().open(&key, &sealed)?;
+        let text = String::from_utf8(plain.to_vec()).map_err(|_| CryptoError::Open { owner: key })?;
+        Ok(Some(Secret::new(text)))
+    }
     /// A value of the `meta` table.
-    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.raw().raw_get(META, key)
+    }
+}
+
+/// Keys of `table` starting with `prefix`, from `start` on, at most `limit`.
+fn keys(
+    raw: &dyn RawRead,
+    table: BytesTable,
+    prefix: &str,
+    start: Start<'_>,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
+    Ok(raw
+        .raw_scan(table, prefix, start, limit, false)?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect())
 }
 
 /// A write transaction. Dropping it without [`Store::write`] returning `Ok` aborts it.
 pub struct Tx<'s> {
-    txn: redb::WriteTransaction,
+    raw: Box<dyn RawWrite>,
     key: &'s MasterKey,
     clock: Clock,
     events: Vec<Arc<EventRecord>>,
@@ -436,8 +580,28 @@ pub struct Tx<'s> {
 
 /// A read snapshot.
 pub struct Rx<'s> {
-    txn: redb::ReadTransaction,
+    raw: Box<dyn RawRead>,
     key: &'s MasterKey,
+}
+
+impl Reader for Tx<'_> {
+    fn raw(&self) -> &dyn RawRead {
+        self.raw.as_ref()
+    }
+
+    fn master_key(&self) -> &MasterKey {
+        self.key
+    }
+}
+
+impl Reader for Rx<'_> {
+    fn raw(&self) -> &dyn RawRead {
+        self.raw.as_ref()
+    }
+
+    fn master_key(&self) -> &MasterKey {
+        self.key
+    }
 }
 
 impl Tx<'_> {
@@ -448,22 +612,20 @@ impl Tx<'_> {
 
     /// Inserts or replaces `record`.
     pub fn put<R: Record>(&mut self, record: &R) -> Result<(), StoreError> {
-        let bytes = encode(record);
-        self.txn.open_table(R::TABLE)?.insert(record.id(), bytes.as_slice())?;
-        Ok(())
+        self.raw.raw_insert(R::TABLE, record.id(), &encode(record))
     }
 
     /// Removes record `id`, returning it if it existed.
     pub fn remove<R: Record>(&mut self, id: &str) -> Result<Option<R>, StoreError> {
-        let mut table = self.txn.open_table(R::TABLE)?;
-        let removed = table.remove(id)?;
-        removed.map(|guard| decode(R::TABLE, id, guard.value())).transpose()
+        self.raw
+            .raw_remove(R::TABLE, id)?
+            .map(|bytes| decode(R::TABLE, id, &bytes))
+            .transpose()
     }
 
     /// Adds `key` to `index`.
     pub fn index_insert(&mut self, index: IndexTable, key: &str) -> Result<(), StoreError> {
-        self.txn.open_table(index.definition())?.insert(key, [].as_slice())?;
-        Ok(())
+        self.raw.raw_insert(index.definition(), key, &[])
     }
 
     /// Lists entity `id` among organization `org_id`'s entities of `kind`.
@@ -478,34 +640,29 @@ impl Tx<'_> {
 
     /// Removes `key` from `index`.
     pub fn index_remove(&mut self, index: IndexTable, key: &str) -> Result<(), StoreError> {
-        self.txn.open_table(index.definition())?.remove(key)?;
-        Ok(())
+        self.raw.raw_remove(index.definition(), key).map(drop)
     }
 
     /// Seals and stores secret `name` of record `owner`.
     pub fn put_secret(&mut self, owner: &str, name: &str, secret: &Secret) -> Result<(), StoreError> {
         let key = secret_key(owner, name);
         let sealed = self.key.seal(&key, secret.expose().as_bytes())?;
-        self.txn.open_table(SECRETS)?.insert(key.as_str(), sealed.as_slice())?;
-        Ok(())
+        self.raw.raw_insert(SECRETS, &key, &sealed)
     }
 
     /// Removes secret `name` of record `owner`.
     pub fn remove_secret(&mut self, owner: &str, name: &str) -> Result<(), StoreError> {
-        self.txn.open_table(SECRETS)?.remove(secret_key(owner, name).as_str())?;
-        Ok(())
+        self.raw.raw_remove(SECRETS, &secret_key(owner, name)).map(drop)
     }
 
     /// Removes the record at `key` of `table`, whatever its kind.
     pub fn remove_key(&mut self, table: BytesTable, key: &str) -> Result<(), StoreError> {
-        self.txn.open_table(table)?.remove(key)?;
-        Ok(())
+        self.raw.raw_remove(table, key).map(drop)
     }
 
     /// Sets a value of the `meta` table.
     pub fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.txn.open_table(META)?.insert(key, value)?;
-        Ok(())
+        self.raw.raw_insert(META, key, value)
     }
 
     /// Queues `event` to be broadcast in-process once this transaction commits.
@@ -517,145 +674,6 @@ impl Tx<'_> {
     pub(crate) fn after_commit_wake(&mut self, endpoint_id: &str) {
         self.woken.insert(endpoint_id.to_owned());
     }
-}
-
-macro_rules! impl_reader {
-    ($ty:ident) => {
-        impl Reader for $ty<'_> {
-            fn get<R: Record>(&self, id: &str) -> Result<Option<R>, StoreError> {
-                let table = self.txn.open_table(R::TABLE)?;
-                let found = table.get(id)?;
-                found.map(|guard| decode(R::TABLE, id, guard.value())).transpose()
-            }
-
-            fn list<R: Record>(&self) -> Result<Vec<R>, StoreError> {
-                let table = self.txn.open_table(R::TABLE)?;
-                let mut out = Vec::new();
-                for entry in table.iter()? {
-                    let (key, value) = entry?;
-                    out.push(decode(R::TABLE, key.value(), value.value())?);
-                }
-                Ok(out)
-            }
-
-            fn count<R: Record>(&self) -> Result<u64, StoreError> {
-                Ok(self.txn.open_table(R::TABLE)?.len()?)
-            }
-
-            fn keys_with_prefix(
-                &self,
-                table: BytesTable,
-                prefix: &str,
-                limit: usize,
-            ) -> Result<Vec<String>, StoreError> {
-                prefix_keys(&self.txn.open_table(table)?, prefix, prefix, limit)
-            }
-
-            fn keys_after(
-                &self,
-                table: BytesTable,
-                prefix: &str,
-                after: Option<&str>,
-                limit: usize,
-            ) -> Result<Vec<String>, StoreError> {
-                // The first key after `after`: the same key with the lowest character appended.
-                let start = after.map_or_else(|| prefix.to_owned(), |after| format!("{after}\u{0}"));
-                prefix_keys(&self.txn.open_table(table)?, prefix, &start, limit)
-            }
-
-            fn index_keys(&self, index: IndexTable, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
-                prefix_keys(&self.txn.open_table(index.definition())?, prefix, prefix, limit)
-            }
-
-            fn index_keys_from(
-                &self,
-                index: IndexTable,
-                prefix: &str,
-                start: &str,
-                limit: usize,
-            ) -> Result<Vec<String>, StoreError> {
-                prefix_keys(&self.txn.open_table(index.definition())?, prefix, start, limit)
-            }
-
-            fn index_count(&self, index: IndexTable, prefix: &str) -> Result<u64, StoreError> {
-                let table = self.txn.open_table(index.definition())?;
-                let mut count = 0;
-                for entry in table.range(prefix..)? {
-                    if !entry?.0.value().starts_with(prefix) {
-                        break;
-                    }
-                    count += 1;
-                }
-                Ok(count)
-            }
-
-            fn index_keys_rev(
-                &self,
-                index: IndexTable,
-                prefix: &str,
-                before: Option<&str>,
-                limit: usize,
-            ) -> Result<Vec<String>, StoreError> {
-                prefix_keys_rev(&self.txn.open_table(index.definition())?, prefix, before, limit)
-            }
-
-            fn secret(&self, owner: &str, name: &str) -> Result<Option<Secret>, StoreError> {
-                let key = secret_key(owner, name);
-                let table = self.txn.open_table(SECRETS)?;
-                let Some(sealed) = table.get(key.as_str())? else {
-                    return Ok(None);
-                };
-                let plain = self.key.open(&key, sealed.value())?;
-                let text = String::from_utf8(plain.to_vec()).map_err(|_| CryptoError::Open { owner: key })?;
-                Ok(Some(Secret::new(text)))
-            }
-
-            fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-                let table = self.txn.open_table(META)?;
-                Ok(table.get(key)?.map(|guard| guard.value().to_vec()))
-            }
-        }
-    };
-}
-impl_reader!(Tx);
-impl_reader!(Rx);
-
-/// Keys of `table` starting with `prefix`, from `start` on, in order, at most `limit`.
-fn prefix_keys<T>(table: &T, prefix: &str, start: &str, limit: usize) -> Result<Vec<String>, StoreError>
-where
-    T: ReadableTable<&'static str, &'static [u8]>,
-{
-    let mut out = Vec::new();
-    for entry in table.range(start.max(prefix)..)? {
-        let (key, _) = entry?;
-        let key = key.value();
-        if !key.starts_with(prefix) || out.len() >= limit {
-            break;
-        }
-        out.push(key.to_owned());
-    }
-    Ok(out)
-}
-
-/// Keys of `table` starting with `prefix` (and before `before`, when given), last first, at
-/// most `limit`.
-fn prefix_keys_rev<T>(table: &T, prefix: &str, before: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError>
-where
-    T: ReadableTable<&'static str, &'static [u8]>,
-{
-    // Every key with the prefix sorts below the prefix followed by the highest code point.
-    let end = match before {
-        Some(before) if before.starts_with(prefix) => before.to_owned(),
-        _ => format!("{prefix}\u{10FFFF}"),
-    };
-    let mut out = Vec::new();
-    for entry in table.range(prefix..end.as_str())?.rev() {
-        if out.len() >= limit {
-            break;
-        }
-        out.push(entry?.0.value().to_owned());
-    }
-    Ok(out)
 }
 
 fn secret_key(owner: &str, name: &str) -> String {

@@ -2,6 +2,8 @@
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
+use super::embedded::WriteTxn;
+use super::raw::{RawWrite, Start};
 use super::{
     API_TOKENS, BytesTable, CONNECTIONS, EVENTS, IndexTable, MAPPINGS, MEMBERS, META, OrgKind, RECORD_TABLES, SECRETS,
     SYNC_JOBS, SYNC_STATES, StoreError, WEBHOOK_ENDPOINTS,
@@ -35,22 +37,25 @@ pub(super) fn migrate(db: &Database, key: &MasterKey) -> Result<(), StoreError> 
     for version in found..SCHEMA_VERSION {
         migrate_step(&txn, version)?;
     }
-    {
-        let mut meta = txn.open_table(META)?;
-        meta.insert(VERSION_KEY, SCHEMA_VERSION.to_be_bytes().as_slice())?;
-        let check = meta.get(KEY_CHECK_KEY)?.map(|guard| guard.value().to_vec());
-        match check {
-            Some(sealed) => {
-                key.open(KEY_CHECK_KEY, &sealed)
-                    .map_err(|_| StoreError::WrongMasterKey)?;
-            }
-            None => {
-                let sealed = key.seal(KEY_CHECK_KEY, KEY_CHECK_PLAINTEXT)?;
-                meta.insert(KEY_CHECK_KEY, sealed.as_slice())?;
-            }
+    let mut txn = Box::new(WriteTxn(txn));
+    record_version_and_check_key(txn.as_mut(), key)?;
+    txn.commit(&[])
+}
+
+/// Records that the store is at [`SCHEMA_VERSION`] and checks `key` against the key check
+/// (sealing one when the store is new): the end of every engine's migration.
+pub(super) fn record_version_and_check_key(raw: &mut dyn RawWrite, key: &MasterKey) -> Result<(), StoreError> {
+    raw.raw_insert(META, VERSION_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+    match raw.raw_get(META, KEY_CHECK_KEY)? {
+        Some(sealed) => {
+            key.open(KEY_CHECK_KEY, &sealed)
+                .map_err(|_| StoreError::WrongMasterKey)?;
+        }
+        None => {
+            let sealed = key.seal(KEY_CHECK_KEY, KEY_CHECK_PLAINTEXT)?;
+            raw.raw_insert(META, KEY_CHECK_KEY, &sealed)?;
         }
     }
-    txn.commit()?;
     Ok(())
 }
 
@@ -248,19 +253,14 @@ fn index_jobs_and_events_by_organization(txn: &redb::WriteTransaction) -> Result
     Ok(())
 }
 
-/// Re-seals every secret and the key check from `old` to `new` inside `txn`.
-pub(super) fn reseal_all(txn: &redb::WriteTransaction, old: &MasterKey, new: &MasterKey) -> Result<usize, StoreError> {
-    let mut secrets = txn.open_table(SECRETS)?;
-    let mut resealed = Vec::new();
-    for entry in secrets.iter()? {
-        let (name, sealed) = entry?;
-        let plain = old.open(name.value(), sealed.value())?;
-        resealed.push((name.value().to_owned(), new.seal(name.value(), &plain)?));
-    }
-    for (name, sealed) in &resealed {
-        secrets.insert(name.as_str(), sealed.as_slice())?;
+/// Re-seals every secret and the key check from `old` to `new` inside `raw`.
+pub(super) fn reseal_all(raw: &mut dyn RawWrite, old: &MasterKey, new: &MasterKey) -> Result<usize, StoreError> {
+    let sealed = raw.raw_scan(SECRETS, "", Start::At(""), usize::MAX, true)?;
+    for (name, sealed) in &sealed {
+        let plain = old.open(name, sealed)?;
+        raw.raw_insert(SECRETS, name, &new.seal(name, &plain)?)?;
     }
     let check = new.seal(KEY_CHECK_KEY, KEY_CHECK_PLAINTEXT)?;
-    txn.open_table(META)?.insert(KEY_CHECK_KEY, check.as_slice())?;
-    Ok(resealed.len())
+    raw.raw_insert(META, KEY_CHECK_KEY, &check)?;
+    Ok(sealed.len())
 }

@@ -14,7 +14,6 @@ use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use redb::Durability;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Shared, StoreError, Tx};
@@ -127,7 +126,7 @@ pub(super) fn commit_group(shared: &Shared, group: Vec<Box<dyn Change>>) {
     if committed.is_empty() {
         return;
     }
-    let flushed = if unflushed { flush(shared) } else { Ok(()) };
+    let flushed = if unflushed { shared.engine.flush() } else { Ok(()) };
     match flushed {
         Ok(()) => {
             for done in committed {
@@ -155,25 +154,16 @@ pub(super) fn commit_group(shared: &Shared, group: Vec<Box<dyn Change>>) {
 /// Runs one change in its own transaction, committed with a flush when `durable`, else
 /// without (a later commit of the group flushes it).
 fn apply(shared: &Shared, change: Box<dyn Change>, durable: bool) -> Option<Committed> {
-    let mut txn = match shared.db.begin_write() {
-        Ok(txn) => txn,
+    let raw = match shared.engine.begin_write(durable) {
+        Ok(raw) => raw,
         Err(error) => {
             shared.failed("begin a write", &error);
-            change.refuse(StoreError::from(error));
+            change.refuse(error);
             return None;
         }
     };
-    let durability = if durable {
-        Durability::Immediate
-    } else {
-        Durability::None
-    };
-    if let Err(error) = txn.set_durability(durability) {
-        change.refuse(StoreError::NotDurable(error.to_string()));
-        return None;
-    }
     let mut tx = Tx {
-        txn,
+        raw,
         key: &shared.key,
         clock: shared.clock,
         events: Vec::new(),
@@ -188,13 +178,13 @@ fn apply(shared: &Shared, change: Box<dyn Change>, durable: bool) -> Option<Comm
             return None;
         }
     };
-    let Tx { txn, events, woken, .. } = tx;
+    let Tx { raw, events, woken, .. } = tx;
     if !applied.commit {
-        drop(txn);
+        drop(raw);
         (applied.reply)(None);
         return None;
     }
-    match txn.commit() {
+    match raw.commit(&woken.iter().cloned().collect::<Vec<_>>()) {
         Ok(()) => Some(Committed {
             reply: applied.reply,
             events,
@@ -202,7 +192,7 @@ fn apply(shared: &Shared, change: Box<dyn Change>, durable: bool) -> Option<Comm
         }),
         Err(error) => {
             shared.failed("commit", &error);
-            (applied.reply)(Some(StoreError::from(error)));
+            (applied.reply)(Some(error));
             None
         }
     }
@@ -214,8 +204,8 @@ fn apply_together(shared: &Shared, changes: Vec<Box<dyn Change>>) -> Vec<Committ
     if changes.is_empty() {
         return Vec::new();
     }
-    let mut txn = match shared.db.begin_write() {
-        Ok(txn) => txn,
+    let raw = match shared.engine.begin_write(true) {
+        Ok(raw) => raw,
         Err(error) => {
             shared.failed("begin a write", &error);
             let message = error.to_string();
@@ -225,15 +215,8 @@ fn apply_together(shared: &Shared, changes: Vec<Box<dyn Change>>) -> Vec<Committ
             return Vec::new();
         }
     };
-    if let Err(error) = txn.set_durability(Durability::Immediate) {
-        let message = error.to_string();
-        changes
-            .into_iter()
-            .for_each(|change| change.refuse(StoreError::GroupFailed(message.clone())));
-        return Vec::new();
-    }
     let mut tx = Tx {
-        txn,
+        raw,
         key: &shared.key,
         clock: shared.clock,
         events: Vec::new(),
@@ -261,13 +244,14 @@ fn apply_together(shared: &Shared, changes: Vec<Box<dyn Change>>) -> Vec<Committ
             }
         }
     }
-    let Tx { txn, events, woken, .. } = tx;
+    let Tx { raw, events, woken, .. } = tx;
     let outcome = match failure {
         Some(reason) => Err(StoreError::GroupFailed(reason)),
-        None => txn.commit().map_err(|error| {
-            shared.failed("commit", &error);
-            StoreError::from(error)
-        }),
+        None => raw
+            .commit(&woken.iter().cloned().collect::<Vec<_>>())
+            .inspect_err(|error| {
+                shared.failed("commit", error);
+            }),
     };
     match outcome {
         Ok(()) => {
@@ -291,13 +275,4 @@ fn apply_together(shared: &Shared, changes: Vec<Box<dyn Change>>) -> Vec<Committ
             Vec::new()
         }
     }
-}
-
-/// Makes every change committed so far durable.
-fn flush(shared: &Shared) -> Result<(), StoreError> {
-    let mut txn = shared.db.begin_write()?;
-    txn.set_durability(Durability::Immediate)
-        .map_err(|error| StoreError::NotDurable(error.to_string()))?;
-    txn.commit()?;
-    Ok(())
 }

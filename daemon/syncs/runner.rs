@@ -23,6 +23,7 @@ use super::matching;
 use super::plan::{Catalogs, Plan};
 use super::records::{CursorRecord, Flow, SyncJobRecord, SyncPhase, SyncStateRecord, SyncStats, SyncStatus, Trigger};
 use super::retention;
+use crate::cluster::Ownership;
 use crate::connections::ConnectionRecord;
 use crate::connections::service::connection_in_org;
 use crate::connectors::{Connector, ListQuery};
@@ -33,6 +34,7 @@ use crate::mappings::service::{MappingError, MappingRuntime, mapping_in_org};
 use crate::mappings::spec::MatchingMode;
 use crate::mappings::validate::effective_match_key;
 use crate::metrics::Metrics;
+use crate::store::postgres::Notice;
 use crate::store::{IndexTable, Reader, Store, StoreError};
 
 /// Errors of starting or controlling jobs.
@@ -70,6 +72,10 @@ pub struct SyncSettings {
 /// A queued or running job, as the registry of active jobs knows it.
 struct ActiveJob {
     job: SyncJobRecord,
+    /// Cancelled when the daemon stops or the organization moves to another node: the job
+    /// stays `running` in the store, to resume where it runs next.
+    interrupt: CancellationToken,
+    /// Under `interrupt`: cancelled by a user's cancel, which ends the job.
     cancel: CancellationToken,
     /// Turns `true` once the job's end is stored.
     finished: watch::Receiver<bool>,
@@ -90,6 +96,8 @@ pub struct SyncRuntime {
     /// Where jobs are counted, and record-level jobs report how far behind the providers
     /// their writes land.
     metrics: Metrics,
+    /// Which organizations' jobs run on this node; the others' are queued for their owner.
+    ownership: Ownership,
 }
 
 /// What [`SyncRuntime::start_changes`] did.
@@ -137,6 +145,35 @@ pub fn recent_jobs(rx: &impl Reader, mapping_id: &str, limit: usize) -> Result<V
     Ok(jobs)
 }
 
+/// The unfinished job of `mapping_id`, if it has one.
+fn active_job(rx: &impl Reader, mapping_id: &str) -> Result<Option<SyncJobRecord>, StoreError> {
+    let Some(id) = rx
+        .get::<SyncStateRecord>(mapping_id)?
+        .and_then(|state| state.active_job)
+    else {
+        return Ok(None);
+    };
+    Ok(rx.get::<SyncJobRecord>(&id)?.filter(|job| !job.status.is_finished()))
+}
+
+/// Stores `job` as its mapping's active job, unless the mapping has an unfinished one (queued
+/// through another node, in a cluster): returns the job that is the active one.
+fn queue_job(tx: &mut crate::store::Tx<'_>, job: SyncJobRecord) -> Result<SyncJobRecord, StoreError> {
+    if let Some(existing) = active_job(tx, &job.mapping_id)? {
+        return Ok(existing);
+    }
+    store_new_job(tx, &job)?;
+    let mut state = tx
+        .get::<SyncStateRecord>(&job.mapping_id)?
+        .unwrap_or_else(|| SyncStateRecord {
+            mapping_id: job.mapping_id.clone(),
+            ..Default::default()
+        });
+    state.active_job = Some(job.id.clone());
+    tx.put(&state)?;
+    Ok(job)
+}
+
 /// Stores a new job and lists it under its mapping and its organization.
 fn store_new_job(tx: &mut crate::store::Tx<'_>, job: &SyncJobRecord) -> Result<(), StoreError> {
     tx.put(job)?;
@@ -155,6 +192,7 @@ impl SyncRuntime {
         mappings: Arc<MappingRuntime>,
         settings: SyncSettings,
         metrics: Metrics,
+        ownership: Ownership,
     ) -> Arc<SyncRuntime> {
         let (progress, _) = broadcast::channel(1024);
         Arc::new(SyncRuntime {
@@ -166,7 +204,15 @@ impl SyncRuntime {
             progress,
             stopping: CancellationToken::new(),
             metrics,
+            ownership,
         })
+    }
+
+    /// A new job's tokens: (interrupt, cancel); see [`ActiveJob`].
+    fn job_tokens(&self) -> (CancellationToken, CancellationToken) {
+        let interrupt = self.stopping.child_token();
+        let cancel = interrupt.child_token();
+        (interrupt, cancel)
     }
 
     /// Interrupts every job (each stays resumable) and waits, up to `timeout`, until they
@@ -227,7 +273,14 @@ impl SyncRuntime {
         if self.stopping.is_cancelled() {
             return Err(SyncError::ShuttingDown);
         }
-        let cancel = self.stopping.child_token();
+        if !self.ownership.owns(org_id) {
+            // Another node runs this organization: queue the job for it (its lease keeper
+            // picks it up within a third of the lease term).
+            let queued = self.store.write(move |tx| queue_job(tx, job)).await?;
+            self.store.announce(Notice::Job, std::slice::from_ref(&queued.id));
+            return Ok(queued);
+        }
+        let (interrupt, cancel) = self.job_tokens();
         let (finished_tx, finished) = watch::channel(false);
         {
             let mut active = self.active();
@@ -238,29 +291,25 @@ impl SyncRuntime {
                 mapping_id.to_owned(),
                 ActiveJob {
                     job: job.clone(),
+                    interrupt: interrupt.clone(),
                     cancel: cancel.clone(),
                     finished,
                 },
             );
         }
         let stored = job.clone();
-        let created = self
-            .store
-            .write(move |tx| {
-                store_new_job(tx, &stored)?;
-                let mut state = tx
-                    .get::<SyncStateRecord>(&stored.mapping_id)?
-                    .unwrap_or_else(|| SyncStateRecord {
-                        mapping_id: stored.mapping_id.clone(),
-                        ..Default::default()
-                    });
-                state.active_job = Some(stored.id.clone());
-                tx.put(&state)
-            })
-            .await;
-        if let Err(error) = created {
-            self.active().remove(mapping_id);
-            return Err(error.into());
+        let created = self.store.write(move |tx| queue_job(tx, stored)).await;
+        match created {
+            Ok(queued) if queued.id == job.id => {}
+            // Another node queued one first; this node's keeper adopts it.
+            Ok(queued) => {
+                self.active().remove(mapping_id);
+                return Ok(queued);
+            }
+            Err(error) => {
+                self.active().remove(mapping_id);
+                return Err(error.into());
+            }
         }
         let needs_plan = !state.succeeded_once
             && !confirm
@@ -268,11 +317,11 @@ impl SyncRuntime {
             && self.settings.confirm_threshold > 0
             && mapping.spec.matching_mode != MatchingMode::MatchOnly;
         if !needs_plan {
-            self.supervise(job.clone(), cancel, finished_tx, None);
+            self.supervise(job.clone(), interrupt, cancel, finished_tx, None);
             return Ok(job);
         }
         let (answer, planned) = oneshot::channel();
-        self.supervise(job.clone(), cancel, finished_tx, Some(Planning { answer }));
+        self.supervise(job.clone(), interrupt, cancel, finished_tx, Some(Planning { answer }));
         match planned.await {
             Ok(Ok(())) => Ok(job),
             Ok(Err(refusal)) => Err(refusal),
@@ -289,6 +338,10 @@ impl SyncRuntime {
         let Some(mapping) = self.store.read(|rx| rx.get::<MappingRecord>(mapping_id))? else {
             return Err(MappingError::NotFound(mapping_id.to_owned()).into());
         };
+        if !self.ownership.owns(&mapping.org_id) {
+            // The owner's keeper finds the changes in the store.
+            return Ok(ChangesStart::Empty);
+        }
         let mut job = SyncJobRecord {
             id: new_id(IdKind::Job),
             org_id: mapping.org_id.clone(),
@@ -304,7 +357,7 @@ impl SyncRuntime {
             total_estimate: None,
             phase: Some(SyncPhase::Queued),
         };
-        let cancel = self.stopping.child_token();
+        let (interrupt, cancel) = self.job_tokens();
         let (finished_tx, finished) = watch::channel(false);
         {
             let mut active = self.active();
@@ -315,6 +368,7 @@ impl SyncRuntime {
                 mapping_id.to_owned(),
                 ActiveJob {
                     job: job.clone(),
+                    interrupt: interrupt.clone(),
                     cancel: cancel.clone(),
                     finished,
                 },
@@ -324,9 +378,12 @@ impl SyncRuntime {
         let created = self
             .store
             .write(move |tx| {
+                if active_job(tx, &stored.mapping_id)?.is_some() {
+                    return Ok(None);
+                }
                 let taken = changes::take(tx, &stored.mapping_id, &stored.id)?;
                 if taken == 0 {
-                    return Ok(None);
+                    return Ok(Some(0));
                 }
                 stored.total_estimate = Some(taken as u64);
                 store_new_job(tx, &stored)?;
@@ -342,14 +399,19 @@ impl SyncRuntime {
             })
             .await;
         match created {
-            Ok(Some(taken)) => {
+            Ok(Some(taken)) if taken > 0 => {
                 job.total_estimate = Some(taken as u64);
-                self.supervise(job.clone(), cancel, finished_tx, None);
+                self.supervise(job.clone(), interrupt, cancel, finished_tx, None);
                 Ok(ChangesStart::Started(Box::new(job)))
             }
-            Ok(None) => {
+            Ok(Some(_)) => {
                 self.active().remove(mapping_id);
                 Ok(ChangesStart::Empty)
+            }
+            // A job queued through another node runs first.
+            Ok(None) => {
+                self.active().remove(mapping_id);
+                Ok(ChangesStart::Busy)
             }
             Err(error) => {
                 self.active().remove(mapping_id);
@@ -363,6 +425,7 @@ impl SyncRuntime {
     fn supervise(
         self: &Arc<Self>,
         job: SyncJobRecord,
+        interrupt: CancellationToken,
         cancel: CancellationToken,
         finished: watch::Sender<bool>,
         planning: Option<Planning>,
@@ -370,9 +433,9 @@ impl SyncRuntime {
         let runtime = self.clone();
         tokio::spawn(async move {
             let outcome = panics_as_failures(runtime.execute(&job.id, &cancel, planning)).await;
-            let interrupted = runtime.stopping.is_cancelled() && matches!(outcome, Err(EngineError::Cancelled));
+            let interrupted = interrupt.is_cancelled() && matches!(outcome, Err(EngineError::Cancelled));
             if interrupted {
-                tracing::info!(job_id = %job.id, "sync interrupted by shutdown; it resumes at the next start");
+                tracing::info!(job_id = %job.id, "sync interrupted (shutdown or handoff); it resumes where it runs next");
             } else if let Err(error) = runtime.finish(&job, outcome).await {
                 tracing::error!(job_id = %job.id, %error, "could not record the end of a sync; it resumes at the next start");
             }
@@ -384,12 +447,61 @@ impl SyncRuntime {
     /// Cancels job `id` if it is queued or running; returns it, `cancelling` until it stops.
     pub fn cancel(&self, org_id: &str, id: &str) -> Result<SyncJobRecord, SyncError> {
         let job = self.store.read(|rx| job_in_org(rx, org_id, id))?;
-        if let Some(active) = self.active().get(&job.mapping_id).filter(|a| a.job.id == id) {
-            active.cancel.cancel();
+        if !self.cancel_local(&job.mapping_id, id) && !job.status.is_finished() {
+            // It runs (or is queued) on the node that owns its organization.
+            self.store.announce(Notice::Cancel, &[id.to_owned()]);
         }
         let job = self.overlay(job);
         let _ = self.progress.send(job.clone());
         Ok(job)
+    }
+
+    /// Cancels job `id` of `mapping_id` if it runs here; says whether it did.
+    fn cancel_local(&self, mapping_id: &str, id: &str) -> bool {
+        match self.active().get(mapping_id).filter(|a| a.job.id == id) {
+            Some(active) => {
+                active.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Hears what other nodes of a cluster say about jobs: a job changed there (its watchers
+    /// here read it again), or a user asked there to cancel a job running here.
+    pub fn hear_other_nodes(self: &Arc<Self>) {
+        let runtime = Arc::downgrade(self);
+        let tasks = tokio::runtime::Handle::current();
+        self.store.set_job_news_hook(move |notice, job_id| {
+            let Some(runtime) = runtime.upgrade() else {
+                return;
+            };
+            let Ok(Some(job)) = runtime.store.read(|rx| rx.get::<SyncJobRecord>(job_id)) else {
+                return;
+            };
+            match notice {
+                Notice::Cancel => {
+                    runtime.cancel_local(&job.mapping_id, job_id);
+                }
+                // A job queued through another node for one of this node's organizations.
+                Notice::Job if !job.status.is_finished() && runtime.ownership.owns(&job.org_id) => {
+                    tasks.spawn(async move {
+                        if let Err(error) = runtime.resume_interrupted().await {
+                            tracing::warn!(%error, "cannot start a sync queued through another node");
+                        }
+                    });
+                }
+                Notice::Job | Notice::Wake => {
+                    let _ = runtime.progress.send(job);
+                }
+            }
+        });
+    }
+
+    /// Publishes `job` to this node's watchers and tells the other nodes it changed.
+    fn publish(&self, job: SyncJobRecord) {
+        self.store.announce(Notice::Job, std::slice::from_ref(&job.id));
+        let _ = self.progress.send(job);
     }
 
     /// `job` as its watchers should see it: `cancelling` while a cancelled job is still
@@ -420,6 +532,8 @@ impl SyncRuntime {
 
     /// Restarts jobs that were queued or running when fluxd stopped; they resume from their
     /// mapping's last checkpoint.
+    /// In a cluster, this also adopts the jobs of organizations this node just took over and
+    /// the jobs other nodes queued for it.
     pub async fn resume_interrupted(self: &Arc<Self>) -> Result<usize, StoreError> {
         let interrupted: Vec<SyncJobRecord> = self
             .store
@@ -433,21 +547,50 @@ impl SyncRuntime {
                 Ok::<_, StoreError>(jobs)
             })
             .await?;
-        for job in &interrupted {
-            tracing::info!(job_id = %job.id, mapping_id = %job.mapping_id, "resuming an interrupted sync");
-            let cancel = self.stopping.child_token();
+        let mut resumed = 0;
+        for job in interrupted {
+            if self.stopping.is_cancelled() || !self.ownership.owns(&job.org_id) {
+                continue;
+            }
+            let (interrupt, cancel) = self.job_tokens();
             let (finished_tx, finished) = watch::channel(false);
-            self.active().insert(
-                job.mapping_id.clone(),
-                ActiveJob {
-                    job: job.clone(),
-                    cancel: cancel.clone(),
-                    finished,
-                },
-            );
-            self.supervise(job.clone(), cancel, finished_tx, None);
+            {
+                let mut active = self.active();
+                if active.contains_key(&job.mapping_id) {
+                    continue;
+                }
+                active.insert(
+                    job.mapping_id.clone(),
+                    ActiveJob {
+                        job: job.clone(),
+                        interrupt: interrupt.clone(),
+                        cancel: cancel.clone(),
+                        finished,
+                    },
+                );
+            }
+            tracing::info!(job_id = %job.id, mapping_id = %job.mapping_id, "running a sync that was interrupted or queued elsewhere");
+            self.supervise(job, interrupt, cancel, finished_tx, None);
+            resumed += 1;
         }
-        Ok(interrupted.len())
+        Ok(resumed)
+    }
+
+    /// Interrupts the jobs of organization `org_id` (they stay resumable) and waits until
+    /// they have stopped: the organization is moving to another node.
+    pub async fn interrupt_org(&self, org_id: &str) {
+        let waits: Vec<watch::Receiver<bool>> = self
+            .active()
+            .values()
+            .filter(|active| active.job.org_id == org_id)
+            .map(|active| {
+                active.interrupt.cancel();
+                active.finished.clone()
+            })
+            .collect();
+        for mut finished in waits {
+            let _ = finished.wait_for(|done| *done).await;
+        }
     }
 
     async fn execute(
@@ -544,7 +687,7 @@ impl SyncRuntime {
                 Ok::<_, StoreError>(())
             })
             .await?;
-        let _ = self.progress.send(job.clone());
+        self.publish(job.clone());
         tracing::info!(job_id = %job.id, mapping_id = %mapping.id, resumed, "sync started");
         let progress = |snapshot: &SyncJobRecord| {
             let _ = self.progress.send(self.overlay(snapshot.clone()));
@@ -760,7 +903,7 @@ impl SyncRuntime {
                 error = job.error.as_deref().unwrap_or_default(),
                 "sync finished"
             );
-            let _ = self.progress.send(job);
+            self.publish(job);
         }
         Ok(())
     }
