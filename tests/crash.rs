@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use common::receiver::Receiver;
-use common::{StandaloneSandbox, TestDaemon, http_get_json, wait_for};
+use common::{StandaloneSandbox, TestDaemon, compare, emails, http_get_json, wait_for};
 use serde_json::Value;
 
 /// People seeded per provider in each trial.
@@ -38,46 +38,6 @@ struct Figures {
     /// Jobs whose created count, or whose `record.created` events, differ from the records
     /// they created.
     miscounted: usize,
-}
-
-fn emails(sandbox: &StandaloneSandbox, provider: &str, object: &str) -> Vec<String> {
-    let url = format!("{}/_control/{provider}/records/{object}?limit=100000", sandbox.base);
-    let records = http_get_json(&url)["records"].as_array().unwrap().clone();
-    records
-        .iter()
-        .flat_map(|record| {
-            let fields = &record["fields"];
-            match provider {
-                "jobber" => fields["emails"]
-                    .as_array()
-                    .map(|emails| {
-                        emails
-                            .iter()
-                            .filter_map(|e| e["address"].as_str().map(str::to_lowercase))
-                            .collect::<Vec<_>>()
-                    })
-                    .unwrap_or_default(),
-                _ => fields["email"]
-                    .as_str()
-                    .map(|e| vec![e.to_lowercase()])
-                    .unwrap_or_default(),
-            }
-        })
-        .collect()
-}
-
-/// How many of `expected` are missing from, and duplicated in, `found`.
-fn compare(expected: &[String], found: &[String]) -> (usize, usize) {
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    for email in found {
-        *counts.entry(email.as_str()).or_default() += 1;
-    }
-    let missing = expected.iter().filter(|e| !counts.contains_key(e.as_str())).count();
-    let duplicated = expected
-        .iter()
-        .filter(|e| counts.get(e.as_str()).is_some_and(|n| *n > 1))
-        .count();
-    (missing, duplicated)
 }
 
 fn trial(number: usize, two_way: bool, figures: &mut Figures) {

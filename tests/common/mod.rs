@@ -3,6 +3,7 @@
 
 pub mod receiver;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -35,7 +36,16 @@ impl TestDaemon {
 
     /// [`TestDaemon::start`] with `RUST_LOG=log_filter`.
     pub fn start_logging(extra_args: &[&str], log_filter: &str) -> TestDaemon {
+        Self::start_with_files(extra_args, log_filter, &[])
+    }
+
+    /// [`TestDaemon::start_logging`] after writing `files` (name, contents) into the data dir
+    /// (another node's `master.key` and `admin.token`, say).
+    pub fn start_with_files(extra_args: &[&str], log_filter: &str, files: &[(&str, Vec<u8>)]) -> TestDaemon {
         let dir = tempfile::tempdir().expect("temp dir");
+        for (name, contents) in files {
+            std::fs::write(dir.path().join(name), contents).expect("data dir file");
+        }
         let mut daemon = TestDaemon {
             dir,
             child: None,
@@ -513,4 +523,45 @@ pub fn contacts_to_clients(name: &str, hubspot: &str, jobber: &str) -> String {
     format!(
         "name: {name}\nsource: {{ connection: {hubspot}, object: contacts }}\ntarget: {{ connection: {jobber}, object: clients }}\nfieldPairs:\n  - {{ sourceField: email, targetField: email }}\n  - {{ sourceField: firstname, targetField: firstName }}\nmatchKey: email\n"
     )
+}
+
+/// The (lowercased) emails of every record of `object` in `sandbox`'s `provider`.
+pub fn emails(sandbox: &StandaloneSandbox, provider: &str, object: &str) -> Vec<String> {
+    let url = format!("{}/_control/{provider}/records/{object}?limit=100000", sandbox.base);
+    let records = http_get_json(&url)["records"].as_array().unwrap().clone();
+    records
+        .iter()
+        .flat_map(|record| {
+            let fields = &record["fields"];
+            match provider {
+                "jobber" => fields["emails"]
+                    .as_array()
+                    .map(|emails| {
+                        emails
+                            .iter()
+                            .filter_map(|e| e["address"].as_str().map(str::to_lowercase))
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default(),
+                _ => fields["email"]
+                    .as_str()
+                    .map(|e| vec![e.to_lowercase()])
+                    .unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// How many of `expected` are missing from, and duplicated in, `found`.
+pub fn compare(expected: &[String], found: &[String]) -> (usize, usize) {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for email in found {
+        *counts.entry(email.as_str()).or_default() += 1;
+    }
+    let missing = expected.iter().filter(|e| !counts.contains_key(e.as_str())).count();
+    let duplicated = expected
+        .iter()
+        .filter(|e| counts.get(e.as_str()).is_some_and(|n| *n > 1))
+        .count();
+    (missing, duplicated)
 }

@@ -1,0 +1,268 @@
+//! Cluster mode: several `fluxd --store postgres://…` nodes on one database share one state,
+//! split the organizations by lease, and take over a killed node's organizations — its
+//! mappings' syncs resume and complete with every record exactly once, its webhook events
+//! are delivered.
+//!
+//! These tests need a PostgreSQL server: `FLUXD_TEST_POSTGRES_URL` (`.ci/run` starts one with
+//! `.ci/postgres`). Without it, each test says loudly that it did not run.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::receiver::Receiver;
+use common::{StandaloneSandbox, TestDaemon, compare, emails, http_get_json, wait_for};
+use serde_json::Value;
+
+/// Lease term of the test nodes: short, so that a killed node's organizations move quickly.
+const LEASE_SECONDS: u64 = 2;
+
+/// A fresh database on the test server, or `None` (said loudly) without one.
+fn database(test: &str) -> Option<String> {
+    let Ok(server) = std::env::var("FLUXD_TEST_POSTGRES_URL") else {
+        eprintln!(
+            "\n*** SKIPPED cluster test {test}: FLUXD_TEST_POSTGRES_URL is not set (.ci/postgres starts a server) ***\n"
+        );
+        return None;
+    };
+    let name = format!("fluxd_cluster_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = postgres::Client::connect(&server, postgres::NoTls).expect("test PostgreSQL server");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create database");
+    let mut url = url::Url::parse(&server).expect("server URL");
+    url.set_path(&name);
+    Some(url.to_string())
+}
+
+/// Nodes on one database, with one standalone sandbox as their providers.
+struct Cluster {
+    sandbox: StandaloneSandbox,
+    config: PathBuf,
+    _config_dir: tempfile::TempDir,
+    store: String,
+    nodes: Vec<TestDaemon>,
+}
+
+impl Cluster {
+    /// `nodes` nodes on a fresh database; the sandbox seeds `records` people per provider and
+    /// takes `sandbox_flags`.
+    fn start(test: &str, nodes: usize, records: usize, sandbox_flags: &[&str]) -> Option<Cluster> {
+        let store = database(test)?;
+        let sandbox = StandaloneSandbox::start_with(records, sandbox_flags);
+        let config_dir = tempfile::tempdir().unwrap();
+        let config = sandbox.config_file(config_dir.path());
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, format!("{text}\n[cluster]\nlease_seconds = {LEASE_SECONDS}\n")).unwrap();
+        let mut cluster = Cluster {
+            sandbox,
+            config,
+            _config_dir: config_dir,
+            store,
+            nodes: Vec::new(),
+        };
+        for _ in 0..nodes {
+            cluster.add_node();
+        }
+        Some(cluster)
+    }
+
+    /// Starts one more node; the first one creates the master key and the operator token,
+    /// the others get copies (as an operator would provision them).
+    fn add_node(&mut self) {
+        let args = [
+            "--config",
+            self.config.to_str().unwrap(),
+            "--store",
+            &self.store,
+            "--allow-private-webhooks",
+        ];
+        let files = match self.nodes.first() {
+            None => Vec::new(),
+            Some(first) => ["master.key", "admin.token"]
+                .into_iter()
+                .map(|name| (name, std::fs::read(first.data_dir().join(name)).unwrap()))
+                .collect(),
+        };
+        self.nodes.push(TestDaemon::start_with_files(&args, "info", &files));
+    }
+
+    /// `fluxctl cluster nodes -o json` through node `via`.
+    fn nodes_seen(&self, via: usize) -> Vec<Value> {
+        self.nodes[via]
+            .ctl_json(&["cluster", "nodes"])
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// The index of the node holding the (one) organization's lease, once one does.
+    fn owner(&self, via: usize) -> usize {
+        wait_for(Duration::from_secs(20), || {
+            let seen = self.nodes_seen(via);
+            let holder = seen.iter().find(|n| n["state"] == "live" && n["leases"] == 1)?;
+            self.nodes
+                .iter()
+                .position(|node| holder["grpcAddress"] == node.grpc.as_str())
+        })
+        .expect("a node claims the organization")
+    }
+}
+
+fn sync_until_finished(node: &TestDaemon, job: &str) -> Value {
+    wait_for(Duration::from_secs(120), || {
+        let current = node.ctl_json(&["sync", "get", job]);
+        (current["status"] != "running" && current["status"] != "pending").then_some(current)
+    })
+    .expect("the job ends")
+}
+
+fn mapping_spec(hubspot: &str, jobber: &str) -> String {
+    format!(
+        "name: cluster\nsource: {{ connection: {hubspot}, object: contacts }}\ntarget: {{ connection: {jobber}, object: clients }}\nfieldPairs:\n  - {{ sourceField: firstname, targetField: firstName }}\n  - {{ sourceField: email, targetField: email, transform: lowercase }}\nmatchKey: email\n"
+    )
+}
+
+#[test]
+fn two_nodes_share_one_state_and_a_sync_completes_after_the_lease_holder_is_killed() {
+    let Some(mut cluster) = Cluster::start("two_nodes_share_one_state", 2, 50, &["--no-limits"]) else {
+        return;
+    };
+    // A connection created through one node is listed by the other.
+    let hubspot = cluster.nodes[0].connect("hubspot");
+    let jobber = cluster.nodes[0].connect("jobber");
+    let listed = cluster.nodes[1].ctl_json(&["connection", "list"]);
+    let names: HashSet<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["accountName"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(hubspot["accountName"].as_str().unwrap()), "{listed}");
+    assert!(names.contains(jobber["accountName"].as_str().unwrap()), "{listed}");
+
+    // Both nodes are listed, live, by either.
+    let live = wait_for(Duration::from_secs(10), || {
+        let seen = cluster.nodes_seen(1);
+        (seen.iter().filter(|n| n["state"] == "live").count() == 2).then_some(seen)
+    })
+    .expect("both nodes live");
+    let addresses: HashSet<&str> = live.iter().map(|n| n["grpcAddress"].as_str().unwrap()).collect();
+    assert!(addresses.contains(cluster.nodes[0].grpc.as_str()) && addresses.contains(cluster.nodes[1].grpc.as_str()));
+    assert_eq!(live.iter().filter(|n| n["answering"] == true).count(), 1);
+
+    // A mapping created through one node; a first sync run through the other completes.
+    let mapping = cluster.nodes[1].create_mapping(&mapping_spec(
+        hubspot["id"].as_str().unwrap(),
+        jobber["id"].as_str().unwrap(),
+    ));
+    let owner = cluster.owner(0);
+    let other = 1 - owner;
+    let first = cluster.nodes[other].ctl_json(&["sync", "run", &mapping, "--yes", "--wait"]);
+    assert_eq!(first["status"], "completed", "{first}");
+
+    // kill -9 of the lease holder: a sync run through the other node completes.
+    cluster.nodes[owner].kill9();
+    let after = cluster.nodes[other].ctl_json(&["sync", "run", &mapping, "--full", "--wait"]);
+    assert_eq!(after["status"], "completed", "{after}");
+    assert_eq!(
+        after["stats"]["created"], 0,
+        "the first sync left every record in place: {after}"
+    );
+    let contacts = emails(&cluster.sandbox, "hubspot", "contacts");
+    let clients = emails(&cluster.sandbox, "jobber", "clients");
+    assert_eq!(
+        compare(&contacts, &clients),
+        (0, 0),
+        "every contact exactly once in Jobber"
+    );
+    // The survivor holds the lease now, and reports the killed node lost.
+    assert_eq!(cluster.owner(other), other);
+    let lost = wait_for(Duration::from_secs(4 * LEASE_SECONDS + 5), || {
+        cluster
+            .nodes_seen(other)
+            .into_iter()
+            .find(|n| n["grpcAddress"] == cluster.nodes[owner].grpc.as_str() && n["state"] == "lost")
+    });
+    assert!(lost.is_some(), "the killed node is reported lost");
+}
+
+#[test]
+fn killing_the_owner_mid_sync_moves_the_job_and_its_webhooks_to_another_node() {
+    // The providers' published rate limits (on by default) make the sync last long enough.
+    let Some(mut cluster) = Cluster::start("killing_the_owner_mid_sync", 3, 1000, &[]) else {
+        return;
+    };
+    let receiver = Receiver::start();
+    let hubspot = cluster.nodes[0].connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = cluster.nodes[0].connect("jobber")["id"].as_str().unwrap().to_owned();
+    cluster.nodes[0].ctl_json(&[
+        "webhook",
+        "create",
+        "--url",
+        &receiver.url("/hook"),
+        "--events",
+        "sync.*,record.*",
+    ]);
+    let mapping = cluster.nodes[0].create_mapping(&mapping_spec(&hubspot, &jobber));
+    let contacts = emails(&cluster.sandbox, "hubspot", "contacts");
+    let owner = cluster.owner(0);
+    let via = (owner + 1) % 3;
+    // Queued through a node that does not run it; killed once the owner is writing.
+    let job = cluster.nodes[via].ctl_json(&["sync", "run", &mapping, "--yes"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let creates = || {
+        let stats = http_get_json(&format!("{}/_control/jobber/records-stats", cluster.sandbox.base));
+        stats["objects"]["clients"]["creates"].as_u64().unwrap_or(0) as usize
+    };
+    let written =
+        wait_for(Duration::from_secs(60), || Some(creates()).filter(|n| *n > 0)).expect("the owner starts writing");
+    cluster.nodes[owner].kill9();
+    let finished = sync_until_finished(&cluster.nodes[via], &job);
+    assert_eq!(finished["status"], "completed", "{finished}");
+    let clients = emails(&cluster.sandbox, "jobber", "clients");
+    let (lost, duplicated) = compare(&contacts, &clients);
+    println!(
+        "killed the owner after {written} of {} records were written: {lost} lost, {duplicated} duplicated",
+        contacts.len()
+    );
+    assert_eq!((lost, duplicated), (0, 0));
+    assert!(written < contacts.len(), "the kill came mid-sync ({written} written)");
+
+    // Every event of the outbox reaches the receiver at least once; duplicates are counted.
+    let outbox: HashSet<String> = cluster.nodes[via]
+        .ctl_json(&["events", "list", "--all", "--type", "sync.*,record.*"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        outbox.len() > contacts.len(),
+        "record and sync events: {}",
+        outbox.len()
+    );
+    let received = wait_for(Duration::from_secs(120), || {
+        let received = receiver.received();
+        let ids: HashSet<String> = received.iter().map(|r| r.header("webhook-id")).collect();
+        outbox.is_subset(&ids).then_some(received)
+    });
+    let received = received.unwrap_or_else(|| {
+        let ids: HashSet<String> = receiver.received().iter().map(|r| r.header("webhook-id")).collect();
+        panic!(
+            "{} of {} events never delivered",
+            outbox.difference(&ids).count(),
+            outbox.len()
+        )
+    });
+    let distinct: HashSet<String> = received.iter().map(|r| r.header("webhook-id")).collect();
+    println!(
+        "{} events delivered, {} delivered again after the failover",
+        distinct.len(),
+        received.len() - distinct.len()
+    );
+}
