@@ -271,6 +271,7 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
     let change_jobs = ChangeJobs::new(syncs.clone())?;
     let keeper = ownership.is_clustered().then(|| {
         syncs.hear_other_nodes();
+        crate::placement::relay_entity_changes(&store, &directory, &syncs);
         let placement = Arc::new(OrgPlacement {
             store: store.clone(),
             directory: directory.clone(),

@@ -160,6 +160,28 @@ fn two_nodes_share_one_state_and_a_sync_completes_after_the_lease_holder_is_kill
     ));
     let owner = cluster.owner(0);
     let other = 1 - owner;
+    let live_endpoints =
+        |node: usize| common::metric(&cluster.nodes[node], "fluxd_live_actors", &["webhook_endpoints"]) as u64;
+    // An endpoint created through the other node runs on the owner; deleted through the
+    // other node, it stops there.
+    let endpoint = cluster.nodes[other].ctl_json(&[
+        "webhook",
+        "create",
+        "--url",
+        "http://127.0.0.1:9/hook",
+        "--events",
+        "sync.*",
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let started = wait_for(Duration::from_secs(10), || (live_endpoints(owner) == 1).then_some(()));
+    assert!(started.is_some(), "the owner runs the endpoint");
+    assert_eq!(live_endpoints(other), 0);
+    assert!(cluster.nodes[other].ctl(&["webhook", "delete", &endpoint]).success());
+    let stopped = wait_for(Duration::from_secs(10), || (live_endpoints(owner) == 0).then_some(()));
+    assert!(stopped.is_some(), "the owner stopped the deleted endpoint's actor");
+
     let first = cluster.nodes[other].ctl_json(&["sync", "run", &mapping, "--yes", "--wait"]);
     assert_eq!(first["status"], "completed", "{first}");
 

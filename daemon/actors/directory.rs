@@ -3,7 +3,7 @@
 //! each daemon keeps its own directory and two daemons can share a process.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use ractor::{ActorCell, ActorId, ActorRef, Message};
@@ -15,12 +15,17 @@ use crate::cluster::Ownership;
 /// How long a deleted entity's actor gets to stop.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Tells the node running an entity's actor that the entity changed (`false`) or that the
+/// actor is to stop (`true`) (cluster mode).
+type Announcer = Box<dyn Fn(SupervisedKind, &str, bool) + Send + Sync>;
+
 /// Cheap to clone; every clone sees the same actors.
 #[derive(Clone, Default)]
 pub struct Directory {
     inner: Arc<RwLock<Entries>>,
     /// Which organizations' actors run here.
     ownership: Ownership,
+    announcer: Arc<OnceLock<Announcer>>,
 }
 
 #[derive(Default)]
@@ -35,6 +40,28 @@ impl Directory {
         Directory {
             inner: Arc::default(),
             ownership,
+            announcer: Arc::default(),
+        }
+    }
+
+    /// Installs how entity changes reach the actors other nodes run.
+    pub fn set_announcer(&self, announce: impl Fn(SupervisedKind, &str, bool) + Send + Sync + 'static) {
+        let _ = self.announcer.set(Box::new(announce));
+    }
+
+    /// Entity `id` changed: sends `reload` to its actor here, or tells the node running it.
+    pub fn changed<M: Message>(&self, kind: SupervisedKind, id: &str, reload: M) {
+        match self.actor::<M>(kind, id) {
+            Some(actor) => {
+                let _ = actor.send_message(reload);
+            }
+            None => self.announce(kind, id, false),
+        }
+    }
+
+    fn announce(&self, kind: SupervisedKind, id: &str, stop: bool) {
+        if let Some(announce) = self.announcer.get() {
+            announce(kind, id, stop);
         }
     }
 
@@ -59,6 +86,11 @@ impl Directory {
             .get(&(kind, id.to_owned()))
             .cloned()
             .map(ActorRef::from)
+    }
+
+    /// Whether entity `id` has a running actor here.
+    fn runs_here(&self, kind: SupervisedKind, id: &str) -> bool {
+        self.read().actors.contains_key(&(kind, id.to_owned()))
     }
 
     /// How many of `ids` have a running actor of `kind`.
@@ -90,8 +122,17 @@ impl Directory {
         }
     }
 
-    /// Stops the actor of entity `id` and waits until it has stopped.
+    /// Stops the actor of entity `id` and waits until it has stopped (on another node, it is
+    /// told to stop it).
     pub async fn stop_child(&self, kind: SupervisedKind, id: &str) {
+        if !self.runs_here(kind, id) {
+            self.announce(kind, id, true);
+        }
+        self.stop_here(kind, id).await;
+    }
+
+    /// Stops the actor of entity `id` if it runs on this node, and waits until it has.
+    pub async fn stop_here(&self, kind: SupervisedKind, id: &str) {
         let supervisor = self.read().supervisors.get(&kind).cloned();
         if let Some(supervisor) = supervisor {
             let stopped = ractor::call_t!(

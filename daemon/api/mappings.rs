@@ -83,7 +83,7 @@ impl MappingService for MappingApi {
         let record = service::update(&self.context.mappings, &caller.org_id, &request.get_ref().id, spec).await?;
         self.context
             .directory
-            .send(SupervisedKind::Mappings, &record.id, MappingMsg::Reload);
+            .changed(SupervisedKind::Mappings, &record.id, MappingMsg::Reload);
         Ok(audited(mapping_to_pb(&record), &record.id))
     }
 
@@ -134,7 +134,7 @@ impl MappingService for MappingApi {
         let record = service::set_active(&self.context.mappings, &caller.org_id, &request.get_ref().id, true).await?;
         self.context
             .directory
-            .send(SupervisedKind::Mappings, &record.id, MappingMsg::Reload);
+            .changed(SupervisedKind::Mappings, &record.id, MappingMsg::Reload);
         Ok(audited(mapping_to_pb(&record), &record.id))
     }
 
@@ -146,7 +146,7 @@ impl MappingService for MappingApi {
         let record = service::set_active(&self.context.mappings, &caller.org_id, &request.get_ref().id, false).await?;
         self.context
             .directory
-            .send(SupervisedKind::Mappings, &record.id, MappingMsg::Reload);
+            .changed(SupervisedKind::Mappings, &record.id, MappingMsg::Reload);
         Ok(audited(mapping_to_pb(&record), &record.id))
     }
 

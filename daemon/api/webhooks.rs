@@ -162,7 +162,7 @@ impl WebhookService for WebhookApi {
         .await?;
         self.context
             .directory
-            .send(SupervisedKind::WebhookEndpoints, &endpoint.id, EndpointMsg::Reload);
+            .changed(SupervisedKind::WebhookEndpoints, &endpoint.id, EndpointMsg::Reload);
         Ok(audited(endpoint_to_pb(&endpoint), &endpoint.id))
     }
 
@@ -226,7 +226,7 @@ impl WebhookService for WebhookApi {
         let endpoint = endpoints::set_enabled(&self.context.store, &caller.org_id, &request.get_ref().id, true).await?;
         self.context
             .directory
-            .send(SupervisedKind::WebhookEndpoints, &endpoint.id, EndpointMsg::Reload);
+            .changed(SupervisedKind::WebhookEndpoints, &endpoint.id, EndpointMsg::Reload);
         Ok(audited(endpoint_to_pb(&endpoint), &endpoint.id))
     }
 
@@ -239,7 +239,7 @@ impl WebhookService for WebhookApi {
             endpoints::set_enabled(&self.context.store, &caller.org_id, &request.get_ref().id, false).await?;
         self.context
             .directory
-            .send(SupervisedKind::WebhookEndpoints, &endpoint.id, EndpointMsg::Reload);
+            .changed(SupervisedKind::WebhookEndpoints, &endpoint.id, EndpointMsg::Reload);
         Ok(audited(endpoint_to_pb(&endpoint), &endpoint.id))
     }
 
@@ -266,7 +266,7 @@ impl WebhookService for WebhookApi {
         let (secret, expires) = endpoints::rotate_secret(&self.context.store, &caller.org_id, id).await?;
         self.context
             .directory
-            .send(SupervisedKind::WebhookEndpoints, id, EndpointMsg::Reload);
+            .changed(SupervisedKind::WebhookEndpoints, id, EndpointMsg::Reload);
         Ok(audited(
             pb::RotateWebhookSecretResponse {
                 secret: secret.expose().to_owned(),

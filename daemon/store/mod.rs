@@ -92,6 +92,7 @@ pub trait Record: Serialize + DeserializeOwned {
 
 type WakeHook = Box<dyn Fn(&str) + Send + Sync>;
 type JobNewsHook = Box<dyn Fn(postgres::Notice, &str) + Send + Sync>;
+type EntityNewsHook = Box<dyn Fn(&str) + Send + Sync>;
 
 /// Shared handle to the database; cheap to clone. The last clone to drop stops the writer
 /// thread and closes the file.
@@ -156,6 +157,19 @@ impl Engine {
     }
 }
 
+/// A handle that does not keep the store open (for hooks the store itself holds).
+#[derive(Clone)]
+pub struct WeakStore {
+    inner: std::sync::Weak<StoreInner>,
+}
+
+impl WeakStore {
+    /// The store, while it is open.
+    pub fn upgrade(&self) -> Option<Store> {
+        self.inner.upgrade().map(|inner| Store { inner })
+    }
+}
+
 /// What the writer thread and the readers share.
 struct Shared {
     engine: Engine,
@@ -166,6 +180,8 @@ struct Shared {
     wake_endpoint: OnceLock<WakeHook>,
     /// Called for news of sync jobs from other nodes (cluster mode).
     job_news: OnceLock<JobNewsHook>,
+    /// Called with `<kind>:<id>` of entities other nodes changed (cluster mode).
+    entity_news: OnceLock<EntityNewsHook>,
     /// The first write the database could not make (a full disk, an I/O error): redb refuses
     /// every later one until the file is opened again. Watched, so the daemon stops at once.
     failure: watch::Sender<Option<String>>,
@@ -259,6 +275,7 @@ impl Store {
             events,
             wake_endpoint: OnceLock::new(),
             job_news: OnceLock::new(),
+            entity_news: OnceLock::new(),
             failure: watch::Sender::new(None),
         })
     }
@@ -371,6 +388,13 @@ impl Store {
             .map_err(|_| StoreError::ChangePanicked)?
     }
 
+    /// A handle that does not keep the store open.
+    pub fn downgrade(&self) -> WeakStore {
+        WeakStore {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
     /// The clock scheduling decisions use.
     pub fn clock(&self) -> Clock {
         self.inner.shared.clock
@@ -403,6 +427,11 @@ impl Store {
     /// Installs the hook that hears of sync jobs other nodes changed or were asked to cancel.
     pub fn set_job_news_hook(&self, hook: impl Fn(postgres::Notice, &str) + Send + Sync + 'static) {
         let _ = self.inner.shared.job_news.set(Box::new(hook));
+    }
+
+    /// Installs the hook that hears of entities (`<kind>:<id>`) other nodes changed.
+    pub fn set_entity_news_hook(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
+        let _ = self.inner.shared.entity_news.set(Box::new(hook));
     }
 
     /// Tells the other nodes sharing the database `notice` about `ids` (nothing to tell on the

@@ -491,7 +491,7 @@ impl SyncRuntime {
                         }
                     });
                 }
-                Notice::Job | Notice::Wake => {
+                Notice::Job | Notice::Wake | Notice::Entity => {
                     let _ = runtime.progress.send(job);
                 }
             }

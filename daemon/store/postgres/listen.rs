@@ -61,6 +61,11 @@ fn listen(config: &postgres::Config, node_id: &str, shared: &Weak<Shared>) -> Re
                         ids.split(',').for_each(|job| hook(notice, job));
                     }
                 }
+                Notice::Entity => {
+                    if let Some(hook) = shared.entity_news.get() {
+                        ids.split(',').for_each(hook);
+                    }
+                }
             }
         }
         if shared.strong_count() == 0 {

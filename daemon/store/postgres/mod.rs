@@ -42,6 +42,9 @@ pub enum Notice {
     Job,
     /// A user cancelled these sync jobs (the node running them stops them).
     Cancel,
+    /// These entities (`<kind>:<id>`) changed or were deleted through another node: the node
+    /// running their actors reloads or stops them.
+    Entity,
 }
 
 impl Notice {
@@ -50,11 +53,12 @@ impl Notice {
             Notice::Wake => "wake",
             Notice::Job => "job",
             Notice::Cancel => "cancel",
+            Notice::Entity => "entity",
         }
     }
 
     fn parse(text: &str) -> Option<Notice> {
-        [Notice::Wake, Notice::Job, Notice::Cancel]
+        [Notice::Wake, Notice::Job, Notice::Cancel, Notice::Entity]
             .into_iter()
             .find(|notice| notice.as_str() == text)
     }
