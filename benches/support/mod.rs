@@ -67,14 +67,29 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0
 }
 
-/// A running release fluxd on `data`, configured by `config` (TOML text).
+/// A running release fluxd on `data`, configured by `config` (TOML text); its API calls go
+/// through the [`Session`] of its operator token.
 pub struct Daemon {
     pub process: Process,
-    pub channel: Channel,
-    pub token: String,
+    pub session: Session,
     pub http: String,
     /// From spawn to `endpoints.json` (every actor started, both listeners serving).
     pub start_time: Duration,
+}
+
+impl std::ops::Deref for Daemon {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        &self.session
+    }
+}
+
+/// Calls to one daemon with one API token.
+#[derive(Clone)]
+pub struct Session {
+    pub channel: Channel,
+    pub token: String,
 }
 
 impl Daemon {
@@ -112,10 +127,19 @@ impl Daemon {
             .expect("connect");
         Daemon {
             process,
-            channel,
-            token,
+            session: Session { channel, token },
             http: endpoints["http"].as_str().expect("http").to_owned(),
             start_time,
+        }
+    }
+}
+
+impl Session {
+    /// The same daemon with another API token (another organization's).
+    pub fn with_token(&self, token: &str) -> Session {
+        Session {
+            channel: self.channel.clone(),
+            token: token.to_owned(),
         }
     }
 
