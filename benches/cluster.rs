@@ -132,7 +132,7 @@ async fn leases_spread(node: &Daemon, nodes: usize, organizations: usize) {
 
 async fn run(server: &str, nodes: usize, records: usize, organizations: usize) -> Figures {
     let sandbox = StandaloneSandbox::start_with(records, &["--no-limits"]);
-    let store = database(server, nodes);
+    let store = tokio::task::block_in_place(|| database(server, nodes));
     let dirs: Vec<tempfile::TempDir> = (0..nodes).map(|_| tempfile::tempdir().expect("dir")).collect();
     let daemons = start_nodes(nodes, &store, &sandbox, &dirs).await;
     let receiver = Receiver::start().await;

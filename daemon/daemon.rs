@@ -215,8 +215,9 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{http_addr}"));
+    let lease_term = Duration::from_secs(u64::from(config.cluster.lease_seconds));
     let ownership = match store.postgres() {
-        Some(_) => Ownership::clustered(),
+        Some(_) => Ownership::clustered(lease_term),
         None => Ownership::default(),
     };
     let directory = Directory::new(ownership.clone());
@@ -283,9 +284,8 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
             grpc_address: grpc_addr.to_string(),
             http_address: http_addr.to_string(),
         };
-        let ttl = Duration::from_secs(u64::from(config.cluster.lease_seconds));
         tracing::info!(node_id = %node_id, lease_seconds = config.cluster.lease_seconds, "cluster mode: this node claims organizations by lease");
-        Keeper::start(store.clone(), node, ttl, ownership.clone(), Arc::new(placement))
+        Keeper::start(store.clone(), node, lease_term, ownership.clone(), Arc::new(placement))
     });
 
     let context = Arc::new(Context {

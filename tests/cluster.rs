@@ -288,3 +288,54 @@ fn killing_the_owner_mid_sync_moves_the_job_and_its_webhooks_to_another_node() {
         received.len() - distinct.len()
     );
 }
+
+#[test]
+fn a_paused_owner_that_wakes_after_losing_its_lease_cannot_overwrite_the_new_owner() {
+    let Some(cluster) = Cluster::start("a_paused_owner_is_fenced", 2, 1000, &[]) else {
+        return;
+    };
+    let hubspot = cluster.nodes[0].connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = cluster.nodes[0].connect("jobber")["id"].as_str().unwrap().to_owned();
+    let mapping = cluster.nodes[0].create_mapping(&mapping_spec(&hubspot, &jobber));
+    let contacts = emails(&cluster.sandbox, "hubspot", "contacts");
+    let owner = cluster.owner(0);
+    let other = 1 - owner;
+    let job = cluster.nodes[other].ctl_json(&["sync", "run", &mapping, "--yes"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let creates = || {
+        let stats = http_get_json(&format!("{}/_control/jobber/records-stats", cluster.sandbox.base));
+        stats["objects"]["clients"]["creates"].as_u64().unwrap_or(0) as usize
+    };
+    wait_for(Duration::from_secs(60), || Some(creates()).filter(|n| *n > 0)).expect("the owner starts writing");
+    // Frozen past its lease: the other node takes the organization and finishes the job.
+    cluster.nodes[owner].pause();
+    let finished = sync_until_finished(&cluster.nodes[other], &job);
+    assert_eq!(finished["status"], "completed", "{finished}");
+    assert_eq!(cluster.owner(other), other);
+    // Woken, the old owner's job carries on where it was frozen: whatever it writes to the
+    // store is refused, and it lets the organization go (or, if it was frozen inside a write
+    // transaction, which the server ended, it stops for its supervisor to restart it).
+    cluster.nodes[owner].resume();
+    let stopped = wait_for(Duration::from_secs(20), || {
+        let log = cluster.nodes[owner].log();
+        (log.contains("lost the lease of an organization") || log.contains("the store cannot write")).then_some(())
+    });
+    assert!(
+        stopped.is_some(),
+        "the woken node let the organization go: {}",
+        cluster.nodes[owner].log()
+    );
+    let fenced = cluster.nodes[owner].log().matches("refused a write").count();
+    let after = cluster.nodes[other].ctl_json(&["sync", "get", &job]);
+    assert_eq!(
+        after["status"], "completed",
+        "the new owner's record of the job stands: {after}"
+    );
+    assert_eq!(after["stats"], finished["stats"], "{after}");
+    let clients = emails(&cluster.sandbox, "jobber", "clients");
+    let (lost, duplicated) = compare(&contacts, &clients);
+    println!("paused owner woke: {fenced} of its writes refused; {lost} lost, {duplicated} duplicated");
+    assert_eq!((lost, duplicated), (0, 0));
+}

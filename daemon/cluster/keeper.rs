@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::leases::{self, NodeInfo};
+use super::leases::{self, Held, NodeInfo};
 use super::ownership::Ownership;
 use crate::store::{ORGANIZATIONS, Reader, Store, StoreError};
 
@@ -96,8 +96,8 @@ struct Rounds {
 struct Round {
     /// Held before and renewed.
     kept: BTreeSet<String>,
-    /// Newly claimed.
-    claimed: BTreeSet<String>,
+    /// Newly claimed, with their generations.
+    claimed: Vec<Held>,
     /// Held above the fair share: to stop, then release.
     excess: Vec<String>,
 }
@@ -107,17 +107,24 @@ impl Rounds {
         let mut renewed_at = Instant::now();
         loop {
             let held = self.ownership.held();
+            // Renewals count from when the round started (the database's clock may have
+            // started the term a little later, never earlier).
+            let started = Instant::now();
             match self.round(held.clone()).await {
                 Ok(round) => {
-                    renewed_at = Instant::now();
+                    renewed_at = started;
+                    for org in &round.kept {
+                        self.ownership.renewed(org, started.into_std());
+                    }
                     for org in held.difference(&round.kept) {
                         tracing::warn!(org_id = %org, "lost the lease of an organization; stopping its actors");
                         self.let_go(org).await;
                     }
-                    for org in &round.claimed {
-                        tracing::info!(org_id = %org, "claimed the lease of an organization");
-                        self.ownership.set(org, true);
-                        self.placement.gained(org.clone()).await;
+                    for lease in round.claimed {
+                        tracing::info!(org_id = %lease.org_id, generation = lease.generation, "claimed the lease of an organization");
+                        self.ownership
+                            .set(&lease.org_id, Some(lease.generation), started.into_std());
+                        self.placement.gained(lease.org_id).await;
                     }
                     if !round.excess.is_empty() {
                         self.hand_back(round.excess).await;
@@ -143,7 +150,7 @@ impl Rounds {
 
     /// Stops running `org_id` here.
     async fn let_go(&self, org_id: &str) {
-        self.ownership.set(org_id, false);
+        self.ownership.set(org_id, None, std::time::Instant::now());
         self.placement.lost(org_id.to_owned()).await;
     }
 
@@ -183,14 +190,11 @@ impl Rounds {
             let have = i64::try_from(kept.len()).unwrap_or(i64::MAX);
             let mut round = Round {
                 kept,
-                claimed: BTreeSet::new(),
+                claimed: Vec::new(),
                 excess: Vec::new(),
             };
             if have < share {
-                round.claimed = leases::claim(&mut conn, &node.node_id, ttl, share - have)?
-                    .into_iter()
-                    .map(|lease| lease.org_id)
-                    .collect();
+                round.claimed = leases::claim(&mut conn, &node.node_id, ttl, share - have)?;
             } else if have > share {
                 let extra = usize::try_from(have - share).unwrap_or(0);
                 round.excess = round.kept.iter().rev().take(extra).cloned().collect();

@@ -1,21 +1,33 @@
 //! Which organizations' actors and sync jobs this node runs: every one on a single node; in
-//! a cluster, those whose lease it holds (see `keeper`).
+//! a cluster, those whose lease it holds (see `keeper`), with the lease generation their
+//! writes are fenced by.
 
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::store::Fence;
+
+/// A held lease: its generation and when it was last renewed.
+type Lease = (i64, Arc<Mutex<Instant>>);
 
 /// Cheap to clone; every clone sees the same leases.
 #[derive(Clone, Default)]
 pub struct Ownership {
-    /// `None` on a single node (it owns everything).
-    held: Option<Arc<RwLock<BTreeSet<String>>>>,
+    /// `None` on a single node (it owns everything); else organization → lease.
+    held: Option<Arc<RwLock<BTreeMap<String, Lease>>>>,
+    /// How long after a renewal a lease is counted on (half its term).
+    trusted_for: Duration,
 }
 
 impl Ownership {
-    /// A cluster node's ownership: nothing until its keeper claims leases.
-    pub fn clustered() -> Ownership {
+    /// A cluster node's ownership of leases with terms of `ttl`: nothing until its keeper
+    /// claims some.
+    pub fn clustered(ttl: Duration) -> Ownership {
         Ownership {
             held: Some(Arc::default()),
+            trusted_for: ttl / 2,
         }
     }
 
@@ -28,29 +40,61 @@ impl Ownership {
     pub fn owns(&self, org_id: &str) -> bool {
         match &self.held {
             None => true,
-            Some(held) => read(held).contains(org_id),
+            Some(held) => read(held).contains_key(org_id),
         }
     }
 
     /// The organizations whose leases this node holds (none on a single node).
     pub fn held(&self) -> BTreeSet<String> {
-        self.held.as_ref().map(|held| read(held).clone()).unwrap_or_default()
+        self.held
+            .as_ref()
+            .map(|held| read(held).keys().cloned().collect())
+            .unwrap_or_default()
     }
 
-    /// Records that the lease of `org_id` is held (`true`) or not.
-    pub(super) fn set(&self, org_id: &str, holds: bool) {
+    /// What writes made for `org_id`'s work must be fenced by: its lease as held now (a
+    /// generation no lease has when it is not held); nothing on a single node.
+    pub fn fence(&self, org_id: &str) -> Option<Fence> {
+        let held = self.held.as_ref()?;
+        let (generation, renewed) = read(held)
+            .get(org_id)
+            .cloned()
+            // Not held: a generation no lease has, and never fresh.
+            .unwrap_or_else(|| {
+                let long_ago = Instant::now()
+                    .checked_sub(self.trusted_for)
+                    .unwrap_or_else(Instant::now);
+                (-1, Arc::new(Mutex::new(long_ago)))
+            });
+        Some(Fence {
+            org_id: org_id.to_owned(),
+            generation,
+            renewed,
+            trusted_for: self.trusted_for,
+        })
+    }
+
+    /// Records that the lease of `org_id` was claimed at `generation` (at `at`), or is not
+    /// held (`None`).
+    pub(super) fn set(&self, org_id: &str, generation: Option<i64>, at: Instant) {
         if let Some(held) = &self.held {
             let mut held = held.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if holds {
-                held.insert(org_id.to_owned());
-            } else {
-                held.remove(org_id);
-            }
+            match generation {
+                Some(generation) => held.insert(org_id.to_owned(), (generation, Arc::new(Mutex::new(at)))),
+                None => held.remove(org_id),
+            };
+        }
+    }
+
+    /// Records that the lease of `org_id` was renewed by a round that started at `at`.
+    pub(super) fn renewed(&self, org_id: &str, at: Instant) {
+        if let Some((_, renewed)) = self.held.as_ref().and_then(|held| read(held).get(org_id).cloned()) {
+            *renewed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = at;
         }
     }
 }
 
-fn read(held: &RwLock<BTreeSet<String>>) -> std::sync::RwLockReadGuard<'_, BTreeSet<String>> {
-    // Single inserts and removes: a panic elsewhere cannot leave the set torn.
+fn read(held: &RwLock<BTreeMap<String, Lease>>) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Lease>> {
+    // Single inserts and removes: a panic elsewhere cannot leave the map torn.
     held.read().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

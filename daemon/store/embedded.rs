@@ -5,7 +5,7 @@ use std::path::Path;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::raw::{Entry, RawRead, RawWrite, Start};
-use super::{BytesTable, StoreError};
+use super::{BytesTable, Fence, StoreError};
 use crate::crypto::MasterKey;
 
 /// redb's page cache; the OS page cache serves the rest.
@@ -169,6 +169,11 @@ impl RawWrite for WriteTxn {
         let mut table = self.0.open_table(table)?;
         let removed = table.remove(key)?;
         Ok(removed.map(|guard| guard.value().to_vec()))
+    }
+
+    fn holds(&self, _fence: &Fence) -> Result<bool, StoreError> {
+        // One process owns the file.
+        Ok(true)
     }
 
     fn commit(self: Box<Self>, _woken: &[String]) -> Result<(), StoreError> {

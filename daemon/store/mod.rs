@@ -63,6 +63,8 @@ pub enum StoreError {
     Io(String),
     #[error("PostgreSQL: {0}")]
     Postgres(String),
+    #[error("this node no longer holds the lease of organization {0}: the write was refused")]
+    Fenced(String),
 }
 
 macro_rules! redb_error_from {
@@ -99,6 +101,32 @@ type EntityNewsHook = Box<dyn Fn(&str) + Send + Sync>;
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<StoreInner>,
+    /// Writes through this handle commit only while this lease holds (see [`Store::fenced`]).
+    fence: Option<Arc<Fence>>,
+}
+
+/// A lease the writes of an organization's work are made under (cluster mode): they commit
+/// only while the organization's lease is still this node's, at this generation, and
+/// unexpired — a node that lost it (paused past its term, cut off) cannot overwrite what the
+/// new owner does.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    pub org_id: String,
+    pub generation: i64,
+    /// When this node last renewed the lease (its keeper updates it) …
+    pub renewed: Arc<std::sync::Mutex<std::time::Instant>>,
+    /// … and how long after that it counts on still holding it (half the term).
+    pub trusted_for: std::time::Duration,
+}
+
+impl Fence {
+    /// Whether this node may still count on the lease by its own clock: a node frozen past
+    /// that (paused, cut off) stops before its next provider write, not only at its next
+    /// store write.
+    pub fn fresh(&self) -> bool {
+        let renewed = *self.renewed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        renewed.elapsed() < self.trusted_for
+    }
 }
 
 struct StoreInner {
@@ -166,7 +194,7 @@ pub struct WeakStore {
 impl WeakStore {
     /// The store, while it is open.
     pub fn upgrade(&self) -> Option<Store> {
-        self.inner.upgrade().map(|inner| Store { inner })
+        self.inner.upgrade().map(|inner| Store { inner, fence: None })
     }
 }
 
@@ -241,6 +269,7 @@ impl Store {
                 queue: Some(queue),
                 thread: Some(thread),
             }),
+            fence: None,
         })
     }
 
@@ -256,6 +285,7 @@ impl Store {
                 queue: None,
                 thread: None,
             }),
+            fence: None,
         })
     }
 
@@ -322,8 +352,14 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.enqueue(Box::new(writer::Pending { change, reply, shared }))
-            .await?;
+        let fence = self.fence.clone();
+        self.enqueue(Box::new(writer::Pending {
+            change,
+            reply,
+            shared,
+            fence,
+        }))
+        .await?;
         answer.await.map_err(|_| StoreError::ChangePanicked)?
     }
 
@@ -340,6 +376,7 @@ impl Store {
             change,
             reply,
             shared: false,
+            fence: self.fence.clone(),
         });
         match &self.inner.queue {
             Some(queue) => queue.blocking_send(change).map_err(|_| StoreError::Closed)?,
@@ -386,6 +423,22 @@ impl Store {
         tokio::task::spawn_blocking(move || store.read(query))
             .await
             .map_err(|_| StoreError::ChangePanicked)?
+    }
+
+    /// This store, with every write made through the returned handle fenced by `fence` (when
+    /// there is one: cluster mode).
+    pub fn fenced(&self, fence: Option<Fence>) -> Store {
+        Store {
+            inner: self.inner.clone(),
+            fence: fence.map(Arc::new),
+        }
+    }
+
+    /// Whether the lease this handle's writes are fenced by is still fresh by this node's
+    /// clock (always, without a fence). Checked before writes that leave the store (to a
+    /// provider), which the store cannot refuse later.
+    pub fn lease_fresh(&self) -> bool {
+        self.fence.as_ref().is_none_or(|fence| fence.fresh())
     }
 
     /// A handle that does not keep the store open.

@@ -2,7 +2,7 @@
 //! values. Everything typed (records, indexes, secrets) is built on these in `store`, once
 //! for both engines.
 
-use super::{BytesTable, StoreError};
+use super::{BytesTable, Fence, StoreError};
 
 /// Where a forward scan starts.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +44,8 @@ pub trait RawWrite: RawRead {
     fn raw_insert(&mut self, table: BytesTable, key: &str, value: &[u8]) -> Result<(), StoreError>;
     /// Removes `key` of `table`, returning its value if it had one.
     fn raw_remove(&mut self, table: BytesTable, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Whether `fence`'s lease is still this node's (always, on an engine only one node uses).
+    fn holds(&self, fence: &Fence) -> Result<bool, StoreError>;
     /// Commits; `woken` names the webhook endpoints whose actors should look at their queue
     /// (an engine shared by several nodes tells the others in the same commit).
     fn commit(self: Box<Self>, woken: &[String]) -> Result<(), StoreError>;

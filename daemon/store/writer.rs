@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Shared, StoreError, Tx};
+use super::{Fence, Shared, StoreError, Tx};
 use crate::events::EventRecord;
 
 /// Changes waiting for the writer; senders wait (asynchronously) when it is full.
@@ -32,6 +32,8 @@ pub(super) type Reply = Box<dyn FnOnce(Option<StoreError>) + Send>;
 pub(super) trait Change: Send {
     /// The change fails only when the store does, so it may share a transaction.
     fn shared(&self) -> bool;
+    /// The lease the change is fenced by, if any.
+    fn fence(&self) -> Option<&Fence>;
     /// Applies the change to `tx` and says whether to commit.
     fn apply(self: Box<Self>, tx: &mut Tx<'_>) -> Applied;
     /// Tells the caller the change could not run at all.
@@ -50,6 +52,7 @@ pub(super) struct Pending<F, T, E> {
     pub change: F,
     pub reply: oneshot::Sender<Result<T, E>>,
     pub shared: bool,
+    pub fence: Option<Arc<Fence>>,
 }
 
 impl<F, T, E> Change for Pending<F, T, E>
@@ -60,6 +63,10 @@ where
 {
     fn shared(&self) -> bool {
         self.shared
+    }
+
+    fn fence(&self) -> Option<&Fence> {
+        self.fence.as_deref()
     }
 
     fn apply(self: Box<Self>, tx: &mut Tx<'_>) -> Applied {
@@ -162,6 +169,10 @@ fn apply(shared: &Shared, change: Box<dyn Change>, durable: bool) -> Option<Comm
             return None;
         }
     };
+    if let Some(refusal) = fenced_out(raw.as_ref(), change.as_ref()) {
+        change.refuse(refusal);
+        return None;
+    }
     let mut tx = Tx {
         raw,
         key: &shared.key,
@@ -231,6 +242,11 @@ fn apply_together(shared: &Shared, changes: Vec<Box<dyn Change>>) -> Vec<Committ
             ));
             continue;
         }
+        // Refused before it wrote anything: the others go on.
+        if let Some(refusal) = fenced_out(tx.raw.as_ref(), change.as_ref()) {
+            change.refuse(refusal);
+            continue;
+        }
         match catch_unwind(AssertUnwindSafe(|| change.apply(&mut tx))) {
             Ok(applied) if applied.commit => replies.push(applied.reply),
             Ok(applied) => {
@@ -274,5 +290,19 @@ fn apply_together(shared: &Shared, changes: Vec<Box<dyn Change>>) -> Vec<Committ
             }
             Vec::new()
         }
+    }
+}
+
+/// Why `change` may not commit in `raw`'s transaction: its fence's lease is no longer this
+/// node's (or could not be checked).
+fn fenced_out(raw: &dyn super::raw::RawWrite, change: &dyn Change) -> Option<StoreError> {
+    let fence = change.fence()?;
+    match raw.holds(fence) {
+        Ok(true) => None,
+        Ok(false) => {
+            tracing::warn!(org_id = %fence.org_id, generation = fence.generation, "refused a write: this node no longer holds the organization's lease");
+            Some(StoreError::Fenced(fence.org_id.clone()))
+        }
+        Err(error) => Some(error),
     }
 }

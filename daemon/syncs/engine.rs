@@ -68,6 +68,10 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("cancelled")]
     Cancelled,
+    /// In a cluster: this node can no longer count on the organization's lease; the job stops
+    /// and resumes wherever the organization runs.
+    #[error("this node no longer holds the organization's lease")]
+    LeaseLost,
     #[error("the first sync needs confirmation")]
     NotConfirmed,
     #[error("{0}")]
@@ -549,6 +553,9 @@ impl<'a> Job<'a> {
                 .write(move |tx| intents::note(tx, &mapping_id, flow, &job_id, &noted))
                 .await?;
             work.intents.extend(ids);
+            if !self.store.lease_fresh() {
+                return Err(EngineError::LeaseLost);
+            }
             let results = connector.create(written.2, &inputs).await?;
             for ((record, mapped), result) in chunk.iter().zip(results) {
                 match result {
@@ -594,6 +601,9 @@ impl<'a> Job<'a> {
                 .iter()
                 .map(|(_, update)| (update.to_id.clone(), update.values.clone()))
                 .collect();
+            if !self.store.lease_fresh() {
+                return Err(EngineError::LeaseLost);
+            }
             let results = connector.update(written.2, &inputs).await?;
             for ((record, update), result) in chunk.iter().zip(results) {
                 match result {

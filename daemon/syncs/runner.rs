@@ -432,11 +432,19 @@ impl SyncRuntime {
     ) {
         let runtime = self.clone();
         tokio::spawn(async move {
-            let outcome = panics_as_failures(runtime.execute(&job.id, &cancel, planning)).await;
-            let interrupted = interrupt.is_cancelled() && matches!(outcome, Err(EngineError::Cancelled));
+            // Every write of the job is fenced by its organization's lease as held now.
+            let store = runtime.store.fenced(runtime.ownership.fence(&job.org_id));
+            let outcome = panics_as_failures(runtime.execute(&store, &job.id, &cancel, planning)).await;
+            // Interrupted (shutdown, handoff) or no longer this node's: the job stays running in
+            // the store, for whichever node runs the organization.
+            let interrupted = (interrupt.is_cancelled() && matches!(outcome, Err(EngineError::Cancelled)))
+                || matches!(
+                    outcome,
+                    Err(EngineError::LeaseLost | EngineError::Store(StoreError::Fenced(_)))
+                );
             if interrupted {
                 tracing::info!(job_id = %job.id, "sync interrupted (shutdown or handoff); it resumes where it runs next");
-            } else if let Err(error) = runtime.finish(&job, outcome).await {
+            } else if let Err(error) = runtime.finish(&store, &job, outcome).await {
                 tracing::error!(job_id = %job.id, %error, "could not record the end of a sync; it resumes at the next start");
             }
             runtime.active().remove(&job.mapping_id);
@@ -593,8 +601,10 @@ impl SyncRuntime {
         }
     }
 
+    /// Runs job `job_id`, writing through `store` (fenced, in a cluster).
     async fn execute(
         &self,
+        store: &Store,
         job_id: &str,
         cancel: &CancellationToken,
         planning: Option<Planning>,
@@ -611,11 +621,12 @@ impl SyncRuntime {
             }
             return Err(EngineError::Cancelled);
         };
-        self.run_job(job_id, cancel, planning).await
+        self.run_job(store, job_id, cancel, planning).await
     }
 
     async fn run_job(
         &self,
+        store: &Store,
         job_id: &str,
         cancel: &CancellationToken,
         planning: Option<Planning>,
@@ -678,7 +689,7 @@ impl SyncRuntime {
         job.phase = Some(SyncPhase::Syncing);
         job.started_at.get_or_insert_with(now_rfc3339);
         let started = job.clone();
-        self.store
+        store
             .write(move |tx| {
                 tx.put(&started)?;
                 if !interrupted {
@@ -693,7 +704,7 @@ impl SyncRuntime {
             let _ = self.progress.send(self.overlay(snapshot.clone()));
         };
         let mut engine = Job {
-            store: &self.store,
+            store,
             job: &mut job,
             mapping: &mapping,
             plan: &plan,
@@ -806,10 +817,14 @@ impl SyncRuntime {
 
     /// Stores the end of `job` with `outcome`, emits its event, and prunes the mapping's
     /// older jobs.
-    async fn finish(&self, job: &SyncJobRecord, outcome: Result<SyncJobRecord, EngineError>) -> Result<(), StoreError> {
+    async fn finish(
+        &self,
+        store: &Store,
+        job: &SyncJobRecord,
+        outcome: Result<SyncJobRecord, EngineError>,
+    ) -> Result<(), StoreError> {
         let job_id = job.id.clone();
-        let finished = self
-            .store
+        let finished = store
             .write(move |tx| {
                 let Some(mut job) = tx.get::<SyncJobRecord>(&job_id)? else {
                     return Ok(None);

@@ -138,6 +138,16 @@ impl TestDaemon {
         signal(self.child.as_ref().expect("running"), "HUP");
     }
 
+    /// Freezes the process (SIGSTOP), as a long pause or a cut-off machine would.
+    pub fn pause(&self) {
+        signal(self.child.as_ref().expect("running"), "STOP");
+    }
+
+    /// Lets a paused process go on (SIGCONT).
+    pub fn resume(&self) {
+        signal(self.child.as_ref().expect("running"), "CONT");
+    }
+
     /// Sends SIGTERM and waits; returns the exit status and how long it took.
     pub fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
         let mut child = self.child.take().expect("running");

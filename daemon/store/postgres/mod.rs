@@ -29,6 +29,9 @@ const POOL_SIZE: u32 = 16;
 const POOL_WAIT: Duration = Duration::from_secs(10);
 /// How long connecting to the server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A session idle this long inside a transaction is ended by the server: a node frozen or cut
+/// off while holding the cluster's write lock cannot hold up the others for longer.
+const IDLE_IN_TRANSACTION_MS: u32 = 5000;
 
 /// The notification channel nodes tell each other news on.
 const WAKE_CHANNEL: &str = "fluxd_wake";
@@ -130,6 +133,9 @@ impl Database {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         config.application_name("fluxd");
+        config.options(&format!(
+            "-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
+        ));
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(1))

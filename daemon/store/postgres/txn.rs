@@ -8,7 +8,7 @@ use postgres::types::ToSql;
 
 use super::{Conn, Notice, Pooled, WAKE_CHANNEL};
 use crate::store::raw::{Entry, RawRead, RawWrite, Start, prefix_end};
-use crate::store::{BytesTable, StoreError};
+use crate::store::{BytesTable, Fence, StoreError};
 
 /// The advisory lock every write transaction holds until it ends ("fluxd", 1).
 pub(super) const WRITE_LOCK: i64 = 0x666c_7578_6400_0001;
@@ -189,6 +189,16 @@ impl<C: DerefMut<Target = Conn>> RawWrite for WriteTxn<C> {
     fn raw_remove(&mut self, table: BytesTable, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let sql = format!("DELETE FROM {} WHERE key = $1 RETURNING body", name(table));
         Ok(query(&self.conn, &sql, &[&key])?.first().map(|row| row.get(0)))
+    }
+
+    fn holds(&self, fence: &Fence) -> Result<bool, StoreError> {
+        let rows = query(
+            &self.conn,
+            "SELECT 1 FROM cluster_leases
+             WHERE org_id = $1 AND owner = $2 AND generation = $3 AND expires_at > now()",
+            &[&fence.org_id, &self.node_id, &fence.generation],
+        )?;
+        Ok(!rows.is_empty())
     }
 
     fn commit(mut self: Box<Self>, woken: &[String]) -> Result<(), StoreError> {
