@@ -223,7 +223,7 @@ impl Default for Config {
 }
 
 /// Values given on the command line or in `FLUXD_*` variables; each wins over the file.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Overrides {
     pub config: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,

@@ -415,13 +415,15 @@ impl Running {
             let _ = http.await;
             let _ = retention.await;
             let _ = record_jobs.await;
-            // No new claims while stopping; the leases go back once the actors have stopped.
-            if let Some(keeper) = keeper {
-                keeper.stop().await;
+            // No new claims while stopping, but the leases are renewed until the actors and
+            // jobs have stopped; then they go back.
+            if let Some(keeper) = &keeper {
+                keeper.drain();
             }
             syncs.shutdown(Duration::from_secs(3)).await;
             tree.shutdown(Duration::from_secs(3)).await;
-            if store.postgres().is_some() {
+            if let Some(keeper) = keeper {
+                keeper.stop().await;
                 crate::cluster::keeper::leave(&store, &node_id).await;
             }
             grpc_result

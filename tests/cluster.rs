@@ -98,6 +98,61 @@ impl Cluster {
             .clone()
     }
 
+    /// The database's clock now (the lease log's times are its).
+    fn database_now(&self) -> f64 {
+        let mut client = postgres::Client::connect(&self.store, postgres::NoTls).unwrap();
+        client
+            .query_one("SELECT extract(epoch FROM clock_timestamp())::float8", &[])
+            .unwrap()
+            .get(0)
+    }
+
+    /// The cluster node id of node `index` (its log says it).
+    fn node_id(&self, index: usize) -> String {
+        let log = self.nodes[index].log();
+        let at = log.find("node_id=").expect("the node logs its id") + "node_id=".len();
+        log[at..].split_whitespace().next().unwrap().to_owned()
+    }
+
+    /// Checks the lease log: the intervals in which nodes ran organization `org` (from
+    /// `started` to `stopped` or `released`; the killed node's until `killed_at`, the others'
+    /// until now) never overlap.
+    fn assert_never_two_at_once(&self, org: &str, killed: &str, killed_at: f64) {
+        let mut client = postgres::Client::connect(&self.store, postgres::NoTls).unwrap();
+        let rows = client
+            .query(
+                "SELECT owner, generation, event, extract(epoch FROM at)::float8 FROM cluster_lease_log
+                 WHERE org_id = $1 ORDER BY id",
+                &[&org],
+            )
+            .unwrap();
+        let mut runs: Vec<(String, i64, f64, f64)> = Vec::new();
+        for row in &rows {
+            let (owner, generation, event, at): (String, i64, String, f64) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            match event.as_str() {
+                "started" => {
+                    let end = if owner == killed { killed_at } else { f64::INFINITY };
+                    runs.push((owner, generation, at, end));
+                }
+                "stopped" | "released" => {
+                    if let Some(run) = runs.iter_mut().find(|r| r.0 == owner && r.1 == generation && r.3 > at) {
+                        run.3 = at;
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert!(runs.len() >= 2, "the organization moved: {runs:?}");
+        for (i, a) in runs.iter().enumerate() {
+            for b in &runs[i + 1..] {
+                let overlap = a.0 != b.0 && a.2.max(b.2) < a.3.min(b.3);
+                assert!(!overlap, "two nodes ran the organization at once: {a:?} and {b:?}");
+            }
+        }
+        println!("lease log: {} runs of the organization, none overlapping", runs.len());
+    }
+
     /// The index of the node holding the (one) organization's lease, once one does.
     fn owner(&self, via: usize) -> usize {
         wait_for(Duration::from_secs(20), || {
@@ -244,8 +299,15 @@ fn killing_the_owner_mid_sync_moves_the_job_and_its_webhooks_to_another_node() {
     let written =
         wait_for(Duration::from_secs(60), || Some(creates()).filter(|n| *n > 0)).expect("the owner starts writing");
     cluster.nodes[owner].kill9();
+    let killed_at = cluster.database_now();
     let finished = sync_until_finished(&cluster.nodes[via], &job);
     assert_eq!(finished["status"], "completed", "{finished}");
+    let org = cluster.nodes[via].ctl_json(&["status"])["organizationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let killed = cluster.node_id(owner);
+    cluster.assert_never_two_at_once(&org, &killed, killed_at);
     let clients = emails(&cluster.sandbox, "jobber", "clients");
     let (lost, duplicated) = compare(&contacts, &clients);
     println!(
@@ -320,7 +382,8 @@ fn a_paused_owner_that_wakes_after_losing_its_lease_cannot_overwrite_the_new_own
     cluster.nodes[owner].resume();
     let stopped = wait_for(Duration::from_secs(20), || {
         let log = cluster.nodes[owner].log();
-        (log.contains("lost the lease of an organization") || log.contains("the store cannot write")).then_some(())
+        (log.contains("the lease of an organization; stopping its actors") || log.contains("the store cannot write"))
+            .then_some(())
     });
     assert!(
         stopped.is_some(),

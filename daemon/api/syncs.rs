@@ -187,7 +187,7 @@ impl SyncService for SyncApi {
 
     async fn cancel_sync(&self, request: Request<pb::CancelSyncRequest>) -> Result<Response<pb::SyncJob>, Status> {
         let caller = Caller::of(&request)?;
-        let job = self.context.syncs.cancel(&caller.org_id, &request.get_ref().id)?;
+        let job = self.context.syncs.cancel(&caller.org_id, &request.get_ref().id).await?;
         Ok(audited(job_to_pb(&job), &job.id))
     }
 

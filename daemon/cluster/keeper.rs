@@ -1,17 +1,21 @@
-//! The lease keeper: one task per node that heartbeats, renews the leases it holds well
-//! inside their term, claims unowned or expired ones up to a fair share, hands back what it
-//! holds above that share, and stops an organization's actors before its lease can pass to
-//! another node.
+//! The lease keeper: per node, a loop that heartbeats, renews the leases it holds well inside
+//! their term, claims unowned or expired ones up to a fair share and hands back what it holds
+//! above that share; and a worker that starts and stops the organizations' work as leases
+//! come and go. The two are apart so that stopping slow actors never delays a renewal.
 //!
-//! Timing: a round every third of the lease term. A lease that could not be renewed is let go
-//! here once half its term has passed since the last successful renewal, so the actors stop
-//! while the lease is still ours; another node can claim it only after the whole term.
+//! Timing: a round every third of the lease term, each given at most that long. A lease that
+//! could not be renewed is let go once half its term has passed since the last successful
+//! renewal, so the work stops while the lease is still ours; another node can claim it only
+//! after the whole term. A lease handed back is renewed until its work has stopped, then
+//! released.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -34,8 +38,11 @@ pub trait Placement: Send + Sync + 'static {
 
 /// A running keeper.
 pub struct Keeper {
+    /// No more claims or ticks (the node is stopping); renewals go on.
+    draining: CancellationToken,
     stop: CancellationToken,
-    task: JoinHandle<()>,
+    rounds: JoinHandle<()>,
+    worker: JoinHandle<()>,
 }
 
 impl Keeper {
@@ -47,25 +54,45 @@ impl Keeper {
         ownership: Ownership,
         placement: Arc<dyn Placement>,
     ) -> Keeper {
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(
+        let (draining, stop) = (CancellationToken::new(), CancellationToken::new());
+        let (work, queue) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            store,
+            node,
+            ownership,
+            releasing: Mutex::default(),
+            tick_queued: AtomicBool::new(false),
+        });
+        let worker = tokio::spawn(shared.clone().work(placement, queue));
+        let rounds = tokio::spawn(
             Rounds {
-                store,
-                node,
+                shared,
                 ttl,
-                ownership,
-                placement,
+                work,
+                draining: draining.clone(),
             }
             .run(stop.clone()),
         );
-        Keeper { stop, task }
+        Keeper {
+            draining,
+            stop,
+            rounds,
+            worker,
+        }
     }
 
-    /// Stops the rounds; then the node's actors stop (the daemon's shutdown) and
-    /// [`Keeper::leave`] hands the leases back.
+    /// Stops claiming (the node is stopping); the leases it holds are still renewed while
+    /// its actors and jobs stop.
+    pub fn drain(&self) {
+        self.draining.cancel();
+    }
+
+    /// Stops the rounds and the worker; [`leave`] then hands the leases back.
     pub async fn stop(self) {
         self.stop.cancel();
-        let _ = self.task.await;
+        let _ = self.rounds.await;
+        // The rounds held the only sender: the worker ends after what is queued.
+        let _ = self.worker.await;
     }
 }
 
@@ -84,19 +111,109 @@ pub async fn leave(store: &Store, node_id: &str) {
     }
 }
 
-struct Rounds {
+/// Start or stop an organization's work.
+enum Work {
+    Gained(Held),
+    /// The lease is gone (or may be): stop.
+    LetGo {
+        org_id: String,
+        generation: i64,
+    },
+    /// Above the fair share: stop, then release (renewed meanwhile).
+    HandBack {
+        org_id: String,
+        generation: i64,
+    },
+    Tick,
+}
+
+/// What the rounds and the worker share.
+struct Shared {
     store: Store,
     node: NodeInfo,
-    ttl: Duration,
     ownership: Ownership,
-    placement: Arc<dyn Placement>,
+    /// Leases handed back whose work is still stopping: renewed until released.
+    releasing: Mutex<BTreeSet<String>>,
+    /// A tick is queued and not yet done (rounds do not queue another).
+    tick_queued: AtomicBool,
+}
+
+impl Shared {
+    fn releasing(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        // Single inserts and removes: a panic elsewhere cannot leave the set torn.
+        self.releasing.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs queued work in order until the rounds end.
+    async fn work(self: Arc<Self>, placement: Arc<dyn Placement>, mut queue: mpsc::UnboundedReceiver<Work>) {
+        while let Some(work) = queue.recv().await {
+            match work {
+                Work::Gained(lease) => {
+                    tracing::info!(org_id = %lease.org_id, generation = lease.generation, "claimed the lease of an organization");
+                    // Logged before anything starts, and "stopped" after everything stopped:
+                    // the log's intervals contain the real ones.
+                    self.log_run(&lease.org_id, lease.generation, "started").await;
+                    placement.gained(lease.org_id).await;
+                }
+                Work::LetGo { org_id, generation } => {
+                    tracing::warn!(org_id = %org_id, "lost (or may lose) the lease of an organization; stopping its actors");
+                    placement.lost(org_id.clone()).await;
+                    self.log_run(&org_id, generation, "stopped").await;
+                }
+                Work::HandBack { org_id, generation } => {
+                    tracing::info!(org_id = %org_id, "handing an organization to a less loaded node");
+                    placement.lost(org_id.clone()).await;
+                    self.log_run(&org_id, generation, "stopped").await;
+                    self.release(&org_id).await;
+                }
+                Work::Tick => {
+                    placement.tick().await;
+                    self.tick_queued.store(false, Ordering::Release);
+                }
+            }
+        }
+    }
+
+    /// Releases the lease of `org_id` (its work has stopped).
+    async fn release(&self, org_id: &str) {
+        let (store, node_id, org) = (self.store.clone(), self.node.node_id.clone(), vec![org_id.to_owned()]);
+        let released = tokio::task::spawn_blocking(move || {
+            let db = store.postgres().ok_or(StoreError::Closed)?;
+            leases::release(&mut *db.connection()?, &node_id, &org)
+        })
+        .await;
+        if !matches!(released, Ok(Ok(()))) {
+            tracing::warn!(org_id, "could not release a lease; it expires instead");
+        }
+        self.releasing().remove(org_id);
+    }
+
+    /// Records in the lease log that this node started or stopped running `org_id`.
+    async fn log_run(&self, org_id: &str, generation: i64, event: &'static str) {
+        let (store, node_id, org_id) = (self.store.clone(), self.node.node_id.clone(), org_id.to_owned());
+        let logged = tokio::task::spawn_blocking(move || {
+            let db = store.postgres().ok_or(StoreError::Closed)?;
+            leases::log_run(&mut *db.connection()?, &org_id, &node_id, generation, event)
+        })
+        .await;
+        if !matches!(logged, Ok(Ok(()))) {
+            tracing::warn!(event, "could not log a lease event");
+        }
+    }
+}
+
+struct Rounds {
+    shared: Arc<Shared>,
+    ttl: Duration,
+    work: mpsc::UnboundedSender<Work>,
+    draining: CancellationToken,
 }
 
 /// What one round found.
 struct Round {
-    /// Held before and renewed.
+    /// Held (or being released) before, and renewed.
     kept: BTreeSet<String>,
-    /// Newly claimed, with their generations.
+    /// Newly claimed.
     claimed: Vec<Held>,
     /// Held above the fair share: to stop, then release.
     excess: Vec<String>,
@@ -106,98 +223,117 @@ impl Rounds {
     async fn run(self, stop: CancellationToken) {
         let mut renewed_at = Instant::now();
         loop {
-            let held = self.ownership.held();
-            // Renewals count from when the round started (the database's clock may have
-            // started the term a little later, never earlier).
+            let held = self.shared.ownership.held();
+            let releasing = self.shared.releasing().clone();
+            // Renewals count from when the round started (the database started the term a
+            // little later, never earlier).
             let started = Instant::now();
-            match self.round(held.clone()).await {
-                Ok(round) => {
+            let renew: BTreeSet<String> = held.union(&releasing).cloned().collect();
+            let round = tokio::time::timeout(self.ttl / 3, self.round(renew)).await;
+            match round {
+                Ok(Ok(round)) => {
                     renewed_at = started;
                     for org in &round.kept {
-                        self.ownership.renewed(org, started.into_std());
+                        self.shared.ownership.renewed(org, started.into_std());
                     }
                     for org in held.difference(&round.kept) {
-                        tracing::warn!(org_id = %org, "lost the lease of an organization; stopping its actors");
-                        self.let_go(org).await;
+                        self.let_go(org, false);
                     }
                     for lease in round.claimed {
-                        tracing::info!(org_id = %lease.org_id, generation = lease.generation, "claimed the lease of an organization");
-                        self.ownership
+                        self.shared
+                            .ownership
                             .set(&lease.org_id, Some(lease.generation), started.into_std());
-                        self.placement.gained(lease.org_id).await;
+                        let _ = self.work.send(Work::Gained(lease));
                     }
-                    if !round.excess.is_empty() {
-                        self.hand_back(round.excess).await;
+                    for org in &round.excess {
+                        self.let_go(org, true);
                     }
-                    self.placement.tick().await;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "could not renew this node's leases");
-                    if renewed_at.elapsed() > self.ttl / 2 {
-                        for org in &held {
-                            tracing::warn!(org_id = %org, "letting an organization go: its lease may lapse");
-                            self.let_go(org).await;
-                        }
+                    let idle = !self.shared.tick_queued.swap(true, Ordering::AcqRel);
+                    if idle && !self.draining.is_cancelled() {
+                        let _ = self.work.send(Work::Tick);
+                    } else if idle {
+                        self.shared.tick_queued.store(false, Ordering::Release);
                     }
                 }
+                Ok(Err(error)) => self.not_renewed(&held, renewed_at, &error.to_string()),
+                Err(_) => self.not_renewed(&held, renewed_at, "the database did not answer in time"),
             }
             tokio::select! {
-                () = tokio::time::sleep(self.ttl / 3) => {}
+                () = tokio::time::sleep_until(started + self.ttl / 3) => {}
                 () = stop.cancelled() => return,
             }
         }
     }
 
-    /// Stops running `org_id` here.
-    async fn let_go(&self, org_id: &str) {
-        self.ownership.set(org_id, None, std::time::Instant::now());
-        self.placement.lost(org_id.to_owned()).await;
+    /// A round failed: past half a term since the last renewal, every held lease may lapse
+    /// before the next one, so their work stops now.
+    fn not_renewed(&self, held: &BTreeSet<String>, renewed_at: Instant, why: &str) {
+        tracing::warn!(why, "could not renew this node's leases");
+        if renewed_at.elapsed() > self.ttl / 2 {
+            for org in held {
+                self.let_go(org, false);
+            }
+        }
     }
 
-    /// Stops the organizations in `excess`, then releases their leases for other nodes.
-    async fn hand_back(&self, excess: Vec<String>) {
-        for org in &excess {
-            tracing::info!(org_id = %org, "handing an organization to a less loaded node");
-            self.let_go(org).await;
-        }
-        let (store, node_id) = (self.store.clone(), self.node.node_id.clone());
-        let released = tokio::task::spawn_blocking(move || {
-            let db = store.postgres().ok_or(StoreError::Closed)?;
-            leases::release(&mut *db.connection()?, &node_id, &excess)
-        })
-        .await;
-        if !matches!(released, Ok(Ok(()))) {
-            tracing::warn!("could not release leases; they expire instead");
-        }
+    /// Stops running `org_id` here (nothing new starts at once; the worker stops what runs),
+    /// releasing the lease afterwards when `hand_back`.
+    fn let_go(&self, org_id: &str, hand_back: bool) {
+        let generation = self.shared.ownership.fence(org_id).map_or(-1, |fence| fence.generation);
+        self.shared.ownership.set(org_id, None, std::time::Instant::now());
+        let org_id = org_id.to_owned();
+        let work = if hand_back {
+            self.shared.releasing().insert(org_id.clone());
+            Work::HandBack { org_id, generation }
+        } else {
+            Work::LetGo { org_id, generation }
+        };
+        let _ = self.work.send(work);
     }
 
     /// Heartbeat, renewal and claims, on the blocking pool (database round trips).
-    async fn round(&self, held: BTreeSet<String>) -> Result<Round, StoreError> {
-        let (store, node, ttl) = (self.store.clone(), self.node.clone(), self.ttl);
+    async fn round(&self, renew: BTreeSet<String>) -> Result<Round, StoreError> {
+        let (shared, ttl, draining) = (self.shared.clone(), self.ttl, self.draining.is_cancelled());
         tokio::task::spawn_blocking(move || {
-            let orgs = store.read(|rx| rx.keys_with_prefix(ORGANIZATIONS, "", usize::MAX))?;
-            let db = store.postgres().ok_or(StoreError::Closed)?;
+            let orgs = shared
+                .store
+                .read(|rx| rx.keys_with_prefix(ORGANIZATIONS, "", usize::MAX))?;
+            let db = shared.store.postgres().ok_or(StoreError::Closed)?;
             let mut conn = db.connection()?;
-            leases::heartbeat(&mut conn, &node)?;
+            let node = &shared.node;
+            leases::heartbeat(&mut conn, node)?;
             leases::ensure(&mut conn, &orgs)?;
-            let held: Vec<String> = held.into_iter().collect();
-            let kept: BTreeSet<String> = leases::renew(&mut conn, &node.node_id, ttl, &held)?
+            let renew: Vec<String> = renew.into_iter().collect();
+            let kept: BTreeSet<String> = leases::renew(&mut conn, &node.node_id, ttl, &renew)?
                 .into_iter()
                 .map(|lease| lease.org_id)
                 .collect();
-            let (live, total) = leases::census(&mut conn, ttl)?;
-            let share = fair_share(total, live);
-            let have = i64::try_from(kept.len()).unwrap_or(i64::MAX);
             let mut round = Round {
                 kept,
                 claimed: Vec::new(),
                 excess: Vec::new(),
             };
+            if draining {
+                return Ok(round);
+            }
+            let (live, total) = leases::census(&mut conn, ttl)?;
+            let share = fair_share(total, live);
+            // Leases being handed back do not count toward this node's share.
+            let releasing = shared.releasing().clone();
+            let owned = round.kept.iter().filter(|org| !releasing.contains(*org)).count();
+            let have = i64::try_from(owned).unwrap_or(i64::MAX);
             if have < share {
                 round.claimed = leases::claim(&mut conn, &node.node_id, ttl, share - have)?;
             } else if have > share {
                 let extra = usize::try_from(have - share).unwrap_or(0);
-                round.excess = round.kept.iter().rev().take(extra).cloned().collect();
+                round.excess = round
+                    .kept
+                    .iter()
+                    .rev()
+                    .filter(|org| !releasing.contains(*org))
+                    .take(extra)
+                    .cloned()
+                    .collect();
             }
             Ok(round)
         })

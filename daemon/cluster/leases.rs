@@ -88,7 +88,9 @@ pub fn census(conn: &mut Conn, ttl: Duration) -> Result<(i64, i64), StoreError> 
                  WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => $1)),
                 (SELECT count(*) FROM cluster_leases)",
     )?;
-    let row = conn.client.query_one(&statement, &[&(seconds(ttl) * 3.0)])?;
+    // Heartbeats come every third of a term: a node silent for a whole term is not counted
+    // (its leases expire about then, and the live nodes' shares grow to take them).
+    let row = conn.client.query_one(&statement, &[&seconds(ttl)])?;
     Ok((row.get(0), row.get(1)))
 }
 
@@ -117,6 +119,16 @@ pub fn claim(conn: &mut Conn, node_id: &str, ttl: Duration, count: i64) -> Resul
             generation: row.get(1),
         })
         .collect())
+}
+
+/// Logs that `node_id` `started` or `stopped` running organization `org_id`'s actors and jobs
+/// under lease `generation` (the record tests check "never two nodes at once" against).
+pub fn log_run(conn: &mut Conn, org_id: &str, node_id: &str, generation: i64, event: &str) -> Result<(), StoreError> {
+    let statement =
+        conn.statement("INSERT INTO cluster_lease_log (org_id, owner, generation, event) VALUES ($1, $2, $3, $4)")?;
+    conn.client
+        .execute(&statement, &[&org_id, &node_id, &generation, &event])?;
+    Ok(())
 }
 
 /// Gives up `node_id`'s leases of `org_ids` (its actors there have stopped).

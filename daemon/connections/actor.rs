@@ -245,7 +245,9 @@ async fn refresh_and_store(runtime: &ConnectionRuntime, record: &ConnectionRecor
         },
     );
     let (id, outcome) = (record.id.clone(), result.clone());
-    let stored = runtime.store.write(move |tx| {
+    // Fenced by the organization's lease: a node that lost it stores no tokens.
+    let fence = runtime.directory.ownership().fence(&record.org_id);
+    let stored = runtime.store.fenced(fence).write(move |tx| {
         let result = outcome;
         let Some(mut current) = tx.get::<ConnectionRecord>(&id)? else { return Ok(()) };
         let now = now_rfc3339();

@@ -508,7 +508,9 @@ impl Store {
 }
 
 /// Runs `work` (blocking I/O) on an async worker of a multi-thread runtime without stalling
-/// the tasks queued behind it; elsewhere (plain threads, the blocking pool) just runs it.
+/// the tasks queued behind it; elsewhere (plain threads, the blocking pool) just runs it. The
+/// PostgreSQL client blocks on a runtime of its own, so a PostgreSQL store is not for
+/// current-thread runtimes (fluxd runs a multi-thread one).
 fn blocking_section<T>(work: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {

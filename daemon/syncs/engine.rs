@@ -72,6 +72,9 @@ pub enum EngineError {
     /// and resumes wherever the organization runs.
     #[error("this node no longer holds the organization's lease")]
     LeaseLost,
+    /// The job ended, or another took its place, before this node started it.
+    #[error("the job ended before it started here")]
+    AlreadyEnded,
     #[error("the first sync needs confirmation")]
     NotConfirmed,
     #[error("{0}")]

@@ -174,6 +174,31 @@ fn queue_job(tx: &mut crate::store::Tx<'_>, job: SyncJobRecord) -> Result<SyncJo
     Ok(job)
 }
 
+/// Cancels job `id` in the store if no node has started it yet; returns it as it now is
+/// (`None` if it is gone).
+fn cancel_queued(tx: &mut crate::store::Tx<'_>, id: &str) -> Result<Option<SyncJobRecord>, StoreError> {
+    let Some(mut job) = tx.get::<SyncJobRecord>(id)? else {
+        return Ok(None);
+    };
+    if job.status != SyncStatus::Pending {
+        return Ok(Some(job));
+    }
+    job.status = SyncStatus::Cancelled;
+    job.error = Some("cancelled before it started".into());
+    job.finished_at = Some(now_rfc3339());
+    job.phase = None;
+    tx.put(&job)?;
+    if let Some(mut state) = tx.get::<SyncStateRecord>(&job.mapping_id)?
+        && state.active_job.as_deref() == Some(id)
+    {
+        state.active_job = None;
+        state.last_job = Some(job.id.clone());
+        state.last_status = Some(job.status);
+        tx.put(&state)?;
+    }
+    Ok(Some(job))
+}
+
 /// Stores a new job and lists it under its mapping and its organization.
 fn store_new_job(tx: &mut crate::store::Tx<'_>, job: &SyncJobRecord) -> Result<(), StoreError> {
     tx.put(job)?;
@@ -273,7 +298,19 @@ impl SyncRuntime {
         if self.stopping.is_cancelled() {
             return Err(SyncError::ShuttingDown);
         }
+        let needs_plan = !state.succeeded_once
+            && !confirm
+            && trigger == Trigger::Manual
+            && self.settings.confirm_threshold > 0
+            && mapping.spec.matching_mode != MatchingMode::MatchOnly;
         if !self.ownership.owns(org_id) {
+            if needs_plan {
+                // Planning (and refusing above the threshold) happens where the job runs,
+                // which cannot answer this call.
+                return Err(SyncError::Planning(
+                    "this organization's syncs run on another node of the cluster; confirm the first sync with --yes (or run it through the node that holds the organization: fluxctl cluster nodes)".into(),
+                ));
+            }
             // Another node runs this organization: queue the job for it (its lease keeper
             // picks it up within a third of the lease term).
             let queued = self.store.write(move |tx| queue_job(tx, job)).await?;
@@ -311,11 +348,6 @@ impl SyncRuntime {
                 return Err(error.into());
             }
         }
-        let needs_plan = !state.succeeded_once
-            && !confirm
-            && trigger == Trigger::Manual
-            && self.settings.confirm_threshold > 0
-            && mapping.spec.matching_mode != MatchingMode::MatchOnly;
         if !needs_plan {
             self.supervise(job.clone(), interrupt, cancel, finished_tx, None);
             return Ok(job);
@@ -440,7 +472,7 @@ impl SyncRuntime {
             let interrupted = (interrupt.is_cancelled() && matches!(outcome, Err(EngineError::Cancelled)))
                 || matches!(
                     outcome,
-                    Err(EngineError::LeaseLost | EngineError::Store(StoreError::Fenced(_)))
+                    Err(EngineError::LeaseLost | EngineError::AlreadyEnded | EngineError::Store(StoreError::Fenced(_)))
                 );
             if interrupted {
                 tracing::info!(job_id = %job.id, "sync interrupted (shutdown or handoff); it resumes where it runs next");
@@ -453,10 +485,24 @@ impl SyncRuntime {
     }
 
     /// Cancels job `id` if it is queued or running; returns it, `cancelling` until it stops.
-    pub fn cancel(&self, org_id: &str, id: &str) -> Result<SyncJobRecord, SyncError> {
+    pub async fn cancel(&self, org_id: &str, id: &str) -> Result<SyncJobRecord, SyncError> {
         let job = self.store.read(|rx| job_in_org(rx, org_id, id))?;
         if !self.cancel_local(&job.mapping_id, id) && !job.status.is_finished() {
-            // It runs (or is queued) on the node that owns its organization.
+            // A manual or scheduled job queued and not picked up by any node yet is cancelled
+            // in the store, where the node that would run it looks before it starts (a
+            // record-level job carries inbound changes: only the node running it ends it).
+            if job.status == SyncStatus::Pending && job.trigger != Trigger::Webhook {
+                let job_id = id.to_owned();
+                let cancelled = self
+                    .store
+                    .write(move |tx| cancel_queued(tx, &job_id))
+                    .await?
+                    .unwrap_or(job);
+                let _ = self.progress.send(cancelled.clone());
+                self.store.announce(Notice::Job, std::slice::from_ref(&cancelled.id));
+                return Ok(cancelled);
+            }
+            // It runs on the node that owns its organization.
             self.store.announce(Notice::Cancel, &[id.to_owned()]);
         }
         let job = self.overlay(job);
@@ -689,15 +735,23 @@ impl SyncRuntime {
         job.phase = Some(SyncPhase::Syncing);
         job.started_at.get_or_insert_with(now_rfc3339);
         let started = job.clone();
-        store
+        let still_active = store
             .write(move |tx| {
+                // Picked up from a scan that another node (or this one) has since overtaken:
+                // the job ended or is no longer its mapping's active one.
+                if active_job(tx, &started.mapping_id)?.is_none_or(|active| active.id != started.id) {
+                    return Ok(false);
+                }
                 tx.put(&started)?;
                 if !interrupted {
                     emit(tx, &started.org_id, EventType::SyncStarted, event_data(&started))?;
                 }
-                Ok::<_, StoreError>(())
+                Ok::<_, StoreError>(true)
             })
             .await?;
+        if !still_active {
+            return Err(EngineError::AlreadyEnded);
+        }
         self.publish(job.clone());
         tracing::info!(job_id = %job.id, mapping_id = %mapping.id, resumed, "sync started");
         let progress = |snapshot: &SyncJobRecord| {

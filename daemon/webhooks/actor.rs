@@ -26,6 +26,7 @@ use super::secrets::signing_secrets;
 use super::ssrf::{SharedPolicy, delivery_client};
 use crate::actors::supervisor::{spawn_child, stored_ids};
 use crate::actors::{ChildFactory, Directory, SupervisedKind};
+use crate::cluster::Ownership;
 use crate::crypto::Secret;
 use crate::events::{EventRecord, now_rfc3339};
 use crate::metrics::DeliveryMetrics;
@@ -46,6 +47,8 @@ pub struct WebhookRuntime {
     pub retention: usize,
     /// Where attempts are counted.
     pub metrics: DeliveryMetrics,
+    /// The leases outcomes are recorded under (cluster mode).
+    pub ownership: Ownership,
 }
 
 impl WebhookRuntime {
@@ -73,6 +76,7 @@ impl WebhookRuntime {
         directory: Directory,
         metrics: DeliveryMetrics,
     ) -> Arc<Self> {
+        let ownership = directory.ownership().clone();
         store.set_wake_endpoint_hook(move |endpoint_id| {
             directory.send(SupervisedKind::WebhookEndpoints, endpoint_id, EndpointMsg::Wake);
         });
@@ -81,6 +85,7 @@ impl WebhookRuntime {
             transport,
             retention,
             metrics,
+            ownership,
         })
     }
 }
@@ -267,7 +272,13 @@ impl EndpointActor {
             state.since_prune = 0;
         }
         state.recording = true;
-        let store = self.runtime.store.clone();
+        // Fenced by the organization's lease: a node that lost it records nothing (the
+        // deliveries stay queued for the new owner: at least once).
+        let fence = state
+            .endpoint
+            .as_ref()
+            .and_then(|endpoint| self.runtime.ownership.fence(&endpoint.org_id));
+        let store = self.runtime.store.fenced(fence);
         let myself = myself.clone();
         state.tasks.spawn(async move {
             let deliveries: Vec<String> = batch.iter().map(|o| o.delivery_id.clone()).collect();

@@ -23,8 +23,11 @@ pub(super) use txn::{ReadTxn, WriteTxn};
 use super::{Shared, StoreError};
 use crate::crypto::MasterKey;
 
-/// Connections one node keeps at most (readers, the writer, the lease keeper).
+/// Connections one node keeps at most for reads and the lease keeper …
 const POOL_SIZE: u32 = 16;
+/// … and for its writer thread (and `rotate-key`), apart, so that busy readers never keep the
+/// writer waiting.
+const WRITER_POOL_SIZE: u32 = 2;
 /// How long a reader waits for a free connection before the read fails.
 const POOL_WAIT: Duration = Duration::from_secs(10);
 /// How long connecting to the server may take.
@@ -117,6 +120,8 @@ pub type Pooled = r2d2::PooledConnection<Manager>;
 pub struct Database {
     /// Always `Some` until dropped.
     pool: Option<r2d2::Pool<Manager>>,
+    /// Always `Some` until dropped.
+    writer_pool: Option<r2d2::Pool<Manager>>,
     config: postgres::Config,
     /// This process's id among the nodes: notifications it sent itself are skipped.
     node_id: String,
@@ -136,15 +141,19 @@ impl Database {
         config.options(&format!(
             "-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
         ));
-        let pool = r2d2::Pool::builder()
-            .max_size(POOL_SIZE)
-            .min_idle(Some(1))
-            .connection_timeout(POOL_WAIT)
-            .error_handler(Box::new(r2d2::LoggingErrorHandler))
-            .build(Manager { config: config.clone() })?;
-        schema::migrate(&mut *pool.get()?, key)?;
+        let pool = |size: u32| {
+            r2d2::Pool::builder()
+                .max_size(size)
+                .min_idle(Some(1))
+                .connection_timeout(POOL_WAIT)
+                .error_handler(Box::new(r2d2::LoggingErrorHandler))
+                .build(Manager { config: config.clone() })
+        };
+        let (readers, writer) = (pool(POOL_SIZE)?, pool(WRITER_POOL_SIZE)?);
+        schema::migrate(&mut *writer.get()?, key)?;
         Ok(Database {
-            pool: Some(pool),
+            pool: Some(readers),
+            writer_pool: Some(writer),
             config,
             node_id: node_id.to_owned(),
         })
@@ -163,7 +172,8 @@ impl Database {
     }
 
     pub(super) fn begin_write(&self) -> Result<WriteTxn, StoreError> {
-        WriteTxn::begin(self.connection()?, &self.node_id)
+        let writer = self.writer_pool.as_ref().ok_or(StoreError::Closed)?;
+        WriteTxn::begin(writer.get()?, &self.node_id)
     }
 
     /// Tells the other nodes `notice` about `ids`, now (outside any transaction).
@@ -192,11 +202,10 @@ impl Drop for Database {
     fn drop(&mut self) {
         // Closing a connection blocks on its own small runtime, which must not happen on an
         // async worker (the last store handle may drop there).
-        if let Some(pool) = self.pool.take() {
-            let _ = std::thread::Builder::new()
-                .name("fluxd-store-close".into())
-                .spawn(move || drop(pool));
-        }
+        let pools = (self.pool.take(), self.writer_pool.take());
+        let _ = std::thread::Builder::new()
+            .name("fluxd-store-close".into())
+            .spawn(move || drop(pools));
     }
 }
 

@@ -25,6 +25,9 @@ pub struct WriteTxn<C: DerefMut<Target = Conn> = Pooled> {
     conn: RefCell<C>,
     node_id: String,
     open: bool,
+    /// A statement failed: PostgreSQL has aborted the transaction, and would answer its
+    /// COMMIT with a rollback, not an error.
+    failed: std::cell::Cell<bool>,
 }
 
 impl ReadTxn {
@@ -52,7 +55,19 @@ impl<C: DerefMut<Target = Conn>> WriteTxn<C> {
             conn: RefCell::new(conn),
             node_id: node_id.to_owned(),
             open: true,
+            failed: std::cell::Cell::new(false),
         })
+    }
+}
+
+impl<C: DerefMut<Target = Conn>> WriteTxn<C> {
+    /// [`query`], remembering a failure (the transaction is then aborted).
+    fn run(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<postgres::Row>, StoreError> {
+        let result = query(&self.conn, sql, params);
+        if result.is_err() {
+            self.failed.set(true);
+        }
+        result
     }
 }
 
@@ -182,20 +197,23 @@ impl<C: DerefMut<Target = Conn>> RawWrite for WriteTxn<C> {
             "INSERT INTO {} (key, body) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body",
             name(table)
         );
-        query(&self.conn, &sql, &[&key, &value])?;
+        self.run(&sql, &[&key, &value])?;
         Ok(())
     }
 
     fn raw_remove(&mut self, table: BytesTable, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let sql = format!("DELETE FROM {} WHERE key = $1 RETURNING body", name(table));
-        Ok(query(&self.conn, &sql, &[&key])?.first().map(|row| row.get(0)))
+        Ok(self.run(&sql, &[&key])?.first().map(|row| row.get(0)))
     }
 
     fn holds(&self, fence: &Fence) -> Result<bool, StoreError> {
         let rows = query(
             &self.conn,
+            // Locked for share until this transaction ends: a claim (which skips locked rows)
+            // cannot take the lease between this check and the commit.
             "SELECT 1 FROM cluster_leases
-             WHERE org_id = $1 AND owner = $2 AND generation = $3 AND expires_at > now()",
+             WHERE org_id = $1 AND owner = $2 AND generation = $3 AND expires_at > clock_timestamp()
+             FOR SHARE",
             &[&fence.org_id, &self.node_id, &fence.generation],
         )?;
         Ok(!rows.is_empty())
@@ -204,7 +222,12 @@ impl<C: DerefMut<Target = Conn>> RawWrite for WriteTxn<C> {
     fn commit(mut self: Box<Self>, woken: &[String]) -> Result<(), StoreError> {
         // Delivered to the listening nodes when (and only if) the transaction commits.
         for payload in payloads(&self.node_id, Notice::Wake, woken) {
-            query(&self.conn, "SELECT pg_notify($1, $2)", &[&WAKE_CHANNEL, &payload])?;
+            self.run("SELECT pg_notify($1, $2)", &[&WAKE_CHANNEL, &payload])?;
+        }
+        if self.failed.get() {
+            return Err(StoreError::Postgres(
+                "a statement of the transaction failed; it was rolled back".into(),
+            ));
         }
         self.open = false;
         self.conn.get_mut().client.batch_execute("COMMIT")?;
