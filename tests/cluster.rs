@@ -98,6 +98,15 @@ impl Cluster {
             .clone()
     }
 
+    /// Waits until Jobber has had a client created through its API; returns how many.
+    fn wait_until_writing(&self) -> usize {
+        let creates = || {
+            let stats = http_get_json(&format!("{}/_control/jobber/records-stats", self.sandbox.base));
+            stats["objects"]["clients"]["creates"].as_u64().unwrap_or(0) as usize
+        };
+        wait_for(Duration::from_secs(60), || Some(creates()).filter(|n| *n > 0)).expect("the owner starts writing")
+    }
+
     /// The database's clock now (the lease log's times are its).
     fn database_now(&self) -> f64 {
         let mut client = postgres::Client::connect(&self.store, postgres::NoTls).unwrap();
@@ -292,12 +301,7 @@ fn killing_the_owner_mid_sync_moves_the_job_and_its_webhooks_to_another_node() {
         .as_str()
         .unwrap()
         .to_owned();
-    let creates = || {
-        let stats = http_get_json(&format!("{}/_control/jobber/records-stats", cluster.sandbox.base));
-        stats["objects"]["clients"]["creates"].as_u64().unwrap_or(0) as usize
-    };
-    let written =
-        wait_for(Duration::from_secs(60), || Some(creates()).filter(|n| *n > 0)).expect("the owner starts writing");
+    let written = cluster.wait_until_writing();
     cluster.nodes[owner].kill9();
     let killed_at = cluster.database_now();
     let finished = sync_until_finished(&cluster.nodes[via], &job);
@@ -366,11 +370,7 @@ fn a_paused_owner_that_wakes_after_losing_its_lease_cannot_overwrite_the_new_own
         .as_str()
         .unwrap()
         .to_owned();
-    let creates = || {
-        let stats = http_get_json(&format!("{}/_control/jobber/records-stats", cluster.sandbox.base));
-        stats["objects"]["clients"]["creates"].as_u64().unwrap_or(0) as usize
-    };
-    wait_for(Duration::from_secs(60), || Some(creates()).filter(|n| *n > 0)).expect("the owner starts writing");
+    cluster.wait_until_writing();
     // Frozen past its lease: the other node takes the organization and finishes the job.
     cluster.nodes[owner].pause();
     let finished = sync_until_finished(&cluster.nodes[other], &job);

@@ -35,6 +35,16 @@ pub struct NodeInfo {
     pub http_address: String,
 }
 
+/// Leases from rows of (org_id, generation).
+fn held_leases(rows: &[postgres::Row]) -> Vec<Held> {
+    rows.iter()
+        .map(|row| Held {
+            org_id: row.get(0),
+            generation: row.get(1),
+        })
+        .collect()
+}
+
 fn seconds(duration: Duration) -> f64 {
     duration.as_secs_f64()
 }
@@ -72,13 +82,7 @@ pub fn renew(conn: &mut Conn, node_id: &str, ttl: Duration, held: &[String]) -> 
          RETURNING org_id, generation",
     )?;
     let rows = conn.client.query(&statement, &[&node_id, &held, &seconds(ttl)])?;
-    Ok(rows
-        .iter()
-        .map(|row| Held {
-            org_id: row.get(0),
-            generation: row.get(1),
-        })
-        .collect())
+    Ok(held_leases(&rows))
 }
 
 /// (live nodes, leases): the numbers a fair share is computed from.
@@ -112,13 +116,7 @@ pub fn claim(conn: &mut Conn, node_id: &str, ttl: Duration, count: i64) -> Resul
          SELECT org_id, generation FROM claimed",
     )?;
     let rows = conn.client.query(&statement, &[&node_id, &seconds(ttl), &count])?;
-    Ok(rows
-        .iter()
-        .map(|row| Held {
-            org_id: row.get(0),
-            generation: row.get(1),
-        })
-        .collect())
+    Ok(held_leases(&rows))
 }
 
 /// Logs that `node_id` `started` or `stopped` running organization `org_id`'s actors and jobs
