@@ -3,7 +3,7 @@
 //! above that share; and a worker that starts and stops the organizations' work as leases
 //! come and go. The two are apart so that stopping slow actors never delays a renewal.
 //!
-//! Timing: a round every third of the lease term, each given at most that long. A lease that
+//! Timing: a round every third of the lease term, each given at most half the term. A lease that
 //! could not be renewed is let go once half its term has passed since the last successful
 //! renewal, so the work stops while the lease is still ours; another node can claim it only
 //! after the whole term. A lease handed back is renewed until its work has stopped, then
@@ -229,7 +229,7 @@ impl Rounds {
             // little later, never earlier).
             let started = Instant::now();
             let renew: BTreeSet<String> = held.union(&releasing).cloned().collect();
-            let round = tokio::time::timeout(self.ttl / 3, self.round(renew)).await;
+            let round = tokio::time::timeout(self.ttl / 2, self.round(renew)).await;
             match round {
                 Ok(Ok(round)) => {
                     renewed_at = started;

@@ -563,10 +563,10 @@ impl SyncRuntime {
     pub fn overlay(&self, mut job: SyncJobRecord) -> SyncJobRecord {
         let cancelling = !job.status.is_finished()
             && !self.stopping.is_cancelled()
-            && self
-                .active()
-                .get(&job.mapping_id)
-                .is_some_and(|active| active.job.id == job.id && active.cancel.is_cancelled());
+            && self.active().get(&job.mapping_id).is_some_and(|active| {
+                // A user's cancel, not an interrupt (which cancels the job's token too).
+                active.job.id == job.id && active.cancel.is_cancelled() && !active.interrupt.is_cancelled()
+            });
         if cancelling {
             job.status = SyncStatus::Cancelling;
         }
