@@ -268,6 +268,7 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
     )
     .await?;
     metrics.watch_actors(&tree.live);
+    metrics.watch_leases(&ownership);
     syncs.resume_interrupted().await?;
     let change_jobs = ChangeJobs::new(syncs.clone())?;
     let keeper = ownership.is_clustered().then(|| {

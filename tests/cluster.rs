@@ -267,8 +267,12 @@ fn two_nodes_share_one_state_and_a_sync_completes_after_the_lease_holder_is_kill
         (0, 0),
         "every contact exactly once in Jobber"
     );
-    // The survivor holds the lease now, and reports the killed node lost.
+    // The survivor holds the lease now (its metrics say so), and reports the killed node lost.
     assert_eq!(cluster.owner(other), other);
+    assert_eq!(
+        common::metric(&cluster.nodes[other], "fluxd_cluster_leases_held", &[]),
+        1.0
+    );
     let lost = wait_for(Duration::from_secs(4 * LEASE_SECONDS + 5), || {
         cluster
             .nodes_seen(other)

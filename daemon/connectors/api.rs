@@ -28,6 +28,10 @@ const MAX_WAIT: Duration = Duration::from_secs(120);
 pub enum ConnectorError {
     #[error("connection {0} cannot give an access token: {1}")]
     Token(String, String),
+    /// In a cluster: this node can no longer count on the lease of the connection's
+    /// organization, so it creates nothing more.
+    #[error("this node no longer holds the lease of the organization of connection {0}")]
+    LeaseLost(String),
     #[error("{provider} rejected the access token even after a refresh")]
     Unauthorized { provider: Provider },
     #[error("{provider} answered HTTP {status}: {message}")]
@@ -132,6 +136,8 @@ impl RateGates {
 pub struct ApiClient {
     pub http: reqwest::Client,
     pub connection_id: String,
+    /// The connection's organization, whose lease creates are made under (cluster mode).
+    pub org_id: String,
     pub provider: Provider,
     /// Where the connection's actor (the token holder) runs.
     pub directory: Directory,
@@ -225,6 +231,17 @@ impl ApiClient {
         let mut refreshed = false;
         for attempt in 0..MAX_ATTEMPTS {
             self.wait_gate().await;
+            // Checked last thing before a create leaves (after any wait): a node frozen past
+            // its lease must not create what the new owner creates too.
+            if !repeatable
+                && self
+                    .directory
+                    .ownership()
+                    .fence(&self.org_id)
+                    .is_some_and(|fence| !fence.fresh())
+            {
+                return Err(ConnectorError::LeaseLost(self.connection_id.clone()));
+            }
             let sent = build(
                 &self.http,
                 token.api_base_url.trim_end_matches('/'),

@@ -62,6 +62,7 @@ impl MappingRuntime {
             ApiClient {
                 http: self.connections.http.clone(),
                 connection_id: connection.id.clone(),
+                org_id: connection.org_id.clone(),
                 provider: connection.provider,
                 directory: self.connections.directory.clone(),
                 store: self.connections.store.clone(),

@@ -26,6 +26,7 @@ pub use syncs::SyncMetrics;
 pub use text::Exposition;
 
 use crate::actors::LiveCounts;
+use crate::cluster::Ownership;
 use crate::store::Store;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -66,6 +67,9 @@ pub struct Metrics {
     restarts: Family<SupervisorLabels, Gauge>,
     refreshes: Family<RefreshLabels, Counter>,
     live: Arc<OnceLock<LiveCounts>>,
+    leases: Gauge,
+    /// The leases this node holds, read at each scrape.
+    ownership: Arc<OnceLock<Ownership>>,
     process: process::ProcessMetrics,
     pub inbound: InboundMetrics,
     pub syncs: SyncMetrics,
@@ -107,6 +111,12 @@ impl Metrics {
             "OAuth token refreshes by provider and result",
             refreshes.clone(),
         );
+        let leases = Gauge::default();
+        registry.register(
+            "cluster_leases_held",
+            "Organization leases this node holds (cluster mode; 0 on a node with its own store)",
+            leases.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -131,6 +141,8 @@ impl Metrics {
             restarts,
             refreshes,
             live: Arc::default(),
+            leases,
+            ownership: Arc::default(),
             process,
             inbound,
             syncs,
@@ -142,6 +154,11 @@ impl Metrics {
     /// Reads live actors and restarts from `live` at each scrape.
     pub fn watch_actors(&self, live: &LiveCounts) {
         let _ = self.live.set(live.clone());
+    }
+
+    /// Reads the leases of `ownership` at each scrape (cluster mode).
+    pub fn watch_leases(&self, ownership: &Ownership) {
+        let _ = self.ownership.set(ownership.clone());
     }
 
     /// Records one finished RPC.
@@ -182,6 +199,10 @@ impl Metrics {
                     .get_or_create(&labels)
                     .set(i64::try_from(restarts).unwrap_or(i64::MAX));
             }
+        }
+        if let Some(ownership) = self.ownership.get() {
+            self.leases
+                .set(i64::try_from(ownership.held().len()).unwrap_or(i64::MAX));
         }
         self.deliveries.read_queues(store);
         self.usage.read(store);

@@ -26,7 +26,7 @@ use super::retention;
 use crate::cluster::Ownership;
 use crate::connections::ConnectionRecord;
 use crate::connections::service::connection_in_org;
-use crate::connectors::{Connector, ListQuery};
+use crate::connectors::{Connector, ConnectorError, ListQuery};
 use crate::events::{EventType, emit, now_rfc3339};
 use crate::ids::{IdKind, new_id};
 use crate::mappings::MappingRecord;
@@ -472,7 +472,10 @@ impl SyncRuntime {
             let interrupted = (interrupt.is_cancelled() && matches!(outcome, Err(EngineError::Cancelled)))
                 || matches!(
                     outcome,
-                    Err(EngineError::LeaseLost | EngineError::AlreadyEnded | EngineError::Store(StoreError::Fenced(_)))
+                    Err(EngineError::LeaseLost
+                        | EngineError::AlreadyEnded
+                        | EngineError::Store(StoreError::Fenced(_))
+                        | EngineError::Connector(ConnectorError::LeaseLost(_)))
                 );
             if interrupted {
                 tracing::info!(job_id = %job.id, "sync interrupted (shutdown or handoff); it resumes where it runs next");
