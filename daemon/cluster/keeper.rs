@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -144,9 +147,20 @@ impl Shared {
         self.releasing.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs queued work in order until the rounds end.
+    /// Runs queued work in order until the rounds end; a panic in one item is logged and the
+    /// next goes on.
     async fn work(self: Arc<Self>, placement: Arc<dyn Placement>, mut queue: mpsc::UnboundedReceiver<Work>) {
         while let Some(work) = queue.recv().await {
+            let done = AssertUnwindSafe(self.do_work(&placement, work)).catch_unwind().await;
+            if done.is_err() {
+                tracing::error!("starting or stopping an organization's work panicked; going on");
+                self.tick_queued.store(false, Ordering::Release);
+            }
+        }
+    }
+
+    async fn do_work(&self, placement: &Arc<dyn Placement>, work: Work) {
+        {
             match work {
                 Work::Gained(lease) => {
                     tracing::info!(org_id = %lease.org_id, generation = lease.generation, "claimed the lease of an organization");
@@ -185,6 +199,7 @@ impl Shared {
         if !matches!(released, Ok(Ok(()))) {
             tracing::warn!(org_id, "could not release a lease; it expires instead");
         }
+        self.ownership.released(org_id);
         self.releasing().remove(org_id);
     }
 
@@ -280,12 +295,13 @@ impl Rounds {
     /// releasing the lease afterwards when `hand_back`.
     fn let_go(&self, org_id: &str, hand_back: bool) {
         let generation = self.shared.ownership.fence(org_id).map_or(-1, |fence| fence.generation);
-        self.shared.ownership.set(org_id, None, std::time::Instant::now());
         let org_id = org_id.to_owned();
         let work = if hand_back {
+            self.shared.ownership.hand_back(&org_id);
             self.shared.releasing().insert(org_id.clone());
             Work::HandBack { org_id, generation }
         } else {
+            self.shared.ownership.set(&org_id, None, std::time::Instant::now());
             Work::LetGo { org_id, generation }
         };
         let _ = self.work.send(work);

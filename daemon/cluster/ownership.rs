@@ -17,7 +17,10 @@ type Lease = (i64, Arc<Mutex<Instant>>);
 pub struct Ownership {
     /// `None` on a single node (it owns everything); else organization → lease.
     held: Option<Arc<RwLock<BTreeMap<String, Lease>>>>,
-    /// How long after a renewal a lease is counted on (half its term).
+    /// Leases being handed back: no longer run here, but still renewed, so the writes of the
+    /// work that is stopping still pass their fence until the release.
+    releasing: Arc<RwLock<BTreeMap<String, Lease>>>,
+    /// How long after a renewal a lease is counted on (two thirds of its term).
     trusted_for: Duration,
 }
 
@@ -27,7 +30,10 @@ impl Ownership {
     pub fn clustered(ttl: Duration) -> Ownership {
         Ownership {
             held: Some(Arc::default()),
-            trusted_for: ttl / 2,
+            releasing: Arc::default(),
+            // A round starts every third of a term and may take a little: two thirds leave a
+            // third of the term between the end of trust and the earliest expiry.
+            trusted_for: ttl * 2 / 3,
         }
     }
 
@@ -58,6 +64,7 @@ impl Ownership {
         let held = self.held.as_ref()?;
         let (generation, renewed) = read(held)
             .get(org_id)
+            .or(read(&self.releasing).get(org_id))
             .cloned()
             // Not held: a generation no lease has, and never fresh.
             .unwrap_or_else(|| {
@@ -88,9 +95,35 @@ impl Ownership {
 
     /// Records that the lease of `org_id` was renewed by a round that started at `at`.
     pub(super) fn renewed(&self, org_id: &str, at: Instant) {
-        if let Some((_, renewed)) = self.held.as_ref().and_then(|held| read(held).get(org_id).cloned()) {
+        let Some(held) = &self.held else { return };
+        let lease = read(held).get(org_id).or(read(&self.releasing).get(org_id)).cloned();
+        if let Some((_, renewed)) = lease {
             *renewed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = at;
         }
+    }
+
+    /// `org_id`'s work stops here, but its lease is renewed until [`Ownership::released`]:
+    /// the stopping work's writes keep their fence.
+    pub(super) fn hand_back(&self, org_id: &str) {
+        let Some(held) = &self.held else { return };
+        let lease = held
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(org_id);
+        if let Some(lease) = lease {
+            self.releasing
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert(org_id.to_owned(), lease);
+        }
+    }
+
+    /// The lease of `org_id` handed back has been released.
+    pub(super) fn released(&self, org_id: &str) {
+        self.releasing
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(org_id);
     }
 }
 

@@ -235,6 +235,16 @@ async fn refresh_and_store(runtime: &ConnectionRuntime, record: &ConnectionRecor
             provider: record.provider,
             reason: "the connection has no refresh token".into(),
         })?;
+    // A node that can no longer count on the organization's lease does not refresh: its
+    // result could not be stored, and a provider that rotates refresh tokens would have
+    // spent the one the new owner holds.
+    let fence = runtime.directory.ownership().fence(&record.org_id);
+    if fence.as_ref().is_some_and(|fence| !fence.fresh()) {
+        return Err(OAuthError::Protocol {
+            provider: record.provider,
+            reason: "this node no longer holds the organization's lease".into(),
+        });
+    }
     let result = oauth.refresh(&refresh_token).await;
     runtime.metrics.refreshed(
         record.provider.as_str(),
@@ -246,7 +256,6 @@ async fn refresh_and_store(runtime: &ConnectionRuntime, record: &ConnectionRecor
     );
     let (id, outcome) = (record.id.clone(), result.clone());
     // Fenced by the organization's lease: a node that lost it stores no tokens.
-    let fence = runtime.directory.ownership().fence(&record.org_id);
     let stored = runtime.store.fenced(fence).write(move |tx| {
         let result = outcome;
         let Some(mut current) = tx.get::<ConnectionRecord>(&id)? else { return Ok(()) };

@@ -115,7 +115,7 @@ pub struct Fence {
     pub generation: i64,
     /// When this node last renewed the lease (its keeper updates it) …
     pub renewed: Arc<std::sync::Mutex<std::time::Instant>>,
-    /// … and how long after that it counts on still holding it (half the term).
+    /// … and how long after that it counts on still holding it (two thirds of the term).
     pub trusted_for: std::time::Duration,
 }
 

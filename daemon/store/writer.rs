@@ -242,10 +242,19 @@ fn apply_together(shared: &Shared, changes: Vec<Box<dyn Change>>) -> Vec<Committ
             ));
             continue;
         }
-        // Refused before it wrote anything: the others go on.
-        if let Some(refusal) = fenced_out(tx.raw.as_ref(), change.as_ref()) {
-            change.refuse(refusal);
-            continue;
+        // Refused before it wrote anything: the others go on (unless the check itself failed,
+        // which aborted the transaction).
+        match fenced_out(tx.raw.as_ref(), change.as_ref()) {
+            None => {}
+            Some(refusal @ StoreError::Fenced(_)) => {
+                change.refuse(refusal);
+                continue;
+            }
+            Some(error) => {
+                change.refuse(StoreError::GroupFailed(error.to_string()));
+                failure = Some("checking a lease failed".to_owned());
+                continue;
+            }
         }
         match catch_unwind(AssertUnwindSafe(|| change.apply(&mut tx))) {
             Ok(applied) if applied.commit => replies.push(applied.reply),

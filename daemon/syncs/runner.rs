@@ -500,10 +500,13 @@ impl SyncRuntime {
                     .store
                     .write(move |tx| cancel_queued(tx, &job_id))
                     .await?
-                    .unwrap_or(job);
-                let _ = self.progress.send(cancelled.clone());
-                self.store.announce(Notice::Job, std::slice::from_ref(&cancelled.id));
-                return Ok(cancelled);
+                    .unwrap_or_else(|| job.clone());
+                if cancelled.status == SyncStatus::Cancelled {
+                    let _ = self.progress.send(cancelled.clone());
+                    self.store.announce(Notice::Job, std::slice::from_ref(&cancelled.id));
+                    return Ok(cancelled);
+                }
+                // A node started it meanwhile: tell that node.
             }
             // It runs on the node that owns its organization.
             self.store.announce(Notice::Cancel, &[id.to_owned()]);

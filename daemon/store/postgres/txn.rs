@@ -207,8 +207,7 @@ impl<C: DerefMut<Target = Conn>> RawWrite for WriteTxn<C> {
     }
 
     fn holds(&self, fence: &Fence) -> Result<bool, StoreError> {
-        let rows = query(
-            &self.conn,
+        let rows = self.run(
             // Locked for share until this transaction ends: a claim (which skips locked rows)
             // cannot take the lease between this check and the commit.
             "SELECT 1 FROM cluster_leases
