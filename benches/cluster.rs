@@ -37,18 +37,6 @@ impl Figures {
     }
 }
 
-/// A fresh database on the server.
-fn database(server: &str, nodes: usize) -> String {
-    let name = format!("fluxd_bench_{nodes}_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = postgres::Client::connect(server, postgres::NoTls).expect("PostgreSQL server");
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .expect("create database");
-    let mut url = url::Url::parse(server).expect("server URL");
-    url.set_path(&name);
-    url.to_string()
-}
-
 /// Starts `count` nodes on `store`; the first makes the master key and operator token, the
 /// others get copies.
 async fn start_nodes(
@@ -132,7 +120,7 @@ async fn leases_spread(node: &Daemon, nodes: usize, organizations: usize) {
 
 async fn run(server: &str, nodes: usize, records: usize, organizations: usize) -> Figures {
     let sandbox = StandaloneSandbox::start_with(records, &["--no-limits"]);
-    let store = tokio::task::block_in_place(|| database(server, nodes));
+    let store = tokio::task::block_in_place(|| support::common::new_database(server, &format!("fluxd_bench_{nodes}")));
     let dirs: Vec<tempfile::TempDir> = (0..nodes).map(|_| tempfile::tempdir().expect("dir")).collect();
     let daemons = start_nodes(nodes, &store, &sandbox, &dirs).await;
     let receiver = Receiver::start().await;

@@ -157,13 +157,7 @@ pub fn relay_entity_changes(store: &Store, directory: &Directory, syncs: &Arc<Sy
             Some(name) => (name, true),
             None => (name, false),
         };
-        let Some(kind) = [
-            SupervisedKind::Connections,
-            SupervisedKind::Mappings,
-            SupervisedKind::WebhookEndpoints,
-        ]
-        .into_iter()
-        .find(|kind| kind_name(*kind) == name) else {
+        let Some(kind) = SupervisedKind::ALL.into_iter().find(|kind| kind_name(*kind) == name) else {
             return;
         };
         let id = id.to_owned();

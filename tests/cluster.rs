@@ -27,14 +27,7 @@ fn database(test: &str) -> Option<String> {
         );
         return None;
     };
-    let name = format!("fluxd_cluster_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = postgres::Client::connect(&server, postgres::NoTls).expect("test PostgreSQL server");
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .expect("create database");
-    let mut url = url::Url::parse(&server).expect("server URL");
-    url.set_path(&name);
-    Some(url.to_string())
+    Some(common::new_database(&server, "fluxd_cluster"))
 }
 
 /// Nodes on one database, with one standalone sandbox as their providers.

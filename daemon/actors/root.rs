@@ -19,7 +19,7 @@ pub enum SupervisedKind {
 }
 
 impl SupervisedKind {
-    const ALL: [SupervisedKind; 3] = [
+    pub const ALL: [SupervisedKind; 3] = [
         SupervisedKind::Connections,
         SupervisedKind::Mappings,
         SupervisedKind::WebhookEndpoints,

@@ -57,9 +57,8 @@ pub fn stored_token(store: &Store, id: &str) -> Result<AccessToken, String> {
     let (Some(record), Some(token)) = (record, access) else {
         return Err("it has no access token".into());
     };
-    let expires_at: Option<jiff::Timestamp> = record.token_expires_at.as_deref().and_then(|t| t.parse().ok());
-    let fresh = expires_at.is_none_or(|at| at > jiff::Timestamp::now() + jiff::SignedDuration::from_secs(5));
-    if record.status == ConnectionStatus::Expired || !fresh {
+    let expires_at = record.token_expires_at.as_deref().and_then(|t| t.parse().ok());
+    if !token_fresh(record.status, expires_at) {
         return Err("its access token expired and the node running the connection has not refreshed it yet".into());
     }
     Ok(AccessToken {
@@ -100,13 +99,16 @@ pub struct ConnectionState {
     timer: Option<JoinHandle<Result<(), ractor::MessagingErr<ConnectionMsg>>>>,
 }
 
+/// Whether an access token of a connection in `status`, expiring at `expires_at`, may be
+/// used now (not within 5 s of its expiry).
+fn token_fresh(status: ConnectionStatus, expires_at: Option<jiff::Timestamp>) -> bool {
+    status != ConnectionStatus::Expired
+        && expires_at.is_none_or(|at| at > jiff::Timestamp::now() + jiff::SignedDuration::from_secs(5))
+}
+
 impl ConnectionState {
     fn token_usable(&self) -> bool {
-        self.access.is_some()
-            && self.record.status != ConnectionStatus::Expired
-            && self
-                .expires_at
-                .is_none_or(|at| at > jiff::Timestamp::now() + jiff::SignedDuration::from_secs(5))
+        self.access.is_some() && token_fresh(self.record.status, self.expires_at)
     }
 
     fn current(&self) -> Option<AccessToken> {

@@ -1,5 +1,6 @@
 //! The embedded engine: one redb file in the data dir, the default for a single node.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
@@ -176,7 +177,7 @@ impl RawWrite for WriteTxn {
         Ok(true)
     }
 
-    fn commit(self: Box<Self>, _woken: &[String]) -> Result<(), StoreError> {
+    fn commit(self: Box<Self>, _woken: &BTreeSet<String>) -> Result<(), StoreError> {
         // One process owns the file: its own writer wakes its endpoints.
         self.0.commit()?;
         Ok(())

@@ -502,7 +502,7 @@ impl Store {
     pub fn rotate_master_key(&self, new_key: &MasterKey) -> Result<usize, StoreError> {
         let mut txn = self.inner.shared.engine.begin_write(true)?;
         let count = schema::reseal_all(txn.as_mut(), &self.inner.shared.key, new_key)?;
-        txn.commit(&[])?;
+        txn.commit(&BTreeSet::new())?;
         Ok(count)
     }
 }

@@ -2,6 +2,8 @@
 //! values. Everything typed (records, indexes, secrets) is built on these in `store`, once
 //! for both engines.
 
+use std::collections::BTreeSet;
+
 use super::{BytesTable, Fence, StoreError};
 
 /// Where a forward scan starts.
@@ -48,7 +50,7 @@ pub trait RawWrite: RawRead {
     fn holds(&self, fence: &Fence) -> Result<bool, StoreError>;
     /// Commits; `woken` names the webhook endpoints whose actors should look at their queue
     /// (an engine shared by several nodes tells the others in the same commit).
-    fn commit(self: Box<Self>, woken: &[String]) -> Result<(), StoreError>;
+    fn commit(self: Box<Self>, woken: &BTreeSet<String>) -> Result<(), StoreError>;
 }
 
 /// The upper bound of keys starting with `prefix`: every such key sorts below it.

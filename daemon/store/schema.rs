@@ -1,5 +1,7 @@
 //! Schema versioning: table creation, migrations between versions, and the master-key check.
 
+use std::collections::BTreeSet;
+
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::embedded::WriteTxn;
@@ -39,7 +41,7 @@ pub(super) fn migrate(db: &Database, key: &MasterKey) -> Result<(), StoreError> 
     }
     let mut txn = Box::new(WriteTxn(txn));
     record_version_and_check_key(txn.as_mut(), key)?;
-    txn.commit(&[])
+    txn.commit(&BTreeSet::new())
 }
 
 /// Records that the store is at [`SCHEMA_VERSION`] and checks `key` against the key check

@@ -195,7 +195,7 @@ fn apply(shared: &Shared, change: Box<dyn Change>, durable: bool) -> Option<Comm
         (applied.reply)(None);
         return None;
     }
-    match raw.commit(&woken.iter().cloned().collect::<Vec<_>>()) {
+    match raw.commit(&woken) {
         Ok(()) => Some(Committed {
             reply: applied.reply,
             events,
@@ -272,11 +272,9 @@ fn apply_together(shared: &Shared, changes: Vec<Box<dyn Change>>) -> Vec<Committ
     let Tx { raw, events, woken, .. } = tx;
     let outcome = match failure {
         Some(reason) => Err(StoreError::GroupFailed(reason)),
-        None => raw
-            .commit(&woken.iter().cloned().collect::<Vec<_>>())
-            .inspect_err(|error| {
-                shared.failed("commit", error);
-            }),
+        None => raw.commit(&woken).inspect_err(|error| {
+            shared.failed("commit", error);
+        }),
     };
     match outcome {
         Ok(()) => {

@@ -575,3 +575,16 @@ pub fn compare(expected: &[String], found: &[String]) -> (usize, usize) {
         .count();
     (missing, duplicated)
 }
+
+/// A new, empty database named `<prefix>_<random>` on the PostgreSQL server at `server`;
+/// returns its URL.
+pub fn new_database(server: &str, prefix: &str) -> String {
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = postgres::Client::connect(server, postgres::NoTls).expect("PostgreSQL server");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create database");
+    let mut url = url::Url::parse(server).expect("server URL");
+    url.set_path(&name);
+    url.to_string()
+}

@@ -6,6 +6,8 @@
 //! versions predate PostgreSQL support); steps after it are to be written once, over the
 //! raw table operations, for both engines.
 
+use std::collections::BTreeSet;
+
 use super::Conn;
 use super::txn::WriteTxn;
 use crate::crypto::MasterKey;
@@ -81,7 +83,7 @@ fn migrate_locked(conn: &mut Conn, key: &MasterKey) -> Result<(), StoreError> {
     }
     let mut txn = Box::new(WriteTxn::begin(conn, "migration")?);
     record_version_and_check_key(txn.as_mut(), key)?;
-    txn.commit(&[])
+    txn.commit(&BTreeSet::new())
 }
 
 fn read_version(conn: &mut Conn) -> Result<u32, StoreError> {

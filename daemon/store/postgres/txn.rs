@@ -2,6 +2,7 @@
 //! operations in SQL.
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::ops::DerefMut;
 
 use postgres::types::ToSql;
@@ -218,7 +219,7 @@ impl<C: DerefMut<Target = Conn>> RawWrite for WriteTxn<C> {
         Ok(!rows.is_empty())
     }
 
-    fn commit(mut self: Box<Self>, woken: &[String]) -> Result<(), StoreError> {
+    fn commit(mut self: Box<Self>, woken: &BTreeSet<String>) -> Result<(), StoreError> {
         // Delivered to the listening nodes when (and only if) the transaction commits.
         for payload in payloads(&self.node_id, Notice::Wake, woken) {
             self.run("SELECT pg_notify($1, $2)", &[&WAKE_CHANNEL, &payload])?;
@@ -235,7 +236,7 @@ impl<C: DerefMut<Target = Conn>> RawWrite for WriteTxn<C> {
 }
 
 /// `<node id>\n<notice>\n<id>,<id>…` in payloads small enough to send.
-pub(super) fn payloads(node_id: &str, notice: Notice, ids: &[String]) -> Vec<String> {
+pub(super) fn payloads<'i>(node_id: &str, notice: Notice, ids: impl IntoIterator<Item = &'i String>) -> Vec<String> {
     let mut payloads = Vec::new();
     let mut current = String::new();
     for id in ids {
@@ -277,7 +278,7 @@ mod tests {
             listed.extend(ids.split(','));
         }
         assert_eq!(listed.len(), 1000);
-        assert!(payloads("node_a", Notice::Job, &[]).is_empty());
+        assert!(payloads("node_a", Notice::Job, &[] as &[String]).is_empty());
         assert_eq!(
             parse("node_b\ncancel\njob_1"),
             Some(("node_b", Notice::Cancel, "job_1"))
