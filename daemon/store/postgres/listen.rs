@@ -4,6 +4,7 @@
 //! the store's job hook (watchers, cancels).
 
 use std::sync::Weak;
+use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use postgres::NoTls;
@@ -17,26 +18,40 @@ use crate::store::{Shared, StoreError};
 const POLL: Duration = Duration::from_secs(1);
 /// Wait before connecting again after the connection failed.
 const RECONNECT: Duration = Duration::from_secs(1);
+/// How long opening the store waits for the first `LISTEN`.
+const LISTEN_WAIT: Duration = Duration::from_secs(15);
 
+/// Starts the thread and returns once it listens: from then on, no commit of another node is
+/// missed.
 pub(super) fn start(config: postgres::Config, node_id: String, shared: Weak<Shared>) -> Result<(), StoreError> {
+    let (ready, listening) = std::sync::mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("fluxd-store-listen".into())
         .spawn(move || {
             while shared.strong_count() > 0 {
-                if let Err(error) = listen(&config, &node_id, &shared) {
+                if let Err(error) = listen(&config, &node_id, &shared, &ready) {
                     tracing::warn!(%error, "lost the store's notification connection; reconnecting");
                     std::thread::sleep(RECONNECT);
                 }
             }
         })
         .map_err(|error| StoreError::Io(error.to_string()))?;
-    Ok(())
+    listening
+        .recv_timeout(LISTEN_WAIT)
+        .map_err(|_| StoreError::Postgres("could not listen for the other nodes' notifications".into()))
 }
 
-/// Listens until the connection fails or the store closes.
-fn listen(config: &postgres::Config, node_id: &str, shared: &Weak<Shared>) -> Result<(), postgres::Error> {
+/// Listens (telling `ready` once it does) until the connection fails or the store closes.
+fn listen(
+    config: &postgres::Config,
+    node_id: &str,
+    shared: &Weak<Shared>,
+    ready: &SyncSender<()>,
+) -> Result<(), postgres::Error> {
     let mut client = config.connect(NoTls)?;
     client.batch_execute(&format!("LISTEN {WAKE_CHANNEL}"))?;
+    // Only the first time matters; later sends find the buffer full or nobody waiting.
+    let _ = ready.try_send(());
     loop {
         let mut notifications = client.notifications();
         let mut arrived = notifications.timeout_iter(POLL);
