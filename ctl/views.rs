@@ -125,6 +125,7 @@ pub fn api_token(token: &pb::ApiToken) -> Value {
         "memberId": token.member_id,
         "role": role(token.role),
         "createdAt": time(token.created_at.as_ref()),
+        "expiresAt": time(token.expires_at.as_ref()),
     })
 }
 

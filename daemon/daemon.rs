@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::connections::ConnectionRuntime;
 use crate::connections::actor::ConnectionFactory;
 use crate::connections::runtime::RefreshLocks;
+use crate::console::Console;
 use crate::crypto::{CryptoError, MasterKey, write_private_file};
 use crate::events::now_rfc3339;
 use crate::inbound::Receiver;
@@ -315,6 +316,11 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
         caps: RateCaps::new(config.inbound.requests_per_second),
         jobs: change_jobs,
     };
+    let console = Console::new(
+        api::in_process(&context, metrics.clone()),
+        store.clone(),
+        &context.public_url,
+    );
     let grpc = tokio::spawn(api::serve(
         listeners.grpc,
         context,
@@ -329,6 +335,7 @@ pub async fn start(listeners: Listeners, mut config: Config) -> Result<Running, 
             metrics_token,
             connections,
             inbound,
+            console,
         }),
         stop.clone().cancelled_owned(),
     ));
@@ -508,8 +515,9 @@ async fn start_sandbox(config: &mut Config) -> Result<Option<String>, DaemonErro
 /// Salesforce retry for up to a day).
 const SEEN_RETENTION: Duration = Duration::from_secs(3 * 24 * 3600);
 
-/// Prunes outbox events older than the retention and the keys of inbound events older than
-/// [`SEEN_RETENTION`], a minute after start and then hourly.
+/// Prunes outbox events older than the retention, expired API tokens (console sessions) and
+/// the keys of inbound events older than [`SEEN_RETENTION`], a minute after start and then
+/// hourly.
 async fn prune_events(store: Store, days: u32, stop: CancellationToken) {
     let mut next = Duration::from_secs(60);
     loop {
@@ -523,6 +531,20 @@ async fn prune_events(store: Store, days: u32, stop: CancellationToken) {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, days, "pruned old events"),
             Err(error) => tracing::warn!(%error, "could not prune old events"),
+        }
+        let now_ms = store.clock().now_ms();
+        loop {
+            match store
+                .write(move |tx| crate::auth::tokens::revoke_expired(tx, now_ms, 1_000))
+                .await
+            {
+                Ok(1_000) => continue,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "could not remove expired API tokens");
+                    break;
+                }
+            }
         }
         let before_ms = store.clock().now_ms() - i64::try_from(SEEN_RETENTION.as_millis()).unwrap_or(i64::MAX);
         loop {

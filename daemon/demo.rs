@@ -105,6 +105,7 @@ async fn connect_provider(session: &Session, provider: pb::Provider) -> Result<p
         .create_connection(session.request(pb::CreateConnectionRequest {
             provider: provider.into(),
             scopes: Vec::new(),
+            return_to_console: false,
         }))
         .await
         .map_err(|status| DemoError::Rpc {

@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod config;
 pub mod connections;
 pub mod connectors;
+pub mod console;
 pub mod crypto;
 pub mod daemon;
 #[cfg(feature = "sandbox")]

@@ -58,6 +58,7 @@ async fn two_daemons_share_a_process_and_nothing_else() {
             pb::CreateConnectionRequest {
                 provider: pb::Provider::Hubspot.into(),
                 scopes: Vec::new(),
+                return_to_console: false,
             },
         ))
         .await

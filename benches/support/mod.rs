@@ -159,6 +159,7 @@ impl Session {
             .create_connection(self.request(pb::CreateConnectionRequest {
                 provider: provider.into(),
                 scopes: vec![],
+                return_to_console: false,
             }))
             .await
             .expect("create")

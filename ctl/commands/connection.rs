@@ -90,7 +90,11 @@ pub async fn run(command: ConnectionCommand, target: &Target, format: Format) ->
         } => {
             let provider = pb::Provider::from(provider).into();
             let started = client
-                .create_connection(pb::CreateConnectionRequest { provider, scopes })
+                .create_connection(pb::CreateConnectionRequest {
+                    provider,
+                    scopes,
+                    return_to_console: false,
+                })
                 .await?
                 .into_inner();
             if no_wait {

@@ -480,7 +480,7 @@ pub async fn run(command: MappingCommand, target: &Target, format: Format) -> Re
         }
         MappingCommand::Preview { id, limit } => {
             let records = client
-                .preview_mapping(pb::PreviewMappingRequest { id, limit })
+                .preview_mapping(pb::PreviewMappingRequest { id, limit, spec: None })
                 .await?
                 .into_inner()
                 .records;

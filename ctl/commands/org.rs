@@ -119,6 +119,9 @@ pub enum OrgCommand {
         /// Member the token acts as [default: you].
         #[arg(long)]
         member: Option<String>,
+        /// Days after which the token stops working (at most 366) [default: never].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=366))]
+        expires_in_days: Option<u32>,
     },
     /// Revoke an API token.
     RevokeToken { token_id: String },
@@ -127,7 +130,7 @@ pub enum OrgCommand {
 const MEMBER_COLUMNS: &[&str] = &["id", "email", "role", "createdAt"];
 const ORG_COLUMNS: &[&str] = &["id", "name", "role", "createdAt"];
 const INVITATION_COLUMNS: &[&str] = &["id", "email", "role", "invitedBy", "expiresAt"];
-const TOKEN_COLUMNS: &[&str] = &["id", "name", "memberId", "role", "createdAt"];
+const TOKEN_COLUMNS: &[&str] = &["id", "name", "memberId", "role", "createdAt", "expiresAt"];
 
 pub async fn run(command: OrgCommand, target: &Target, format: Format) -> Result<(), ClientError> {
     if let OrgCommand::Accept { token } = command {
@@ -299,10 +302,15 @@ pub async fn run(command: OrgCommand, target: &Target, format: Format) -> Result
             let value = serde_json::Value::Array(tokens.iter().map(views::api_token).collect());
             output::print(format, &value, TOKEN_COLUMNS);
         }
-        OrgCommand::CreateToken { name, member } => {
+        OrgCommand::CreateToken {
+            name,
+            member,
+            expires_in_days,
+        } => {
             let request = pb::CreateApiTokenRequest {
                 name,
                 member_id: member.unwrap_or_default(),
+                expires_in_seconds: expires_in_days.map_or(0, |days| days * 24 * 3600),
             };
             let created = client.create_api_token(request).await?.into_inner();
             let mut value = created.token.as_ref().map(views::api_token).unwrap_or_default();

@@ -7,6 +7,7 @@ use tonic::{Code, Request, Response, Status};
 
 use super::Context;
 use super::audited;
+use super::convert::{provider_from_pb, provider_to_pb};
 use super::pages::PageRequest;
 use super::status::{invalid, not_found, with_reason};
 use crate::actors::SupervisedKind;
@@ -18,7 +19,6 @@ use crate::crypto::Secret;
 use crate::inbound::registration::{self, RegistrationError};
 use crate::pb::{self, connection_service_server::ConnectionService};
 use crate::pb_time;
-use crate::providers::Provider;
 use crate::providers::oauth::OAuthError;
 use crate::store::{OrgKind, Reader};
 
@@ -61,28 +61,6 @@ impl From<ConnectionError> for Status {
             ConnectionError::Timeout(_) => with_reason(Code::DeadlineExceeded, "AUTHORIZATION_TIMEOUT", message),
             ConnectionError::Store(error) => error.into(),
         }
-    }
-}
-
-fn provider_from_pb(value: i32) -> Result<Provider, Status> {
-    match pb::Provider::try_from(value) {
-        Ok(pb::Provider::Hubspot) => Ok(Provider::Hubspot),
-        Ok(pb::Provider::Jobber) => Ok(Provider::Jobber),
-        Ok(pb::Provider::Pipedrive) => Ok(Provider::Pipedrive),
-        Ok(pb::Provider::Salesforce) => Ok(Provider::Salesforce),
-        _ => Err(invalid(
-            "provider",
-            "must be one of hubspot, jobber, pipedrive, salesforce",
-        )),
-    }
-}
-
-fn provider_to_pb(provider: Provider) -> pb::Provider {
-    match provider {
-        Provider::Hubspot => pb::Provider::Hubspot,
-        Provider::Jobber => pb::Provider::Jobber,
-        Provider::Pipedrive => pb::Provider::Pipedrive,
-        Provider::Salesforce => pb::Provider::Salesforce,
     }
 }
 
@@ -149,8 +127,14 @@ impl ConnectionService for ConnectionApi {
         let caller = Caller::of(&request)?;
         let body = request.get_ref();
         let provider = provider_from_pb(body.provider)?;
-        let started =
-            authorize::begin(&self.context.connections, &caller.org_id, provider, body.scopes.clone()).await?;
+        let started = authorize::begin(
+            &self.context.connections,
+            &caller.org_id,
+            provider,
+            body.scopes.clone(),
+            body.return_to_console,
+        )
+        .await?;
         Ok(Response::new(pb::CreateConnectionResponse {
             authorize_url: started.authorize_url,
             state: started.state,

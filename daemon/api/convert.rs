@@ -2,6 +2,7 @@
 
 use tonic::Status;
 
+use super::status::invalid;
 use crate::pb_time;
 
 use crate::auth::Role;
@@ -9,6 +10,7 @@ use crate::auth::records::{ApiTokenRecord, InvitationRecord, MemberRecord, Organ
 use crate::orgs::audit::AuditRecord;
 use crate::orgs::usage::UsageRecord;
 use crate::pb;
+use crate::providers::Provider;
 
 pub fn role_to_pb(role: Role) -> pb::Role {
     match role {
@@ -117,5 +119,32 @@ pub fn api_token(record: &ApiTokenRecord, role: Role) -> pb::ApiToken {
         member_id: record.member_id.clone(),
         role: role_to_pb(role).into(),
         created_at: pb_time::from_text(&record.created_at),
+        expires_at: record
+            .expires_at_ms
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+            .map(pb_time::from_jiff),
+    }
+}
+
+/// The domain provider of a proto enum value, or INVALID_ARGUMENT naming `provider`.
+pub fn provider_from_pb(value: i32) -> Result<Provider, Status> {
+    match pb::Provider::try_from(value) {
+        Ok(pb::Provider::Hubspot) => Ok(Provider::Hubspot),
+        Ok(pb::Provider::Jobber) => Ok(Provider::Jobber),
+        Ok(pb::Provider::Pipedrive) => Ok(Provider::Pipedrive),
+        Ok(pb::Provider::Salesforce) => Ok(Provider::Salesforce),
+        _ => Err(invalid(
+            "provider",
+            "must be one of hubspot, jobber, pipedrive, salesforce",
+        )),
+    }
+}
+
+pub fn provider_to_pb(provider: Provider) -> pb::Provider {
+    match provider {
+        Provider::Hubspot => pb::Provider::Hubspot,
+        Provider::Jobber => pb::Provider::Jobber,
+        Provider::Pipedrive => pb::Provider::Pipedrive,
+        Provider::Salesforce => pb::Provider::Salesforce,
     }
 }

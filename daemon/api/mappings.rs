@@ -188,26 +188,37 @@ impl MappingService for MappingApi {
     ) -> Result<Response<pb::PreviewMappingResponse>, Status> {
         let caller = Caller::of(&request)?;
         let body = request.get_ref();
-        let record = self
-            .context
-            .store
-            .read(|rx| mapping_in_org(rx, &caller.org_id, &body.id))?;
+        let spec = match &body.spec {
+            // An unsaved mapping: validated as CreateMapping would.
+            Some(unsaved) if body.id.is_empty() => {
+                let spec = spec_of(Some(unsaved))?;
+                service::validate_spec(&self.context.mappings, &caller.org_id, &spec).await?;
+                spec
+            }
+            Some(_) => return Err(invalid("spec", "give either `id` or `spec`, not both")),
+            None => {
+                self.context
+                    .store
+                    .read(|rx| mapping_in_org(rx, &caller.org_id, &body.id))?
+                    .spec
+            }
+        };
         let source = self
             .context
             .store
-            .read(|rx| connection_in_org(rx, &caller.org_id, &record.spec.source.connection))?;
+            .read(|rx| connection_in_org(rx, &caller.org_id, &spec.source.connection))?;
         let target = self
             .context
             .store
-            .read(|rx| connection_in_org(rx, &caller.org_id, &record.spec.target.connection))?;
+            .read(|rx| connection_in_org(rx, &caller.org_id, &spec.target.connection))?;
         let mappings = &self.context.mappings;
-        let (source_catalog, target_catalog) = mappings.filter_catalogs(&record.spec, &source, &target).await?;
+        let (source_catalog, target_catalog) = mappings.filter_catalogs(&spec, &source, &target).await?;
         let catalogs = Catalogs {
             source: &source_catalog,
             target: &target_catalog,
         };
-        let plan = Plan::compile(&record.spec, catalogs)
-            .map_err(|e| with_reason(Code::FailedPrecondition, "MAPPING_INVALID", e))?;
+        let plan =
+            Plan::compile(&spec, catalogs).map_err(|e| with_reason(Code::FailedPrecondition, "MAPPING_INVALID", e))?;
         let limit = match body.limit {
             0 => 5,
             n => n.min(MAX_PREVIEW),
@@ -219,7 +230,7 @@ impl MappingService for MappingApi {
         let mut cursor: Option<String> = None;
         for _ in 0..PREVIEW_PAGES {
             let query = ListQuery {
-                object: &record.spec.source.object,
+                object: &spec.source.object,
                 since: None,
                 cursor: cursor.as_deref(),
                 limit: if plan.filter(Flow::Forward).is_some() {

@@ -1,7 +1,7 @@
 //! The gRPC control plane: one thin tonic adapter per service, plus health and reflection.
 
 mod connections;
-mod convert;
+pub(crate) mod convert;
 mod events;
 mod layer;
 mod mappings;
@@ -76,6 +76,53 @@ pub enum ServeError {
     Transport(tonic::transport::Error),
 }
 
+use pb::{
+    connection_service_server::ConnectionServiceServer, event_service_server::EventServiceServer,
+    mapping_service_server::MappingServiceServer, organization_service_server::OrganizationServiceServer,
+    sync_service_server::SyncServiceServer, system_service_server::SystemServiceServer,
+    webhook_service_server::WebhookServiceServer,
+};
+
+/// The API's services, as one router.
+fn api_routes(context: &Arc<Context>) -> tonic::service::Routes {
+    tonic::service::Routes::new(SystemServiceServer::new(system::SystemApi::new(context.clone())))
+        .add_service(OrganizationServiceServer::new(organizations::OrganizationApi::new(
+            context.clone(),
+        )))
+        .add_service(ConnectionServiceServer::new(connections::ConnectionApi::new(
+            context.clone(),
+        )))
+        .add_service(MappingServiceServer::new(mappings::MappingApi::new(context.clone())))
+        .add_service(SyncServiceServer::new(syncs::SyncApi::new(context.clone())))
+        .add_service(WebhookServiceServer::new(webhooks::WebhookApi::new(context.clone())))
+        .add_service(EventServiceServer::new(events::EventApi::new(context.clone())))
+}
+
+fn auth_layer(context: &Context) -> AuthLayer {
+    AuthLayer::new(
+        context.store.clone(),
+        context.config.organizations.create == OrganizationCreators::Anyone,
+    )
+}
+
+/// The API served inside the process, for the web console: every call goes through the same
+/// authorization, permission matrix, audit log, metrics and handlers as a call over the gRPC
+/// listener, only without the network.
+pub type InProcess = tower::util::BoxCloneSyncService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    std::convert::Infallible,
+>;
+
+/// The in-process API on `context`.
+pub fn in_process(context: &Arc<Context>, metrics: Metrics) -> InProcess {
+    let service = tower::ServiceBuilder::new()
+        .layer(layer::RpcMetricsLayer::new(metrics))
+        .layer(auth_layer(context))
+        .service(api_routes(context));
+    tower::util::BoxCloneSyncService::new(service)
+}
+
 /// Serves every service on `listener` until `shutdown` resolves; in-flight RPCs finish first.
 pub async fn serve(
     listener: TcpListener,
@@ -84,12 +131,6 @@ pub async fn serve(
     tls: Option<tonic::transport::ServerTlsConfig>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    use pb::{
-        connection_service_server::ConnectionServiceServer, event_service_server::EventServiceServer,
-        mapping_service_server::MappingServiceServer, organization_service_server::OrganizationServiceServer,
-        sync_service_server::SyncServiceServer, system_service_server::SystemServiceServer,
-        webhook_service_server::WebhookServiceServer,
-    };
     // Every service answers health checks by name (and "" for the whole server).
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -121,10 +162,7 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    let auth = AuthLayer::new(
-        context.store.clone(),
-        context.config.organizations.create == OrganizationCreators::Anyone,
-    );
+    let auth = auth_layer(&context);
     let mut server = tonic::transport::Server::builder();
     if let Some(tls) = tls {
         server = server.tls_config(tls)?;
@@ -139,20 +177,10 @@ pub async fn serve(
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .layer(layer::RpcMetricsLayer::new(metrics))
         .layer(auth)
+        .add_routes(api_routes(&context))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(SystemServiceServer::new(system::SystemApi::new(context.clone())))
-        .add_service(OrganizationServiceServer::new(organizations::OrganizationApi::new(
-            context.clone(),
-        )))
-        .add_service(ConnectionServiceServer::new(connections::ConnectionApi::new(
-            context.clone(),
-        )))
-        .add_service(MappingServiceServer::new(mappings::MappingApi::new(context.clone())))
-        .add_service(SyncServiceServer::new(syncs::SyncApi::new(context.clone())))
-        .add_service(WebhookServiceServer::new(webhooks::WebhookApi::new(context.clone())))
-        .add_service(EventServiceServer::new(events::EventApi::new(context.clone())))
         .serve_with_incoming_shutdown(LimitedListener::new(listener, "gRPC").into_stream(), shutdown)
         .await
         .map_err(ServeError::Transport)?;

@@ -25,6 +25,8 @@ use crate::store::{OrgKind, Reader};
 
 /// The longest token name.
 const MAX_TOKEN_NAME: usize = 200;
+/// The longest an expiring API token may live.
+const MAX_TOKEN_LIFETIME_SECONDS: u32 = 366 * 24 * 3600;
 /// Invitations last this long unless the request says otherwise.
 const DEFAULT_INVITATION_HOURS: i64 = 7 * 24;
 /// The longest an invitation may last.
@@ -361,6 +363,16 @@ impl OrganizationService for OrganizationApi {
                 format!("must be 1 to {MAX_TOKEN_NAME} printable characters"),
             ));
         }
+        if body.expires_in_seconds > MAX_TOKEN_LIFETIME_SECONDS {
+            return Err(invalid(
+                "expires_in_seconds",
+                format!(
+                    "must be at most {MAX_TOKEN_LIFETIME_SECONDS} (366 days), or 0 for a token that does not expire"
+                ),
+            ));
+        }
+        let expires_at_ms = (body.expires_in_seconds > 0)
+            .then(|| self.context.store.clock().now_ms() + i64::from(body.expires_in_seconds) * 1000);
         let member_id = if body.member_id.is_empty() {
             caller.member_id.clone()
         } else {
@@ -393,6 +405,7 @@ impl OrganizationService for OrganizationApi {
                     name: &name,
                     parent: Some(&caller.token_id),
                     operator: false,
+                    expires_at_ms,
                 };
                 let (record, token) = tokens::issue(tx, new)?;
                 Ok::<_, Status>((record, member.role, token))

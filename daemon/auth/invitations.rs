@@ -100,6 +100,7 @@ pub fn accept(tx: &mut Tx<'_>, token: &str) -> Result<(MemberRecord, ApiTokenRec
             name: "accepted invitation",
             parent: None,
             operator: false,
+            expires_at_ms: None,
         },
     )?;
     Ok((member, record, secret))

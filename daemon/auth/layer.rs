@@ -115,6 +115,9 @@ impl AuthLayer {
             let Some(record) = rx.get::<ApiTokenRecord>(&entry.token_id)? else {
                 return Ok(None);
             };
+            if record.expired(self.store.clock().now_ms()) {
+                return Ok(None);
+            }
             let Some(member) = rx.get::<MemberRecord>(&record.member_id)? else {
                 return Ok(None);
             };

@@ -67,6 +67,16 @@ pub struct ApiTokenRecord {
     /// organizations when `[organizations] create = "operator"`.
     #[serde(default)]
     pub operator: bool,
+    /// Unix ms after which the token is refused (and then removed); never when `None`.
+    #[serde(default)]
+    pub expires_at_ms: Option<i64>,
+}
+
+impl ApiTokenRecord {
+    /// Whether the token has expired at `now_ms`.
+    pub fn expired(&self, now_ms: i64) -> bool {
+        self.expires_at_ms.is_some_and(|at| at <= now_ms)
+    }
 }
 
 impl Record for ApiTokenRecord {

@@ -9,7 +9,7 @@ use super::records::{ApiTokenRecord, TokenHashRecord};
 use crate::crypto::Secret;
 use crate::events::now_rfc3339;
 use crate::ids::{IdKind, new_id};
-use crate::store::{OrgKind, Reader, StoreError, Tx};
+use crate::store::{IndexTable, OrgKind, Reader, StoreError, Tx};
 
 /// Prefix of every API token, so leaked tokens are recognisable by scanners.
 pub const TOKEN_PREFIX: &str = "fxc_";
@@ -43,6 +43,8 @@ pub struct NewToken<'a> {
     /// The token that mints this one, if any.
     pub parent: Option<&'a str>,
     pub operator: bool,
+    /// Unix ms after which the token is refused; `None` for a token that never expires.
+    pub expires_at_ms: Option<i64>,
 }
 
 /// Every API token of `org_id` (at most [`MAX_TOKENS`]).
@@ -62,7 +64,11 @@ pub fn issue(tx: &mut Tx<'_>, new: NewToken<'_>) -> Result<(ApiTokenRecord, Secr
         created_at: now_rfc3339(),
         parent_token_id: new.parent.map(str::to_owned),
         operator: new.operator,
+        expires_at_ms: new.expires_at_ms,
     };
+    if let Some(at) = record.expires_at_ms {
+        tx.index_insert(IndexTable::TokenExpiry, &expiry_key(at, &record.id))?;
+    }
     tx.put(&TokenHashRecord {
         hash: record.hash.clone(),
         token_id: record.id.clone(),
@@ -72,26 +78,55 @@ pub fn issue(tx: &mut Tx<'_>, new: NewToken<'_>) -> Result<(ApiTokenRecord, Secr
     Ok((record, token))
 }
 
-/// Removes token `id`, its hash entry and every token minted with it (recursively).
-pub fn revoke(tx: &mut Tx<'_>, id: &str) -> Result<Option<ApiTokenRecord>, StoreError> {
-    let Some(record) = tx.remove::<ApiTokenRecord>(id)? else {
-        return Ok(None);
-    };
+fn expiry_key(at_ms: i64, id: &str) -> String {
+    format!("{at_ms:020}/{id}")
+}
+
+/// Removes `record`, its hash entry and its expiry entry.
+fn remove(tx: &mut Tx<'_>, record: &ApiTokenRecord) -> Result<(), StoreError> {
+    tx.remove::<ApiTokenRecord>(&record.id)?;
     tx.remove::<TokenHashRecord>(&record.hash)?;
     tx.unindex_org(OrgKind::ApiToken, &record.org_id, &record.id)?;
+    if let Some(at) = record.expires_at_ms {
+        tx.index_remove(IndexTable::TokenExpiry, &expiry_key(at, &record.id))?;
+    }
+    Ok(())
+}
+
+/// Removes token `id`, its hash entry and every token minted with it (recursively).
+pub fn revoke(tx: &mut Tx<'_>, id: &str) -> Result<Option<ApiTokenRecord>, StoreError> {
+    let Some(record) = tx.get::<ApiTokenRecord>(id)? else {
+        return Ok(None);
+    };
+    remove(tx, &record)?;
     let mut orphans: Vec<String> = vec![record.id.clone()];
     while let Some(parent) = orphans.pop() {
         for child in of_org(tx, &record.org_id)?
             .into_iter()
             .filter(|t| t.parent_token_id.as_deref() == Some(parent.as_str()))
         {
-            tx.remove::<ApiTokenRecord>(&child.id)?;
-            tx.remove::<TokenHashRecord>(&child.hash)?;
-            tx.unindex_org(OrgKind::ApiToken, &child.org_id, &child.id)?;
+            remove(tx, &child)?;
             orphans.push(child.id);
         }
     }
     Ok(Some(record))
+}
+
+/// Revokes up to `limit` tokens that expired before `now_ms` (with what they minted); returns
+/// how many expiry entries it went through.
+pub fn revoke_expired(tx: &mut Tx<'_>, now_ms: i64, limit: usize) -> Result<usize, StoreError> {
+    let end = format!("{now_ms:020}");
+    let keys = tx.index_keys(IndexTable::TokenExpiry, "", limit)?;
+    let mut seen = 0;
+    for key in keys.into_iter().take_while(|key| key.as_str() < end.as_str()) {
+        // A token already revoked with its parent left no entry; one left over is dropped.
+        tx.index_remove(IndexTable::TokenExpiry, &key)?;
+        if let Some((_, id)) = key.split_once('/') {
+            revoke(tx, id)?;
+        }
+        seen += 1;
+    }
+    Ok(seen)
 }
 
 #[cfg(test)]

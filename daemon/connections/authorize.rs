@@ -55,6 +55,7 @@ pub async fn begin(
     org_id: &str,
     provider: Provider,
     scopes: Vec<String>,
+    return_to_console: bool,
 ) -> Result<Started, ConnectionError> {
     let mut oauth = runtime.oauth(provider)?;
     if !scopes.is_empty() {
@@ -72,6 +73,7 @@ pub async fn begin(
         created_at: now_rfc3339(),
         expires_at_ms,
         outcome: AuthorizationOutcome::Pending,
+        return_to_console,
     };
     let verifier = pkce.map(|pkce| pkce.verifier);
     runtime
@@ -147,8 +149,17 @@ pub async fn complete(
     state: &str,
     code: Option<&str>,
     provider_error: Option<&str>,
-) -> Result<ConnectionRecord, CallbackError> {
-    let (authorization, verifier) = claim(runtime, state).await?;
+) -> Completion {
+    let (authorization, verifier) = match claim(runtime, state).await {
+        Ok(claimed) => claimed,
+        Err(error) => {
+            return Completion {
+                result: Err(error),
+                return_to_console: false,
+            };
+        }
+    };
+    let return_to_console = authorization.return_to_console;
     let result = exchange(runtime, &authorization, code, provider_error, verifier.as_ref()).await;
     let outcome = match &result {
         Ok(record) => AuthorizationOutcome::Connected {
@@ -160,8 +171,21 @@ pub async fn complete(
     };
     let mut record = authorization;
     record.outcome = outcome;
-    runtime.store.write(move |tx| tx.put(&record)).await?;
-    result
+    let result = match runtime.store.write(move |tx| tx.put(&record)).await {
+        Ok(()) => result,
+        Err(error) => Err(error.into()),
+    };
+    Completion {
+        result,
+        return_to_console,
+    }
+}
+
+/// What a callback came to: the connection or why not, and where the browser goes next.
+pub struct Completion {
+    pub result: Result<ConnectionRecord, CallbackError>,
+    /// The authorization was started from the web console, which the browser returns to.
+    pub return_to_console: bool,
 }
 
 async fn exchange(

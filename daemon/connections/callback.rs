@@ -22,9 +22,31 @@ fn escape(text: &str) -> String {
 }
 
 fn page(status: u16, title: &str, message: &str) -> CallbackPage {
+    page_then(status, title, message, None, false)
+}
+
+/// The web console's Connections page, where connections started from it return.
+const CONSOLE_CONNECTIONS: &str = "/connections";
+
+/// A page that, with `next`, links back to the console there and, with `go`, moves the
+/// browser there at once (a refresh from this page, not a redirect: the console's
+/// SameSite=Strict cookie is sent on navigations a page of its own site starts, not on the
+/// provider's redirect chain).
+fn page_then(status: u16, title: &str, message: &str, next: Option<&str>, go: bool) -> CallbackPage {
+    let (refresh, link) = match next {
+        Some(url) => (
+            if go {
+                format!("<meta http-equiv=\"refresh\" content=\"0; url={u}\">", u = escape(url))
+            } else {
+                String::new()
+            },
+            format!("<p><a href=\"{u}\">Back to the console</a></p>", u = escape(url)),
+        ),
+        None => (String::new(), String::new()),
+    };
     let html = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>FluxCascade: {t}</title></head>\
-         <body><h1>{t}</h1><p>{m}</p></body></html>\n",
+        "<!doctype html><html><head><meta charset=\"utf-8\">{refresh}<title>FluxCascade: {t}</title></head>\
+         <body><h1>{t}</h1><p>{m}</p>{link}</body></html>\n",
         t = escape(title),
         m = escape(message)
     );
@@ -44,14 +66,22 @@ pub async fn handle(runtime: &Arc<ConnectionRuntime>, query: &HashMap<String, St
         Some(description) => format!("{error}: {description}"),
         None => error.clone(),
     });
-    match authorize::complete(
+    let completion = authorize::complete(
         runtime,
         state,
         query.get("code").map(String::as_str),
         provider_error.as_deref(),
     )
-    .await
-    {
+    .await;
+    match completion.result {
+        Ok(record) if completion.return_to_console => {
+            runtime
+                .directory
+                .start_child(SupervisedKind::Connections, &record.org_id, &record.id);
+            let message = format!("{} account {} is connected.", record.provider, record.account_name);
+            let next = format!("{CONSOLE_CONNECTIONS}?done=connected");
+            page_then(200, "Connected", &message, Some(&next), true)
+        }
         Ok(record) => {
             runtime
                 .directory
@@ -73,7 +103,8 @@ pub async fn handle(runtime: &Arc<ConnectionRuntime>, query: &HashMap<String, St
                 CallbackError::Connection(ConnectionError::Store(_)) => 500,
                 CallbackError::Connection(_) => 502,
             };
-            page(status, "Not connected", &error.to_string())
+            let back = completion.return_to_console.then_some(CONSOLE_CONNECTIONS);
+            page_then(status, "Not connected", &error.to_string(), back, false)
         }
     }
 }

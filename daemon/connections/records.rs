@@ -72,6 +72,9 @@ pub struct AuthorizationRecord {
     /// Unix ms after which the callback is refused.
     pub expires_at_ms: i64,
     pub outcome: AuthorizationOutcome,
+    /// Started from the web console: the callback sends the browser back to it.
+    #[serde(default)]
+    pub return_to_console: bool,
 }
 
 impl Record for AuthorizationRecord {

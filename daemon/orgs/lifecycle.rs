@@ -91,6 +91,7 @@ pub fn create(tx: &mut Tx<'_>, name: &str, founder: Founder<'_>) -> Result<Creat
             },
             parent: founder.parent_token,
             operator: founder.operator,
+            expires_at_ms: None,
         },
     )?;
     Ok(Created {

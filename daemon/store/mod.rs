@@ -453,6 +453,17 @@ impl Store {
         self.inner.shared.clock
     }
 
+    /// Seals `plaintext` for `owner` under the store's master key, for a value kept outside
+    /// the store (the web console's session cookie): every node of a cluster can open it.
+    pub fn seal_outside(&self, owner: &str, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.inner.shared.key.seal(owner, plaintext)
+    }
+
+    /// Opens a value [`Store::seal_outside`] sealed for `owner`.
+    pub fn open_outside(&self, owner: &str, sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+        self.inner.shared.key.open(owner, sealed)
+    }
+
     /// Why the database can no longer write, once it cannot (until it is opened again).
     pub fn failure(&self) -> Option<String> {
         self.inner.shared.failure.borrow().clone()

@@ -79,6 +79,9 @@ pub enum IndexTable {
     InvitationTokens,
     /// `<principal id>/<member id>`: a person's memberships, for the organizations they see.
     PrincipalMembers,
+    /// `<expiry unix ms, 20 digits>/<token id>`: API tokens that expire (console sessions),
+    /// soonest first, for removing them once expired.
+    TokenExpiry,
 }
 
 /// The entity kinds listed per organization in [`IndexTable::Org`].
@@ -126,10 +129,11 @@ impl IndexTable {
             IndexTable::InboundSeenByTime => TableDefinition::new("idx_inbound_seen_by_time"),
             IndexTable::InvitationTokens => TableDefinition::new("idx_invitation_tokens"),
             IndexTable::PrincipalMembers => TableDefinition::new("idx_principal_members"),
+            IndexTable::TokenExpiry => TableDefinition::new("idx_token_expiry"),
         }
     }
 
-    pub(crate) const ALL: [IndexTable; 13] = [
+    pub(crate) const ALL: [IndexTable; 14] = [
         IndexTable::MatchIndex,
         IndexTable::DeliveryQueue,
         IndexTable::EndpointDeliveries,
@@ -143,6 +147,7 @@ impl IndexTable {
         IndexTable::InboundSeenByTime,
         IndexTable::InvitationTokens,
         IndexTable::PrincipalMembers,
+        IndexTable::TokenExpiry,
     ];
 }
 

@@ -1,4 +1,5 @@
-//! The HTTP listener (hyper): health, metrics, OAuth callbacks and inbound provider webhooks.
+//! The HTTP listener (hyper): health, metrics, OAuth callbacks, inbound provider webhooks,
+//! and the web console on every other path.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -7,7 +8,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -16,6 +16,8 @@ use tokio::task::JoinSet;
 
 use crate::connections::ConnectionRuntime;
 use crate::connections::callback;
+use crate::console::Console;
+use crate::console::respond::{Body, full};
 use crate::inbound::{Receiver, receiver};
 use crate::listen::LimitedListener;
 use crate::metrics::{Exposition, Metrics};
@@ -30,6 +32,7 @@ pub struct WebState {
     pub metrics_token: Option<crate::crypto::Secret>,
     pub connections: Arc<ConnectionRuntime>,
     pub inbound: Receiver,
+    pub console: Console,
 }
 
 /// Serves HTTP on `listener` until `shutdown` resolves, then lets open requests finish.
@@ -45,10 +48,11 @@ pub async fn serve(listener: TcpListener, state: Arc<WebState>, shutdown: impl F
         // Finished connections' tasks are let go as new ones come.
         while connections.try_join_next().is_some() {}
         let (stream, slot) = accepted.into_parts();
+        let peer = stream.peer_addr().ok();
         let state = state.clone();
         connections.spawn(async move {
             let _slot = slot;
-            let service = service_fn(move |request| handle(state.clone(), request));
+            let service = service_fn(move |request| handle(state.clone(), request, peer));
             if let Err(error) = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
@@ -69,7 +73,11 @@ pub async fn serve(listener: TcpListener, state: Arc<WebState>, shutdown: impl F
     }
 }
 
-async fn handle(state: Arc<WebState>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    state: Arc<WebState>,
+    request: Request<Incoming>,
+    peer: Option<std::net::SocketAddr>,
+) -> Result<Response<Body>, Infallible> {
     if request.uri().path().starts_with(receiver::PATH_PREFIX) {
         let answer = state.inbound.handle(request).await;
         let mut response = text(
@@ -145,7 +153,7 @@ async fn handle(state: Arc<WebState>, request: Request<Incoming>) -> Result<Resp
         (_, "/healthz" | "/metrics" | "/oauth/callback") => {
             text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
         }
-        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+        _ => state.console.handle(request, peer).await,
     };
     Ok(response)
 }
@@ -165,8 +173,8 @@ fn scraper_allowed(state: &WebState, request: &Request<Incoming>) -> bool {
     subtle::ConstantTimeEq::ct_eq(presented.trim().as_bytes(), token.expose().as_bytes()).into()
 }
 
-fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(body.into()));
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(full(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -1,0 +1,292 @@
+//! The web console over HTTP, as a browser sends it: sign-in and its cookie, CSRF, the
+//! security headers, escaping, the role matrix and other organizations' ids. (The pages
+//! driven in a real browser: tests/console_browser.rs.)
+
+mod common;
+
+use common::TestDaemon;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+
+/// A client keeping one session cookie, never following redirects.
+struct Visitor {
+    base: String,
+    client: reqwest::Client,
+    cookie: Option<String>,
+}
+
+struct Page {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    /// The CSRF token of the page's forms.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with a CSRF token")
+            + 19;
+        self.body[at..at + self.body[at..].find('"').unwrap()].to_owned()
+    }
+
+    fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Visitor {
+    fn new(daemon: &TestDaemon) -> Visitor {
+        Visitor {
+            base: format!("http://{}", daemon.http),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let request = match &self.cookie {
+            Some(cookie) => request.header("cookie", cookie),
+            None => request,
+        };
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        for value in headers.get_all(SET_COOKIE) {
+            let pair = value.to_str().unwrap().split(';').next().unwrap().to_owned();
+            self.cookie = if pair.ends_with('=') { None } else { Some(pair) };
+        }
+        Page {
+            status,
+            headers,
+            body: response.text().await.unwrap_or_default(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let request = self.client.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let request = self.client.post(format!("{}{path}", self.base)).form(form);
+        self.send(request).await
+    }
+
+    async fn sign_in(&mut self, token: &str) -> Page {
+        let page = self.post("/sign-in", &[("token", token)]).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert!(self.cookie.is_some(), "signed in, a session cookie is set");
+        page
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_with_a_token_lists_connections_by_account_and_forms_need_their_csrf_token() {
+    let daemon = TestDaemon::start(&["--sandbox"]);
+    let hubspot = daemon.connect("hubspot");
+    let jobber = daemon.connect("jobber");
+    let mut visitor = Visitor::new(&daemon);
+
+    // Without a session: the sign-in page.
+    let home = visitor.get("/").await;
+    assert_eq!((home.status, home.location()), (303, "/sign-in"));
+    let sign_in = visitor.get("/sign-in").await;
+    assert_eq!(sign_in.status, 200);
+    assert!(
+        sign_in.body.contains("action=\"/sign-in\"") && sign_in.body.contains("name=\"token\""),
+        "{}",
+        sign_in.body
+    );
+    let csp = sign_in.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    assert_eq!(sign_in.headers["x-frame-options"], "DENY");
+
+    // A wrong token, or a form another site posts, starts no session.
+    let wrong = visitor.post("/sign-in", &[("token", "fxc_not-a-token")]).await;
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert!(wrong.body.contains("not valid"), "{}", wrong.body);
+    assert!(visitor.cookie.is_none());
+    let cross_site = visitor
+        .send(
+            visitor
+                .client
+                .post(format!("{}/sign-in", visitor.base))
+                .header("origin", "https://evil.example")
+                .form(&[("token", daemon.admin_token().as_str())]),
+        )
+        .await;
+    assert_eq!(cross_site.status, 403);
+    assert!(visitor.cookie.is_none());
+
+    // The owner's token: an HttpOnly, SameSite=Strict cookie, not Secure over plain HTTP.
+    let signed_in = visitor.sign_in(&daemon.admin_token()).await;
+    assert_eq!(signed_in.location(), "/");
+    let cookie = signed_in.headers[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let max_age: u64 = cookie
+        .split("Max-Age=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (43_100..=43_200).contains(&max_age),
+        "a session lasts 12 hours: {cookie}"
+    );
+    assert!(
+        !cookie.contains(&daemon.admin_token()),
+        "the cookie does not carry the token in clear"
+    );
+
+    let connections = visitor.get("/connections").await;
+    assert_eq!(connections.status, 200, "{}", connections.body);
+    for connection in [&hubspot, &jobber] {
+        let account = connection["accountName"].as_str().unwrap();
+        assert!(
+            !account.is_empty() && connections.body.contains(account),
+            "{account} listed: {}",
+            connections.body
+        );
+    }
+    assert_eq!(connections.headers["cache-control"], "no-store");
+
+    // A state-changing form without its CSRF token (or another session's) is refused.
+    let id = hubspot["id"].as_str().unwrap();
+    let forged = visitor.post(&format!("/connections/{id}/delete"), &[]).await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let wrong = visitor
+        .post(&format!("/connections/{id}/delete"), &[("csrf", "guess")])
+        .await;
+    assert_eq!(wrong.status, 403);
+    assert_eq!(
+        daemon.ctl_json(&["connection", "list"]).as_array().unwrap().len(),
+        2,
+        "nothing deleted"
+    );
+
+    // The session is an expiring child token, listed with the organization's tokens.
+    let tokens = daemon.ctl_json(&["org", "tokens"]);
+    let session = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "web console session")
+        .expect("the session's token is listed");
+    assert!(session["expiresAt"].is_string(), "{session}");
+
+    // Signing out revokes it: the old cookie no longer opens a page.
+    let old_cookie = visitor.cookie.clone();
+    let csrf = connections.csrf();
+    let out = visitor.post("/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!((out.status, out.location()), (303, "/sign-in"));
+    assert!(visitor.cookie.is_none(), "the cookie is cleared");
+    visitor.cookie = old_cookie;
+    let after = visitor.get("/connections").await;
+    assert_eq!((after.status, after.location()), (303, "/sign-in"));
+    let tokens = daemon.ctl_json(&["org", "tokens"]);
+    assert!(
+        !tokens
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "web console session"),
+        "{tokens}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_render_as_text_members_cannot_delete_and_other_organizations_ids_are_not_found() {
+    let daemon = TestDaemon::start(&["--sandbox"]);
+    let hubspot = daemon.connect("hubspot");
+    let jobber = daemon.connect("jobber");
+    let (hubspot_id, jobber_id) = (hubspot["id"].as_str().unwrap(), jobber["id"].as_str().unwrap());
+    let mapping = daemon.create_mapping(&common::contacts_to_clients(
+        "<script>alert(1)</script>",
+        hubspot_id,
+        jobber_id,
+    ));
+
+    let mut owner = Visitor::new(&daemon);
+    owner.sign_in(&daemon.admin_token()).await;
+    let mappings = owner.get("/mappings").await;
+    assert!(
+        mappings.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        mappings.body
+    );
+    assert!(!mappings.body.contains("<script>alert"), "escaped");
+    let owners_view = owner.get("/connections").await;
+    assert!(
+        owners_view.body.contains(&format!("/connections/{hubspot_id}/delete")),
+        "the owner may delete"
+    );
+
+    // A member joins through an invitation in the console.
+    let invited = daemon.ctl_json(&["org", "invite", "m@example.com", "--role", "member"]);
+    let invitation = invited["token"].as_str().unwrap();
+    let mut member = Visitor::new(&daemon);
+    let form = member.get(&format!("/accept-invitation?token={invitation}")).await;
+    assert!(form.body.contains(invitation), "the link fills the form in");
+    let welcome = member.post("/accept-invitation", &[("token", invitation)]).await;
+    assert_eq!(welcome.status, 200, "{}", welcome.body);
+    assert!(welcome.body.contains("fxc_"), "the member's own token is shown once");
+    assert!(member.cookie.is_some());
+    let members_view = member.get("/connections").await;
+    assert_eq!(members_view.status, 200);
+    assert!(members_view.body.contains(hubspot["accountName"].as_str().unwrap()));
+    assert!(
+        !members_view.body.contains("/delete") && !members_view.body.contains(">Delete<"),
+        "{}",
+        members_view.body
+    );
+    let mapping_view = member.get(&format!("/mappings/{mapping}")).await;
+    assert!(!mapping_view.body.contains("/delete"), "{}", mapping_view.body);
+    // A crafted delete, with the member's own valid CSRF token, is refused by the API's matrix.
+    let csrf = members_view.csrf();
+    let crafted = member
+        .post(&format!("/connections/{hubspot_id}/delete"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(crafted.status, 403, "{}", crafted.body);
+    let crafted = member
+        .post(&format!("/mappings/{mapping}/delete"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(crafted.status, 403);
+    assert_eq!(daemon.ctl_json(&["connection", "list"]).as_array().unwrap().len(), 2);
+    assert_eq!(daemon.ctl_json(&["mapping", "list"]).as_array().unwrap().len(), 1);
+
+    // Another organization's member sees none of these ids.
+    let other = daemon.ctl_json(&["org", "create", "other"])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut stranger = Visitor::new(&daemon);
+    stranger.sign_in(&other).await;
+    assert_eq!(stranger.get(&format!("/mappings/{mapping}")).await.status, 404);
+    let listed = stranger.get("/connections").await;
+    assert!(!listed.body.contains(hubspot_id));
+    let csrf = listed.csrf();
+    let foreign = stranger
+        .post(&format!("/connections/{hubspot_id}/delete"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(foreign.status, 404, "{}", foreign.body);
+    assert_eq!(stranger.get("/syncs/job_doesnotexist").await.status, 404);
+    assert_eq!(daemon.ctl_json(&["connection", "list"]).as_array().unwrap().len(), 2);
+}
