@@ -143,4 +143,44 @@ mod tests {
         assert_eq!(hash(a.expose()).len(), 64);
         assert!(!hash(a.expose()).contains(&a.expose()[4..]));
     }
+
+    fn new_token<'a>(name: &'a str, parent: Option<&'a str>, expires_at_ms: Option<i64>) -> NewToken<'a> {
+        NewToken {
+            org_id: "org_1",
+            member_id: "mem_1",
+            name,
+            parent,
+            operator: false,
+            expires_at_ms,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn expired_tokens_are_removed_with_what_they_minted_and_others_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path(), crate::crypto::MasterKey::generate()).unwrap();
+        let now = store.clock().now_ms();
+        let ids = store
+            .write(move |tx| {
+                let (lasting, _) = issue(tx, new_token("lasting", None, None))?;
+                let (expired, _) = issue(tx, new_token("session", Some(&lasting.id), Some(now - 1)))?;
+                let (child, _) = issue(tx, new_token("child", Some(&expired.id), None))?;
+                let (later, _) = issue(tx, new_token("later", Some(&lasting.id), Some(now + 60_000)))?;
+                assert!(expired.expired(now) && !later.expired(now) && !lasting.expired(now));
+                Ok::<_, StoreError>([lasting.id, expired.id, child.id, later.id])
+            })
+            .await
+            .unwrap();
+        let removed = store.write(move |tx| revoke_expired(tx, now, 100)).await.unwrap();
+        assert_eq!(removed, 1);
+        let left: Vec<String> = store
+            .read(|rx| of_org(rx, "org_1"))
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(left.contains(&ids[0]) && left.contains(&ids[3]), "{left:?}");
+        assert_eq!(store.write(move |tx| revoke_expired(tx, now, 100)).await.unwrap(), 0);
+    }
 }

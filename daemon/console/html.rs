@@ -21,7 +21,7 @@ const SECTIONS: [(Section, &str, &str); 6] = [
     (Section::Connections, "/connections", "Connections"),
     (Section::Mappings, "/mappings", "Mappings"),
     (Section::Syncs, "/syncs", "Syncs"),
-    (Section::Webhooks, "/webhooks", "Webhooks"),
+    (Section::Webhooks, "/endpoints", "Webhooks"),
     (Section::Organization, "/organization", "Organization"),
 ];
 

@@ -139,3 +139,91 @@ impl Sessions {
 pub fn csrf_matches(session: &Session, presented: &str) -> bool {
     !presented.is_empty() && subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), session.csrf.as_bytes()).into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::request::Fields;
+
+    fn request_with(cookie: &str) -> ConsoleRequest {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::COOKIE, cookie.parse().unwrap());
+        ConsoleRequest {
+            method: http::Method::GET,
+            path: "/".to_owned(),
+            query: Fields::default(),
+            headers,
+            form: Fields::default(),
+        }
+    }
+
+    /// `name=value` of a `Set-Cookie` value.
+    fn pair(set_cookie: &str) -> &str {
+        set_cookie.split(';').next().unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_session_opens_only_unaltered_unexpired_and_under_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), crate::crypto::MasterKey::generate()).unwrap();
+        let sessions = Sessions::new(store.clone(), false);
+        let now = store.clock().now_ms();
+        let session = Sessions::start(Secret::new("fxc_secret"), "tok_1".to_owned(), now + 60_000);
+        let cookie = sessions.cookie(&session).unwrap();
+        assert!(!cookie.contains("fxc_secret"), "sealed: {cookie}");
+        assert!(
+            cookie.contains("HttpOnly; SameSite=Strict") && !cookie.contains("Secure"),
+            "{cookie}"
+        );
+        let opened = sessions.of(&request_with(pair(&cookie))).expect("opens");
+        assert_eq!(opened.token.expose(), "fxc_secret");
+        assert_eq!(
+            (opened.token_id.as_str(), opened.csrf.as_str()),
+            ("tok_1", session.csrf.as_str())
+        );
+        assert!(csrf_matches(&opened, &session.csrf) && !csrf_matches(&opened, "") && !csrf_matches(&opened, "x"));
+        assert!(!format!("{opened:?}").contains("fxc_secret"));
+
+        // One flipped character, an expired session, another daemon's key: nothing opens.
+        let mut altered = pair(&cookie).to_owned();
+        let last = altered.pop().unwrap();
+        altered.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(sessions.of(&request_with(&altered)).is_none());
+        let expired = Sessions::start(Secret::new("fxc_secret"), "tok_1".to_owned(), now - 1);
+        assert!(
+            sessions
+                .of(&request_with(pair(&sessions.cookie(&expired).unwrap())))
+                .is_none()
+        );
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = Sessions::new(
+            Store::open(other_dir.path(), crate::crypto::MasterKey::generate()).unwrap(),
+            false,
+        );
+        assert!(other.of(&request_with(pair(&cookie))).is_none());
+        assert!(
+            sessions
+                .of(&request_with(&format!("fluxd_session={}", "A".repeat(4096))))
+                .is_none()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn behind_tls_the_cookie_is_secure_and_host_prefixed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), crate::crypto::MasterKey::generate()).unwrap();
+        let sessions = Sessions::new(store.clone(), true);
+        let session = Sessions::start(
+            Secret::new("fxc_t"),
+            "tok_2".to_owned(),
+            store.clock().now_ms() + 60_000,
+        );
+        let cookie = sessions.cookie(&session).unwrap();
+        assert!(
+            cookie.starts_with("__Host-fluxd_session=") && cookie.ends_with("; Secure"),
+            "{cookie}"
+        );
+        assert!(sessions.of(&request_with(pair(&cookie))).is_some());
+        assert!(sessions.cleared().contains("Max-Age=0"));
+    }
+}

@@ -38,13 +38,15 @@ pub async fn route(visit: &Visit<'_>) -> Answer {
         (false, ["syncs", id]) => syncs::show(visit, id).await,
         (false, ["syncs", id, "watch"]) => syncs::watch(visit, id).await,
         (true, ["syncs", id, "cancel"]) => syncs::cancel(visit, id).await,
-        (false, ["webhooks"]) => webhooks::list(visit).await,
-        (false, ["webhooks", id]) => webhooks::show(visit, id).await,
-        (true, ["webhooks", id, "recover"]) => webhooks::recover(visit, id).await,
-        (true, ["webhooks", id, "enabled"]) => webhooks::set_enabled(visit, id).await,
-        (false, ["webhooks", id, "secret"]) => webhooks::confirm_reveal(visit, id).await,
-        (true, ["webhooks", id, "secret"]) => webhooks::reveal(visit, id).await,
-        (true, ["webhooks", id, "deliveries", delivery, "redeliver"]) => webhooks::redeliver(visit, id, delivery).await,
+        (false, ["endpoints"]) => webhooks::list(visit).await,
+        (false, ["endpoints", id]) => webhooks::show(visit, id).await,
+        (true, ["endpoints", id, "recover"]) => webhooks::recover(visit, id).await,
+        (true, ["endpoints", id, "enabled"]) => webhooks::set_enabled(visit, id).await,
+        (false, ["endpoints", id, "secret"]) => webhooks::confirm_reveal(visit, id).await,
+        (true, ["endpoints", id, "secret"]) => webhooks::reveal(visit, id).await,
+        (true, ["endpoints", id, "deliveries", delivery, "redeliver"]) => {
+            webhooks::redeliver(visit, id, delivery).await
+        }
         (false, ["organization"]) => organization::show(visit).await,
         (true, ["organization", "invitations"]) => organization::invite(visit).await,
         (true, ["organization", "invitations", id, "revoke"]) => organization::revoke_invitation(visit, id).await,

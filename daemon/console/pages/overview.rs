@@ -115,7 +115,7 @@ pub async fn show(visit: &Visit<'_>) -> Answer {
                 ul {
                     @for endpoint in &troubled {
                         li {
-                            a href=(format!("/webhooks/{}", endpoint.id)) { (endpoint.url) }
+                            a href=(format!("/endpoints/{}", endpoint.id)) { (endpoint.url) }
                             @if endpoint.enabled {
                                 " — failing: " (endpoint.consecutive_failures) " failure(s) in a row"
                             } @else {

@@ -38,8 +38,8 @@ pub async fn list(visit: &Visit<'_>) -> Answer {
                 tbody {
                     @for endpoint in &endpoints {
                         tr {
-                            td { a href=(format!("/webhooks/{}", endpoint.id)) { (endpoint.url) } @if !endpoint.description.is_empty() { br; small { (endpoint.description) } } }
-                            td { (endpoint.event_types.join(", ")) }
+                            td { a href=(format!("/endpoints/{}", endpoint.id)) { (endpoint.url) } @if !endpoint.description.is_empty() { br; small { (endpoint.description) } } }
+                            td { (event_types(endpoint)) }
                             td { @if endpoint.enabled { span class="badge active" { "enabled" } } @else { span class="badge failed" { "disabled" } } }
                             td { (endpoint.consecutive_failures) }
                         }
@@ -52,6 +52,15 @@ pub async fn list(visit: &Visit<'_>) -> Answer {
         StatusCode::OK,
         page(visit, Section::Webhooks, "Webhooks", body),
     ))
+}
+
+/// The event types an endpoint receives, in words.
+fn event_types(endpoint: &pb::WebhookEndpoint) -> String {
+    if endpoint.event_types.is_empty() {
+        "every event".to_owned()
+    } else {
+        endpoint.event_types.join(", ")
+    }
 }
 
 fn delivery_status(value: i32) -> &'static str {
@@ -87,7 +96,7 @@ pub async fn show(visit: &Visit<'_>, id: &str) -> Answer {
         .await
         .map_err(Failure::from)?
         .into_inner();
-    let base = format!("/webhooks/{id}");
+    let base = format!("/endpoints/{id}");
     let may_operate = visit.who.may("WebhookService/RedeliverWebhook");
     let since = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(RECOVER_HOURS))
         .strftime("%Y-%m-%dT%H:%M")
@@ -96,7 +105,7 @@ pub async fn show(visit: &Visit<'_>, id: &str) -> Answer {
         @if let Some(done) = done_notice(visit) { (notice("success", done)) }
         dl class="facts" {
             dt { "URL" } dd { (endpoint.url) }
-            dt { "Events" } dd { (endpoint.event_types.join(", ")) }
+            dt { "Events" } dd { (event_types(&endpoint)) }
             dt { "State" } dd {
                 @if endpoint.enabled { "enabled" } @else { "disabled" @if !endpoint.disabled_reason.is_empty() { ": " (endpoint.disabled_reason) } }
                 " · " (endpoint.consecutive_failures) " failure(s) in a row"
@@ -191,7 +200,7 @@ pub async fn redeliver(visit: &Visit<'_>, id: &str, delivery: &str) -> Answer {
     if redelivered.endpoint_id != id {
         return Err(Failure::NotFound(format!("delivery {delivery:?} not found")));
     }
-    Ok(respond::redirect(&format!("/webhooks/{id}?done=redelivered")))
+    Ok(respond::redirect(&format!("/endpoints/{id}?done=redelivered")))
 }
 
 pub async fn recover(visit: &Visit<'_>, id: &str) -> Answer {
@@ -210,7 +219,7 @@ pub async fn recover(visit: &Visit<'_>, id: &str) -> Answer {
         }))
         .await
         .map_err(Failure::from)?;
-    Ok(respond::redirect(&format!("/webhooks/{id}?done=recovered")))
+    Ok(respond::redirect(&format!("/endpoints/{id}?done=recovered")))
 }
 
 pub async fn set_enabled(visit: &Visit<'_>, id: &str) -> Answer {
@@ -223,17 +232,17 @@ pub async fn set_enabled(visit: &Visit<'_>, id: &str) -> Answer {
         (client.disable_webhook_endpoint(call).await, "disabled")
     };
     result.map_err(Failure::from)?;
-    Ok(respond::redirect(&format!("/webhooks/{id}?done={done}")))
+    Ok(respond::redirect(&format!("/endpoints/{id}?done={done}")))
 }
 
 pub async fn confirm_reveal(visit: &Visit<'_>, id: &str) -> Answer {
     let endpoint = endpoint(visit, id).await?;
     let body = html! {
         p { "The signing secret of " strong { (endpoint.url) } " lets anyone sign requests this endpoint trusts. Revealing it is recorded in the audit log." }
-        form method="post" action=(format!("/webhooks/{id}/secret")) class="row" {
+        form method="post" action=(format!("/endpoints/{id}/secret")) class="row" {
             (csrf(visit))
             button type="submit" { "Reveal the secret" }
-            a href=(format!("/webhooks/{id}")) { "Cancel" }
+            a href=(format!("/endpoints/{id}")) { "Cancel" }
         }
     };
     Ok(respond::page(
@@ -253,7 +262,7 @@ pub async fn reveal(visit: &Visit<'_>, id: &str) -> Answer {
         .secret;
     let body = html! {
         pre class="secret" { code id="secret" { (secret) } }
-        p { a href=(format!("/webhooks/{id}")) { "Back to the endpoint" } }
+        p { a href=(format!("/endpoints/{id}")) { "Back to the endpoint" } }
     };
     Ok(respond::page(
         StatusCode::OK,
