@@ -75,7 +75,7 @@ pub async fn run(
     let sandbox = running.sandbox_url.clone().unwrap_or_default();
     tokio::pin!(shutdown);
     tokio::select! {
-        driven = drive(&session, &data_dir, &sandbox) => {
+        driven = drive(&session, &data_dir, &sandbox, running.http_addr) => {
             if let Err(error) = driven {
                 eprintln!("demo failed: {error}");
             }
@@ -172,7 +172,12 @@ async fn subscribe_hubspot(session: &Session, sandbox: &str, connection: &str) -
     Ok(webhooks.app_url)
 }
 
-async fn drive(session: &Session, data_dir: &std::path::Path, sandbox: &str) -> Result<(), DemoError> {
+async fn drive(
+    session: &Session,
+    data_dir: &std::path::Path,
+    sandbox: &str,
+    http: std::net::SocketAddr,
+) -> Result<(), DemoError> {
     println!("FluxCascade demo: fluxd is running with sandbox providers (no accounts, no network).");
     println!("Its log is in {}.\n", data_dir.join("fluxd.log").display());
     let hubspot = connect_provider(session, pb::Provider::Hubspot).await?;
@@ -246,6 +251,10 @@ async fn drive(session: &Session, data_dir: &std::path::Path, sandbox: &str) -> 
     println!("  {fluxctl} mapping preview {} --limit 3", mapping.id);
     println!("  {fluxctl} sync run {} --wait      # again: nothing to do", mapping.id);
     println!("  {fluxctl} connection list");
+    println!(
+        "  the web console: http://{http}/ (sign in with the token in {})",
+        data_dir.join(crate::auth::bootstrap::ADMIN_TOKEN_FILE).display()
+    );
     Ok(())
 }
 

@@ -38,7 +38,7 @@ fn read_summary(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
     let mut printed = String::new();
     loop {
         let line = lines.next().expect("the demo printed its summary").unwrap();
-        let last_hint = line.contains("connection list");
+        let last_hint = line.contains("the web console");
         printed.push_str(&line);
         printed.push('\n');
         if last_hint {
@@ -109,6 +109,19 @@ fn the_demo_syncs_prints_hints_that_run_and_can_run_again() {
         let ran = sh(hint);
         assert!(ran.status.success(), "{hint}: {}", String::from_utf8_lossy(&ran.stderr));
     }
+
+    // The printed console address answers its sign-in page, and the printed token signs in.
+    let console = printed
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("the web console: "))
+        .expect("the demo prints the console's address");
+    let (url, token_file) = console.split_once(" (sign in with the token in ").unwrap();
+    let (status, page) = common::http_get(url);
+    assert_eq!(status, 200);
+    assert!(page.contains("action=\"/sign-in\""), "{page}");
+    let token_file = token_file.trim_end_matches(')');
+    let token = std::fs::read_to_string(workdir().join(token_file)).expect("the printed token file");
+    assert!(token.trim().starts_with("fxc_"), "{token_file}");
 
     // The printed real-time step, run as printed.
     let curl = printed

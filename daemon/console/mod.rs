@@ -78,6 +78,10 @@ impl Console {
             (true, "/accept-invitation") => return self.accept_invitation(&request, peer).await,
             _ => {}
         }
+        let root = request.segments().first().copied().unwrap_or_default();
+        if !pages::SECTION_ROOTS.contains(&root) && request.path != "/sign-out" {
+            return respond::text(StatusCode::NOT_FOUND, "not found\n");
+        }
         let Some(session) = self.sessions.of(&request) else {
             if post {
                 return respond::text(

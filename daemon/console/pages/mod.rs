@@ -17,6 +17,10 @@ use super::rpc::Failure;
 use super::visit::{Answer, Visit};
 use crate::pb;
 
+/// The first path segment of every signed-in page (`""` is the overview): other paths are
+/// not the console's, and answer 404 with or without a session.
+pub const SECTION_ROOTS: [&str; 6] = ["", "connections", "mappings", "syncs", "endpoints", "organization"];
+
 /// The page for a signed-in request.
 pub async fn route(visit: &Visit<'_>) -> Answer {
     let post = visit.request.method == Method::POST;
