@@ -75,7 +75,7 @@ impl Visitor {
         self.send(request).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    async fn post(&mut self, path: &str, form: &(impl serde::Serialize + ?Sized)) -> Page {
         let request = self.client.post(format!("{}{path}", self.base)).form(form);
         self.send(request).await
     }
@@ -170,7 +170,9 @@ async fn sign_in_with_a_token_lists_connections_by_account_and_forms_need_their_
 
     // A state-changing form without its CSRF token (or another session's) is refused.
     let id = hubspot["id"].as_str().unwrap();
-    let forged = visitor.post(&format!("/connections/{id}/delete"), &[]).await;
+    let forged = visitor
+        .post(&format!("/connections/{id}/delete"), &[] as &[(&str, &str)])
+        .await;
     assert_eq!(forged.status, 403, "{}", forged.body);
     let wrong = visitor
         .post(&format!("/connections/{id}/delete"), &[("csrf", "guess")])
@@ -257,6 +259,7 @@ async fn names_render_as_text_members_cannot_delete_and_other_organizations_ids_
         "{}",
         members_view.body
     );
+    assert_eq!(member.get("/mappings/new").await.status, 403, "members do not create mappings");
     let mapping_view = member.get(&format!("/mappings/{mapping}")).await;
     assert!(!mapping_view.body.contains("/delete"), "{}", mapping_view.body);
     // A crafted delete, with the member's own valid CSRF token, is refused by the API's matrix.
@@ -289,4 +292,153 @@ async fn names_render_as_text_members_cannot_delete_and_other_organizations_ids_
     assert_eq!(foreign.status, 404, "{}", foreign.body);
     assert_eq!(stranger.get("/syncs/job_doesnotexist").await.status, 404);
     assert_eq!(daemon.ctl_json(&["connection", "list"]).as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_owner_edits_a_mapping_keeping_its_filter_invites_an_admin_and_revoking_a_session_signs_it_out() {
+    let daemon = TestDaemon::start(&["--sandbox"]);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let mapping = daemon.create_mapping(&format!(
+        "{}filter: {{ field: email, op: is_known }}\n",
+        common::contacts_to_clients("Before", &hubspot, &jobber)
+    ));
+    let mut owner = Visitor::new(&daemon);
+    owner.sign_in(&daemon.admin_token()).await;
+    let path = format!("/mappings/{mapping}");
+    let page = owner.get(&path).await;
+    assert!(
+        page.body.contains("value=\"firstName\""),
+        "the editor holds the stored pairs"
+    );
+    let csrf = page.csrf();
+    let (source, target) = (format!("{hubspot}|contacts"), format!("{jobber}|clients"));
+    let form = |name: &'static str, transform: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("rows", "3".to_owned()),
+            ("name", name.to_owned()),
+            ("source", source.clone()),
+            ("target", target.clone()),
+            ("direction", "DIRECTION_SOURCE_TO_TARGET".to_owned()),
+            ("matching_mode", "MATCHING_MODE_MATCH_THEN_CREATE".to_owned()),
+            ("match_key", "email".to_owned()),
+            ("pair0.source", "email".to_owned()),
+            ("pair0.target", "email".to_owned()),
+            ("pair2.source", "firstname".to_owned()),
+            ("pair2.target", "firstName".to_owned()),
+            ("pair2.transform", transform.to_owned()),
+            ("action", "save".to_owned()),
+        ]
+    };
+    // A transform the API refuses: shown at its row (the third shown, the second sent), nothing stored.
+    let refused = owner.post(&path, &form("After", "no_such_transform")).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let row = refused
+        .body
+        .find("class=\"row-problems\"")
+        .expect("a problem shown under its row");
+    assert!(
+        refused.body[row..].contains("fieldPairs[1].transform"),
+        "{}",
+        &refused.body[row..]
+    );
+    assert!(
+        refused.body[..row].contains("value=\"no_such_transform\""),
+        "the row keeps what was typed"
+    );
+    assert!(
+        daemon
+            .ctl_json(&["mapping", "get", &mapping])
+            .to_string()
+            .contains("\"Before\"")
+    );
+    let saved = owner.post(&path, &form("After", "trim")).await;
+    assert_eq!(
+        (saved.status, saved.location()),
+        (303, format!("{path}?done=saved").as_str()),
+        "{}",
+        saved.body
+    );
+    let stored = daemon.ctl_json(&["mapping", "get", &mapping]).to_string();
+    assert!(stored.contains("\"After\"") && stored.contains("\"trim\""), "{stored}");
+    assert!(
+        stored.contains("is_known"),
+        "the filter the editor does not show is kept: {stored}"
+    );
+    // The console's calls are the API's: audited, with the browser's address.
+    let audit = daemon.ctl_json(&["audit"]).to_string();
+    assert!(
+        audit.contains("UpdateMapping") && audit.contains("127.0.0.1"),
+        "{audit}"
+    );
+
+    // An invitation made in the console; its link signs the new admin in.
+    let organization = owner.get("/organization").await;
+    let invited = owner
+        .post(
+            "/organization/invitations",
+            &[
+                ("csrf", organization.csrf().as_str()),
+                ("email", "new@example.com"),
+                ("role", "ROLE_ADMIN"),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 200, "{}", invited.body);
+    let base = format!("http://{}", daemon.http);
+    let at = invited
+        .body
+        .find(&format!("{base}/accept-invitation?token="))
+        .expect("the invitation link, absolute");
+    let link = &invited.body[at + base.len()..at + invited.body[at..].find('"').unwrap()];
+    let token = link.split("token=").nth(1).unwrap();
+    let mut admin = Visitor::new(&daemon);
+    assert!(admin.get(link).await.body.contains(token));
+    let welcome = admin.post("/accept-invitation", &[("token", token)]).await;
+    assert_eq!(welcome.status, 200, "{}", welcome.body);
+    let admins_view = admin.get("/organization").await;
+    assert!(admins_view.body.contains("new@example.com") && admins_view.body.contains("Audit log"));
+    let reused = Visitor::new(&daemon)
+        .post("/accept-invitation", &[("token", token)])
+        .await;
+    assert_eq!(reused.status, 400, "an invitation is used once");
+
+    // The owner revokes the admin's console session: the admin's next page is the sign-in.
+    let members = daemon.ctl_json(&["org", "members"]);
+    let admin_member = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == "new@example.com")
+        .unwrap()["id"]
+        .clone();
+    let tokens = daemon.ctl_json(&["org", "tokens"]);
+    let session = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "web console session" && t["memberId"] == admin_member)
+        .expect("the admin's session token")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoked = owner
+        .post(
+            &format!("/organization/tokens/{session}/revoke"),
+            &[("csrf", organization.csrf().as_str())],
+        )
+        .await;
+    assert_eq!(
+        (revoked.status, revoked.location()),
+        (303, "/organization?done=revoked")
+    );
+    let after = admin.get("/organization").await;
+    assert_eq!((after.status, after.location()), (303, "/sign-in"));
+    assert!(admin.cookie.is_none(), "the dead session's cookie is cleared");
+    assert_eq!(
+        owner.get("/organization").await.status,
+        200,
+        "the owner's own session goes on"
+    );
 }

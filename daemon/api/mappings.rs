@@ -10,6 +10,7 @@ use super::pages::PageRequest;
 use super::status::{invalid, invalid_texts, not_found, with_reason};
 use crate::actors::SupervisedKind;
 use crate::auth::Caller;
+use crate::auth::permissions::Access;
 use crate::connections::service::connection_in_org;
 use crate::connectors::ListQuery;
 use crate::mappings::MappingRecord;
@@ -191,6 +192,9 @@ impl MappingService for MappingApi {
         let spec = match &body.spec {
             // An unsaved mapping: validated as CreateMapping would.
             Some(unsaved) if body.id.is_empty() => {
+                // Previewing a saved mapping is operating it; an unsaved one can read any
+                // object's fields, which is configuring.
+                caller.require(Access::Configure)?;
                 let spec = spec_of(Some(unsaved))?;
                 service::validate_spec(&self.context.mappings, &caller.org_id, &spec).await?;
                 spec

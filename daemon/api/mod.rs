@@ -114,12 +114,23 @@ pub type InProcess = tower::util::BoxCloneSyncService<
     std::convert::Infallible,
 >;
 
+/// The longest an in-process call may take to answer (a stream: to start answering), as the
+/// gRPC listener bounds its calls; a call over it answers `DEADLINE_EXCEEDED`.
+const IN_PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The in-process API on `context`.
 pub fn in_process(context: &Arc<Context>, metrics: Metrics) -> InProcess {
+    type Request = http::Request<tonic::body::Body>;
     let service = tower::ServiceBuilder::new()
         .layer(layer::RpcMetricsLayer::new(metrics))
         .layer(auth_layer(context))
         .service(api_routes(context));
+    let service = tower::ServiceExt::<Request>::map_future(service, |answer| async move {
+        match tokio::time::timeout(IN_PROCESS_TIMEOUT, answer).await {
+            Ok(answered) => answered,
+            Err(_) => Ok(tonic::Status::deadline_exceeded("the call took too long to answer").into_http()),
+        }
+    });
     tower::util::BoxCloneSyncService::new(service)
 }
 

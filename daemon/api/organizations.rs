@@ -371,7 +371,7 @@ impl OrganizationService for OrganizationApi {
                 ),
             ));
         }
-        let expires_at_ms = (body.expires_in_seconds > 0)
+        let requested_expiry = (body.expires_in_seconds > 0)
             .then(|| self.context.store.clock().now_ms() + i64::from(body.expires_in_seconds) * 1000);
         let member_id = if body.member_id.is_empty() {
             caller.member_id.clone()
@@ -399,6 +399,14 @@ impl OrganizationService for OrganizationApi {
                         ),
                     ));
                 }
+                // A token never outlives the token that minted it.
+                let parent_expiry = tx
+                    .get::<ApiTokenRecord>(&caller.token_id)?
+                    .and_then(|parent| parent.expires_at_ms);
+                let expires_at_ms = match (requested_expiry, parent_expiry) {
+                    (Some(requested), Some(parent)) => Some(requested.min(parent)),
+                    (requested, parent) => requested.or(parent),
+                };
                 let new = NewToken {
                     org_id: &caller.org_id,
                     member_id: &member.id,

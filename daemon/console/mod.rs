@@ -32,6 +32,8 @@ use visit::{Visit, Who};
 pub struct Console {
     api: InProcess,
     sessions: Sessions,
+    /// The daemon's public URL, without a trailing slash.
+    public_url: String,
     /// `scheme://host[:port]` of the public URL, an Origin sign-in accepts besides the Host's.
     public_origin: Option<String>,
 }
@@ -46,6 +48,7 @@ impl Console {
         Console {
             api,
             sessions: Sessions::new(store, secure),
+            public_url: public_url.trim_end_matches('/').to_owned(),
             public_origin,
         }
     }
@@ -60,6 +63,10 @@ impl Console {
             && let Some(asset) = respond::asset(request.uri().path())
         {
             return asset;
+        }
+        // Paths that are not the console's are refused before any body is read.
+        if !is_console_path(request.uri().path()) {
+            return respond::text(StatusCode::NOT_FOUND, "not found\n");
         }
         let request = match ConsoleRequest::read(request).await {
             Ok(request) => request,
@@ -77,10 +84,6 @@ impl Console {
             (true, "/accept-invitation") if !self.same_origin(&request) => return cross_origin(),
             (true, "/accept-invitation") => return self.accept_invitation(&request, peer).await,
             _ => {}
-        }
-        let root = request.segments().first().copied().unwrap_or_default();
-        if !pages::SECTION_ROOTS.contains(&root) && request.path != "/sign-out" {
-            return respond::text(StatusCode::NOT_FOUND, "not found\n");
         }
         let Some(session) = self.sessions.of(&request) else {
             if post {
@@ -111,6 +114,7 @@ impl Console {
             who,
             csrf: session.csrf.clone(),
             request: &request,
+            public_url: &self.public_url,
         };
         match pages::route(&visit).await {
             Ok(response) => response,
@@ -176,9 +180,17 @@ impl Console {
                 expires_in_seconds: session::LIFETIME.as_secs() as u32,
             }))
             .await;
-        let minted = match minted {
-            Ok(minted) => minted.into_inner(),
-            Err(status) => {
+        let minted = match (minted, &accepted) {
+            (Ok(minted), _) => minted.into_inner(),
+            // The invitation is used up: its member's token is shown whatever else fails.
+            (Err(status), Some(accepted)) => {
+                let problem = format!(
+                    "No console session could be started ({}); sign in with this token.",
+                    Failure::from(status).message()
+                );
+                return pages::sign_in::welcome(accepted, Some(&problem));
+            }
+            (Err(status), None) => {
                 let failure = Failure::from(status);
                 let message = match failure {
                     Failure::SignedOut => "That API token is not valid (or it was revoked).".to_owned(),
@@ -205,7 +217,7 @@ impl Console {
         };
         let mut response = match accepted {
             None => respond::redirect("/"),
-            Some(accepted) => pages::sign_in::welcome(&accepted),
+            Some(accepted) => pages::sign_in::welcome(&accepted, None),
         };
         respond::set_cookie(&mut response, &cookie);
         response
@@ -230,6 +242,12 @@ impl Console {
         respond::set_cookie(&mut response, &self.sessions.cleared());
         response
     }
+}
+
+/// Whether `path` is one of the console's: a section's, or signing in and out.
+fn is_console_path(path: &str) -> bool {
+    let root = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+    matches!(path, "/sign-in" | "/sign-out" | "/accept-invitation") || pages::SECTION_ROOTS.contains(&root)
 }
 
 fn cross_origin() -> Response<Body> {

@@ -6,9 +6,12 @@ use http_body_util::{BodyExt, Limited};
 
 /// The largest form the console accepts (a mapping with many field pairs fits easily).
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
+/// How long a client may take to send a form once its headers arrived.
+const FORM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Name/value pairs of a query string or a form, in order (a name may repeat).
-#[derive(Debug, Default, Clone)]
+/// Name/value pairs of a query string or a form, in order (a name may repeat). No `Debug`:
+/// forms carry API, invitation and CSRF tokens.
+#[derive(Default, Clone)]
 pub struct Fields(Vec<(String, String)>);
 
 impl Fields {
@@ -61,16 +64,22 @@ impl ConsoleRequest {
                     "the console takes forms as application/x-www-form-urlencoded\n".to_owned(),
                 ));
             }
-            let bytes = Limited::new(body, MAX_FORM_BYTES)
-                .collect()
-                .await
-                .map_err(|_| {
-                    (
+            let read = tokio::time::timeout(FORM_TIMEOUT, Limited::new(body, MAX_FORM_BYTES).collect());
+            let bytes = match read.await {
+                Err(_) => {
+                    return Err((
+                        StatusCode::REQUEST_TIMEOUT,
+                        format!("the form did not arrive within {} s\n", FORM_TIMEOUT.as_secs()),
+                    ));
+                }
+                Ok(Err(_)) => {
+                    return Err((
                         StatusCode::PAYLOAD_TOO_LARGE,
                         format!("a form may have at most {MAX_FORM_BYTES} bytes\n"),
-                    )
-                })?
-                .to_bytes();
+                    ));
+                }
+                Ok(Ok(collected)) => collected.to_bytes(),
+            };
             Fields::parse(&bytes)
         } else {
             Fields::default()

@@ -36,4 +36,6 @@ pub struct Visit<'a> {
     /// The session's CSRF token, for its forms.
     pub csrf: String,
     pub request: &'a ConsoleRequest,
+    /// The daemon's public URL (no trailing slash), for links sent to other people.
+    pub public_url: &'a str,
 }

@@ -114,6 +114,9 @@ struct Draft {
 
 #[derive(Debug, Clone, Default)]
 struct PairDraft {
+    /// The index of the stored pair this row shows, whose settings the editor does not show
+    /// (direction, conflict and error policies) it keeps wherever the row moves.
+    origin: Option<usize>,
     source: String,
     target: String,
     transform: String,
@@ -138,6 +141,7 @@ impl Draft {
         let rows = form.get("rows").parse::<usize>().unwrap_or(0).min(MAX_ROWS);
         let pairs = (0..rows)
             .map(|row| PairDraft {
+                origin: form.get(&format!("pair{row}.origin")).parse().ok(),
                 source: form.get(&format!("pair{row}.source")).to_owned(),
                 target: form.get(&format!("pair{row}.target")).to_owned(),
                 transform: form.get(&format!("pair{row}.transform")).to_owned(),
@@ -175,7 +179,9 @@ impl Draft {
             pairs: spec
                 .field_pairs
                 .iter()
-                .map(|pair| PairDraft {
+                .enumerate()
+                .map(|(index, pair)| PairDraft {
+                    origin: Some(index),
                     source: pair.source_field.clone(),
                     target: pair.target_field.clone(),
                     transform: pair.transform.clone(),
@@ -204,9 +210,12 @@ impl Draft {
             .pairs
             .iter()
             .filter(|pair| !pair.source.is_empty() || !pair.target.is_empty())
-            .enumerate()
-            .map(|(index, pair)| {
-                let mut out = base_pairs.get(index).cloned().unwrap_or_default();
+            .map(|pair| {
+                let mut out = pair
+                    .origin
+                    .and_then(|origin| base_pairs.get(origin))
+                    .cloned()
+                    .unwrap_or_default();
                 out.source_field = pair.source.clone();
                 out.target_field = pair.target.clone();
                 out.transform = pair.transform.clone();
@@ -400,7 +409,10 @@ async fn editor(
                                 @let pair = draft.pairs.get(row).cloned().unwrap_or_default();
                                 @let mine = spec_index[row].map(&row_problems).unwrap_or_default();
                                 tr class=[(!mine.is_empty()).then_some("invalid")] {
-                                    th scope="row" { (row + 1) }
+                                    th scope="row" {
+                                        (row + 1)
+                                        @if let Some(origin) = pair.origin { input type="hidden" name=(format!("pair{row}.origin")) value=(origin); }
+                                    }
                                     td { input name=(format!("pair{row}.source")) id=(format!("pair{row}.source")) value=(pair.source) list="source-fields" aria-label=(format!("Source field, row {}", row + 1)); }
                                     td { input name=(format!("pair{row}.target")) id=(format!("pair{row}.target")) value=(pair.target) list="target-fields" aria-label=(format!("Target field, row {}", row + 1)); }
                                     td { input name=(format!("pair{row}.transform")) id=(format!("pair{row}.transform")) value=(pair.transform) list="transforms" aria-label=(format!("Transform, row {}", row + 1)); }
@@ -469,7 +481,20 @@ fn preview_table(draft: &Draft, records: &[pb::PreviewRecord]) -> Markup {
     }
 }
 
+/// Creating mappings (and previewing unsaved ones) needs the role that may create them.
+fn may_create(visit: &Visit<'_>) -> Result<(), Failure> {
+    if visit.who.may("MappingService/CreateMapping") {
+        Ok(())
+    } else {
+        Err(Failure::Forbidden(format!(
+            "role {} may not create mappings",
+            visit.who.role.as_str()
+        )))
+    }
+}
+
 pub async fn new(visit: &Visit<'_>) -> Answer {
+    may_create(visit)?;
     let draft = Draft::default();
     let body = editor(
         visit,
@@ -525,6 +550,7 @@ fn problems_of(failure: Failure) -> Result<Outcome, Failure> {
 }
 
 pub async fn submit_new(visit: &Visit<'_>) -> Answer {
+    may_create(visit)?;
     let draft = Draft::from_form(&visit.request.form);
     let (rows, outcome) = if visit.request.form.get("action") == "save" {
         let created = visit

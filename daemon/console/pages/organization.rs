@@ -52,8 +52,9 @@ pub async fn show(visit: &Visit<'_>) -> Answer {
         .map_err(Failure::from)?
         .into_inner()
         .members;
-    let may_manage = visit.who.may("OrganizationService/ListInvitations");
-    let invitations = if may_manage {
+    let may_invite = visit.who.may("OrganizationService/CreateInvitation");
+    let may_revoke_invitations = visit.who.may("OrganizationService/RevokeInvitation");
+    let invitations = if visit.who.may("OrganizationService/ListInvitations") {
         organizations
             .list_invitations(visit.api.call(pb::ListInvitationsRequest {
                 page_size: 1000,
@@ -154,10 +155,10 @@ pub async fn show(visit: &Visit<'_>) -> Answer {
                 }
             } }
         }
-        @if may_manage {
+        @if may_invite || !invitations.is_empty() {
             section aria-labelledby="invitations-heading" {
                 h2 id="invitations-heading" { "Invitations" }
-                form method="post" action="/organization/invitations" class="row" {
+                @if may_invite { form method="post" action="/organization/invitations" class="row" {
                     (csrf(visit))
                     label for="invite-email" { "Email" }
                     input id="invite-email" name="email" type="email" required;
@@ -166,13 +167,15 @@ pub async fn show(visit: &Visit<'_>) -> Answer {
                         @for role in ROLES { option value=(role.as_str_name()) selected[role == pb::Role::Member] { (role_name(role.into())) } }
                     }
                     button type="submit" { "Invite" }
-                }
+                } }
                 @if !invitations.is_empty() {
                     ul {
                         @for invitation in &invitations {
                             li {
                                 (invitation.email) " as " (role_name(invitation.role)) ", expires " (time(invitation.expires_at.as_ref())) " "
-                                (post_button(visit, &format!("/organization/invitations/{}/revoke", invitation.id), "Revoke", "secondary", None))
+                                @if may_revoke_invitations {
+                                    (post_button(visit, &format!("/organization/invitations/{}/revoke", invitation.id), "Revoke", "secondary", None))
+                                }
                             }
                         }
                     }
@@ -248,7 +251,7 @@ pub async fn invite(visit: &Visit<'_>) -> Answer {
         .map_err(Failure::from)?
         .into_inner();
     let email = created.invitation.as_ref().map_or("", |i| i.email.as_str());
-    let link = format!("/accept-invitation?token={}", created.token);
+    let link = format!("{}/accept-invitation?token={}", visit.public_url, created.token);
     let body = html! {
         p { "Send " strong { (email) } " this link to the console (it is shown only now):" }
         pre class="secret" { code { a href=(link) { (link) } } }

@@ -85,6 +85,9 @@ pub async fn show(visit: &Visit<'_>) -> Answer {
             @if mappings.is_empty() {
                 p { "No mappings yet. " a href="/mappings/new" { "Create one" } "." }
             } @else {
+                @if mappings.len() > MAPPINGS_SHOWN {
+                    p class="help" { "The first " (MAPPINGS_SHOWN) " of " (mappings.len()) " mappings; " a href="/mappings" { "all mappings" } "." }
+                }
                 div class="table" {
                     table {
                         thead { tr { th scope="col" { "Mapping" } th scope="col" { "Last sync" } th scope="col" { "Finished" } th scope="col" { "Next run" } } }

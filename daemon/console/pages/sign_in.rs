@@ -62,7 +62,7 @@ pub fn invitation_form(token: &str, problem: Option<&str>) -> Response<Body> {
 }
 
 /// After accepting: the member's own API token, shown this once.
-pub fn welcome(accepted: &pb::AcceptInvitationResponse) -> Response<Body> {
+pub fn welcome(accepted: &pb::AcceptInvitationResponse, problem: Option<&str>) -> Response<Body> {
     let organization = accepted.organization.as_ref().map_or("", |o| o.name.as_str());
     let email = accepted.member.as_ref().map_or("", |m| m.email.as_str());
     respond::page(
@@ -70,10 +70,11 @@ pub fn welcome(accepted: &pb::AcceptInvitationResponse) -> Response<Body> {
         bare(
             "Welcome",
             html! {
+                @if let Some(problem) = problem { (notice("warning", problem)) }
                 p { "You joined " strong { (organization) } " as " (email) "." }
                 p { "Your API token, for fluxctl and for signing in again. It is shown only now: keep it somewhere safe." }
                 pre class="secret" { code { (accepted.token) } }
-                p { a class="button" href="/" { "Go to the console" } }
+                @if problem.is_none() { p { a class="button" href="/" { "Go to the console" } } }
             },
         ),
     )

@@ -188,18 +188,26 @@ pub async fn show(visit: &Visit<'_>, id: &str) -> Answer {
 }
 
 pub async fn redeliver(visit: &Visit<'_>, id: &str, delivery: &str) -> Answer {
-    let redelivered = visit
+    let found = visit
+        .api
+        .webhooks()
+        .get_webhook_delivery(visit.api.call(pb::GetWebhookDeliveryRequest {
+            id: delivery.to_owned(),
+        }))
+        .await
+        .map_err(Failure::from)?
+        .into_inner();
+    if found.endpoint_id != id {
+        return Err(Failure::NotFound(format!("delivery {delivery:?} not found")));
+    }
+    visit
         .api
         .webhooks()
         .redeliver_webhook(visit.api.call(pb::RedeliverWebhookRequest {
             delivery_id: delivery.to_owned(),
         }))
         .await
-        .map_err(Failure::from)?
-        .into_inner();
-    if redelivered.endpoint_id != id {
-        return Err(Failure::NotFound(format!("delivery {delivery:?} not found")));
-    }
+        .map_err(Failure::from)?;
     Ok(respond::redirect(&format!("/endpoints/{id}?done=redelivered")))
 }
 
