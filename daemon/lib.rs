@@ -7,6 +7,7 @@
 pub mod actors;
 pub mod api;
 pub mod auth;
+pub mod body;
 pub mod clock;
 pub mod cluster;
 pub mod config;

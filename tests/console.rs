@@ -259,7 +259,11 @@ async fn names_render_as_text_members_cannot_delete_and_other_organizations_ids_
         "{}",
         members_view.body
     );
-    assert_eq!(member.get("/mappings/new").await.status, 403, "members do not create mappings");
+    assert_eq!(
+        member.get("/mappings/new").await.status,
+        403,
+        "members do not create mappings"
+    );
     let mapping_view = member.get(&format!("/mappings/{mapping}")).await;
     assert!(!mapping_view.body.contains("/delete"), "{}", mapping_view.body);
     // A crafted delete, with the member's own valid CSRF token, is refused by the API's matrix.

@@ -8,7 +8,7 @@ mod chart;
 mod html;
 mod pages;
 mod request;
-pub mod respond;
+mod respond;
 mod rpc;
 mod session;
 mod visit;
@@ -19,11 +19,11 @@ use http::{Method, Response, StatusCode, header};
 use maud::html;
 
 use crate::api::InProcess;
+use crate::body::Body;
 use crate::crypto::Secret;
 use crate::pb;
 use crate::store::Store;
 use request::ConsoleRequest;
-use respond::Body;
 use rpc::{Api, Failure};
 use session::{Session, Sessions};
 use visit::{Visit, Who};
@@ -70,7 +70,7 @@ impl Console {
         }
         let request = match ConsoleRequest::read(request).await {
             Ok(request) => request,
-            Err((status, message)) => return respond::text(status, message),
+            Err(error) => return respond::text(error.status(), format!("{error}\n")),
         };
         let post = request.method == Method::POST;
         if !post && request.method != Method::GET {
@@ -162,7 +162,7 @@ impl Console {
         let accepted = match accepted {
             Ok(accepted) => accepted.into_inner(),
             Err(status) => {
-                return pages::sign_in::invitation_form(invitation, Some(&Failure::from(status).message()));
+                return pages::sign_in::invitation_form(invitation, Some(&Failure::from(status).to_string()));
             }
         };
         let api = Api::new(self.api.clone(), Secret::new(accepted.token.clone()), peer);
@@ -186,7 +186,7 @@ impl Console {
             (Err(status), Some(accepted)) => {
                 let problem = format!(
                     "No console session could be started ({}); sign in with this token.",
-                    Failure::from(status).message()
+                    Failure::from(status)
                 );
                 return pages::sign_in::welcome(accepted, Some(&problem));
             }
@@ -194,7 +194,7 @@ impl Console {
                 let failure = Failure::from(status);
                 let message = match failure {
                     Failure::SignedOut => "That API token is not valid (or it was revoked).".to_owned(),
-                    other => other.message(),
+                    other => other.to_string(),
                 };
                 let mut response = pages::sign_in::form(Some(&message));
                 *response.status_mut() = StatusCode::UNAUTHORIZED;

@@ -33,6 +33,27 @@ impl Fields {
     }
 }
 
+/// Why a request's form was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum FormError {
+    #[error("the console takes forms as application/x-www-form-urlencoded")]
+    NotUrlencoded,
+    #[error("a form may have at most {MAX_FORM_BYTES} bytes")]
+    TooLarge,
+    #[error("the form did not arrive within {} s", FORM_TIMEOUT.as_secs())]
+    TooSlow,
+}
+
+impl FormError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            FormError::NotUrlencoded => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            FormError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            FormError::TooSlow => StatusCode::REQUEST_TIMEOUT,
+        }
+    }
+}
+
 /// What the pages need of a request.
 pub struct ConsoleRequest {
     pub method: Method,
@@ -45,7 +66,7 @@ pub struct ConsoleRequest {
 
 impl ConsoleRequest {
     /// Reads `request`, its form at most [`MAX_FORM_BYTES`].
-    pub async fn read<B>(request: http::Request<B>) -> Result<ConsoleRequest, (StatusCode, String)>
+    pub async fn read<B>(request: http::Request<B>) -> Result<ConsoleRequest, FormError>
     where
         B: http_body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -59,25 +80,12 @@ impl ConsoleRequest {
                 .and_then(|value| value.to_str().ok())
                 .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
             if !urlencoded {
-                return Err((
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "the console takes forms as application/x-www-form-urlencoded\n".to_owned(),
-                ));
+                return Err(FormError::NotUrlencoded);
             }
             let read = tokio::time::timeout(FORM_TIMEOUT, Limited::new(body, MAX_FORM_BYTES).collect());
             let bytes = match read.await {
-                Err(_) => {
-                    return Err((
-                        StatusCode::REQUEST_TIMEOUT,
-                        format!("the form did not arrive within {} s\n", FORM_TIMEOUT.as_secs()),
-                    ));
-                }
-                Ok(Err(_)) => {
-                    return Err((
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!("a form may have at most {MAX_FORM_BYTES} bytes\n"),
-                    ));
-                }
+                Err(_) => return Err(FormError::TooSlow),
+                Ok(Err(_)) => return Err(FormError::TooLarge),
                 Ok(Ok(collected)) => collected.to_bytes(),
             };
             Fields::parse(&bytes)

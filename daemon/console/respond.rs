@@ -6,17 +6,10 @@ use std::convert::Infallible;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use maud::Markup;
 
-/// The body of every HTTP answer fluxd gives (pages, text, and the console's event streams).
-pub type Body = UnsyncBoxBody<Bytes, Infallible>;
-
-/// A body of `bytes`, sent at once.
-pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).boxed_unsync()
-}
+use crate::body::{Body, full};
 
 /// Scripts, styles and images only from the console itself, no inline code of any kind, forms
 /// post only to it, and no page may frame it.

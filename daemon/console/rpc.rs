@@ -60,21 +60,32 @@ impl Api {
 }
 
 /// Why a call failed, as the console shows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Failure {
     /// The session's token no longer works (revoked, expired): sign in again.
+    #[error("your session ended; sign in again")]
     SignedOut,
+    #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
     Forbidden(String),
     /// Bad input: `(field, problem)` per violation.
+    #[error("{}", violations_text(.0))]
     Invalid(Vec<(String, String)>),
     /// The call cannot be made in the current state; `reason` is the API's stable reason.
-    Precondition {
-        reason: String,
-        message: String,
-    },
+    #[error("{message}")]
+    Precondition { reason: String, message: String },
     /// Anything else: the API's message.
+    #[error("{0}")]
     Other(String),
+}
+
+fn violations_text(violations: &[(String, String)]) -> String {
+    violations
+        .iter()
+        .map(|(field, problem)| format!("{field}: {problem}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl From<tonic::Status> for Failure {
@@ -108,22 +119,6 @@ impl From<tonic::Status> for Failure {
                 message,
             },
             _ => Failure::Other(message),
-        }
-    }
-}
-
-impl Failure {
-    /// One line for a page.
-    pub fn message(&self) -> String {
-        match self {
-            Failure::SignedOut => "your session ended; sign in again".to_owned(),
-            Failure::NotFound(message) | Failure::Forbidden(message) | Failure::Other(message) => message.clone(),
-            Failure::Precondition { message, .. } => message.clone(),
-            Failure::Invalid(violations) => violations
-                .iter()
-                .map(|(field, problem)| format!("{field}: {problem}"))
-                .collect::<Vec<_>>()
-                .join("; "),
         }
     }
 }

@@ -4,10 +4,10 @@
 use http::Response;
 
 use super::request::ConsoleRequest;
-use super::respond::Body;
 use super::rpc::{Api, Failure};
 use crate::auth::Role;
 use crate::auth::permissions::rule_of;
+use crate::body::Body;
 
 /// What a page answers.
 pub type Answer = Result<Response<Body>, Failure>;

@@ -14,10 +14,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::body::{Body, full};
 use crate::connections::ConnectionRuntime;
 use crate::connections::callback;
 use crate::console::Console;
-use crate::console::respond::{Body, full};
 use crate::inbound::{Receiver, receiver};
 use crate::listen::LimitedListener;
 use crate::metrics::{Exposition, Metrics};

@@ -1,6 +1,7 @@
 //! The console's pages, one module per section, and the routes to them.
 
 mod connections;
+mod mapping_editor;
 mod mappings;
 mod organization;
 mod overview;
@@ -12,9 +13,10 @@ use http::{Method, Response, StatusCode};
 use maud::html;
 
 use super::html::bare;
-use super::respond::{self, Body};
+use super::respond;
 use super::rpc::Failure;
 use super::visit::{Answer, Visit};
+use crate::body::Body;
 use crate::pb;
 
 /// The first path segment of every signed-in page (`""` is the overview): other paths are
@@ -76,7 +78,7 @@ pub fn failure_page(failure: &Failure) -> Response<Body> {
         bare(
             title,
             html! {
-                p role="alert" { (failure.message()) }
+                p role="alert" { (failure.to_string()) }
                 p { a href="/" { "Back to the overview" } }
             },
         ),
@@ -85,13 +87,7 @@ pub fn failure_page(failure: &Failure) -> Response<Body> {
 
 /// A provider's name.
 pub fn provider_name(value: i32) -> &'static str {
-    match pb::Provider::try_from(value) {
-        Ok(pb::Provider::Hubspot) => "HubSpot",
-        Ok(pb::Provider::Jobber) => "Jobber",
-        Ok(pb::Provider::Pipedrive) => "Pipedrive",
-        Ok(pb::Provider::Salesforce) => "Salesforce",
-        _ => "unknown",
-    }
+    crate::api::convert::provider_from_pb(value).map_or("unknown", |provider| provider.display_name())
 }
 
 /// A connection's status as a word.

@@ -4,8 +4,9 @@
 use http::{Response, StatusCode};
 use maud::html;
 
+use crate::body::Body;
 use crate::console::html::{bare, notice};
-use crate::console::respond::{self, Body};
+use crate::console::respond;
 use crate::pb;
 
 /// The sign-in form, with `problem` above it.
