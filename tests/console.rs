@@ -446,3 +446,106 @@ async fn an_owner_edits_a_mapping_keeping_its_filter_invites_an_admin_and_revoki
         "the owner's own session goes on"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_first_sync_asks_to_confirm_and_finished_syncs_and_endpoints_answer_their_forms() {
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("fluxd.toml");
+    std::fs::write(&config, "[sync]\nconfirm_threshold = 5\n").unwrap();
+    let daemon = TestDaemon::start(&[
+        "--sandbox",
+        "--sandbox-records",
+        "20",
+        "--allow-private-webhooks",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let hubspot = daemon.connect("hubspot")["id"].as_str().unwrap().to_owned();
+    let jobber = daemon.connect("jobber")["id"].as_str().unwrap().to_owned();
+    let mapping = daemon.create_mapping(&common::contacts_to_clients("Big", &hubspot, &jobber));
+    let endpoint = daemon.ctl_json(&["webhook", "create", "--url", "http://127.0.0.1:9/hook"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut owner = Visitor::new(&daemon);
+    owner.sign_in(&daemon.admin_token()).await;
+    let csrf = owner.get(&format!("/mappings/{mapping}")).await.csrf();
+
+    // The API asks for confirmation; the console shows what it would do and a button for it.
+    let asked = owner
+        .post(&format!("/mappings/{mapping}/run"), &[("csrf", csrf.as_str())])
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    assert!(
+        asked.body.contains("would create") && asked.body.contains("name=\"confirm\""),
+        "{}",
+        asked.body
+    );
+    let confirmed = owner
+        .post(
+            &format!("/mappings/{mapping}/run"),
+            &[("csrf", csrf.as_str()), ("confirm", "1")],
+        )
+        .await;
+    assert_eq!(confirmed.status, 303, "{}", confirmed.body);
+    let job_path = confirmed.location().to_owned();
+    assert!(job_path.starts_with("/syncs/job_"), "{job_path}");
+    let job = job_path.trim_start_matches("/syncs/").to_owned();
+    common::wait_for(std::time::Duration::from_secs(30), || {
+        let got = daemon.ctl_json(&["sync", "get", &job]);
+        (got["status"] == "completed").then_some(())
+    })
+    .expect("the confirmed sync completes");
+    let finished = owner.get(&job_path).await;
+    assert!(
+        finished.body.contains(">completed<") && !finished.body.contains("data-watch"),
+        "{}",
+        finished.body
+    );
+    // Cancelling a finished sync changes nothing, and the page says so.
+    let late = owner
+        .post(&format!("{job_path}/cancel"), &[("csrf", csrf.as_str())])
+        .await;
+    assert_eq!(late.location(), format!("{job_path}?done=already-finished"));
+    assert!(owner.get(late.location()).await.body.contains("already finished"));
+    assert_eq!(daemon.ctl_json(&["sync", "get", &job])["status"], "completed");
+
+    // Recover failed deliveries since a time; a bad time names the field.
+    let recovered = owner
+        .post(
+            &format!("/endpoints/{endpoint}/recover"),
+            &[("csrf", csrf.as_str()), ("since", "2026-01-01T00:00")],
+        )
+        .await;
+    assert_eq!(
+        (recovered.status, recovered.location()),
+        (303, format!("/endpoints/{endpoint}?done=recovered").as_str())
+    );
+    let bad = owner
+        .post(
+            &format!("/endpoints/{endpoint}/recover"),
+            &[("csrf", csrf.as_str()), ("since", "yesterday")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("since"), "{}", bad.body);
+    // The secret only after its confirmation page, which does not show it.
+    let secret = daemon.ctl_json(&["webhook", "reveal-secret", &endpoint]);
+    let secret = secret["secret"].as_str().unwrap();
+    let confirm = owner.get(&format!("/endpoints/{endpoint}/secret")).await;
+    assert!(confirm.body.contains("Reveal the secret") && !confirm.body.contains(secret));
+    let revealed = owner
+        .post(&format!("/endpoints/{endpoint}/secret"), &[("csrf", csrf.as_str())])
+        .await;
+    assert!(revealed.body.contains(secret));
+    // A form body too large, or not a form, is refused before anything runs.
+    let huge = "x".repeat(70 * 1024);
+    let too_large = owner
+        .post(
+            &format!("/mappings/{mapping}/delete"),
+            &[("csrf", csrf.as_str()), ("pad", huge.as_str())],
+        )
+        .await;
+    assert_eq!(too_large.status, 413);
+    assert_eq!(daemon.ctl_json(&["mapping", "list"]).as_array().unwrap().len(), 1);
+}

@@ -238,6 +238,20 @@ fn side_choices(connections: &[pb::Connection]) -> Vec<(String, String)> {
     choices
 }
 
+/// A `<connection>|<object>` select named `name`, with `chosen` selected and `below` under it.
+fn side_picker(name: &str, label: &str, choices: &[(String, String)], chosen: &str, below: Markup) -> Markup {
+    html! {
+        div {
+            label for=(name) { (label) }
+            select id=(name) name=(name) {
+                option value="" { "Choose…" }
+                @for (value, text) in choices { option value=(value) selected[value == chosen] { (text) } }
+            }
+            (below)
+        }
+    }
+}
+
 /// What the editor shows below the form.
 pub(super) enum Outcome {
     Nothing,
@@ -299,22 +313,8 @@ pub(super) async fn editor(
                         label for="name" { "Name" }
                         input id="name" name="name" value=(draft.name) required maxlength="200";
                     }
-                    div {
-                        label for="source" { "Source" }
-                        select id="source" name="source" {
-                            option value="" { "Choose…" }
-                            @for (value, label) in &choices { option value=(value) selected[*value == draft.source] { (label) } }
-                        }
-                        (catalog_notice("source", &source_catalog))
-                    }
-                    div {
-                        label for="target" { "Target" }
-                        select id="target" name="target" {
-                            option value="" { "Choose…" }
-                            @for (value, label) in &choices { option value=(value) selected[*value == draft.target] { (label) } }
-                        }
-                        (catalog_notice("target", &target_catalog))
-                    }
+                    (side_picker("source", "Source", &choices, &draft.source, catalog_notice("source", &source_catalog)))
+                    (side_picker("target", "Target", &choices, &draft.target, catalog_notice("target", &target_catalog)))
                     div {
                         label for="direction" { "Direction" }
                         select id="direction" name="direction" {

@@ -158,6 +158,7 @@ pub fn done_notice(visit: &Visit<'_>) -> Option<&'static str> {
         "saved" => "Saved.",
         "created" => "Created.",
         "cancelling" => "Cancelling: the sync stops at its next checkpoint.",
+        "already-finished" => "The sync had already finished: nothing to cancel.",
         "redelivered" => "Queued for delivery again.",
         "recovered" => "Failed deliveries queued again.",
         "invited" => "Invitation created.",

@@ -226,11 +226,17 @@ pub async fn watch(visit: &Visit<'_>, id: &str) -> Answer {
 }
 
 pub async fn cancel(visit: &Visit<'_>, id: &str) -> Answer {
-    visit
+    let job = visit
         .api
         .syncs()
         .cancel_sync(visit.api.call(pb::CancelSyncRequest { id: id.to_owned() }))
         .await
-        .map_err(Failure::from)?;
-    Ok(respond::redirect(&format!("/syncs/{id}?done=cancelling")))
+        .map_err(Failure::from)?
+        .into_inner();
+    let done = if finished(job.status) {
+        "already-finished"
+    } else {
+        "cancelling"
+    };
+    Ok(respond::redirect(&format!("/syncs/{id}?done={done}")))
 }
