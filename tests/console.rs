@@ -496,6 +496,16 @@ async fn a_large_first_sync_asks_to_confirm_and_finished_syncs_and_endpoints_ans
         (got["status"] == "completed").then_some(())
     })
     .expect("the confirmed sync completes");
+    // The live view's stream: the job as it is, then the end (a finished job ends at once).
+    let stream = owner.get(&format!("{job_path}/watch")).await;
+    assert_eq!(stream.headers["content-type"], "text/event-stream");
+    let event = stream.body.strip_prefix("data: ").expect("one event").trim();
+    let event: serde_json::Value = serde_json::from_str(event).unwrap();
+    assert_eq!(
+        (&event["status"], &event["finished"], &event["total"]),
+        (&"completed".into(), &true.into(), &20.into()),
+        "{event}"
+    );
     let finished = owner.get(&job_path).await;
     assert!(
         finished.body.contains(">completed<") && !finished.body.contains("data-watch"),

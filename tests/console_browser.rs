@@ -318,6 +318,42 @@ async fn a_person_connects_maps_syncs_and_inspects_deliveries_in_the_browser() {
     browser.open("/").await;
     assert!(browser.source().await.contains("Records synced per day"));
     browser.shot("overview").await;
+    // The keyboard reaches the skip link first, and it leads to the content.
+    browser
+        .client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E004}")
+        .await
+        .unwrap();
+    let focused = browser.client.active_element().await.unwrap();
+    assert_eq!(focused.text().await.unwrap(), "Skip to content");
+    assert_eq!(focused.attr("href").await.unwrap().as_deref(), Some("#main"));
+    // On a phone's width, pages fit without scrolling sideways (wide tables scroll in place).
+    browser.client.set_window_size(390, 844).await.unwrap();
+    for (path, name) in [
+        ("/", "overview"),
+        ("/connections", "connections"),
+        ("/syncs", "syncs"),
+        (&mapping_path, "mapping"),
+    ] {
+        browser.open(path).await;
+        browser.shot(&format!("phone-{name}")).await;
+        let overflow = browser
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth - window.innerWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(
+            overflow.as_i64().unwrap() <= 0,
+            "{path} is {overflow} px too wide on a phone"
+        );
+    }
+    browser.client.set_window_size(1280, 1000).await.unwrap();
     browser.open("/syncs").await;
     browser.shot("syncs").await;
     browser.open("/organization").await;

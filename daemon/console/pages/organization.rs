@@ -121,6 +121,12 @@ pub async fn show(visit: &Visit<'_>) -> Answer {
             value: u.webhook_deliveries,
         })
         .collect();
+    // The signed-in member: the one the session's token acts as.
+    let me = tokens
+        .iter()
+        .find(|t| t.id == visit.who.token_id)
+        .map(|t| t.member_id.clone())
+        .unwrap_or_default();
     let may_set_role = visit.who.may("OrganizationService/SetMemberRole");
     let may_remove = visit.who.may("OrganizationService/RemoveMember");
     let body = html! {
@@ -132,7 +138,7 @@ pub async fn show(visit: &Visit<'_>) -> Answer {
                 tbody {
                     @for member in &members {
                         tr {
-                            td { (member.email) }
+                            td { (member.email) @if member.id == me { " (you)" } }
                             td {
                                 @if may_set_role {
                                     form method="post" action=(format!("/organization/members/{}/role", member.id)) class="inline" {
@@ -146,7 +152,7 @@ pub async fn show(visit: &Visit<'_>) -> Answer {
                             }
                             td { (time(member.created_at.as_ref())) }
                             td class="actions" {
-                                @if may_remove {
+                                @if may_remove && member.id != me {
                                     (post_button(visit, &format!("/organization/members/{}/remove", member.id), "Remove", "danger", Some("Remove this member and revoke their tokens?")))
                                 }
                             }
