@@ -39,7 +39,7 @@ struct ServeArgs {
     /// gRPC control-plane address [default: 127.0.0.1:50051]; port 0 picks a free port.
     #[arg(long, env = "FLUXD_GRPC_LISTEN")]
     grpc_listen: Option<SocketAddr>,
-    /// HTTP listener for OAuth callbacks, inbound webhooks, /healthz and /metrics [default: 127.0.0.1:8787].
+    /// HTTP listener for the web console, OAuth callbacks, inbound webhooks, /healthz and /metrics [default: 127.0.0.1:8787].
     #[arg(long, env = "FLUXD_HTTP_LISTEN")]
     http_listen: Option<SocketAddr>,
     /// Log format.

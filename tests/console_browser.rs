@@ -295,6 +295,7 @@ async fn a_person_connects_maps_syncs_and_inspects_deliveries_in_the_browser() {
     // Deliveries: redeliver one; the receiver gets it again.
     let before = receiver.wait_for("/hook", 1, WAIT).len();
     browser.open("/endpoints").await;
+    browser.shot("webhooks").await;
     browser.click(&format!("a[href='/endpoints/{endpoint_id}']")).await;
     browser.wait_for_text("Deliveries").await;
     browser.click("tbody tr details summary").await;
