@@ -202,6 +202,14 @@ fn two_nodes_share_one_state_and_a_sync_completes_after_the_lease_holder_is_kill
         .collect();
     assert!(names.contains(hubspot["accountName"].as_str().unwrap()), "{listed}");
     assert!(names.contains(jobber["accountName"].as_str().unwrap()), "{listed}");
+    // A console session started on one node is served by the other (sealed with the shared key).
+    let cookie = common::console_cookie(&cluster.nodes[0].http, &cluster.nodes[0].admin_token());
+    let (status, _, page) = common::http_get_with(
+        &format!("http://{}/connections", cluster.nodes[1].http),
+        &[("cookie", &cookie)],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(hubspot["accountName"].as_str().unwrap()), "{page}");
 
     // Both nodes are listed, live, by either.
     let live = wait_for(Duration::from_secs(10), || {

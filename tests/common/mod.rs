@@ -307,6 +307,23 @@ pub fn http_get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String, Strin
     })
 }
 
+/// Signs in to the web console at `http` (an HTTP listener's address) with `token`; returns
+/// the session cookie as a `Cookie` header value.
+pub fn console_cookie(http: &str, token: &str) -> String {
+    let url = format!("http://{http}/sign-in");
+    let token = token.to_owned();
+    on_runtime(async move {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let response = client.post(&url).form(&[("token", token)]).send().await.expect("POST");
+        assert_eq!(response.status().as_u16(), 303, "signed in");
+        let cookie = response.headers()["set-cookie"].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_owned()
+    })
+}
+
 /// Every RPC of the API, from its descriptors, sorted.
 pub fn every_rpc() -> Vec<String> {
     use prost::Message;
