@@ -264,6 +264,7 @@ async fn names_render_as_text_members_cannot_delete_and_other_organizations_ids_
         403,
         "members do not create mappings"
     );
+    assert!(!member.get("/endpoints").await.body.contains("Add an endpoint"));
     let mapping_view = member.get(&format!("/mappings/{mapping}")).await;
     assert!(!mapping_view.body.contains("/delete"), "{}", mapping_view.body);
     // A crafted delete, with the member's own valid CSRF token, is refused by the API's matrix.
@@ -548,6 +549,51 @@ async fn a_large_first_sync_asks_to_confirm_and_finished_syncs_and_endpoints_ans
         .post(&format!("/endpoints/{endpoint}/secret"), &[("csrf", csrf.as_str())])
         .await;
     assert!(revealed.body.contains(secret));
+    // A bad URL is refused at its field; a good one is added, and deleted again.
+    let refused = owner
+        .post(
+            "/endpoints",
+            &[
+                ("csrf", csrf.as_str()),
+                ("url", "ftp://nowhere"),
+                ("event_type", "sync.failed"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("<code>url</code>") && refused.body.contains("value=\"ftp://nowhere\""),
+        "{}",
+        refused.body
+    );
+    let added = owner
+        .post(
+            "/endpoints",
+            &[
+                ("csrf", csrf.as_str()),
+                ("url", "http://127.0.0.1:9/other"),
+                ("event_type", "sync.failed"),
+                ("event_type", "record.error"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 200, "{}", added.body);
+    let listed = daemon.ctl_json(&["webhook", "list"]);
+    let other = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["url"] == "http://127.0.0.1:9/other")
+        .expect("added");
+    assert_eq!(other["eventTypes"], serde_json::json!(["sync.failed", "record.error"]));
+    let other_id = other["id"].as_str().unwrap();
+    assert!(added.body.contains(&format!("/endpoints/{other_id}")) && added.body.contains("whsec_"));
+    let deleted = owner
+        .post(&format!("/endpoints/{other_id}/delete"), &[("csrf", csrf.as_str())])
+        .await;
+    assert_eq!(deleted.location(), "/endpoints?done=deleted");
+    assert_eq!(daemon.ctl_json(&["webhook", "list"]).as_array().unwrap().len(), 1);
+
     // A form body too large, or not a form, is refused before anything runs.
     let huge = "x".repeat(70 * 1024);
     let too_large = owner

@@ -27,6 +27,15 @@ impl Fields {
             .map_or("", |(_, value)| value.trim())
     }
 
+    /// Every non-empty value of `name` (checked boxes of one group), trimmed.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(key, value)| key == name && !value.trim().is_empty())
+            .map(|(_, value)| value.trim())
+            .collect()
+    }
+
     /// Whether `name` was sent (a checked checkbox, a pressed button).
     pub fn has(&self, name: &str) -> bool {
         self.0.iter().any(|(key, _)| key == name)

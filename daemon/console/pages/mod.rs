@@ -45,6 +45,8 @@ pub async fn route(visit: &Visit<'_>) -> Answer {
         (false, ["syncs", id, "watch"]) => syncs::watch(visit, id).await,
         (true, ["syncs", id, "cancel"]) => syncs::cancel(visit, id).await,
         (false, ["endpoints"]) => webhooks::list(visit).await,
+        (true, ["endpoints"]) => webhooks::create(visit).await,
+        (true, ["endpoints", id, "delete"]) => webhooks::delete(visit, id).await,
         (false, ["endpoints", id]) => webhooks::show(visit, id).await,
         (true, ["endpoints", id, "recover"]) => webhooks::recover(visit, id).await,
         (true, ["endpoints", id, "enabled"]) => webhooks::set_enabled(visit, id).await,

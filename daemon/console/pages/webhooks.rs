@@ -1,15 +1,16 @@
-//! Webhooks: the endpoints, an endpoint's deliveries with each attempt and the response
+//! Webhooks: the endpoints (adding and deleting one), an endpoint's deliveries with each attempt and the response
 //! excerpt, redelivering one, recovering failed ones, enabling and disabling, and revealing
 //! the signing secret after a confirmation.
 
 use http::StatusCode;
-use maud::html;
+use maud::{Markup, html};
 
 use super::done_notice;
-use crate::console::html::{Section, csrf, notice, page, post_button, time};
+use crate::console::html::{Section, csrf, notice, page, post_button, problems, time};
 use crate::console::respond;
 use crate::console::rpc::Failure;
 use crate::console::visit::{Answer, Visit};
+use crate::events::EventType;
 use crate::pb;
 
 /// Deliveries per page.
@@ -17,7 +18,25 @@ const PAGE: i32 = 50;
 /// How far back "recover" looks by default.
 const RECOVER_HOURS: i64 = 24;
 
+/// The event types an endpoint may subscribe to (a test event goes to one endpoint only).
+fn subscribable() -> impl Iterator<Item = &'static str> {
+    EventType::ALL
+        .into_iter()
+        .filter(|kind| *kind != EventType::WebhookTest)
+        .map(EventType::as_str)
+}
+
 pub async fn list(visit: &Visit<'_>) -> Answer {
+    let body = endpoints_page(visit, &[]).await?;
+    Ok(respond::page(
+        StatusCode::OK,
+        page(visit, Section::Webhooks, "Webhooks", body),
+    ))
+}
+
+/// The endpoints and the form adding one, with the problems of a refused one.
+async fn endpoints_page(visit: &Visit<'_>, refused: &[(String, String)]) -> Result<Markup, Failure> {
+    let form = &visit.request.form;
     let endpoints = visit
         .api
         .webhooks()
@@ -29,9 +48,39 @@ pub async fn list(visit: &Visit<'_>) -> Answer {
         .map_err(Failure::from)?
         .into_inner()
         .endpoints;
-    let body = html! {
+    let chosen = form.all("event_type");
+    Ok(html! {
+        @if let Some(done) = done_notice(visit) { (notice("success", done)) }
+        @if visit.who.may("WebhookService/CreateWebhookEndpoint") {
+            (problems(refused))
+            form method="post" action="/endpoints" class="editor" {
+                (csrf(visit))
+                fieldset {
+                    legend { "Add an endpoint" }
+                    div class="grid" {
+                        div {
+                            label for="url" { "URL" }
+                            input id="url" name="url" type="url" required value=(form.get("url")) placeholder="https://example.com/hooks/fluxcascade";
+                        }
+                        div {
+                            label for="description" { "Description" }
+                            input id="description" name="description" value=(form.get("description"));
+                        }
+                    }
+                    fieldset {
+                        legend { "Events (none chosen: every event)" }
+                        div class="checks" {
+                            @for kind in subscribable() {
+                                label { input type="checkbox" name="event_type" value=(kind) checked[chosen.contains(&kind)]; " " (kind) }
+                            }
+                        }
+                    }
+                    button type="submit" { "Add endpoint" }
+                }
+            }
+        }
         @if endpoints.is_empty() {
-            p { "No webhook endpoints. Create one with " code { "fluxctl webhook create --url …" } "." }
+            p { "No webhook endpoints yet." }
         } @else {
             div class="table" { table {
                 thead { tr { th scope="col" { "URL" } th scope="col" { "Events" } th scope="col" { "State" } th scope="col" { "Failures in a row" } } }
@@ -47,11 +96,52 @@ pub async fn list(visit: &Visit<'_>) -> Answer {
                 }
             } }
         }
+    })
+}
+
+pub async fn create(visit: &Visit<'_>) -> Answer {
+    let form = &visit.request.form;
+    let created = visit
+        .api
+        .webhooks()
+        .create_webhook_endpoint(visit.api.call(pb::CreateWebhookEndpointRequest {
+            url: form.get("url").to_owned(),
+            description: form.get("description").to_owned(),
+            event_types: form.all("event_type").into_iter().map(str::to_owned).collect(),
+            settings: None,
+        }))
+        .await;
+    let created = match created.map_err(Failure::from) {
+        Ok(created) => created.into_inner(),
+        Err(Failure::Invalid(violations)) => {
+            let body = endpoints_page(visit, &violations).await?;
+            return Ok(respond::page(
+                StatusCode::BAD_REQUEST,
+                page(visit, Section::Webhooks, "Webhooks", body),
+            ));
+        }
+        Err(failure) => return Err(failure),
+    };
+    let endpoint = created.endpoint.unwrap_or_default();
+    let body = html! {
+        p { "Deliveries to " strong { (endpoint.url) } " are signed with this secret. It is shown only now (the endpoint's page can reveal it again)." }
+        pre class="secret" { code id="secret" { (created.secret) } }
+        p { a class="button" href=(format!("/endpoints/{}", endpoint.id)) { "Go to the endpoint" } }
     };
     Ok(respond::page(
         StatusCode::OK,
-        page(visit, Section::Webhooks, "Webhooks", body),
+        page(visit, Section::Webhooks, "Endpoint added", body),
     ))
+}
+
+pub async fn delete(visit: &Visit<'_>, id: &str) -> Answer {
+    visit
+        .api
+        .webhooks()
+        .delete_webhook_endpoint(visit.api.call(pb::DeleteWebhookEndpointRequest { id: id.to_owned() }))
+        .await
+        .map_err(Failure::from)?;
+    Ok(respond::redirect("/endpoints?done=deleted"))
 }
 
 /// The event types an endpoint receives, in words.
@@ -113,6 +203,9 @@ pub async fn show(visit: &Visit<'_>, id: &str) -> Answer {
             dt { "Id" } dd { code { (endpoint.id) } }
         }
         div class="row" {
+            @if visit.who.may("WebhookService/DeleteWebhookEndpoint") {
+                (post_button(visit, &format!("{base}/delete"), "Delete", "danger", Some("Delete this endpoint and its delivery history?")))
+            }
             @if visit.who.may("WebhookService/RevealWebhookSecret") {
                 a class="button secondary" href=(format!("{base}/secret")) { "Reveal signing secret" }
             }
