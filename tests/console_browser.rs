@@ -280,14 +280,42 @@ async fn a_person_connects_maps_syncs_and_inspects_deliveries_in_the_browser() {
     assert!(mapping_path.starts_with("/mappings/map_"), "{mapping_path}");
     browser.shot("mapping").await;
 
-    // Run a sync and watch it complete (the page follows the server's progress stream).
+    // Run a sync and watch it complete: the page follows the server's progress stream (Jobber
+    // held to 2 requests a second so the sync takes a few seconds): the loaded page turns
+    // `completed` with the final numbers, then reloads with the finished sync.
+    let limits = format!("{}/_control/jobber/limits", daemon.sandbox_url());
+    let slow = serde_json::json!({"requests": {"enabled": true, "max": 2, "window_ms": 1000}});
+    assert_eq!(common::http_post_json(&limits, slow), 200);
     browser
         .click(&format!("form[action='{mapping_path}/run'] button"))
         .await;
     if browser.source().await.contains("Run it") {
         browser.click("button[type='submit']:not(.link)").await;
     }
+    browser.wait_for_text("data-watch").await;
+    let live = "return [window.liveMarker === 1, document.getElementById('job-status').textContent, \
+                Number(document.getElementById('job-progress').value)];";
+    browser.client.execute("window.liveMarker = 1;", vec![]).await.unwrap();
+    let at_load = browser.client.execute(live, vec![]).await.unwrap();
+    assert_eq!(at_load[1], "running", "{at_load}");
+    let mut streamed = None;
+    for _ in 0..600 {
+        let now = browser.client.execute(live, vec![]).await.unwrap();
+        if now[0] != true {
+            break;
+        }
+        if now[1] == "completed" {
+            streamed = Some(now);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let streamed = streamed.expect("the loaded page showed the sync completing");
+    assert!(at_load[2].as_u64() < Some(8), "{at_load}");
+    assert_eq!(streamed[2], 8, "the numbers came with it");
     browser.wait_for_text(">completed<").await;
+    let fast = serde_json::json!({"requests": {"enabled": false}});
+    assert_eq!(common::http_post_json(&limits, fast), 200);
     assert!(browser.path().await.starts_with("/syncs/"));
     let written: u32 = browser.text("#stat-created").await.parse::<u32>().unwrap()
         + browser.text("#stat-updated").await.parse::<u32>().unwrap();

@@ -32,8 +32,9 @@ document.addEventListener("DOMContentLoaded", () => {
     }
     if (job.finished) {
       source.close();
-      // The finished page lists the records' errors and the final times.
-      window.location.reload();
+      // The final numbers stay a moment; then the finished page, with the records' errors
+      // and the final times.
+      window.setTimeout(() => window.location.reload(), 1500);
     }
   };
   source.onerror = () => source.close();
