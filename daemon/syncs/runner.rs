@@ -319,6 +319,7 @@ impl SyncRuntime {
         }
         let (interrupt, cancel) = self.job_tokens();
         let (finished_tx, finished) = watch::channel(false);
+        let mut ended = finished.clone();
         {
             let mut active = self.active();
             if let Some(running) = active.get(mapping_id) {
@@ -356,7 +357,12 @@ impl SyncRuntime {
         self.supervise(job.clone(), interrupt, cancel, finished_tx, Some(Planning { answer }));
         match planned.await {
             Ok(Ok(())) => Ok(job),
-            Ok(Err(refusal)) => Err(refusal),
+            Ok(Err(refusal)) => {
+                // The refused job ends without writing; answer once it has, so a confirmed
+                // run sent right after starts a job instead of finding this one still active.
+                let _ = ended.wait_for(|ended| *ended).await;
+                Err(refusal)
+            }
             Err(_) => Err(SyncError::Planning("the job stopped while planning".into())),
         }
     }
