@@ -265,6 +265,12 @@ async fn names_render_as_text_members_cannot_delete_and_other_organizations_ids_
         "members do not create mappings"
     );
     assert!(!member.get("/endpoints").await.body.contains("Add an endpoint"));
+    let previewed = member.get(&format!("/mappings/{mapping}?preview")).await;
+    assert!(
+        previewed.body.contains("class=\"preview\""),
+        "members preview a stored mapping: {}",
+        previewed.body
+    );
     let mapping_view = member.get(&format!("/mappings/{mapping}")).await;
     assert!(!mapping_view.body.contains("/delete"), "{}", mapping_view.body);
     // A crafted delete, with the member's own valid CSRF token, is refused by the API's matrix.
@@ -352,6 +358,27 @@ async fn an_owner_edits_a_mapping_keeping_its_filter_invites_an_admin_and_revoki
         refused.body[..row].contains("value=\"no_such_transform\""),
         "the row keeps what was typed"
     );
+    // Problems of other fields are shown under their inputs, which point at them.
+    let mut unnamed = form("", "trim");
+    unnamed.push(("schedule", "every tuesday".to_owned()));
+    let unnamed = owner.post(&path, &unnamed).await;
+    assert_eq!(unnamed.status, 400);
+    for (field, described) in [("name", "name-problem"), ("schedule", "schedule-help schedule-problem")] {
+        assert!(
+            unnamed.body.contains(&format!("id=\"{field}-problem\"")),
+            "{field}: {}",
+            unnamed.body
+        );
+        assert!(
+            unnamed.body.contains(&format!("aria-describedby=\"{described}\"")),
+            "{field}"
+        );
+    }
+    // A POST that is not a form carries no CSRF token either: 403.
+    let not_a_form = owner
+        .send(owner.client.post(format!("{}{path}/delete", owner.base)).body("{}"))
+        .await;
+    assert_eq!(not_a_form.status, 403, "{}", not_a_form.body);
     assert!(
         daemon
             .ctl_json(&["mapping", "get", &mapping])
@@ -404,6 +431,27 @@ async fn an_owner_edits_a_mapping_keeping_its_filter_invites_an_admin_and_revoki
     assert_eq!(welcome.status, 200, "{}", welcome.body);
     let admins_view = admin.get("/organization").await;
     assert!(admins_view.body.contains("new@example.com") && admins_view.body.contains("Audit log"));
+    // An admin manages members, but nothing about the owner (the API needs the owner role).
+    let owner_member = daemon
+        .ctl_json(&["org", "members"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "owner")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !admins_view
+            .body
+            .contains(&format!("/organization/members/{owner_member}/")),
+        "{}",
+        admins_view.body
+    );
+    assert!(!admins_view.body.contains("value=\"ROLE_OWNER\""));
+    let owners_org = owner.get("/organization").await;
+    assert!(owners_org.body.contains("value=\"ROLE_OWNER\"") && owners_org.body.contains("/remove"));
     let reused = Visitor::new(&daemon)
         .post("/accept-invitation", &[("token", token)])
         .await;

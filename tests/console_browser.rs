@@ -399,6 +399,8 @@ async fn a_person_connects_maps_syncs_and_inspects_deliveries_in_the_browser() {
     browser.client.set_window_size(1280, 1000).await.unwrap();
     browser.open("/syncs").await;
     browser.shot("syncs").await;
+    browser.open("/mappings").await;
+    browser.shot("mappings").await;
     browser.open("/organization").await;
     let organization = browser.source().await;
     assert!(organization.contains("Audit log") && organization.contains("(this session)"));

@@ -45,8 +45,6 @@ impl Fields {
 /// Why a request's form was not read.
 #[derive(Debug, thiserror::Error)]
 pub enum FormError {
-    #[error("the console takes forms as application/x-www-form-urlencoded")]
-    NotUrlencoded,
     #[error("a form may have at most {MAX_FORM_BYTES} bytes")]
     TooLarge,
     #[error("the form did not arrive within {} s", FORM_TIMEOUT.as_secs())]
@@ -56,7 +54,6 @@ pub enum FormError {
 impl FormError {
     pub fn status(&self) -> StatusCode {
         match self {
-            FormError::NotUrlencoded => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             FormError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             FormError::TooSlow => StatusCode::REQUEST_TIMEOUT,
         }
@@ -89,7 +86,15 @@ impl ConsoleRequest {
                 .and_then(|value| value.to_str().ok())
                 .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
             if !urlencoded {
-                return Err(FormError::NotUrlencoded);
+                // Not a form the console's pages send: it carries no CSRF token, so a signed-in
+                // POST is refused with 403 (sign-in finds no token).
+                return Ok(ConsoleRequest {
+                    method: parts.method,
+                    path: parts.uri.path().to_owned(),
+                    query,
+                    headers: parts.headers,
+                    form: Fields::default(),
+                });
             }
             let read = tokio::time::timeout(FORM_TIMEOUT, Limited::new(body, MAX_FORM_BYTES).collect());
             let bytes = match read.await {

@@ -92,15 +92,29 @@ pub fn asset(path: &str) -> Option<Response<Body>> {
     Some(response)
 }
 
-/// A `text/event-stream` of `events` (each a `data:` line of JSON), for live progress.
-pub fn events(events: impl futures::Stream<Item = String> + Send + 'static) -> Response<Body> {
+/// One item of an event stream.
+pub enum StreamItem {
+    /// An event: a `data:` line (of JSON).
+    Data(String),
+    /// A comment, keeping an idle stream open through proxies that close quiet connections.
+    KeepAlive,
+}
+
+/// A `text/event-stream` of `items`, for live progress.
+pub fn events(items: impl futures::Stream<Item = StreamItem> + Send + 'static) -> Response<Body> {
     use futures::StreamExt as _;
-    let frames =
-        events.map(|event| Ok::<_, Infallible>(http_body::Frame::data(Bytes::from(format!("data: {event}\n\n")))));
+    let frames = items.map(|item| {
+        let text = match item {
+            StreamItem::Data(event) => format!("data: {event}\n\n"),
+            StreamItem::KeepAlive => ": keep-alive\n\n".to_owned(),
+        };
+        Ok::<_, Infallible>(http_body::Frame::data(Bytes::from(text)))
+    });
     let mut response = Response::new(http_body_util::StreamBody::new(frames).boxed_unsync());
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    // Proxies that buffer answers (nginx) pass this one on as it comes.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     protect(&mut response);
     response
 }

@@ -98,6 +98,7 @@
 //! their own inverse; `split_name` and `concatenate` undo each other only over the whole set of
 //! fields, so a pair using them needs an explicit reverse transform.
 
+pub mod catalog;
 mod date;
 mod name;
 mod phone;

@@ -144,10 +144,20 @@ async fn handle(
                 StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_REQUEST),
                 page.html,
             );
-            response.headers_mut().insert(
+            let headers = response.headers_mut();
+            headers.insert(
                 header::CONTENT_TYPE,
                 header::HeaderValue::from_static("text/html; charset=utf-8"),
             );
+            // A static page: nothing to load, nothing to frame it, not kept, and its URL (the
+            // authorization code) sent nowhere.
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                header::HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
+            );
+            headers.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
+            headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+            headers.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
             response
         }
         (_, "/healthz" | "/metrics" | "/oauth/callback") => {

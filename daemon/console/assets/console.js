@@ -37,5 +37,9 @@ document.addEventListener("DOMContentLoaded", () => {
       window.setTimeout(() => window.location.reload(), 1500);
     }
   };
-  source.onerror = () => source.close();
+  // A dropped stream (a proxy's idle timeout, a restart): the page reloads and starts over.
+  source.onerror = () => {
+    source.close();
+    window.setTimeout(() => window.location.reload(), 5000);
+  };
 });

@@ -10,27 +10,11 @@ use crate::console::request::Fields;
 use crate::console::rpc::Failure;
 use crate::console::visit::Visit;
 use crate::pb;
+use crate::transform::catalog::{PIPELINES, TRANSFORMS};
 
 /// Rows the editor adds at a time, and the most it shows.
 pub(super) const MORE_ROWS: usize = 3;
 pub(super) const MAX_ROWS: usize = 200;
-
-/// Transforms as the editor suggests them (any pipeline the API accepts may be typed).
-const TRANSFORM_EXAMPLES: &[&str] = &[
-    "trim",
-    "lowercase",
-    "uppercase",
-    "trim|lowercase",
-    "phone_e164",
-    "date_iso(output=date)",
-    "date_iso(output=datetime)",
-    "split_name(part=first)",
-    "split_name(part=last)",
-    "concatenate",
-    "concatenate(sep=\", \")",
-    "concatenate|split_name(part=first)",
-    "concatenate|split_name(part=last)",
-];
 
 const DIRECTIONS: [(pb::Direction, &str); 3] = [
     (pb::Direction::SourceToTarget, "Source → target"),
@@ -238,15 +222,59 @@ fn side_choices(connections: &[pb::Connection]) -> Vec<(String, String)> {
     choices
 }
 
-/// A `<connection>|<object>` select named `name`, with `chosen` selected and `below` under it.
-fn side_picker(name: &str, label: &str, choices: &[(String, String)], chosen: &str, below: Markup) -> Markup {
+/// The problems of `violations` about API field `field` (itself or its parts).
+fn problems_of_field<'a>(violations: &'a [(String, String)], field: &str) -> Vec<&'a str> {
+    violations
+        .iter()
+        .filter(|(name, _)| {
+            name == field
+                || name
+                    .strip_prefix(field)
+                    .is_some_and(|rest| rest.starts_with(['.', '[']))
+        })
+        .map(|(_, problem)| problem.as_str())
+        .collect()
+}
+
+/// The problems under input `id`, which names them with `aria-describedby`.
+fn field_problems(id: &str, problems: &[&str]) -> Markup {
+    html! {
+        @if !problems.is_empty() {
+            div id=(format!("{id}-problem")) class="field-problem" role="alert" {
+                @for problem in problems { p class="error" { (problem) } }
+            }
+        }
+    }
+}
+
+/// The `aria-describedby` of input `id`: its help, and its problems when it has some.
+fn described_by(id: &str, help: Option<&str>, problems: &[&str]) -> Option<String> {
+    let mut ids: Vec<String> = help.map(str::to_owned).into_iter().collect();
+    if !problems.is_empty() {
+        ids.push(format!("{id}-problem"));
+    }
+    (!ids.is_empty()).then(|| ids.join(" "))
+}
+
+/// A `<connection>|<object>` select named `name`, with `chosen` selected, `below` under it and
+/// the problems about it.
+fn side_picker(
+    name: &str,
+    label: &str,
+    choices: &[(String, String)],
+    chosen: &str,
+    below: Markup,
+    problems: &[&str],
+) -> Markup {
     html! {
         div {
             label for=(name) { (label) }
-            select id=(name) name=(name) {
+            select id=(name) name=(name) aria-invalid=[(!problems.is_empty()).then_some("true")]
+                aria-describedby=[described_by(name, None, problems)] {
                 option value="" { "Choose…" }
                 @for (value, text) in choices { option value=(value) selected[value == chosen] { (text) } }
             }
+            (field_problems(name, problems))
             (below)
         }
     }
@@ -311,10 +339,13 @@ pub(super) async fn editor(
                 div class="grid" {
                     div {
                         label for="name" { "Name" }
-                        input id="name" name="name" value=(draft.name) required maxlength="200";
+                        @let bad = problems_of_field(violations, "name");
+                        input id="name" name="name" value=(draft.name) required maxlength="200"
+                            aria-invalid=[(!bad.is_empty()).then_some("true")] aria-describedby=[described_by("name", None, &bad)];
+                        (field_problems("name", &bad))
                     }
-                    (side_picker("source", "Source", &choices, &draft.source, catalog_notice("source", &source_catalog)))
-                    (side_picker("target", "Target", &choices, &draft.target, catalog_notice("target", &target_catalog)))
+                    (side_picker("source", "Source", &choices, &draft.source, catalog_notice("source", &source_catalog), &problems_of_field(violations, "source")))
+                    (side_picker("target", "Target", &choices, &draft.target, catalog_notice("target", &target_catalog), &problems_of_field(violations, "target")))
                     div {
                         label for="direction" { "Direction" }
                         select id="direction" name="direction" {
@@ -333,13 +364,19 @@ pub(super) async fn editor(
                     }
                     div {
                         label for="match_key" { "Match key" }
-                        input id="match_key" name="match_key" value=(draft.match_key) list="source-fields" aria-describedby="match-key-help";
-                        p id="match-key-help" class="help" { "Source field records are matched on; empty: the email (people) or name." }
+                        @let bad = problems_of_field(violations, "matchKey");
+                        input id="match_key" name="match_key" value=(draft.match_key) list="target-fields"
+                            aria-invalid=[(!bad.is_empty()).then_some("true")] aria-describedby=[described_by("match_key", Some("match-key-help"), &bad)];
+                        p id="match-key-help" class="help" { "The target field of a pair that records are matched on; empty: the email (people) or the name." }
+                        (field_problems("match_key", &bad))
                     }
                     div {
                         label for="schedule" { "Schedule" }
-                        input id="schedule" name="schedule" value=(draft.schedule) placeholder="*/15 * * * *" aria-describedby="schedule-help";
+                        @let bad = problems_of_field(violations, "schedule");
+                        input id="schedule" name="schedule" value=(draft.schedule) placeholder="*/15 * * * *"
+                            aria-invalid=[(!bad.is_empty()).then_some("true")] aria-describedby=[described_by("schedule", Some("schedule-help"), &bad)];
                         p id="schedule-help" class="help" { "Cron expression (UTC); empty: run by hand only." }
+                        (field_problems("schedule", &bad))
                     }
                 }
                 button type="submit" name="action" value="load" class="secondary" { "Load fields" }
@@ -378,6 +415,13 @@ pub(super) async fn editor(
                     }
                 }
                 p class="help" { "Several source fields: separate them with commas and start the transform with " code { "concatenate" } "." }
+                details class="help" {
+                    summary { "Transforms and their arguments" }
+                    p { "Steps run left to right, separated by " code { "|" } ", as in " code { "trim|lowercase" } "." }
+                    dl {
+                        @for transform in &TRANSFORMS { dt { code { (transform.usage) } } dd { (transform.does) } }
+                    }
+                }
                 button type="submit" name="action" value="more" class="secondary" { "Add rows" }
             }
             datalist id="source-fields" {
@@ -386,7 +430,10 @@ pub(super) async fn editor(
             datalist id="target-fields" {
                 @if let Some(Ok(fields)) = &target_catalog { @for (name, label) in fields { option value=(name) { (label) } } }
             }
-            datalist id="transforms" { @for example in TRANSFORM_EXAMPLES { option value=(example) {} } }
+            datalist id="transforms" {
+                @for transform in &TRANSFORMS { option value=(transform.example) { (transform.does) } }
+                @for pipeline in PIPELINES { option value=(pipeline) {} }
+            }
             div class="row" {
                 button type="submit" name="action" value="preview" class="secondary" { "Preview" }
                 button type="submit" name="action" value="save" { (save) }
@@ -396,7 +443,7 @@ pub(super) async fn editor(
     })
 }
 
-fn preview_table(draft: &Draft, records: &[pb::PreviewRecord]) -> Markup {
+pub(super) fn preview_table(draft: &Draft, records: &[pb::PreviewRecord]) -> Markup {
     let mut columns: Vec<&str> = draft
         .pairs
         .iter()

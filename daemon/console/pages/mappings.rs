@@ -4,7 +4,7 @@
 use http::StatusCode;
 use maud::{Markup, html};
 
-use super::mapping_editor::{Draft, MAX_ROWS, MORE_ROWS, Outcome, editor};
+use super::mapping_editor::{Draft, MAX_ROWS, MORE_ROWS, Outcome, editor, preview_table};
 use super::{all_connections, all_mappings, connection_label, done_notice, sync_status};
 use crate::console::html::{Section, csrf, notice, page, post_button, time};
 use crate::console::respond;
@@ -178,7 +178,27 @@ pub async fn show(visit: &Visit<'_>, id: &str) -> Answer {
     let mapping = get_mapping(visit, id).await?;
     let spec = mapping.spec.clone().unwrap_or_default();
     let draft = Draft::from_spec(&spec);
-    let body = mapping_page(visit, &mapping, &draft, draft.rows(1), &Outcome::Nothing).await?;
+    // `?preview`: the stored mapping's first records as they would be written (for every role
+    // that may preview; the editor previews its own draft).
+    let outcome = if visit.request.query.has("preview") {
+        let previewed = visit
+            .api
+            .mappings()
+            .preview_mapping(visit.api.call(pb::PreviewMappingRequest {
+                id: id.to_owned(),
+                limit: PREVIEW_RECORDS,
+                spec: None,
+            }))
+            .await
+            .map_err(Failure::from);
+        match previewed {
+            Ok(preview) => Outcome::Preview(preview.into_inner().records),
+            Err(failure) => problems_of(failure)?,
+        }
+    } else {
+        Outcome::Nothing
+    };
+    let body = mapping_page(visit, &mapping, &draft, draft.rows(1), &outcome).await?;
     Ok(respond::page(
         StatusCode::OK,
         page(visit, Section::Mappings, &spec.name, body),
@@ -289,6 +309,14 @@ async fn mapping_page(
                     thead { tr { th scope="col" { "Source field" } th scope="col" { "Target field" } th scope="col" { "Transform" } } }
                     tbody { @for pair in &spec.field_pairs { tr { td { (pair.source_field) } td { (pair.target_field) } td { code { (pair.transform) } } } } }
                 } }
+                @if visit.who.may("MappingService/PreviewMapping") {
+                    p { a href=(format!("{base}?preview")) { "Preview mapped records" } }
+                }
+                @match outcome {
+                    Outcome::Preview(records) => (preview_table(draft, records)),
+                    Outcome::Problems(problems) => (crate::console::html::problems(problems)),
+                    Outcome::Nothing => {}
+                }
             }
         }
     })

@@ -129,6 +129,14 @@ pub async fn show(visit: &Visit<'_>) -> Answer {
         .unwrap_or_default();
     let may_set_role = visit.who.may("OrganizationService/SetMemberRole");
     let may_remove = visit.who.may("OrganizationService/RemoveMember");
+    // Anything about an owner (their role, their removal, their tokens, making one) needs the
+    // owner role, which the API checks once it knows the member; the page asks the same.
+    let owns = visit.who.may("OrganizationService/DeleteOrganization");
+    let owner = i32::from(pb::Role::Owner);
+    let roles: Vec<pb::Role> = ROLES
+        .into_iter()
+        .filter(|role| owns || *role != pb::Role::Owner)
+        .collect();
     let body = html! {
         @if let Some(done) = done_notice(visit) { (notice("success", done)) }
         section aria-labelledby="members-heading" {
@@ -140,11 +148,11 @@ pub async fn show(visit: &Visit<'_>) -> Answer {
                         tr {
                             td { (member.email) @if member.id == me { " (you)" } }
                             td {
-                                @if may_set_role {
+                                @if may_set_role && (owns || member.role != owner) {
                                     form method="post" action=(format!("/organization/members/{}/role", member.id)) class="inline" {
                                         (csrf(visit))
                                         select name="role" aria-label=(format!("Role of {}", member.email)) {
-                                            @for role in ROLES { option value=(role.as_str_name()) selected[i32::from(role) == member.role] { (role_name(role.into())) } }
+                                            @for role in &roles { option value=(role.as_str_name()) selected[i32::from(*role) == member.role] { (role_name((*role).into())) } }
                                         }
                                         button type="submit" class="secondary" { "Change" }
                                     }
@@ -152,7 +160,7 @@ pub async fn show(visit: &Visit<'_>) -> Answer {
                             }
                             td { (time(member.created_at.as_ref())) }
                             td class="actions" {
-                                @if may_remove && member.id != me {
+                                @if may_remove && member.id != me && (owns || member.role != owner) {
                                     (post_button(visit, &format!("/organization/members/{}/remove", member.id), "Remove", "danger", Some("Remove this member and revoke their tokens?")))
                                 }
                             }
@@ -170,7 +178,7 @@ pub async fn show(visit: &Visit<'_>) -> Answer {
                     input id="invite-email" name="email" type="email" required;
                     label for="invite-role" { "Role" }
                     select id="invite-role" name="role" {
-                        @for role in ROLES { option value=(role.as_str_name()) selected[role == pb::Role::Member] { (role_name(role.into())) } }
+                        @for role in &roles { option value=(role.as_str_name()) selected[*role == pb::Role::Member] { (role_name((*role).into())) } }
                     }
                     button type="submit" { "Invite" }
                 } }
@@ -200,7 +208,8 @@ pub async fn show(visit: &Visit<'_>) -> Answer {
                             td { (time(token.created_at.as_ref())) }
                             td { (time(token.expires_at.as_ref())) }
                             td class="actions" {
-                                @if token.id != visit.who.token_id {
+                                @if token.id != visit.who.token_id
+                                    && (token.member_id == me || (may_remove && (owns || token.role != owner))) {
                                     (post_button(visit, &format!("/organization/tokens/{}/revoke", token.id), "Revoke", "danger", Some("Revoke this token and every token made with it?")))
                                 }
                             }

@@ -33,8 +33,16 @@ pub async fn show(visit: &Visit<'_>) -> Answer {
         .map_err(Failure::from)?
         .into_inner()
         .endpoints;
+    let jobs = recent_jobs(visit).await?;
     let mut last_jobs = Vec::new();
     for mapping in mappings.iter().take(MAPPINGS_SHOWN) {
+        // The newest jobs answer for most mappings; only when they are not all of them may an
+        // older job be a mapping's last.
+        let known = jobs.iter().find(|job| job.mapping_id == mapping.id);
+        if known.is_some() || jobs.len() < CHART_JOBS as usize {
+            last_jobs.push(known.cloned());
+            continue;
+        }
         let last = visit
             .api
             .syncs()
@@ -51,7 +59,6 @@ pub async fn show(visit: &Visit<'_>) -> Answer {
             .next();
         last_jobs.push(last);
     }
-    let jobs = recent_jobs(visit).await?;
     let (synced, failed) = per_day(&jobs);
     let troubled: Vec<&pb::WebhookEndpoint> = endpoints
         .iter()
@@ -83,7 +90,7 @@ pub async fn show(visit: &Visit<'_>) -> Answer {
         section aria-labelledby="mappings-heading" {
             h2 id="mappings-heading" { "Mappings" }
             @if mappings.is_empty() {
-                p { "No mappings yet. " a href="/mappings/new" { "Create one" } "." }
+                p { "No mappings yet." @if visit.who.may("MappingService/CreateMapping") { " " a href="/mappings/new" { "Create one" } "." } }
             } @else {
                 @if mappings.len() > MAPPINGS_SHOWN {
                     p class="help" { "The first " (MAPPINGS_SHOWN) " of " (mappings.len()) " mappings; " a href="/mappings" { "all mappings" } "." }

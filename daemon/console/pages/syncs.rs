@@ -8,11 +8,13 @@ use super::overview::{per_day, recent_jobs};
 use super::{all_mappings, done_notice, sync_status};
 use crate::console::chart::bars;
 use crate::console::html::{Section, notice, page, post_button, time};
-use crate::console::respond;
+use crate::console::respond::{self, StreamItem};
 use crate::console::rpc::Failure;
 use crate::console::visit::{Answer, Visit};
 use crate::pb;
 
+/// How often an idle progress stream sends a comment, so proxies keep it open.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 /// Jobs and record outcomes per page.
 const PAGE: i32 = 50;
 
@@ -94,7 +96,7 @@ fn progress(job: &pb::SyncJob) -> Markup {
     let total = job.total_estimate.max(done);
     html! {
         div class="progress" {
-            p { "Status: " strong id="job-status" class=(format!("badge {}", sync_status(job.status))) { (sync_status(job.status)) } }
+            p aria-live="polite" { "Status: " strong id="job-status" class=(format!("badge {}", sync_status(job.status))) { (sync_status(job.status)) } }
             progress id="job-progress" max=(total.max(1)) value=(done) aria-label="Records processed" { (done) " of " (total) }
             dl class="stats" {
                 @for (key, label, value) in [
@@ -198,11 +200,25 @@ pub async fn watch(visit: &Visit<'_>, id: &str) -> Answer {
         .map_err(Failure::from)?
         .into_inner();
     let events = async_stream::stream! {
-        while let Ok(Some(job)) = stream.message().await {
+        let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
+        keep_alive.tick().await;
+        loop {
+            let next = tokio::select! {
+                message = stream.message() => Some(message),
+                _ = keep_alive.tick() => None,
+            };
+            let job = match next {
+                None => {
+                    yield StreamItem::KeepAlive;
+                    continue;
+                }
+                Some(Ok(Some(job))) => job,
+                Some(_) => break,
+            };
             let stats = job.stats.unwrap_or_default();
             let done = stats.created + stats.updated + stats.unchanged + stats.failed + stats.skipped + stats.filtered;
             let ended = finished(job.status);
-            yield serde_json::json!({
+            yield StreamItem::Data(serde_json::json!({
                 "status": sync_status(job.status),
                 "done": done,
                 "total": job.total_estimate.max(done),
@@ -216,7 +232,7 @@ pub async fn watch(visit: &Visit<'_>, id: &str) -> Answer {
                 "conflicts": stats.conflicts,
                 "finished": ended,
             })
-            .to_string();
+            .to_string());
             if ended {
                 break;
             }
