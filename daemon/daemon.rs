@@ -533,28 +533,32 @@ async fn prune_events(store: Store, days: u32, stop: CancellationToken) {
             Err(error) => tracing::warn!(%error, "could not prune old events"),
         }
         let now_ms = store.clock().now_ms();
-        loop {
-            match store
-                .write(move |tx| crate::auth::tokens::revoke_expired(tx, now_ms, 1_000))
-                .await
-            {
-                Ok(1_000) => continue,
-                Ok(_) => break,
-                Err(error) => {
-                    tracing::warn!(%error, "could not remove expired API tokens");
-                    break;
-                }
-            }
-        }
+        in_batches(&store, 1_000, "expired API tokens", move |tx, limit| {
+            crate::auth::tokens::revoke_expired(tx, now_ms, limit)
+        })
+        .await;
         let before_ms = store.clock().now_ms() - i64::try_from(SEEN_RETENTION.as_millis()).unwrap_or(i64::MAX);
-        loop {
-            match store.write(move |tx| forget_seen(tx, before_ms, 10_000)).await {
-                Ok(10_000) => continue,
-                Ok(_) => break,
-                Err(error) => {
-                    tracing::warn!(%error, "could not prune the keys of old inbound events");
-                    break;
-                }
+        in_batches(&store, 10_000, "the keys of old inbound events", move |tx, limit| {
+            forget_seen(tx, before_ms, limit)
+        })
+        .await;
+    }
+}
+
+/// Runs `remove` (which removes at most its limit and says how many it did) in transactions
+/// of `batch` until one removes fewer; a failure is logged and ends the round.
+async fn in_batches<F>(store: &Store, batch: usize, what: &'static str, remove: F)
+where
+    F: Fn(&mut crate::store::Tx<'_>, usize) -> Result<usize, StoreError> + Clone + Send + 'static,
+{
+    loop {
+        let remove = remove.clone();
+        match store.write(move |tx| remove(tx, batch)).await {
+            Ok(removed) if removed == batch => continue,
+            Ok(_) => break,
+            Err(error) => {
+                tracing::warn!(%error, "could not remove {what}");
+                break;
             }
         }
     }

@@ -432,16 +432,7 @@ async fn an_owner_edits_a_mapping_keeping_its_filter_invites_an_admin_and_revoki
     let admins_view = admin.get("/organization").await;
     assert!(admins_view.body.contains("new@example.com") && admins_view.body.contains("Audit log"));
     // An admin manages members, but nothing about the owner (the API needs the owner role).
-    let owner_member = daemon
-        .ctl_json(&["org", "members"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["role"] == "owner")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner_member = daemon.member_id("role", "owner");
     assert!(
         !admins_view
             .body
@@ -458,14 +449,7 @@ async fn an_owner_edits_a_mapping_keeping_its_filter_invites_an_admin_and_revoki
     assert_eq!(reused.status, 400, "an invitation is used once");
 
     // The owner revokes the admin's console session: the admin's next page is the sign-in.
-    let members = daemon.ctl_json(&["org", "members"]);
-    let admin_member = members
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["email"] == "new@example.com")
-        .unwrap()["id"]
-        .clone();
+    let admin_member = daemon.member_id("email", "new@example.com");
     let tokens = daemon.ctl_json(&["org", "tokens"]);
     let session = tokens
         .as_array()

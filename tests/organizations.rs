@@ -158,16 +158,7 @@ fn invitations_make_members_whose_role_limits_them_and_a_new_organization_sees_n
     let gone = as_token(&daemon, &member, &["status"]);
     assert!(gone.stderr().contains("unauthenticated"), "{}", gone.stderr());
     // The last owner cannot be demoted.
-    let owner_id = daemon
-        .ctl_json(&["org", "members"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["role"] == "owner")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner_id = daemon.member_id("role", "owner");
     let demoted = daemon.ctl(&["org", "set-role", &owner_id, "--role", "admin"]);
     assert!(!demoted.success());
     assert!(demoted.stderr().contains("at least one owner"), "{}", demoted.stderr());

@@ -238,6 +238,21 @@ impl TestDaemon {
 }
 
 impl TestDaemon {
+    /// The id of the first member of the organization whose `field` is `value` (`"role"`,
+    /// `"owner"`), as `org members` lists them.
+    pub fn member_id(&self, field: &str, value: &str) -> String {
+        let members = self.ctl_json(&["org", "members"]);
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m[field] == value)
+            .unwrap_or_else(|| panic!("a member with {field} {value}: {members}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// The sandbox base URL (the daemon must run with `--sandbox`).
     pub fn sandbox_url(&self) -> String {
         self.sandbox.clone().expect("fluxd runs with --sandbox")

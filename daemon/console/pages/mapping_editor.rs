@@ -4,7 +4,6 @@
 
 use maud::{Markup, html};
 
-use super::all_connections;
 use crate::console::html::{csrf, notice, problems};
 use crate::console::request::Fields;
 use crate::console::rpc::Failure;
@@ -287,17 +286,18 @@ pub(super) enum Outcome {
     Preview(Vec<pb::PreviewRecord>),
 }
 
-/// The editor posting to `action`, as `draft` with `rows` rows.
+/// The editor posting to `action`, as `draft` with `rows` rows, its sides chosen among
+/// `connections`.
 pub(super) async fn editor(
     visit: &Visit<'_>,
+    connections: &[pb::Connection],
     action: &str,
     draft: &Draft,
     rows: usize,
     outcome: &Outcome,
     save: &str,
 ) -> Result<Markup, Failure> {
-    let connections = all_connections(visit).await?;
-    let choices = side_choices(&connections);
+    let choices = side_choices(connections);
     let source_catalog = catalog(visit, &draft.source).await;
     let target_catalog = catalog(visit, &draft.target).await;
     let violations: &[(String, String)] = match outcome {

@@ -76,8 +76,10 @@ fn may_create(visit: &Visit<'_>) -> Result<(), Failure> {
 pub async fn new(visit: &Visit<'_>) -> Answer {
     may_create(visit)?;
     let draft = Draft::default();
+    let connections = all_connections(visit).await?;
     let body = editor(
         visit,
+        &connections,
         "/mappings/new",
         &draft,
         MORE_ROWS + 2,
@@ -102,22 +104,29 @@ async fn submitted(
     Ok(match form.get("action") {
         "more" => ((shown + MORE_ROWS).min(MAX_ROWS), Outcome::Nothing),
         "preview" => {
-            let previewed = visit
-                .api
-                .mappings()
-                .preview_mapping(visit.api.call(pb::PreviewMappingRequest {
-                    id: String::new(),
-                    limit: PREVIEW_RECORDS,
-                    spec: Some(draft.to_spec(base)),
-                }))
-                .await;
-            match previewed.map_err(Failure::from) {
-                Ok(preview) => (shown.max(1), Outcome::Preview(preview.into_inner().records)),
-                Err(failure) => (shown.max(1), problems_of(failure)?),
-            }
+            let unsaved = pb::PreviewMappingRequest {
+                id: String::new(),
+                limit: PREVIEW_RECORDS,
+                spec: Some(draft.to_spec(base)),
+            };
+            (shown.max(1), preview(visit, unsaved).await?)
         }
         _ => (shown.max(draft.rows(1)), Outcome::Nothing),
     })
+}
+
+/// The first records `request` maps, or the problems that refused it.
+async fn preview(visit: &Visit<'_>, request: pb::PreviewMappingRequest) -> Result<Outcome, Failure> {
+    let previewed = visit
+        .api
+        .mappings()
+        .preview_mapping(visit.api.call(request))
+        .await
+        .map_err(Failure::from);
+    match previewed {
+        Ok(preview) => Ok(Outcome::Preview(preview.into_inner().records)),
+        Err(failure) => problems_of(failure),
+    }
 }
 
 /// A refused draft's problems for the editor; other failures end the page.
@@ -158,7 +167,17 @@ pub async fn submit_new(visit: &Visit<'_>) -> Answer {
     } else {
         StatusCode::OK
     };
-    let body = editor(visit, "/mappings/new", &draft, rows, &outcome, "Create mapping").await?;
+    let connections = all_connections(visit).await?;
+    let body = editor(
+        visit,
+        &connections,
+        "/mappings/new",
+        &draft,
+        rows,
+        &outcome,
+        "Create mapping",
+    )
+    .await?;
     Ok(respond::page(
         status,
         page(visit, Section::Mappings, "New mapping", body),
@@ -181,20 +200,12 @@ pub async fn show(visit: &Visit<'_>, id: &str) -> Answer {
     // `?preview`: the stored mapping's first records as they would be written (for every role
     // that may preview; the editor previews its own draft).
     let outcome = if visit.request.query.has("preview") {
-        let previewed = visit
-            .api
-            .mappings()
-            .preview_mapping(visit.api.call(pb::PreviewMappingRequest {
-                id: id.to_owned(),
-                limit: PREVIEW_RECORDS,
-                spec: None,
-            }))
-            .await
-            .map_err(Failure::from);
-        match previewed {
-            Ok(preview) => Outcome::Preview(preview.into_inner().records),
-            Err(failure) => problems_of(failure)?,
-        }
+        let stored = pb::PreviewMappingRequest {
+            id: id.to_owned(),
+            limit: PREVIEW_RECORDS,
+            spec: None,
+        };
+        preview(visit, stored).await?
     } else {
         Outcome::Nothing
     };
@@ -257,7 +268,7 @@ async fn mapping_page(
         .jobs;
     let base = format!("/mappings/{}", mapping.id);
     let editor = if visit.who.may("MappingService/UpdateMapping") {
-        Some(editor(visit, &base, draft, rows, outcome, "Save changes").await?)
+        Some(editor(visit, &connections, &base, draft, rows, outcome, "Save changes").await?)
     } else {
         None
     };

@@ -144,6 +144,20 @@ pub async fn all_mappings(visit: &Visit<'_>) -> Result<Vec<pb::Mapping>, Failure
         .mappings)
 }
 
+/// Every webhook endpoint of the organization (at most a thousand).
+pub async fn all_endpoints(visit: &Visit<'_>) -> Result<Vec<pb::WebhookEndpoint>, Failure> {
+    Ok(visit
+        .api
+        .webhooks()
+        .list_webhook_endpoints(visit.api.call(pb::ListWebhookEndpointsRequest {
+            page_size: 1000,
+            page_token: String::new(),
+        }))
+        .await?
+        .into_inner()
+        .endpoints)
+}
+
 /// `Provider · account` of connection `id`.
 pub fn connection_label(connections: &[pb::Connection], id: &str) -> String {
     connections.iter().find(|c| c.id == id).map_or_else(

@@ -20,12 +20,7 @@ const AUDIT_PAGE: i32 = 50;
 const ROLES: [pb::Role; 3] = [pb::Role::Owner, pb::Role::Admin, pb::Role::Member];
 
 fn role_name(value: i32) -> &'static str {
-    match pb::Role::try_from(value) {
-        Ok(pb::Role::Owner) => "owner",
-        Ok(pb::Role::Admin) => "admin",
-        Ok(pb::Role::Member) => "member",
-        _ => "—",
-    }
+    crate::api::convert::role_from_pb(value).map_or("—", crate::auth::Role::as_str)
 }
 
 /// `YYYY-MM` of this month and the months before it, oldest first.

@@ -4,7 +4,7 @@
 use http::StatusCode;
 use maud::html;
 
-use super::{all_connections, all_mappings, connection_status, provider_name, sync_status};
+use super::{all_connections, all_endpoints, all_mappings, connection_status, provider_name, sync_status};
 use crate::console::chart::{Bar, bars};
 use crate::console::html::{Section, page, time};
 use crate::console::respond;
@@ -22,17 +22,7 @@ const MAPPINGS_SHOWN: usize = 50;
 pub async fn show(visit: &Visit<'_>) -> Answer {
     let connections = all_connections(visit).await?;
     let mappings = all_mappings(visit).await?;
-    let endpoints = visit
-        .api
-        .webhooks()
-        .list_webhook_endpoints(visit.api.call(pb::ListWebhookEndpointsRequest {
-            page_size: 1000,
-            page_token: String::new(),
-        }))
-        .await
-        .map_err(Failure::from)?
-        .into_inner()
-        .endpoints;
+    let endpoints = all_endpoints(visit).await?;
     let jobs = recent_jobs(visit).await?;
     let mut last_jobs = Vec::new();
     for mapping in mappings.iter().take(MAPPINGS_SHOWN) {

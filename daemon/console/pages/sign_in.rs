@@ -2,15 +2,15 @@
 //! the welcome page after it.
 
 use http::{Response, StatusCode};
-use maud::html;
+use maud::{Markup, html};
 
 use crate::body::Body;
 use crate::console::html::{bare, notice};
 use crate::console::respond;
 use crate::pb;
 
-/// The sign-in form, with `problem` above it.
-pub fn form(problem: Option<&str>) -> Response<Body> {
+/// A page titled `title` with `form`, and `problem` above it (a 400 then).
+fn form_page(title: &str, problem: Option<&str>, form: Markup) -> Response<Body> {
     let status = if problem.is_some() {
         StatusCode::BAD_REQUEST
     } else {
@@ -19,9 +19,21 @@ pub fn form(problem: Option<&str>) -> Response<Body> {
     respond::page(
         status,
         bare(
-            "Sign in",
+            title,
             html! {
                 @if let Some(problem) = problem { (notice("error", problem)) }
+                (form)
+            },
+        ),
+    )
+}
+
+/// The sign-in form, with `problem` above it.
+pub fn form(problem: Option<&str>) -> Response<Body> {
+    form_page(
+        "Sign in",
+        problem,
+        html! {
                 form method="post" action="/sign-in" class="stack" {
                     label for="token" { "API token" }
                     input id="token" name="token" type="password" autocomplete="current-password"
@@ -33,32 +45,23 @@ pub fn form(problem: Option<&str>) -> Response<Body> {
                     button type="submit" { "Sign in" }
                 }
                 p { a href="/accept-invitation" { "I have an invitation" } }
-            },
-        ),
+        },
     )
 }
 
 /// The invitation form (prefilled from an invitation link), with `problem` above it.
 pub fn invitation_form(token: &str, problem: Option<&str>) -> Response<Body> {
-    let status = if problem.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
-    respond::page(
-        status,
-        bare(
-            "Accept an invitation",
-            html! {
-                @if let Some(problem) = problem { (notice("error", problem)) }
+    form_page(
+        "Accept an invitation",
+        problem,
+        html! {
                 form method="post" action="/accept-invitation" class="stack" {
                     label for="token" { "Invitation token" }
                     input id="token" name="token" type="password" required value=(token) placeholder="fxi_…";
                     button type="submit" { "Join the organization" }
                 }
                 p { a href="/sign-in" { "Sign in with an API token instead" } }
-            },
-        ),
+        },
     )
 }
 

@@ -5,7 +5,7 @@
 use http::StatusCode;
 use maud::{Markup, html};
 
-use super::done_notice;
+use super::{all_endpoints, done_notice};
 use crate::console::html::{Section, csrf, notice, page, post_button, problems, time};
 use crate::console::respond;
 use crate::console::rpc::Failure;
@@ -37,17 +37,7 @@ pub async fn list(visit: &Visit<'_>) -> Answer {
 /// The endpoints and the form adding one, with the problems of a refused one.
 async fn endpoints_page(visit: &Visit<'_>, refused: &[(String, String)]) -> Result<Markup, Failure> {
     let form = &visit.request.form;
-    let endpoints = visit
-        .api
-        .webhooks()
-        .list_webhook_endpoints(visit.api.call(pb::ListWebhookEndpointsRequest {
-            page_size: 1000,
-            page_token: String::new(),
-        }))
-        .await
-        .map_err(Failure::from)?
-        .into_inner()
-        .endpoints;
+    let endpoints = all_endpoints(visit).await?;
     let chosen = form.all("event_type");
     Ok(html! {
         @if let Some(done) = done_notice(visit) { (notice("success", done)) }
